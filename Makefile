@@ -1,0 +1,55 @@
+# The two commands: `make serve` and `make test`. Both install whatever is missing first (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+DEFAULT_MODEL := qwen2.5-coder-1.5b
+TEST_MODEL := qwen2.5-coder-0.5b
+# llama.cpp builds from source (~4 min on 2 cores); pip caches the wheel, so later installs are quick.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup system venv weights toolchain serve test test-fast test-slow bench lock clean-venv
+
+setup: system venv weights toolchain
+
+system:
+	@bash scripts/setup-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade 'pip>=25' wheel
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+weights: venv
+	@$(BIN)/workbench models pull $(DEFAULT_MODEL)
+	@$(BIN)/workbench models pull $(TEST_MODEL)
+
+toolchain: venv
+	@if [ -f scripts/setup-toolchain.sh ]; then bash scripts/setup-toolchain.sh; fi
+
+serve: setup
+	$(BIN)/workbench serve
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

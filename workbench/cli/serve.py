@@ -1,0 +1,38 @@
+"""`workbench serve`: ONE process on 127.0.0.1:5006 — Panel pages, /health, the API."""
+
+from __future__ import annotations
+
+import typer
+
+from workbench.config import get_settings
+from workbench.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: str = typer.Option(None, "--host", help="Bind address (default WORKBENCH_HOST, 127.0.0.1)."),
+        port: int = typer.Option(None, "--port", help="Port (default WORKBENCH_PORT, 5006)."),
+        model: str = typer.Option(None, "--model", "-m", help="Default model for the served app."),
+    ) -> None:
+        """Serve the workbench: chat and dashboards, /health, REST + WebSocket API."""
+        import os
+
+        import uvicorn
+
+        from workbench.config import reload_settings
+
+        if model:
+            os.environ["WORKBENCH_MODEL"] = model
+        settings = reload_settings() if model else get_settings()
+        host = host or settings.host
+        port = port or settings.port
+        if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
+            raise ConfigError(
+                f"Binding to {host} exposes the workbench beyond this machine: set WORKBENCH_API_KEY first "
+                f"(it is then required on every request), or bind to 127.0.0.1."
+            )
+        from workbench.server.app import create_app
+
+        print(f"workbench serving on http://{host}:{port}  (chat: /chat, health: /health)", flush=True)
+        uvicorn.run(create_app(), host=host, port=port, log_level="warning", ws="websockets")

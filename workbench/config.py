@@ -1,0 +1,124 @@
+"""One typed Settings object, read from WORKBENCH_* environment variables (and an optional .env).
+
+Providers' conventional variables (OPENAI_API_KEY, OLLAMA_HOST, ...) are read as aliases, so a user
+who already has them set needs nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WORKBENCH_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # Where things live
+    home: Path = Field(REPO_ROOT / "data", description="Runtime data: databases, logs, artifacts.")
+    models_dir: Path = Field(REPO_ROOT / "data" / "models", description="Verified model weights.")
+    toolchain_dir: Path = Field(
+        Path("/opt/workbench-toolchain"), description="Sandbox runtimes, outside the repo and home."
+    )
+
+    # Models
+    model: str = Field("local:qwen2.5-coder-1.5b", description="Default model for every call.")
+    test_model: str = Field("local:qwen2.5-coder-0.5b", description="Small model used by the tests.")
+    n_ctx: int = Field(4096, description="Context window for local models (tokens).")
+    n_threads: int = Field(0, description="CPU threads for local models; 0 = all cores.")
+    local_cpu_second_usd: float = Field(
+        0.0000124, description="Price of one CPU-second of local inference (2-vCPU cloud VM, on-demand)."
+    )
+    request_timeout_s: float = Field(60.0, description="Timeout for calls to remote model servers.")
+    allow_network: bool = Field(True, description="Allow calls to remote providers (tests turn it off).")
+
+    # Providers (conventional variable names accepted as aliases)
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_alias("WORKBENCH_OPENAI_API_KEY", "OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=_alias("WORKBENCH_OPENAI_BASE_URL", "OPENAI_BASE_URL"))
+    groq_api_key: SecretStr | None = Field(None, validation_alias=_alias("WORKBENCH_GROQ_API_KEY", "GROQ_API_KEY"))
+    groq_base_url: str | None = Field(None, validation_alias=_alias("WORKBENCH_GROQ_BASE_URL", "GROQ_BASE_URL"))
+    mistral_api_key: SecretStr | None = Field(
+        None, validation_alias=_alias("WORKBENCH_MISTRAL_API_KEY", "MISTRAL_API_KEY")
+    )
+    mistral_base_url: str | None = Field(
+        None, validation_alias=_alias("WORKBENCH_MISTRAL_BASE_URL", "MISTRAL_SERVER_URL")
+    )
+    openai_structured_output: str = Field("json_schema", description="json_schema | json_object_schema | json_object")
+    groq_structured_output: str = Field("json_schema", description="json_schema | json_object_schema | json_object")
+    mistral_structured_output: str = Field("json_schema", description="json_schema | json_object_schema | json_object")
+    ollama_host: str | None = Field(None, validation_alias=_alias("WORKBENCH_OLLAMA_HOST", "OLLAMA_HOST"))
+
+    # Services
+    postgres_url: SecretStr | None = Field(None, description="External Postgres; embedded when unset.")
+    dask_scheduler: str | None = Field(None, description="External Dask scheduler; LocalCluster when unset.")
+    dask_workers: int = Field(2, description="Worker processes of the LocalCluster.")
+    llm_slots: int = Field(1, description="Concurrent local-model generations per cluster.")
+    host: str = Field("127.0.0.1", description="Address `workbench serve` binds to.")
+    port: int = Field(5006, description="Port of `workbench serve`.")
+    api_key: SecretStr | None = Field(None, description="Required on every request when host is not loopback.")
+    offline: bool = Field(False, description="Local-only mode: never call a cloud provider.")
+    chromium: Path = Field(Path("/usr/bin/chromium"), description="Browser for UI tests and screenshots.")
+
+    @property
+    def db_dir(self) -> Path:
+        return self.home / "postgres"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.home / "workbench.duckdb"
+
+    def masked(self) -> dict[str, object]:
+        """Effective settings with every secret replaced by a mask (safe to print or log)."""
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "****" + value.get_secret_value()[-4:] if len(value.get_secret_value()) > 8 else "****"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out
+
+
+def env_names() -> set[str]:
+    """Every environment variable Settings reads (used to check docker-compose.yml)."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        names.add(f"WORKBENCH_{name.upper()}")
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+    return names
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from workbench.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"WORKBENCH_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"Invalid setting: {problems}. Fix the variable in the environment or .env.") from None
+
+
+def reload_settings() -> Settings:
+    """Forget cached settings (tests change the environment)."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,214 @@
+"""Health checks shared by `workbench doctor` and the served `/health`.
+
+Each check is a function registered with `@check(name)`; it returns (status, detail, fix) where status
+is "ok", "fail" or "skip" (not configured). Checks never raise: an exception is a failure with its text.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from workbench.config import get_settings
+
+Outcome = tuple[str, str, str]  # status, detail, fix
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str
+    detail: str
+    fix: str
+    duration_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Check:
+    name: str
+    fn: Callable[[], Outcome]
+    heavy: bool  # loads a model or starts processes: /health caches its result
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str, heavy: bool = False) -> Callable[[Callable[[], Outcome]], Callable[[], Outcome]]:
+    def decorate(fn: Callable[[], Outcome]) -> Callable[[], Outcome]:
+        CHECKS[name] = Check(name, fn, heavy)
+        return fn
+
+    return decorate
+
+
+def run_check(c: Check) -> CheckResult:
+    start = time.perf_counter()
+    try:
+        status, detail, fix = c.fn()
+    except Exception as exc:  # a check must report, not crash the doctor
+        status, detail, fix = "fail", f"{type(exc).__name__}: {exc}", "see the detail above"
+    return CheckResult(c.name, status, detail, fix, (time.perf_counter() - start) * 1000)
+
+
+def run_all(include_heavy: bool = True, only: list[str] | None = None) -> list[CheckResult]:
+    _load_component_checks()
+    chosen = [c for c in CHECKS.values() if (include_heavy or not c.heavy) and (not only or c.name in only)]
+    return [run_check(c) for c in chosen]
+
+
+def _load_component_checks() -> None:
+    """Components that live in their own packages add checks when imported (store, sandbox, ...)."""
+    import importlib
+
+    for module in ("workbench.store.health", "workbench.sandbox.health", "workbench.cluster_health"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError:
+            pass
+
+
+# --- checks of the foundation ----------------------------------------------------------------
+
+
+@check("weights")
+def _weights() -> Outcome:
+    from workbench import providers, weights
+
+    name = providers.resolve(None)
+    if not name.startswith("local:"):
+        return "skip", f"default model is {name}", ""
+    ok, reason = weights.status(name.removeprefix("local:"))
+    fix = f"workbench models pull {name.removeprefix('local:')}"
+    return ("ok", f"{name}: {reason}", "") if ok else ("fail", f"{name}: {reason}", fix)
+
+
+@check("default model answers", heavy=True)
+def _model_answers() -> Outcome:
+    import workbench
+
+    name = get_settings().model
+    c = workbench.get_model(name).complete("Reply with the single word: ok", max_tokens=1, temperature=0)
+    if c.usage.output_tokens < 1:
+        return "fail", f"{c.model} returned no tokens", "workbench models pull --force <name>"
+    return "ok", f"{c.model} answered {c.text.strip()!r} in {c.duration_ms:.0f} ms", ""
+
+
+def _provider_check(provider: str, configured: bool, variable: str) -> Outcome:
+    from workbench import providers
+    from workbench.errors import WorkbenchError
+
+    if not configured:
+        return "skip", f"{variable} not set", ""
+    infos = [i for i in providers.list_models() if i.provider == provider]
+    if not infos:
+        return "skip", "no models listed", ""
+    try:
+        _ping(provider)
+    except WorkbenchError as exc:
+        return "fail", str(exc), f"check {variable} and the base URL"
+    return "ok", f"{len(infos)} model(s) listed, endpoint answered", ""
+
+
+def _ping(provider: str) -> None:
+    """Reach the endpoint without spending tokens: list models (one HTTP GET)."""
+    from workbench import providers
+    from workbench.errors import ProviderUnreachable
+
+    s = get_settings()
+    if provider == "ollama":
+        from workbench.providers.ollama import _tags
+
+        _tags()
+        return
+    model = providers.get_model(f"{provider}:{next(iter(_priced(provider)), 'x')}")
+    try:
+        model.client().models.list()
+    except Exception as exc:
+        raise ProviderUnreachable(provider, getattr(model, "base_url", "?"), s.request_timeout_s, type(exc).__name__) from exc
+
+
+def _priced(provider: str) -> list[str]:
+    from workbench.prices import listed_models
+
+    return list(listed_models(provider))
+
+
+@check("provider openai")
+def _openai() -> Outcome:
+    return _provider_check("openai", get_settings().openai_api_key is not None, "OPENAI_API_KEY")
+
+
+@check("provider groq")
+def _groq() -> Outcome:
+    return _provider_check("groq", get_settings().groq_api_key is not None, "GROQ_API_KEY")
+
+
+@check("provider mistral")
+def _mistral() -> Outcome:
+    s = get_settings()
+    if s.mistral_api_key is None:
+        return "skip", "MISTRAL_API_KEY not set", ""
+    import httpx
+
+    url = (s.mistral_base_url or "https://api.mistral.ai").rstrip("/") + "/v1/models"
+    try:
+        httpx.get(url, headers={"Authorization": f"Bearer {s.mistral_api_key.get_secret_value()}"}, timeout=5)
+    except httpx.HTTPError as exc:
+        return "fail", f"{url}: {type(exc).__name__}", "check MISTRAL_API_KEY and WORKBENCH_MISTRAL_BASE_URL"
+    return "ok", "endpoint answered", ""
+
+
+@check("provider ollama")
+def _ollama() -> Outcome:
+    return _provider_check("ollama", get_settings().ollama_host is not None, "OLLAMA_HOST")
+
+
+@check("duckdb")
+def _duckdb() -> Outcome:
+    import duckdb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        con = duckdb.connect(str(Path(tmp) / "probe.duckdb"))
+        value = con.execute("select 42").fetchone()[0]
+        con.close()
+    return ("ok", f"duckdb {duckdb.__version__} answers", "") if value == 42 else ("fail", "wrong answer", "")
+
+
+@check("chromium")
+def _chromium() -> Outcome:
+    path = get_settings().chromium
+    if not path.exists():
+        return "fail", f"{path} not found", "make setup (installs Debian's chromium)"
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=20)
+    return "ok", out.stdout.strip() or "present", ""
+
+
+@check("bubblewrap")
+def _bwrap() -> Outcome:
+    exe = shutil.which("bwrap")
+    if not exe:
+        return "fail", "bwrap not found", "make setup (installs Debian's bubblewrap)"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    return "ok", out.stdout.strip(), ""
+
+
+@check("disk space")
+def _disk() -> Outcome:
+    s = get_settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    free_gb = shutil.disk_usage(s.home).free / 2**30
+    if free_gb < 2:
+        return "fail", f"{free_gb:.1f} GiB free under {s.home}", "free some disk: weights need ~1.7 GiB"
+    return "ok", f"{free_gb:.0f} GiB free under {s.home}", ""

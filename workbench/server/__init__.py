@@ -1,0 +1,1 @@
+"""The served app (FastAPI + Panel): one process, one port."""

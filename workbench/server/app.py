@@ -1,0 +1,94 @@
+"""create_app(): FastAPI with /health, the Panel pages (via bokeh-fastapi) and, later, the API routers.
+
+Lifespan owns the long-lived services; routers added by later components register in ROUTERS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from workbench import health
+from workbench.config import get_settings
+from workbench.errors import WorkbenchError
+
+HEAVY_CHECK_TTL_S = 60.0
+
+
+class HealthCache:
+    """Light checks run per request; heavy ones (model answers) run in the background and are cached."""
+
+    def __init__(self) -> None:
+        self.heavy: list[health.CheckResult] = []
+        self.heavy_at = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def results(self) -> list[health.CheckResult]:
+        light = await asyncio.to_thread(health.run_all, False)
+        if time.monotonic() - self.heavy_at > HEAVY_CHECK_TTL_S and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._refresh())
+        return light + self.heavy
+
+    async def _refresh(self) -> None:
+        heavy_names = [c.name for c in health.CHECKS.values() if c.heavy]
+        self.heavy = await asyncio.to_thread(health.run_all, True, heavy_names)
+        self.heavy_at = time.monotonic()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    cache = HealthCache()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await cache.results()  # start the heavy checks (loads the default model) right away
+        yield
+
+    app = FastAPI(title="workbench", version="0.1.0", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def require_api_key(request: Request, call_next):
+        key = settings.api_key
+        if key is not None and request.url.path != "/health":
+            given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+                return JSONResponse({"error": "missing or wrong API key: send it as X-API-Key"}, status_code=401)
+        return await call_next(request)
+
+    @app.exception_handler(WorkbenchError)
+    async def workbench_error(request: Request, exc: WorkbenchError):
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=exc.http_status)
+
+    @app.get("/health")
+    async def get_health() -> JSONResponse:
+        results = await cache.results()
+        failed = [r.name for r in results if not r.ok]
+        body: dict[str, Any] = {
+            "status": "ok" if not failed else "degraded",
+            "failed": failed,
+            "model": settings.model,
+            "checks": [r.as_dict() for r in results],
+        }
+        return JSONResponse(body)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/chat")
+
+    _mount_pages(app)
+    return app
+
+
+def _mount_pages(app: FastAPI) -> None:
+    from panel.io.fastapi import add_application
+
+    from dashboards import load_pages
+
+    for route, (title, factory) in load_pages().items():
+        add_application(route, app=app, title=f"workbench · {title}")(factory)

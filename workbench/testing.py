@@ -1,0 +1,103 @@
+"""Deterministic models for logic tests and offline notebooks (never a substitute for integration tests).
+
+    fake = FakeModel(); fake.enqueue("hello"); fake.complete("hi").text == "hello"; fake.requests[0]
+    FunctionModel(lambda messages, options: messages[-1]["content"].upper())
+
+Both are also reachable by name: `test:echo` (echoes the last user message) and any function added
+with `register_function(name, fn)` as `test:NAME`, so a served app can be pointed at one by env var.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from typing import Any, Callable
+
+from workbench.errors import ProviderError, WorkbenchError
+from workbench.messages import Completion, Usage
+from workbench.providers import ProviderEntry, register
+from workbench.providers.base import Model, ModelInfo, estimate_tokens
+
+Reply = str | Completion | Exception | dict
+
+
+def _completion(reply: Reply, model_id: str, messages: list[dict]) -> Completion:
+    if isinstance(reply, Exception):
+        raise reply
+    if isinstance(reply, Completion):
+        return reply
+    text = json.dumps(reply) if isinstance(reply, dict) else str(reply)
+    prompt = sum(estimate_tokens(m["content"]) for m in messages)
+    return Completion(text=text, model=model_id, usage=Usage(prompt, estimate_tokens(text)), finish_reason="stop",
+                      cpu_seconds=0.0)
+
+
+class FakeModel(Model):
+    """Answers with enqueued replies in order; records every request it was sent."""
+
+    provider = "test"
+    structured_output = "grammar"
+
+    def __init__(self, name: str = "fake", replies: list[Reply] | None = None):
+        super().__init__(name)
+        self.queue: collections.deque[Reply] = collections.deque(replies or [])
+        self.requests: list[tuple[list[dict], dict]] = []
+
+    def enqueue(self, *replies: Reply) -> "FakeModel":
+        self.queue.extend(replies)
+        return self
+
+    def _complete(self, messages: list[dict], options: dict) -> Completion:
+        self.requests.append((messages, options))
+        if not self.queue:
+            raise WorkbenchError("FakeModel has no reply queued: call fake.enqueue('...') before using it.")
+        return _completion(self.queue.popleft(), self.model_id, messages)
+
+
+class FunctionModel(Model):
+    """Answers with fn(messages, options) -> str | dict | Completion."""
+
+    provider = "test"
+    structured_output = "grammar"
+
+    def __init__(self, fn: Callable[[list[dict], dict], Reply], name: str | None = None):
+        super().__init__(name or getattr(fn, "__name__", "function"))
+        self.fn = fn
+        self.requests: list[tuple[list[dict], dict]] = []
+
+    def _complete(self, messages: list[dict], options: dict) -> Completion:
+        self.requests.append((messages, options))
+        return _completion(self.fn(messages, options), self.model_id, messages)
+
+
+def echo(messages: list[dict], options: dict) -> str:
+    """Echo the last user message (deterministic; `test:echo`)."""
+    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
+
+
+def fail(messages: list[dict], options: dict) -> str:
+    """Always fail like an overloaded server (`test:fail`)."""
+    raise ProviderError("test:fail always fails (HTTP 503)", status=503)
+
+
+FUNCTIONS: dict[str, Callable[[list[dict], dict], Reply]] = {"echo": echo, "fail": fail}
+
+
+def register_function(name: str, fn: Callable[[list[dict], dict], Reply]) -> None:
+    FUNCTIONS[name] = fn
+
+
+def _factory(name: str) -> Model:
+    if name not in FUNCTIONS:
+        from workbench.errors import UnknownModelError
+
+        raise UnknownModelError(f"test:{name}", [f"test:{n}" for n in FUNCTIONS])
+    return FunctionModel(FUNCTIONS[name], name=name)
+
+
+def _list() -> list[ModelInfo]:
+    return [ModelInfo(name=f"test:{n}", provider="test", source="workbench.testing", usable=True,
+                      reason="deterministic", price="free") for n in FUNCTIONS]
+
+
+register(ProviderEntry("test", _factory, _list, open_names=False))
