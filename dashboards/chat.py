@@ -34,7 +34,8 @@ class ChatPage(pn.viewable.Viewer):
         self.history: list[dict[str, str]] = []
         self.selector = pn.widgets.Select.from_param(self.param.model, name="Model", width=320)
         self.chat = pn.chat.ChatInterface(
-            callback=self.respond, callback_user="Assistant", show_rerun=False, show_undo=False,
+            callback=self.respond, user="You", avatar="Y", callback_user="Assistant", callback_avatar="A",
+            show_rerun=False, show_undo=False,
             widgets=[pn.chat.ChatAreaInput(placeholder="Ask the model… (Enter to send)")],
             sizing_mode="stretch_both", min_height=500,
         )

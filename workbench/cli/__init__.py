@@ -33,7 +33,9 @@ def _load() -> None:
 def main(argv: list[str] | None = None) -> None:
     _load()
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int) and result:  # typer.Exit(code) comes back as a return value here
+            sys.exit(result)
     except WorkbenchError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)

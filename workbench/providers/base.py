@@ -12,7 +12,8 @@ from workbench.errors import SchemaError
 from workbench.messages import Completion, MessagesLike, Stream, normalize_messages
 
 # Options every provider understands; anything else is refused (a typo must not pass silently).
-OPTIONS = ("temperature", "max_tokens", "seed", "stop", "schema", "timeout")
+# "cache" (True/False) is read by the gateway's cache wrapper; providers ignore it.
+OPTIONS = ("temperature", "max_tokens", "seed", "stop", "schema", "timeout", "cache")
 
 # Structured-output capabilities a provider declares (not guessed per call):
 #   "json_schema"  - OpenAI-style response_format={"type": "json_schema", ...}

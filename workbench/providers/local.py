@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -32,7 +33,9 @@ def load_llama(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lo
         return _LOADED[key]
 
 
+@atexit.register
 def unload_all() -> None:
+    """Free models before interpreter teardown (llama.cpp's __del__ fails noisily once modules are gone)."""
     with _LOAD_LOCK:
         for llm, _ in _LOADED.values():
             llm.close()

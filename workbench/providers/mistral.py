@@ -17,7 +17,7 @@ DEFAULT_URL = "https://api.mistral.ai"
 
 @functools.lru_cache(maxsize=8)
 def _client(key: str, base_url: str, timeout: float) -> Any:
-    from mistralai import Mistral
+    from mistralai.client import Mistral
 
     return Mistral(api_key=key, server_url=base_url, timeout_ms=int(timeout * 1000))
 
@@ -51,8 +51,8 @@ class MistralModel(Model):
         return body
 
     def _call(self, method: str, body: dict[str, Any]) -> Any:
-        import httpx
-        from mistralai import models
+        import httpx2 as httpx  # mistralai 3.x ships its own httpx fork
+        from mistralai.client.errors import MistralError
 
         try:
             return getattr(self.client().chat, method)(**body)
@@ -60,10 +60,9 @@ class MistralModel(Model):
             raise ProviderUnreachable("Mistral", self.base_url, get_settings().request_timeout_s, "timed out") from exc
         except httpx.TransportError as exc:
             raise ProviderUnreachable("Mistral", self.base_url, get_settings().request_timeout_s, str(exc)) from exc
-        except models.SDKError as exc:
-            status = getattr(exc, "status_code", None)
-            headers = getattr(getattr(exc, "raw_response", None), "headers", None)
-            raise ProviderError(f"{self.model_id} answered HTTP {status}: {exc}", status=status, retry_after=retry_after(headers)) from exc
+        except MistralError as exc:
+            raise ProviderError(f"{self.model_id} answered HTTP {exc.status_code}: {exc.message}",
+                                status=exc.status_code, retry_after=retry_after(exc.headers)) from exc
 
     def _complete(self, messages: list[dict], options: dict) -> Completion:
         resp = self._call("complete", self._body(messages, options))
