@@ -50,6 +50,7 @@ bench: setup
 lock:
 	$(BIN)/python -m pip install -q -e '.[test]'
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	$(BIN)/python scripts/gen_environment.py
 
 clean-venv:
 	rm -rf $(VENV)
