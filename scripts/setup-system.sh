@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# System packages from Debian: bubblewrap (sandbox), chromium (UI tests, screenshots), junit5 (Java tests).
+# System packages from Debian: bubblewrap (sandbox), chromium (UI tests, screenshots), junit5 (Java tests),
+# python3.11-venv (the sandbox toolchain's venv on /usr/bin/python3.11, see setup-toolchain.sh).
 # Installs only what is missing, so a second run costs a dpkg query.
 set -euo pipefail
-wanted=(bubblewrap chromium junit5)
+wanted=(bubblewrap chromium junit5 python3.11-venv)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -6,7 +6,9 @@ Weights live in the shared models directory (never redirected), so a model is as
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import subprocess
 import sys
 from pathlib import Path
@@ -44,15 +46,40 @@ def _loopback_only(self, address):
     return _real_connect(self, address)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch, request):
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+def isolated_home(monkeypatch, request):
+    """A fresh WORKBENCH_HOME per test, outside /tmp/pytest-of-root: an embedded Postgres runs as the
+    `pgserver` user, and any pytest session starting on the machine chmods that tree back to 0700."""
+    home = Path(tempfile.mkdtemp(prefix="wb-home-"))
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
     monkeypatch.setenv("WORKBENCH_ALLOW_NETWORK", "0")
+    # Never talk to a developer's running `workbench serve` on the default port.
+    monkeypatch.setenv("WORKBENCH_PORT", str(_free_port()))
     if "network" not in request.keywords:
         monkeypatch.setattr(socket.socket, "connect", _loopback_only)
     reload_settings()
-    yield tmp_path / "home"
+    yield home
+    _stop_store_under(home)
+    shutil.rmtree(home, ignore_errors=True)
     reload_settings()
+
+
+def _stop_store_under(home: Path) -> None:
+    """Never leave an embedded Postgres behind a test."""
+    from workbench.store import close_store, current_store
+    from workbench.store import postgres as embedded
+
+    store = current_store()
+    if store is not None and Path(store.home) == home:
+        close_store()
+    if (home / "postgres").exists():
+        embedded.stop(home / "postgres")
 
 
 @pytest.fixture(scope="session")

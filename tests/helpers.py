@@ -44,3 +44,10 @@ def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen | None = Non
             last = exc
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout} s ({last})")
+
+
+def home_dir(prefix: str = "wb-home-") -> Path:
+    """A WORKBENCH_HOME outside /tmp/pytest-of-root (see conftest.isolated_home for why)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=prefix))

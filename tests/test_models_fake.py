@@ -57,8 +57,8 @@ def test_missing_key_names_variable_and_suggests_local():
 def test_remote_calls_blocked_in_tests(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     workbench.config.reload_settings()
-    with pytest.raises(NetworkBlocked):
-        workbench.get_model("openai:gpt-4o-mini").complete("hi")
+    with pytest.raises(NetworkBlocked):  # the provider refuses; the gateway would fail over to local
+        providers.get_model("openai:gpt-4o-mini").complete("hi")
 
 
 def test_gateway_prices_every_call():

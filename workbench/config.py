@@ -67,7 +67,36 @@ class Settings(BaseSettings):
     port: int = Field(5006, description="Port of `workbench serve`.")
     api_key: SecretStr | None = Field(None, description="Required on every request when host is not loopback.")
     offline: bool = Field(False, description="Local-only mode: never call a cloud provider.")
+    gateway_policy: Path | None = Field(
+        None, description="Gateway policy (routing, failover, retry, breaker, cache, budgets); packaged default when unset."
+    )
     chromium: Path = Field(Path("/usr/bin/chromium"), description="Browser for UI tests and screenshots.")
+    agents_file: Path | None = Field(
+        None, description="Specialists and Director settings (models, limits, enabled); packaged agents.yaml when unset."
+    )
+    agent_workspace: Path | None = Field(
+        None, description="Directory agents' file tools are confined to; <WORKBENCH_HOME>/workspace when unset."
+    )
+
+    # Sandbox (workbench.sandbox): untrusted code never runs without isolation unless asked by name
+    sandbox: str = Field(
+        "auto", description="auto | bwrap | docker | unsafe-host (unsafe-host = NO isolation at all)."
+    )
+    sandbox_timeout_s: float = Field(30.0, description="Wall-clock limit of one sandbox run.")
+    sandbox_memory_mb: int = Field(512, description="Memory limit of one sandbox run (MiB).")
+    sandbox_disk_mb: int = Field(64, description="Size of the sandbox's writable work directory (MiB).")
+    sandbox_processes: int = Field(256, description="Processes and threads one sandbox run may have.")
+    sandbox_output_bytes: int = Field(1_000_000, description="stdout/stderr kept per stream; the rest is cut.")
+    sandbox_cpus: float = Field(1.0, description="CPU share of one sandbox run (cgroup); 0 = unlimited.")
+    sandbox_docker_images: dict[str, str] = Field(
+        default_factory=dict, description="language -> image for the docker backend (JSON); see sandbox/docker.py."
+    )
+
+    # Dashboards and alerts (dashboards/, workbench/analysis/alerts.py)
+    alert_webhook: str | None = Field(
+        None, description="URL that alert changes (firing/resolved) are POSTed to as JSON; none when unset."
+    )
+    alerts_file: Path | None = Field(None, description="Alert rules (YAML); the packaged workbench/alerts.yaml when unset.")
 
     @property
     def db_dir(self) -> Path:

@@ -106,3 +106,107 @@ class BudgetExceeded(WorkbenchError):
 
 class Cancelled(WorkbenchError):
     http_status = 409
+
+
+# --- gateway (retry, breaker, fallback, budget) -------------------------------------------------
+
+
+class StreamInterrupted(WorkbenchError):
+    """A stream broke after it had already delivered text. The gateway never restarts such a stream
+    (the user would see output twice); the text delivered so far is kept in `.partial`."""
+
+    http_status = 502
+
+    def __init__(self, model: str, partial: str, cause: BaseException | str):
+        self.model, self.partial = model, partial
+        self.cause = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        super().__init__(
+            f"The stream from {model} broke after {len(partial)} characters had been delivered ({self.cause}). "
+            f"The partial answer is kept in .partial and nothing was resent. Call again to retry, or use "
+            f"complete() instead of stream(): a complete() call fails over along the chain."
+        )
+
+
+class BreakerOpen(WorkbenchError):
+    """The circuit breaker of one deployment is open: calls to it fail fast until the cooldown ends."""
+
+    http_status = 503
+
+    def __init__(self, model: str, failures: int, retry_after: float, last_error: str = ""):
+        self.model, self.failures, self.retry_after = model, failures, retry_after
+        last = f" Last error: {last_error}." if last_error else ""
+        super().__init__(
+            f"The circuit breaker for {model} is open after {failures} consecutive failures; calls fail fast "
+            f"for another {retry_after:.1f} s, then one probe call is let through.{last} Use another model "
+            f"(e.g. --model local:qwen2.5-coder-1.5b) or give it a failover chain in the gateway policy."
+        )
+
+
+class RateLimited(WorkbenchError):
+    """A per-key or per-agent rate limit of the gateway refused the call (token bucket empty)."""
+
+    http_status = 429
+
+    def __init__(self, scope: str, name: str, per_minute: float, retry_after: float):
+        self.scope, self.name, self.retry_after = scope, name, retry_after
+        super().__init__(
+            f"Rate limit for {scope} {name!r} reached ({per_minute:g} calls per minute); retry in "
+            f"{retry_after:.1f} s, or raise rate_limits.{scope} in the gateway policy (WORKBENCH_GATEWAY_POLICY)."
+        )
+
+
+# --- agents (tools, guards, Director, specialists) ----------------------------------------------
+
+
+class ToolRefused(ToolError):
+    """A tool call was refused on purpose: a permission the agent lacks, or a path outside the workspace
+    or naming a secret. The refusal is logged as a `tool_call` event with `refused: true`."""
+
+    http_status = 403
+
+
+class AgentTimeout(WorkbenchError):
+    """An agent or a task ran past its wall-clock limit."""
+
+    http_status = 504
+
+
+class LoopDetected(WorkbenchError):
+    """An agent proposed the same action several times in a row (OpenHands' stuck detector)."""
+
+    http_status = 508
+
+
+class PlanError(WorkbenchError):
+    """The Director's plan is invalid (cycle, unknown specialist, duplicate id, missing dependency)
+    or no plan can be made at all (no enabled specialist, empty task)."""
+
+    http_status = 422
+
+
+class UnknownSpecialist(WorkbenchError):
+    http_status = 422
+
+    def __init__(self, name: str, available: list[str]):
+        self.name, self.available = name, available
+        super().__init__(
+            f"Unknown specialist {name!r}. Registered specialists: {', '.join(available) or '(none)'}. "
+            f"Add it under `specialists:` in agents.yaml (WORKBENCH_AGENTS_FILE) with a `factory:` import path."
+        )
+
+
+class SpecialistDisabled(WorkbenchError):
+    http_status = 409
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(
+            f"The specialist {name!r} is disabled. Enable it with registry.enable({name!r}) or set "
+            f"`enabled: true` for it in agents.yaml (WORKBENCH_AGENTS_FILE)."
+        )
+
+
+class QueryRefused(WorkbenchError):
+    """The Data specialist refused a SQL statement (only one read-only SELECT may run)."""
+
+    http_status = 403

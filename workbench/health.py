@@ -72,7 +72,7 @@ def _load_component_checks() -> None:
     """Components that live in their own packages add checks when imported (store, sandbox, ...)."""
     import importlib
 
-    for module in ("workbench.store.health", "workbench.sandbox.health", "workbench.cluster_health"):
+    for module in ("workbench.store.health", "workbench.sandbox.health", "workbench.gateway.health"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError:

@@ -70,9 +70,37 @@ class FunctionModel(Model):
         return _completion(self.fn(messages, options), self.model_id, messages)
 
 
-def echo(messages: list[dict], options: dict) -> str:
-    """Echo the last user message (deterministic; `test:echo`)."""
-    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
+def echo(messages: list[dict], options: dict) -> str | dict:
+    """Echo the last user message (deterministic; `test:echo`). With a schema: the smallest answer that
+    satisfies it, strings filled from the message, so schema-constrained callers work too."""
+    text = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    if options.get("schema") is not None:
+        return example_for(options["schema"], text)
+    return text
+
+
+def example_for(schema: dict, text: str = "") -> object:
+    """A deterministic instance of a (simple) JSON schema: enums take their first value, numbers their
+    minimum, strings the given text cut to maxLength, arrays minItems items, objects their required keys."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: example_for(props.get(k, {}), text) for k in schema.get("required", list(props))}
+    if kind == "array":
+        return [example_for(schema.get("items", {}), text) for _ in range(schema.get("minItems", 0))]
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 1)
+    if kind == "boolean":
+        return False
+    if kind == "string":
+        return text[: schema.get("maxLength", len(text))] or "x"
+    return None
 
 
 def fail(messages: list[dict], options: dict) -> str:

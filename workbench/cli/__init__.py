@@ -22,12 +22,18 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)
 
-COMMANDS = ("config_cmd", "models", "chat", "doctor", "serve")
+COMMANDS = ("config_cmd", "models", "chat", "doctor", "serve", "tasks", "db", "sandbox", "code", "demo")
 
 
 def _load() -> None:
     for name in COMMANDS:
-        importlib.import_module(f"workbench.cli.{name}").register(app)
+        try:
+            module = importlib.import_module(f"workbench.cli.{name}")
+        except ModuleNotFoundError as exc:  # a component not installed in this checkout: skip its commands
+            if exc.name != f"workbench.cli.{name}":
+                raise
+            continue
+        module.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

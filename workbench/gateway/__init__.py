@@ -1,19 +1,23 @@
 """The gateway: thin wrappers around a model, each one file, composed by `build()`.
 
-Today: pricing. The gateway issue adds retry, fallback, breaker, cache, budget and logging here,
-each as another wrapper in the same stack.
+Pricing, logging, retry, breaker, fallback, cache and budget: each one file, one wrapper.
 """
 
 from __future__ import annotations
 
+from workbench.gateway.logged import LoggedModel
 from workbench.gateway.priced import PricedModel
 from workbench.gateway.wrapper import WrapperModel
 from workbench.providers.base import Model
 
 
 def build(model: Model) -> Model:
-    """Wrap a provider model with every cross-cutting behaviour, innermost first."""
-    return PricedModel(model)
+    """Wrap a provider model with every cross-cutting behaviour (see stack.compose for the order):
+    budget → cache → fallback → per model: retry → breaker → priced; LoggedModel outside all of it
+    writes one llm_call event per logical call (each attempt inside is an llm_attempt event)."""
+    from workbench.gateway.stack import compose
+
+    return LoggedModel(compose(model))
 
 
-__all__ = ["build", "WrapperModel", "PricedModel"]
+__all__ = ["build", "WrapperModel", "PricedModel", "LoggedModel"]

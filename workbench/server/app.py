@@ -19,6 +19,10 @@ from workbench.config import get_settings
 from workbench.errors import WorkbenchError
 
 HEAVY_CHECK_TTL_S = 60.0
+MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
+# Modules that each expose `router` (a FastAPI APIRouter) and optionally `lifespan(app)` (an async
+# context manager for the services they own). Missing modules are skipped, so components land one by one.
+ROUTER_MODULES = ("workbench.server.api_v1", "workbench.server.openai_routes")
 
 
 class HealthCache:
@@ -45,10 +49,18 @@ def create_app() -> FastAPI:
     settings = get_settings()
     cache = HealthCache()
 
+    components = _components()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await cache.results()  # start the heavy checks (loads the default model) right away
-        yield
+        from contextlib import AsyncExitStack
+
+        async with AsyncExitStack() as stack:
+            for module in components:
+                if hasattr(module, "lifespan"):
+                    await stack.enter_async_context(module.lifespan(app))
+            await cache.results()  # start the heavy checks (loads the default model) right away
+            yield
 
     app = FastAPI(title="workbench", version="0.1.0", lifespan=lifespan)
 
@@ -61,12 +73,23 @@ def create_app() -> FastAPI:
                 return JSONResponse({"error": "missing or wrong API key: send it as X-API-Key"}, status_code=401)
         return await call_next(request)
 
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"error": f"The request body is {int(length):,} bytes; the limit is "
+                                          f"{MAX_BODY_BYTES:,}. Shorten the prompt or refer to a file."},
+                                status_code=413)
+        return await call_next(request)
+
     @app.exception_handler(WorkbenchError)
     async def workbench_error(request: Request, exc: WorkbenchError):
         return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=exc.http_status)
 
     @app.get("/health")
-    async def get_health() -> JSONResponse:
+    async def get_health(quick: bool = False) -> JSONResponse:
+        if quick:  # liveness only: the CLI uses it to find a running server for this WORKBENCH_HOME
+            return JSONResponse({"status": "ok", "home": str(settings.home)})
         results = await cache.results()
         failed = [r.name for r in results if not r.ok]
         body: dict[str, Any] = {
@@ -81,8 +104,23 @@ def create_app() -> FastAPI:
     async def root() -> RedirectResponse:
         return RedirectResponse("/chat")
 
+    for module in components:
+        app.include_router(module.router)
     _mount_pages(app)
     return app
+
+
+def _components() -> list:
+    import importlib
+
+    found = []
+    for name in ROUTER_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
 
 
 def _mount_pages(app: FastAPI) -> None:

@@ -1,0 +1,347 @@
+"""Gateway logic with deterministic models (FakeModel / FunctionModel): cache, budgets, rate limits, routing,
+policy checks, retry classification, the composed order and the attempt hook."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from workbench.config import reload_settings
+from workbench.errors import (
+    BudgetExceeded,
+    ConfigError,
+    ContextTooLong,
+    NeedsKeyError,
+    ProviderError,
+    RateLimited,
+    SchemaError,
+)
+from workbench.gateway import attempts, breaker, budget, cache, policy, router
+from workbench.gateway.breaker import BreakerModel
+from workbench.gateway.budget import BudgetModel
+from workbench.gateway.cache import CacheModel, ResponseCache
+from workbench.gateway.fallback import FallbackModel
+from workbench.gateway.priced import PricedModel
+from workbench.gateway.retry import RetryModel
+from workbench.gateway.stack import compose
+from workbench.messages import Completion, Usage
+from workbench.testing import FakeModel, FunctionModel, echo
+
+
+@pytest.fixture(autouse=True)
+def clean():
+    breaker.reset()
+    attempts.clear()
+    budget.BUDGETS.reset()
+    yield
+    breaker.reset()
+    budget.BUDGETS.reset()
+
+
+def write_policy(tmp_path, monkeypatch, extra: str) -> None:
+    text = policy.DEFAULT_FILE.read_text() + "\n" + extra
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("WORKBENCH_GATEWAY_POLICY", str(path))
+    reload_settings()
+
+
+def priced_fake(*texts: str, cpu_seconds: float = 2.0) -> FakeModel:
+    return FakeModel("priced").enqueue(*[Completion(t, "test:priced", Usage(3, 2), "stop", cpu_seconds=cpu_seconds)
+                                         for t in texts])
+
+
+# --- cache -------------------------------------------------------------------------------------
+
+
+def test_cache_hit_miss_ttl_and_off(monkeypatch):
+    store = ResponseCache(ttl_s=60)
+    model = compose(priced_fake("a", "b", "c"), fallbacks=[], cache=store, budget=False)
+    first = model.complete("q", temperature=0)
+    hit = model.complete("q", temperature=0)
+    assert (first.text, first.cached, hit.text, hit.cached) == ("a", False, "a", True)
+    assert hit.cost_usd == 0.0 and hit.cost_source == "cache" and first.cost_usd == pytest.approx(2.0 * 0.0000124)
+    assert model.complete("q", temperature=0, cache=False).text == "b"  # off for one call
+    stats = store.stats()
+    assert stats["hits"] == 1 and stats["misses"] == 1 and stats["saved_usd"] == pytest.approx(first.cost_usd)
+    assert stats["hit_rate"] == 0.5
+    assert [a["outcome"] for a in attempts.recent()] == ["ok", "cache_hit", "ok"]
+    now = [1000.0]
+    monkeypatch.setattr(cache.time, "monotonic", lambda: now[0])
+    store.put("k", first)
+    now[0] += 61  # past the TTL
+    assert store.get("k") is None
+
+
+def test_cache_key_covers_model_messages_and_options():
+    store = ResponseCache()
+    model = compose(FunctionModel(lambda m, o: f"{m[-1]['content']}|{o.get('max_tokens')}", name="fn"), fallbacks=[],
+                    cache=store, budget=False)
+    assert model.complete("x", max_tokens=5).text == "x|5"
+    assert model.complete("x", max_tokens=6).text == "x|6"  # other options: miss
+    assert model.complete([{"role": "system", "content": "s"}, {"role": "user", "content": "x"}], max_tokens=5).cached is False
+    assert model.complete("x", max_tokens=5, timeout=3).cached is True  # timeout cannot change the answer
+
+
+def test_sampled_calls_and_failed_streams_are_not_cached():
+    store = ResponseCache()
+    fake = FakeModel("s").enqueue("one", "two")
+    model = compose(fake, fallbacks=[], cache=store, budget=False)
+    assert model.complete("q", temperature=0.8).text == "one"
+    assert model.complete("q", temperature=0.8).text == "two"  # resampling gives a new answer
+    assert store.stats()["entries"] == 0
+
+
+def test_stream_is_cached_once_complete():
+    store = ResponseCache()
+    model = compose(FunctionModel(echo, name="echo"), fallbacks=[], cache=store, budget=False)
+    assert "".join(model.stream("hello there")) == "hello there"
+    again = model.stream("hello there")
+    assert list(again) == ["hello there"] and again.completion.cached
+
+
+# --- budgets and rate limits --------------------------------------------------------------------
+
+
+def test_zero_budget_refuses_everything_with_a_clear_message():
+    budget.set_limit("agent", "intern", 0)
+    model = compose(FunctionModel(echo, name="echo"), fallbacks=[], cache=False)
+    with attempts.caller(agent="intern"), pytest.raises(BudgetExceeded) as err:
+        model.complete("hi")
+    assert "budget for 'intern' is $0" in str(err.value) and err.value.budget == "agent:intern"
+    assert attempts.recent()[-1]["outcome"] == "refused"
+    assert model.complete("hi").text == "hi"  # another caller is not limited
+
+
+def test_budget_refuses_a_call_that_would_exceed_it_and_charges_real_cost(tmp_path, monkeypatch):
+    write_policy(tmp_path, monkeypatch, "")
+    fake = priced_fake("a", "b", cpu_seconds=1.0)
+    fake.provider, fake.name = "local", "qwen2.5-coder-0.5b"  # estimated from the policy's CPU-seconds per token
+    model = compose(fake, fallbacks=[], cache=False)
+    budget.set_limit("task", "t-1", 0.001)
+    with attempts.caller(task_id="t-1"):
+        assert model.complete("hi", max_tokens=10).text == "a"  # estimate ~0.6 CPU-s, real 1 CPU-s
+    spent = {(r["scope"], r["name"]): r["spent_usd"] for r in budget.report()}
+    assert spent[("task", "t-1")] == pytest.approx(1.0 * 0.0000124)
+    with attempts.caller(task_id="t-1"), pytest.raises(BudgetExceeded) as err:
+        model.complete("hi", max_tokens=100_000)  # ~$0.1 estimated: over what is left
+    msg = str(err.value)
+    assert "task budget 't-1'" in msg and "estimated prompt" in msg and "max_tokens" in msg
+
+
+def test_budget_estimate_uses_price_table_tokenizer_or_flagged_estimate():
+    pol = policy.load()
+    cloud = FakeModel("x")
+    cloud.provider = "openai"
+    cloud.name = "gpt-4o"
+    usd, detail = budget.estimate(cloud, "x" * 400, {"max_tokens": 1000}, pol)
+    assert detail["estimated"] and detail["tokens_in"] == 100 + 8
+    assert usd == pytest.approx((108 * 2.50 + 1000 * 10.0) / 1e6)
+    counted = FunctionModel(echo, name="tok")
+    counted.count_tokens = lambda text: 7  # a model with its own tokenizer
+    _, detail = budget.estimate(counted, "whatever", {}, pol)
+    assert not detail["estimated"] and detail["tokens_in"] == 15 and detail["tokens_out"] == 512
+
+
+def test_task_budget_hook_and_api_key_budget():
+    budget.set_task_hook(lambda task_id: 0.0 if task_id == "frozen" else None)
+    model = compose(FunctionModel(echo, name="echo"), fallbacks=[], cache=False)
+    with attempts.caller(task_id="frozen"), pytest.raises(BudgetExceeded):
+        model.complete("hi")
+    budget.set_limit("key", attempts.fingerprint("sk-team-a"), 0)
+    with attempts.caller(api_key="sk-team-a"), pytest.raises(BudgetExceeded) as err:
+        model.complete("hi")
+    assert "sk-team-a" not in str(err.value)  # only the fingerprint is ever shown
+
+
+def test_rate_limit_per_key_is_a_token_bucket(tmp_path, monkeypatch):
+    write_policy(tmp_path, monkeypatch, "")
+    pol = policy.load()
+    pol.rate_limits = {"key": {"default": {"per_minute": 60, "burst": 2}}}
+    model = BudgetModel(FunctionModel(echo, name="echo"), pol)
+    with attempts.caller(api_key="k1"):
+        model.complete("1")
+        model.complete("2")
+        with pytest.raises(RateLimited) as err:
+            model.complete("3")
+    assert 0 < err.value.retry_after <= 1.0 and "60 calls per minute" in str(err.value)
+    with attempts.caller(api_key="k2"):
+        assert model.complete("4").text == "4"  # each key has its own bucket
+
+
+# --- routing and policy ---------------------------------------------------------------------------
+
+
+def test_router_picks_cheapest_available_model_whose_tier_fits(monkeypatch):
+    monkeypatch.setattr(router, "available", lambda m, check_breaker=True: (m.startswith("local:"), "no key"))
+    r = router.route(complexity=1)
+    assert r.model == "local:qwen2.5-coder-0.5b" and r.tier == 1
+    r = router.route(complexity=2)
+    assert r.model == "local:qwen2.5-coder-1.5b"
+    monkeypatch.setattr(router, "available", lambda m, check_breaker=True: (True, ""))
+    r = router.route(complexity=2)
+    assert r.model == "groq:llama-3.1-8b-instant" and r.chain[-1] == "local:qwen2.5-coder-1.5b"
+    assert router.route(complexity=4).model == "groq:llama-3.3-70b-versatile"
+    assert router.route(complexity=4, max_usd_per_mtok=0.5).model == "local:qwen2.5-coder-1.5b"  # nothing fits
+
+
+def test_router_overrides_and_availability(tmp_path, monkeypatch):
+    write_policy(tmp_path, monkeypatch, "")
+    pol = policy.load()
+    pol.overrides = {"agents": {"director": "openai:gpt-4o"}, "tasks": {"t-9": "groq:llama-3.1-8b-instant"}}
+    assert router.route(3, agent="director", policy=pol).model == "openai:gpt-4o"
+    assert router.route(3, agent="director", task_id="t-9", policy=pol).reason == "task override"
+    assert router.route(3, model="gpt-4o-mini", policy=pol).model == "openai:gpt-4o-mini"  # alias resolved
+    assert router.available("openai:gpt-4o-mini") == (False, "OPENAI_API_KEY not set")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    reload_settings()
+    assert router.available("openai:gpt-4o-mini") == (True, "")
+    breaker.get("openai:gpt-4o-mini", failures=1).failure(1.0, "boom")
+    assert router.available("openai:gpt-4o-mini") == (False, "breaker open")
+
+
+def test_local_only_when_offline_or_every_cloud_breaker_is_open(monkeypatch):
+    assert router.local_only() == (False, "")
+    breaker.get("openai:a", failures=1).failure(1.0, "x")
+    breaker.get("test:echo", failures=1)  # not a cloud deployment: does not count
+    assert router.local_only() == (True, "every cloud provider's breaker is open")
+    breaker.get("groq:b", failures=1)
+    assert router.local_only()[0] is False
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
+    reload_settings()
+    assert router.local_only() == (True, "offline mode (WORKBENCH_OFFLINE=1)")
+    assert router.route(4, model="openai:gpt-4o").model == "local:qwen2.5-coder-1.5b"
+
+
+def test_policy_with_a_failover_cycle_is_refused_naming_the_cycle(tmp_path, monkeypatch):
+    bad = tmp_path / "cycle.yaml"
+    text = policy.DEFAULT_FILE.read_text().replace(
+        "  openai:gpt-4o-mini: [mistral:codestral-latest]",
+        "  openai:gpt-4o-mini: [mistral:codestral-latest]\n  mistral:codestral-latest: [openai:gpt-4o-mini]")
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        policy.load(bad)
+    cycle = str(err.value).split("has a cycle: ")[1].split(". ")[0].split(" → ")
+    assert set(cycle) == {"openai:gpt-4o-mini", "mistral:codestral-latest"} and cycle[0] == cycle[-1]
+    assert str(bad) in str(err.value)
+    assert policy.find_cycle({"a": ["b"], "b": ["c"], "c": ["b"]}) == ["b", "c", "b"]
+
+
+def test_policy_typos_are_refused(tmp_path):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(policy.DEFAULT_FILE.read_text() + "\nbudget: {}\n")
+    with pytest.raises(ConfigError, match="unknown section"):
+        policy.load(bad)
+    bad.write_text(policy.DEFAULT_FILE.read_text().replace("{tier: 1,", "{tier: 9,"))
+    with pytest.raises(ConfigError, match="tier must be an integer 1-5"):
+        policy.load(bad)
+
+
+def test_policy_chain_is_transitive_and_ends_on_local():
+    pol = policy.load()
+    assert pol.chain("openai:gpt-4o") == ["openai:gpt-4o", "openai:gpt-4.1-mini", "groq:llama-3.3-70b-versatile",
+                                          "mistral:codestral-latest", "local:qwen2.5-coder-1.5b"]
+    assert pol.chain("local:qwen2.5-coder-1.5b") == ["local:qwen2.5-coder-1.5b"]
+
+
+# --- retry / failover classification --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc", [SchemaError("bad schema"), NeedsKeyError("OpenAI", "OPENAI_API_KEY"),
+                                 ProviderError("bad request", status=400), ProviderError("no key", status=401),
+                                 ContextTooLong(5000, 4096, "local:x"), BudgetExceeded("spent")])
+def test_callers_own_errors_are_not_retried_or_failed_over(exc):
+    first = FakeModel("first").enqueue(exc)
+    second = FakeModel("second").enqueue("never")
+    model = compose([first, second], cache=False, budget=False, retry={"base_s": 0})
+    with pytest.raises(type(exc)):
+        model.complete("hi")
+    assert len(first.requests) == 1 and second.requests == []
+
+
+def test_retry_backoff_is_jittered_capped_and_honours_retry_after():
+    retry = RetryModel(FakeModel(), attempts=5, base_s=1.0, cap_s=4.0, max_wait_s=10.0, rand=lambda: 1.0)
+    err = ProviderError("busy", status=503)
+    assert [retry.delay(err, n, 0.0) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 4.0, None]  # capped; 5 attempts
+    assert RetryModel(FakeModel(), rand=lambda: 0.5).delay(err, 1, 0.0) == 0.125  # full jitter
+    assert retry.delay(ProviderError("slow down", status=429, retry_after=3.0), 1, 0.0) == pytest.approx(3.3)
+    assert retry.delay(ProviderError("slow down", status=429, retry_after=3.0), 1, 8.0) is None  # past the cap
+    assert retry.delay(ProviderError("pay", status=402), 1, 0.0) is None
+
+
+def test_all_failing_chain_names_every_model():
+    a = FakeModel("a").enqueue(ProviderError("down", status=503))
+    b = FunctionModel(lambda m, o: (_ for _ in ()).throw(ProviderError("also down", status=502)), name="b")
+    with pytest.raises(ProviderError) as err:
+        compose([a, b], cache=False, budget=False, retry=False).complete("hi")
+    assert "test:a" in str(err.value) and "test:b" in str(err.value) and err.value.status == 502
+
+
+# --- composition and the attempt hook ---------------------------------------------------------------
+
+
+def test_compose_order_outermost_first():
+    model = compose([FunctionModel(echo, name="one"), FunctionModel(echo, name="two")])
+    layers = [type(model), type(model.wrapped), type(model.wrapped.wrapped)]
+    assert layers == [BudgetModel, CacheModel, FallbackModel]
+    member = model.wrapped.wrapped.models[0]
+    assert [type(member), type(member.wrapped), type(member.wrapped.wrapped)] == [RetryModel, BreakerModel, PricedModel]
+    single = compose(FunctionModel(echo, name="solo"))  # test: models have no policy chain
+    assert type(single.wrapped.wrapped) is RetryModel
+
+
+def test_attempts_go_to_the_store_when_it_is_importable(monkeypatch):
+    sent = []
+    fake_store = types.ModuleType("workbench.store")
+    fake_store.emit_event = lambda kind, **fields: sent.append((kind, fields)) or True
+    fake_store.current_store = lambda: object()  # "a store is open in this process"
+    monkeypatch.setitem(sys.modules, "workbench.store", fake_store)
+    attempts.clear()
+    with attempts.caller(agent="coder", api_key="sk-secret", task_id="t-7"):
+        compose(FunctionModel(echo, name="echo"), cache=False).complete("hi")
+    kind, fields = sent[-1]
+    assert kind == "llm_attempt" and fields["payload"]["outcome"] == "ok" and fields["agent"] == "coder"
+    assert fields["model"] == "test:echo" and fields["duration_ms"] >= 0 and fields["tokens_in"] == 1
+    assert fields["payload"]["task_id"] == "t-7"  # not a UUID: kept in the payload, the store's context fills task_id
+    assert fields["payload"]["key"].startswith("key-") and "sk-secret" not in str(fields)
+    attempts.clear()
+
+
+def test_attempt_events_fit_the_store_schema():
+    writer = pytest.importorskip("workbench.store.writer")
+    task = "3f0b3c1e-2d4b-4c55-9a7e-0e1f2a3b4c5d"
+    with attempts.caller(agent="coder", task_id=task):
+        record = attempts.record(model="openai:x", outcome="error", fault="server", error="ProviderError: 503",
+                                 status=503, duration_ms=1.5, attempt=1)
+    event = attempts.as_event(record)
+    assert event["task_id"] == task and event["error"] == "ProviderError: 503" and event["payload"]["status"] == 503
+    writer.build_row("llm_attempt", event)  # raises on a field the store does not know
+
+
+def test_budget_sees_agent_and_task_of_the_store_run_context():
+    context = pytest.importorskip("workbench.store.context")
+    task = "9a1b3c1e-2d4b-4c55-9a7e-0e1f2a3b4c5d"
+    budget.set_limit("task", task, 0)
+    model = compose(FunctionModel(echo, name="echo"), cache=False)
+    with context.use(task_id=task, agent="coder"), pytest.raises(BudgetExceeded, match=task):
+        model.complete("hi")
+
+
+def test_health_check_reports_open_breakers():
+    from workbench import health
+    from workbench.gateway.health import gateway_check
+
+    assert gateway_check()[0] == "ok"
+    breaker.get("openai:down", failures=1).failure(5.0, "ProviderError: HTTP 503")
+    status, detail, fix = gateway_check()
+    assert status == "fail" and "openai:down open" in detail and "HTTP 503" in detail and fix
+    assert "gateway" in health.CHECKS
+
+
+def test_a_fallback_member_that_cannot_take_the_call_is_passed_over():
+    first = FakeModel("first").enqueue(ProviderError("down", status=503))
+    small = FakeModel("small").enqueue(ContextTooLong(9000, 4096, "local:small"))
+    last = FakeModel("last").enqueue("served")
+    assert compose([first, small, last], cache=False, budget=False, retry=False).complete("hi").text == "served"

@@ -1,0 +1,147 @@
+"""Task commands: submit, tasks, show, watch, cancel, events. They use the running server when it is up."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from workbench.tasks import states
+from workbench.tasks.client import backend
+
+out = Console(soft_wrap=True)
+STATUS_COLOR = {"completed": "green", "failed": "red", "cancelled": "yellow", "processing": "cyan",
+                "awaiting_approval": "magenta"}
+
+
+def _status(s: str) -> str:
+    return f"[{STATUS_COLOR.get(s, 'white')}]{s}[/]"
+
+
+def _event_line(e: dict) -> str:
+    payload = e.get("payload") or {}
+    if e["kind"] == "status":
+        what = f"{payload.get('from') or '∅'} → {_status(payload.get('to', '?'))}  {payload.get('reason') or ''}"
+    else:
+        parts = [e.get("agent"), e.get("model")]
+        if e.get("tokens_in") is not None:
+            parts.append(f"{e['tokens_in']}→{e.get('tokens_out')} tok")
+        if e.get("cost_usd") is not None:
+            parts.append(f"${e['cost_usd']:.6f}")
+        if e.get("duration_ms") is not None:
+            parts.append(f"{e['duration_ms']:.0f} ms")
+        what = " · ".join(str(p) for p in parts if p)
+        if e.get("error"):
+            what += f"  [red]{e['error']}[/]"
+    return f"#{e['seq']:<6} {e['ts'][11:23]}  {e['kind']:<11} {what}"
+
+
+def _show(task: dict) -> None:
+    table = Table(show_header=False, box=None)
+    for key in ("id", "title", "status", "kind", "language", "complexity", "summary", "model", "priority",
+                "budget_usd", "attempts", "created_at", "started_at", "finished_at", "error"):
+        value = task.get(key)
+        if value is not None and value != "":
+            table.add_row(key, _status(value) if key == "status" else str(value))
+    out.print(table)
+    result = task.get("result") or {}
+    if isinstance(result, dict) and result.get("answer"):
+        out.print("\n[bold]answer[/]\n" + result["answer"], highlight=False, markup=False)
+
+
+def _watch(b, task_id: str) -> dict:
+    lines: list[str] = []
+    with Live(console=out, refresh_per_second=8, transient=False) as live:
+        for event in b.follow(task_id):
+            lines.append(_event_line(event))
+            live.update("\n".join(lines[-30:]))
+    return b.get(task_id)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def submit(
+        prompt: str = typer.Argument(..., help="The task."),
+        model: str = typer.Option(None, "--model", "-m", help="provider:model or alias."),
+        priority: int = typer.Option(0, "--priority", help="Higher runs first."),
+        budget: float = typer.Option(None, "--budget", help="Cost budget in USD."),
+        title: str = typer.Option("", "--title"),
+        wait: bool = typer.Option(False, "--wait", help="Run it now and wait for the result."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Submit a task. Without a running server, --wait runs it on a LocalCluster started for it."""
+        body = {"prompt": prompt, "title": title, "model": model, "priority": priority, "budget_usd": budget}
+        with backend() as b:
+            task = b.create(body, wait=wait)
+            if wait:
+                task = _watch(b, task["id"]) if not as_json else _wait_quietly(b, task["id"])
+            elif task["status"] == "pending":
+                out.print(f"[dim]no server is running: the task stays pending until `workbench serve` starts "
+                          f"(or submit with --wait)[/]")
+        if as_json:
+            print(json.dumps(task, default=str))
+        else:
+            _show(task)
+        if wait and task["status"] != "completed":
+            raise typer.Exit(1)
+
+    @app.command("tasks")
+    def list_tasks(status: str = typer.Option(None, "--status"), limit: int = typer.Option(20, "--limit"),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+        """List tasks, newest first."""
+        with backend() as b:
+            items, total = b.list(status, limit)
+        if as_json:
+            print(json.dumps({"items": items, "total": total}, default=str))
+            return
+        table = Table("id", "status", "kind", "title", "created", box=None)
+        for t in items:
+            table.add_row(t["id"][:8], _status(t["status"]), t.get("kind") or "", t["title"][:60], t["created_at"][:19])
+        out.print(table)
+        out.print(f"[dim]{len(items)} of {total}[/]")
+
+    @app.command()
+    def show(task_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+        """Show one task."""
+        with backend() as b:
+            task = b.get(task_id)
+        if as_json:
+            print(json.dumps(task, default=str))
+        else:
+            _show(task)
+
+    @app.command()
+    def watch(task_id: str) -> None:
+        """Follow a task live until it finishes."""
+        with backend() as b:
+            task = _watch(b, task_id)
+        _show(task)
+
+    @app.command()
+    def cancel(task_id: str) -> None:
+        """Cancel a queued or running task."""
+        with backend() as b:
+            task = b.cancel(task_id)
+        out.print(f"{task['id']} {_status(task['status'])}")
+
+    @app.command()
+    def events(task_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+        """Every event of a task, in order."""
+        with backend() as b:
+            b.get(task_id)
+            rows = b.events(task_id)
+        if as_json:
+            print(json.dumps(rows, default=str))
+            return
+        for e in rows:
+            out.print(_event_line(e), highlight=False)
+
+
+def _wait_quietly(b, task_id: str) -> dict:
+    for event in b.follow(task_id):
+        if event["kind"] == "status" and event["payload"].get("to") in states.TERMINAL:
+            break
+    return b.get(task_id)

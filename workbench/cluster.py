@@ -1,0 +1,115 @@
+"""Where work runs: a Dask LocalCluster of worker processes, or the scheduler at WORKBENCH_DASK_SCHEDULER.
+
+Local-model generation is scarce (memory, cores), so workers declare an `LLM` resource and model-bound
+tasks ask for one slot: the default cluster has ONE slot in total on this 2-core machine. External
+workers declare their own slots (`dask worker ... --resources LLM=1`, see docker-compose.yml).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dask
+
+from workbench.config import get_settings
+from workbench.errors import WorkbenchError
+
+LLM = "LLM"
+_lock = threading.Lock()
+_state: dict[str, Any] = {"client": None, "cluster": None}
+
+
+class ClusterError(WorkbenchError):
+    http_status = 503
+
+
+def _configure() -> None:
+    import os
+
+    # Spawned workers read this at import, before any Nanny `env` applies: worker INFO chatter would
+    # drown the CLI's output.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    # Read when the scheduler starts: a worker death surfaces at once as KilledWorker to the task runner.
+    dask.config.set({
+        "distributed.scheduler.allowed-failures": 0,  # retries are the task runner's job (it counts attempts)
+        "distributed.worker.daemon": False,  # workers may start sandbox subprocesses
+        "distributed.admin.tick.limit": "30s",
+        "logging.distributed": "error",
+    })
+
+
+def start_local_cluster(n_workers: int | None = None, llm_slots: int | None = None, dashboard: str | None = None):
+    """A SpecCluster of Nanny-managed worker processes (1 thread each); the first `llm_slots` get LLM=1."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    settings = get_settings()
+    n_workers = n_workers or settings.dask_workers
+    slots = settings.llm_slots if llm_slots is None else llm_slots
+    _configure()
+    workers = {
+        f"worker-{i}": {"cls": Nanny, "options": {
+            "nthreads": 1, "host": "127.0.0.1", "resources": {LLM: 1} if i < slots else {},
+            "memory_limit": 0, "env": _worker_env(),
+        }}
+        for i in range(n_workers)
+    }
+    options = {"host": "127.0.0.1", "dashboard": dashboard is not None}
+    if dashboard is not None:
+        options["dashboard_address"] = dashboard
+    scheduler = {"cls": Scheduler, "options": options}
+    return SpecCluster(scheduler=scheduler, workers=workers, name="workbench", silence_logs=40)
+
+
+def _worker_env() -> dict[str, str]:
+    """Workers must see the same settings as this process (tests change them at run time)."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k.startswith("WORKBENCH_")}
+
+
+def get_client(connect_timeout: float = 30):
+    """The process-wide Dask client: external scheduler if configured, else a LocalCluster we own."""
+    from distributed import Client
+
+    with _lock:
+        if _state["client"] is not None and _state["client"].status == "running":
+            return _state["client"]
+        address = get_settings().dask_scheduler
+        try:
+            if address:
+                _state["client"] = Client(address, timeout=connect_timeout, set_as_default=False)
+            else:
+                _state["cluster"] = start_local_cluster()
+                _state["client"] = Client(_state["cluster"], set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(
+                f"Cannot reach the Dask scheduler at {address} within {connect_timeout:g} s ({exc}). "
+                f"Start it (`dask scheduler`) or unset WORKBENCH_DASK_SCHEDULER to use a local cluster."
+            ) from exc
+        return _state["client"]
+
+
+def close_client() -> None:
+    with _lock:
+        if _state["client"] is not None:
+            _state["client"].close()
+        if _state["cluster"] is not None:
+            _state["cluster"].close()
+        _state.update(client=None, cluster=None)
+
+
+def llm_slots(client) -> int:
+    """Total LLM slots the workers currently declare."""
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return int(sum(w.get("resources", {}).get(LLM, 0) for w in workers))
+
+
+def require_llm_slot(client) -> dict[str, int]:
+    """Resources to submit a model-bound task with; refuses (instead of waiting forever) when no worker has one."""
+    if llm_slots(client) < 1:
+        raise ClusterError(
+            "No Dask worker declares an LLM slot, so a model-bound task would wait forever. "
+            "Start workers with `--resources LLM=1` (docker-compose does) or set WORKBENCH_LLM_SLOTS>=1."
+        )
+    return {LLM: 1}

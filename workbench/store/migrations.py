@@ -1,0 +1,245 @@
+"""The Postgres schema as an ordered list of named migration functions (like simonw/llm's migrations.py).
+
+Each function receives a psycopg connection inside a transaction and is recorded by name in
+`_workbench_migrations` once applied. Never edit or reorder an applied migration: append a new one.
+
+Two invariants the rest of the store relies on are set up here:
+
+* events.seq follows commit order. A BEFORE INSERT ... FOR EACH STATEMENT trigger takes a transaction-level
+  advisory lock, so inserting transactions are serialised: a transaction that draws sequence numbers
+  commits before the next one draws any. Without it a transaction holding seq 100 could commit after one
+  holding seq 101, and the DuckDB sync (which copies `seq > watermark`) would skip row 100 forever.
+  Consequence: keep transactions that insert events short (the writer commits one batch per transaction).
+* Live updates: an AFTER INSERT ... FOR EACH STATEMENT trigger sends one NOTIFY per task in the statement on
+  channel `workbench_events` with {"task_id", "max_seq", "n"} — LISTEN there, then read `seq > last_seen`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+
+MIGRATIONS: list[Callable[[psycopg.Connection], None]] = []
+TASK_STATUSES = ("pending", "queued", "processing", "awaiting_approval", "completed", "failed", "cancelled")
+EVENTS_CHANNEL = "workbench_events"
+# Arbitrary constant key of the advisory lock that orders event inserts ("wbev" in ASCII).
+EVENTS_LOCK_KEY = 0x77626576
+# Serialises concurrent `migrate()` calls from several processes (attaching workers, CLI, server).
+MIGRATIONS_LOCK_KEY = 0x77626D67
+
+
+def migration(fn: Callable[[psycopg.Connection], None]) -> Callable[[psycopg.Connection], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_meta(conn: psycopg.Connection) -> None:
+    # instance_id identifies this database: the DuckDB copy remembers it and rebuilds itself when it is
+    # pointed at another database (e.g. after switching WORKBENCH_POSTGRES_URL).
+    conn.execute(
+        """
+        CREATE TABLE _workbench_meta (
+            key text PRIMARY KEY,
+            value text NOT NULL
+        );
+        INSERT INTO _workbench_meta (key, value) VALUES ('instance_id', gen_random_uuid()::text);
+        """
+    )
+
+
+@migration
+def m002_tasks(conn: psycopg.Connection) -> None:
+    statuses = ", ".join(f"'{s}'" for s in TASK_STATUSES)
+    conn.execute(
+        f"""
+        CREATE TABLE tasks (
+            id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            title text NOT NULL DEFAULT '',
+            prompt text NOT NULL,
+            kind text,
+            language text,
+            complexity smallint CHECK (complexity BETWEEN 1 AND 5),
+            summary text,
+            status text NOT NULL DEFAULT 'pending' CHECK (status IN ({statuses})),
+            priority integer NOT NULL DEFAULT 0,
+            model text,
+            budget_usd double precision CHECK (budget_usd IS NULL OR budget_usd >= 0),
+            parent_id uuid REFERENCES tasks (id) ON DELETE SET NULL,
+            result jsonb,
+            error text,
+            attempts integer NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            started_at timestamptz,
+            finished_at timestamptz,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            -- Transaction that last wrote the row: the DuckDB sync copies changed tasks by it (see sync.py).
+            row_xid xid8 NOT NULL DEFAULT pg_current_xact_id()
+        );
+        CREATE INDEX tasks_status_priority ON tasks (status, priority DESC, created_at);
+        CREATE INDEX tasks_parent ON tasks (parent_id) WHERE parent_id IS NOT NULL;
+        CREATE INDEX tasks_row_xid ON tasks (row_xid);
+
+        CREATE FUNCTION _workbench_tasks_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.updated_at := now();
+            NEW.row_xid := pg_current_xact_id();
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER tasks_touch BEFORE UPDATE ON tasks
+            FOR EACH ROW EXECUTE FUNCTION _workbench_tasks_touch();
+        """
+    )
+
+
+@migration
+def m003_events(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE events (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id uuid NOT NULL UNIQUE,           -- idempotency key: a retried batch never duplicates
+            ts timestamptz NOT NULL DEFAULT now(),
+            task_id uuid,                            -- no foreign key: calls outside tasks are logged too
+            trace_id text,
+            span_id text,
+            parent_span_id text,
+            kind text NOT NULL CHECK (kind <> ''),
+            agent text,
+            model text,
+            tokens_in integer CHECK (tokens_in >= 0),
+            tokens_out integer CHECK (tokens_out >= 0),
+            cost_usd double precision,
+            duration_ms double precision,
+            error text,
+            payload jsonb NOT NULL DEFAULT '{}'::jsonb
+        );
+        CREATE INDEX events_task_seq ON events (task_id, seq) WHERE task_id IS NOT NULL;
+        CREATE INDEX events_trace ON events (trace_id) WHERE trace_id IS NOT NULL;
+        CREATE INDEX events_ts ON events (ts);
+        """
+    )
+
+
+@migration
+def m004_events_order_and_notify(conn: psycopg.Connection) -> None:
+    conn.execute(
+        f"""
+        CREATE FUNCTION _workbench_events_order() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            -- Held until commit: sequence numbers are drawn after the previous inserter committed.
+            PERFORM pg_advisory_xact_lock({EVENTS_LOCK_KEY});
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER events_order BEFORE INSERT ON events
+            FOR EACH STATEMENT EXECUTE FUNCTION _workbench_events_order();
+
+        CREATE FUNCTION _workbench_events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{EVENTS_CHANNEL}',
+                              json_build_object('task_id', task_id, 'max_seq', max(seq), 'n', count(*))::text)
+            FROM new_rows GROUP BY task_id;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER events_notify AFTER INSERT ON events
+            REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION _workbench_events_notify();
+
+        -- Append-only: refuse UPDATE and DELETE (TRUNCATE stays possible for an administrator).
+        CREATE FUNCTION _workbench_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'events is append-only: % is not allowed', TG_OP
+                USING HINT = 'log a new event (e.g. kind=status) instead of changing an old one';
+        END $$;
+        CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+            FOR EACH STATEMENT EXECUTE FUNCTION _workbench_events_append_only();
+        """
+    )
+
+
+def names() -> list[str]:
+    return [fn.__name__ for fn in MIGRATIONS]
+
+
+def ensure_table(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _workbench_migrations ("
+        " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def applied(conn: psycopg.Connection) -> list[str]:
+    """Names recorded in the database, in the order they were applied ([] on a fresh database)."""
+    exists = conn.execute("SELECT to_regclass('_workbench_migrations') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return []
+    return [r[0] for r in conn.execute("SELECT name FROM _workbench_migrations ORDER BY applied_at, name")]
+
+
+def status(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """{"applied": [...], "pending": [...], "unknown": [...]} — unknown: applied by a newer workbench."""
+    done = applied(conn)
+    known = names()
+    return {
+        "applied": [n for n in known if n in done],
+        "pending": [n for n in known if n not in done],
+        "unknown": [n for n in done if n not in known],
+    }
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply pending migrations in one transaction; returns the names applied now ([] when up to date).
+
+    An advisory lock makes concurrent callers (several processes opening the store at once) wait for each
+    other; the second one then finds nothing pending.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATIONS_LOCK_KEY,))
+        ensure_table(conn)
+        done = set(applied(conn))
+        ran: list[str] = []
+        for fn in MIGRATIONS:
+            if fn.__name__ in done:
+                continue
+            fn(conn)
+            conn.execute("INSERT INTO _workbench_migrations (name) VALUES (%s)", (fn.__name__,))
+            ran.append(fn.__name__)
+        return ran
+
+
+@migration
+def m005_anomaly_scores(conn: psycopg.Connection) -> None:
+    # Written by workbench.analysis.anomaly: one row per training, one score per scored row (calls or tasks).
+    # Not append-only like events: older trainings are deleted (with their scores) when a new one lands.
+    conn.execute(
+        """
+        CREATE TABLE anomaly_models (
+            id uuid PRIMARY KEY,
+            level text NOT NULL CHECK (level IN ('call', 'task')),
+            trained_at timestamptz NOT NULL DEFAULT now(),
+            rows integer NOT NULL,
+            flagged integer NOT NULL,
+            features jsonb NOT NULL,            -- feature names and typical values (for explanations)
+            params jsonb NOT NULL,              -- contamination, threshold, retrain rules
+            trained_until_seq bigint NOT NULL,  -- newest event seq in the training data
+            tasks_seen integer NOT NULL DEFAULT 0,
+            duration_ms double precision NOT NULL,
+            trigger text NOT NULL               -- manual | new_rows | timer | first | demo
+        );
+        CREATE INDEX anomaly_models_level ON anomaly_models (level, trained_at DESC);
+        CREATE TABLE anomaly_scores (
+            model_id uuid NOT NULL REFERENCES anomaly_models (id) ON DELETE CASCADE,
+            row_key text NOT NULL,              -- event_id of the call, or the task id
+            task_id uuid,
+            seq bigint,
+            ts timestamptz,
+            score double precision NOT NULL,    -- higher = more unusual
+            flagged boolean NOT NULL,
+            features jsonb NOT NULL,
+            reasons jsonb NOT NULL,             -- features far from typical: {feature, value, typical, z}
+            PRIMARY KEY (model_id, row_key)
+        );
+        CREATE INDEX anomaly_scores_flagged ON anomaly_scores (model_id, score DESC) WHERE flagged;
+        """
+    )

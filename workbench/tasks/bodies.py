@@ -1,0 +1,60 @@
+"""What a task does once it runs on a worker, by name. The agents issue registers "agents" here;
+the machinery around it (status, events, retries, cancel) stays the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+# body(task: dict, ctx: RunContext) -> result dict (stored in tasks.result)
+BODIES: dict[str, Callable[[dict, Any], dict]] = {}
+
+
+def body(name: str):
+    def decorate(fn):
+        BODIES[name] = fn
+        return fn
+
+    return decorate
+
+
+@body("noop")
+def noop(task: dict, ctx) -> dict:
+    """Does nothing (dispatch benchmarks)."""
+    return {"answer": ""}
+
+
+@body("single_call")
+def single_call(task: dict, ctx) -> dict:
+    """One model call with the task's prompt, streamed so a cancel stops it between tokens."""
+    model = ctx.model()
+    stream = model.stream(task["prompt"], max_tokens=ctx.max_tokens)
+    for _ in stream:
+        ctx.check_cancelled()
+    c = stream.completion
+    return {"answer": c.text, "model": c.model, "tokens_in": c.usage.input_tokens,
+            "tokens_out": c.usage.output_tokens, "cost_usd": c.cost_usd}
+
+
+# Bodies for tests and benchmarks: deterministic work with no model, so dispatch, retries, cancels and
+# event volume can be measured and exercised on the real cluster.
+@body("sleep")
+def sleep(task: dict, ctx) -> dict:
+    """Sleeps `ctx.options.seconds`, checking for cancellation."""
+    import time
+
+    end = time.monotonic() + ctx.options.seconds
+    while time.monotonic() < end:
+        ctx.check_cancelled()
+        time.sleep(0.05)
+    return {"answer": f"slept {ctx.options.seconds} s"}
+
+
+@body("emit")
+def emit(task: dict, ctx) -> dict:
+    """Emits `ctx.options.events` tool_call events through the batched writer."""
+    from workbench.store import emit_event
+
+    for i in range(ctx.options.events):
+        emit_event("tool_call", agent="synthetic", duration_ms=0.0, payload={"i": i})
+    return {"answer": f"emitted {ctx.options.events} events"}

@@ -1,0 +1,160 @@
+"""How the CLI reaches tasks: through the running server's API when `workbench serve` is up, otherwise
+directly (attaching to or starting the embedded Postgres, and a LocalCluster only when a task must run).
+Both backends expose the same small interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any, Iterator
+
+import httpx
+
+from workbench.config import get_settings
+from workbench.errors import WorkbenchError
+from workbench.tasks import states
+
+
+class ApiError(WorkbenchError):
+    def __init__(self, message: str, status: int):
+        self.http_status = status
+        super().__init__(message)
+
+
+class HttpBackend:
+    """Talks to a running `workbench serve`."""
+
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        key = get_settings().api_key
+        headers = {"X-API-Key": key.get_secret_value()} if key else {}
+        self.http = httpx.Client(base_url=self.base + "/api/v1", headers=headers, timeout=60)
+
+    def _call(self, method: str, path: str, **kwargs) -> Any:
+        r = self.http.request(method, path, **kwargs)
+        if r.status_code >= 400:
+            try:
+                detail = r.json()
+                message = detail.get("error") or json.dumps(detail.get("detail"))
+            except ValueError:
+                message = r.text
+            raise ApiError(message, r.status_code)
+        return r.json() if r.content else None
+
+    def create(self, body: dict, wait: bool) -> dict:
+        return self._call("POST", "/tasks", json=body)
+
+    def list(self, status: str | None, limit: int) -> tuple[list[dict], int]:
+        page = self._call("GET", "/tasks", params={k: v for k, v in {"status": status, "limit": limit}.items() if v})
+        return page["items"], page["total"]
+
+    def get(self, task_id: str) -> dict:
+        return self._call("GET", f"/tasks/{task_id}")
+
+    def cancel(self, task_id: str) -> dict:
+        return self._call("POST", f"/tasks/{task_id}/cancel")
+
+    def events(self, task_id: str, after: int = 0) -> list[dict]:
+        return self._call("GET", f"/tasks/{task_id}/events", params={"after": after})
+
+    def follow(self, task_id: str) -> Iterator[dict]:
+        """Events as they happen, over the WebSocket; ends when the task finishes."""
+        from websockets.sync.client import connect
+
+        url = self.base.replace("http", "ws", 1) + f"/api/v1/tasks/{task_id}/stream"
+        key = get_settings().api_key
+        headers = {"X-API-Key": key.get_secret_value()} if key else None
+        with connect(url, additional_headers=headers, open_timeout=30) as ws:
+            for message in ws:
+                data = json.loads(message)
+                if "error" in data:
+                    raise ApiError(data["error"], 404)
+                yield data["event"]
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class LocalBackend:
+    """No server running: use the store directly; start a LocalCluster only to run a task."""
+
+    def __init__(self):
+        from workbench.store import open_store
+        from workbench.tasks.service import TaskService
+
+        self.store = open_store()
+        self.service = TaskService(self.store)
+        self._runner = None
+
+    def runner(self):
+        if self._runner is None:
+            from workbench import cluster
+            from workbench.tasks.runner import TaskRunner
+
+            self._runner = TaskRunner(cluster.get_client(), self.service)
+        return self._runner
+
+    def create(self, body: dict, wait: bool) -> dict:
+        from workbench.tasks.service import NewTask
+
+        task = self.service.create(NewTask(**body))
+        if wait:
+            self.runner().submit(task["id"])
+        return self.service.get(task["id"])
+
+    def list(self, status: str | None, limit: int) -> tuple[list[dict], int]:
+        return self.service.list(status, limit)
+
+    def get(self, task_id: str) -> dict:
+        return self.service.get(task_id)
+
+    def cancel(self, task_id: str) -> dict:
+        if self._runner is not None:
+            return self._runner.cancel(task_id)
+        return self.service.transition(task_id, "cancelled", reason="cancelled by user")
+
+    def events(self, task_id: str, after: int = 0) -> list[dict]:
+        return self.service.events(task_id, after)
+
+    def follow(self, task_id: str) -> Iterator[dict]:
+        last = 0
+        while True:
+            for event in self.service.events(task_id, last):
+                last = event["seq"]
+                yield event
+                if event["kind"] == "status" and event["payload"].get("to") in states.TERMINAL:
+                    return
+            if self.service.get(task_id)["status"] in states.TERMINAL:
+                return
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        from workbench import cluster
+        from workbench.store import close_store
+
+        if self._runner is not None:
+            cluster.close_client()
+        close_store()
+
+
+def server_url() -> str | None:
+    """The running server's URL, if one answers /health quickly."""
+    s = get_settings()
+    url = f"http://{s.host if s.host not in ('0.0.0.0', '::') else '127.0.0.1'}:{s.port}"
+    with contextlib.suppress(httpx.HTTPError, ValueError):
+        r = httpx.get(url + "/health?quick=1", timeout=1.5)
+        if r.status_code == 200 and r.json().get("home") == str(s.home):  # ours, not another workbench's
+            return url
+    return None
+
+
+@contextlib.contextmanager
+def backend() -> Iterator[HttpBackend | LocalBackend]:
+    url = server_url()
+    b = HttpBackend(url) if url else LocalBackend()
+    try:
+        yield b
+    finally:
+        b.close()

@@ -1,0 +1,190 @@
+"""Tasks on Dask: submit, watch, retry when a worker dies, cancel, recover after a restart.
+
+`TaskRunner` lives in the process that owns the Dask client (the server, or a CLI that started its
+own services). `execute()` is what runs on a worker: it owns the task's status from `processing` until
+a final state, writes events through the worker's batched writer and flushes them durably before the
+final status, so a finished task never has events still in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.errors import Cancelled, WorkbenchError
+from workbench.tasks import bodies, states
+from workbench.tasks.service import TaskService
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 2  # a task whose worker dies is retried once, then failed with the reason
+CANCEL_CHECK_S = 0.5
+
+
+@dataclass
+class RunOptions:
+    body: str = "single_call"
+    classify: bool = True
+    max_tokens: int = 512
+    model: str | None = None
+    seconds: float = 0.0  # for the "sleep" body
+    events: int = 0  # for the "emit" body
+
+
+@dataclass
+class RunContext:
+    """Handed to a task body: its model, limits and a cheap cancellation check."""
+
+    task: dict
+    service: TaskService
+    options: RunOptions
+    _checked: float = field(default=0.0)
+
+    def model(self):
+        import workbench
+
+        return workbench.get_model(self.options.model or self.task.get("model"))
+
+    @property
+    def max_tokens(self) -> int:
+        return self.options.max_tokens
+
+    def check_cancelled(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < CANCEL_CHECK_S:
+            return
+        self._checked = now
+        if self.service.get(self.task["id"])["status"] == "cancelled":
+            raise Cancelled(f"Task {self.task['id']} was cancelled.")
+
+
+def execute(task_id: str, options: RunOptions) -> str:
+    """Runs on a Dask worker. Returns the final status (the task row holds the result)."""
+    from workbench.store import get_store
+    from workbench.store.context import span, task_context
+
+    store = get_store()
+    service = TaskService(store)
+    try:
+        task = service.transition(task_id, "processing", reason=_where())
+    except states.IllegalTransition:
+        return service.get(task_id)["status"]  # cancelled while queued
+    ctx = RunContext(task, service, options)
+    final, fields = "completed", {}
+    with task_context(task_id):
+        try:
+            if options.classify:
+                from workbench.tasks.understanding import classify
+
+                with span("agent_step", agent="understanding") as step:
+                    understanding = classify(task["prompt"], ctx.model())
+                    step.set(payload=understanding)
+                service.update(task_id, **understanding)
+                task.update(understanding)
+            with span("agent_step", agent=options.body) as step:
+                fields["result"] = bodies.BODIES[options.body](task, ctx)
+                step.set(payload={"result": fields["result"]})
+        except Cancelled:
+            final = "cancelled"
+        except WorkbenchError as exc:
+            final, fields["error"] = "failed", str(exc)
+        except Exception as exc:  # a bug in a body fails its task, never the worker
+            final, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
+    store.flush()
+    try:
+        service.transition(task_id, final, reason=fields.get("error", ""), **fields)
+    except states.IllegalTransition:
+        pass  # cancelled meanwhile: cancelled wins
+    return final
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+
+        return f"running on {get_worker().name}"
+    except ValueError:
+        return "running in-process"
+
+
+class TaskRunner:
+    """Submits tasks to Dask and watches their futures (worker deaths, retries, cancels)."""
+
+    def __init__(self, client, service: TaskService, options: RunOptions | None = None):
+        self.client = client
+        self.service = service
+        self.options = options or RunOptions()
+        self.futures: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, task_id: str, options: RunOptions | None = None) -> None:
+        from workbench import cluster
+
+        task = self.service.get(task_id)
+        if task["status"] == "pending":
+            task = self.service.transition(task_id, "queued", reason="submitted to Dask")
+        opts = options or self.options
+        resources = cluster.require_llm_slot(self.client) if opts.body == "single_call" else None
+        future = self.client.submit(execute, task_id, opts, key=f"task-{task_id}-{task['attempts']}",
+                                    priority=task["priority"], pure=False, resources=resources)
+        with self._lock:
+            self.futures[task_id] = (future, opts)
+        future.add_done_callback(lambda f, tid=task_id: self._done(tid, f))
+
+    def _done(self, task_id: str, future) -> None:
+        with self._lock:
+            entry = self.futures.pop(task_id, None)
+        if future.status != "error":
+            return
+        exc = future.exception()
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            task = self.service.get(task_id)
+            if task["status"] in states.TERMINAL:
+                return
+            if task["attempts"] + 1 < MAX_ATTEMPTS:
+                self.service.update(task_id, attempts=task["attempts"] + 1)
+                if task["status"] == "processing":
+                    self.service.transition(task_id, "queued", reason=f"retrying after {reason}")
+                self.submit(task_id, entry[1] if entry else None)
+            else:
+                self.service.transition(task_id, "failed", reason=reason,
+                                        error=f"worker failed {task['attempts'] + 1} time(s): {reason}")
+        except WorkbenchError as err:
+            log.warning("could not record the end of task %s: %s", task_id, err)
+
+    def cancel(self, task_id: str) -> dict:
+        task = self.service.transition(task_id, "cancelled", reason="cancelled by user")
+        with self._lock:
+            entry = self.futures.get(task_id)
+        if entry is not None:
+            entry[0].cancel()  # a queued future never starts; a running one sees the status change
+        return task
+
+    def recover(self) -> list[str]:
+        """Tasks left pending/queued/processing by a previous run are queued again, not forgotten."""
+        recovered = []
+        for task in self.service.stale():
+            if task["status"] == "processing":
+                self.service.update(task["id"], attempts=task["attempts"] + 1)
+                if task["attempts"] + 1 >= MAX_ATTEMPTS:
+                    self.service.transition(task["id"], "failed", reason="interrupted twice",
+                                            error="the workbench stopped while this task ran, twice")
+                    continue
+                self.service.transition(task["id"], "queued", reason="recovered after restart")
+            self.submit(task["id"])
+            recovered.append(task["id"])
+        return recovered
+
+    def wait(self, task_id: str, timeout: float | None = None) -> dict:
+        """Block until the task reaches a final state (the row, not the future, is the truth)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            task = self.service.get(task_id)
+            if task["status"] in states.TERMINAL or task["status"] == "awaiting_approval":
+                return task
+            if deadline is not None and time.monotonic() > deadline:
+                raise WorkbenchError(f"Task {task_id} is still {task['status']} after {timeout:g} s.")
+            time.sleep(0.1)

@@ -1,0 +1,35 @@
+"""The task status machine. Every change goes through `check()`: illegal transitions are refused (409)."""
+
+from __future__ import annotations
+
+from workbench.errors import WorkbenchError
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"queued", "cancelled", "failed"}),
+    "queued": frozenset({"processing", "cancelled", "failed", "pending"}),
+    # processing -> queued is a retry (worker died, workbench restarted mid-task)
+    "processing": frozenset({"completed", "failed", "cancelled", "awaiting_approval", "queued"}),
+    "awaiting_approval": frozenset({"queued", "cancelled", "failed"}),
+    "completed": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+class IllegalTransition(WorkbenchError):
+    http_status = 409
+
+    def __init__(self, task_id: str, current: str, wanted: str):
+        allowed = ", ".join(sorted(TRANSITIONS.get(current, ()))) or "none (it is finished)"
+        super().__init__(f"Task {task_id} is {current}; it cannot become {wanted}. Allowed from {current}: {allowed}.")
+
+
+def allowed_from(wanted: str) -> list[str]:
+    """Statuses from which `wanted` may be entered (used in UPDATE ... WHERE status = ANY(...))."""
+    return [s for s, targets in TRANSITIONS.items() if wanted in targets]
+
+
+def check(task_id: str, current: str, wanted: str) -> None:
+    if wanted not in TRANSITIONS.get(current, frozenset()):
+        raise IllegalTransition(task_id, current, wanted)
