@@ -72,14 +72,15 @@ def isolated_home(monkeypatch, request):
 
 def _stop_store_under(home: Path) -> None:
     """Never leave an embedded Postgres behind a test."""
+    if not (home / "postgres").exists():
+        return
     from workbench.store import close_store, current_store
     from workbench.store import postgres as embedded
 
     store = current_store()
     if store is not None and Path(store.home) == home:
         close_store()
-    if (home / "postgres").exists():
-        embedded.stop(home / "postgres")
+    embedded.stop(home / "postgres")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,382 @@
+"""The Director: plans a task into subtasks for the registered specialists, and aggregates their results.
+
+    p = plan("Compare the average cost per model, then write a median function")   # a validated Plan
+    topological_waves(p)          # [["s1", "s2"], ["s3"]]: each wave may run in parallel
+    answer = aggregate(task, p, {"s1": result1, "s2": result2})   # cites [s1], [s2]
+
+Planning is one schema-constrained call whose enum of specialists, item and length caps come from the
+registry and agents.yaml (caps keep small models from looping). The plan is validated (known and enabled
+specialists, unique ids, existing dependencies, no cycle — the cycle is named); an invalid plan is
+re-asked once with the validation error, then replaced by a one-step plan with the best-guess specialist.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from workbench.agents import trace
+from workbench.agents.actions import parse_json_object
+from workbench.agents.agent import resolve_model
+from workbench.agents.guards import Budget
+from workbench.agents.loop import malformed_json
+from workbench.agents.registry import Registry, default_registry
+from workbench.agents.specialist import Subtask, SubtaskResult
+from workbench.agents.steps import Step
+from workbench.errors import (
+    AgentTimeout,
+    BudgetExceeded,
+    ConfigError,
+    PlanError,
+    ProviderError,
+    WorkbenchError,
+)
+from workbench.providers.base import Model
+
+
+@dataclass
+class DirectorSettings:
+    model: str | None = None
+    max_subtasks: int = 3
+    max_tokens: int = 320
+    reasoning_max_chars: int = 120
+    instructions_max_chars: int = 160
+    timeout_s: float | None = 120.0
+    fallback_specialist: str = "general"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> DirectorSettings:
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        if set(data) - known:
+            raise ConfigError(f"Unknown key(s) {sorted(set(data) - known)} under director: in agents.yaml; "
+                              f"use some of: {', '.join(sorted(known))}.")
+        return cls(**data)
+
+
+@dataclass
+class Plan:
+    task: str
+    reasoning: str
+    subtasks: list[Subtask]
+    source: str = "model"  # model (first answer valid) | reasked (valid after one correction) | fallback
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # each planning call: output, error, tokens
+    model: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+
+    def get(self, subtask_id: str) -> Subtask:
+        return next(s for s in self.subtasks if s.id == subtask_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["subtasks"] = [Subtask.coerce(s) for s in data.get("subtasks", [])]
+        return cls(**values)
+
+
+# --- schema, prompt, validation -------------------------------------------------------------------
+
+
+def plan_schema(specialists: list[str], settings: DirectorSettings) -> dict[str, Any]:
+    """The plan's JSON schema. `subtasks` is one fixed-length tuple per plan size (1..max_subtasks) in
+    which subtask i has id "s<i>" and may depend only on s1..s<i-1>: under a grammar (llama.cpp) a
+    duplicate id, a dangling dependency or a cycle cannot even be generated. Validation still runs,
+    for models that ignore schemas."""
+    ids = [f"s{i}" for i in range(1, settings.max_subtasks + 1)]
+
+    def subtask(i: int) -> dict[str, Any]:
+        earlier = ids[: i - 1]
+        depends = {"type": "array", "maxItems": len(earlier)}
+        if earlier:
+            depends.update(items={"type": "string", "enum": earlier}, uniqueItems=True)
+        return {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "enum": [ids[i - 1]]},
+                "specialist": {"type": "string", "enum": specialists},
+                "instructions": {"type": "string", "minLength": 1, "maxLength": settings.instructions_max_chars},
+                "depends_on": depends,
+            },
+            "required": ["id", "specialist", "instructions", "depends_on"],
+        }
+
+    plans = [{"type": "array", "prefixItems": [subtask(i) for i in range(1, n + 1)], "items": False,
+              "minItems": n, "maxItems": n} for n in range(1, settings.max_subtasks + 1)]
+    return {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "maxLength": settings.reasoning_max_chars},
+            "subtasks": {"anyOf": plans},
+        },
+        "required": ["reasoning", "subtasks"],
+    }
+
+
+def offered(registry: Registry, settings: DirectorSettings) -> list[str]:
+    """Enabled specialists, the catch-all last: small models lean to the first plausible option."""
+    names = registry.names()
+    return sorted(names, key=lambda n: n == settings.fallback_specialist)
+
+
+def system_prompt(registry: Registry, settings: DirectorSettings) -> str:
+    team = "\n".join(f"- {n}: {registry.get(n).description}" for n in offered(registry, settings))
+    return (
+        "You are the Director of a team of specialists. Split the user's task into as FEW subtasks as possible: "
+        "one per distinct part of the task (a task asking for two different things has two parts; a simple "
+        f"task is ONE subtask; never more than {settings.max_subtasks}). Give each subtask to the specialist "
+        f"whose description fits it best.\nSpecialists:\n{team}\n"
+        "Fields: \"reasoning\" is one short sentence naming the parts. Each subtask has an id (s1, s2, ... in "
+        "order), a specialist, \"instructions\" (one short sentence: that part of the task, in the user's "
+        "words) and \"depends_on\" (ids of earlier subtasks whose results it needs; [] when it can start at "
+        "once).\n"
+        'Reply with JSON only: {"reasoning": "...", "subtasks": [{"id": "s1", "specialist": "...", '
+        '"instructions": "...", "depends_on": []}]}'
+    )
+
+
+def validate_plan(data: Any, registry: Registry, settings: DirectorSettings | None = None,
+                  task: str = "") -> Plan:
+    """A Plan from the model's JSON, or PlanError listing every problem (and naming a cycle)."""
+    settings = settings or DirectorSettings.from_dict(registry.director_config)
+    if not isinstance(data, dict) or not isinstance(data.get("subtasks"), list) or not data["subtasks"]:
+        raise PlanError('The plan must be a JSON object with a non-empty "subtasks" list.')
+    problems: list[str] = []
+    raw = data["subtasks"]
+    if len(raw) > settings.max_subtasks:
+        problems.append(f"{len(raw)} subtasks; at most {settings.max_subtasks} are allowed")
+    subtasks: list[Subtask] = []
+    for item in raw:
+        try:
+            subtasks.append(Subtask.coerce(item))
+        except PlanError as exc:
+            problems.append(str(exc))
+    ids = [s.id for s in subtasks]
+    problems += [f"id {i!r} is used {ids.count(i)} times; ids must be unique" for i in sorted(set(ids)) if ids.count(i) > 1]
+    enabled = set(registry.names())
+    for s in subtasks:
+        if s.specialist not in enabled:
+            state = "is disabled" if s.specialist in registry.names(include_disabled=True) else "does not exist"
+            problems.append(f"{s.id}: specialist {s.specialist!r} {state}; use one of {', '.join(sorted(enabled))}")
+        if not s.instructions.strip():
+            problems.append(f"{s.id}: instructions are empty")
+        problems += [f"{s.id} depends on {d!r}, which is not a subtask id" for d in s.depends_on if d not in ids]
+        problems += [f"{s.id} depends on itself" for d in s.depends_on if d == s.id]
+    cycle = find_cycle(subtasks)
+    if cycle:
+        problems.append(f"dependency cycle {' -> '.join(cycle)}")
+    if problems:
+        raise PlanError("Invalid plan: " + "; ".join(problems) + ".")
+    return Plan(task=task, reasoning=str(data.get("reasoning", ""))[: settings.reasoning_max_chars * 2],
+                subtasks=subtasks)
+
+
+def find_cycle(subtasks: list[Subtask]) -> list[str] | None:
+    """A dependency cycle as a path that returns to its start (["s1", "s2", "s1"]), or None."""
+    deps = {s.id: [d for d in s.depends_on if d != s.id] for s in subtasks}
+    state: dict[str, str] = {}  # visiting | done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = "visiting"
+        for dep in deps.get(node, []):
+            if state.get(dep) == "visiting":
+                return path[path.index(dep):] + [dep]  # visiting nodes are exactly the current path
+            if dep in deps and dep not in state:
+                found = visit(dep, path + [dep])
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for sid in deps:
+        if sid not in state:
+            found = visit(sid, [sid])
+            if found:
+                return found
+    return None
+
+
+def topological_waves(plan: Plan) -> list[list[str]]:
+    """Subtask ids in groups: every subtask's dependencies are in earlier groups; a group may run in parallel."""
+    remaining = {s.id: set(s.depends_on) for s in plan.subtasks}
+    waves: list[list[str]] = []
+    done: set[str] = set()
+    while remaining:
+        wave = [sid for sid, deps in remaining.items() if deps <= done]
+        if not wave:
+            raise PlanError(f"The plan has a dependency cycle {' -> '.join(find_cycle(plan.subtasks) or [])}; "
+                            f"validate it with validate_plan() first.")
+        waves.append(wave)
+        done.update(wave)
+        for sid in wave:
+            del remaining[sid]
+    return waves
+
+
+# --- planning -------------------------------------------------------------------------------------
+
+
+def plan(task: str, *, registry: Registry | None = None, model: Model | str | None = None,
+         budget: Budget | None = None, task_id: str | None = None) -> Plan:
+    """Plan `task`: the model's plan if valid (after at most one correction), else a one-step plan."""
+    registry = registry or default_registry()
+    settings = DirectorSettings.from_dict(registry.director_config)
+    if not task or not task.strip():
+        raise PlanError("The task is empty: say what you want done.")
+    names = offered(registry, settings)
+    if not names:
+        raise PlanError("No specialist is enabled, so nothing can be planned. Enable one with "
+                        "registry.enable(name) or `enabled: true` in agents.yaml.")
+    llm = resolve_model(model if model is not None else settings.model)
+    # Room for two calls (the plan and one correction), each a prompt of up to ~2x the reply cap plus the reply.
+    budget = (budget or Budget(name="task")).child(max_tokens=settings.max_tokens * 6, timeout_s=settings.timeout_s,
+                                                  name="director")
+    messages = [{"role": "system", "content": system_prompt(registry, settings)},
+                {"role": "user", "content": task.strip()}]
+    options = {"schema": plan_schema(names, settings), "max_tokens": settings.max_tokens, "temperature": 0.0}
+    attempts: list[dict[str, Any]] = []
+    result: Plan | None = None
+    with trace.span("plan", agent="director", task_id=task_id) as span:
+        for number in (1, 2):
+            step = _planning_call(llm, messages, options, budget, number)
+            attempts.append(_attempt(step))
+            if step.stop_reason is None:
+                try:
+                    result = validate_plan(step.action, registry, settings, task.strip())
+                    result.source = "model" if number == 1 else "reasked"
+                    step.stop_reason = "final_answer"
+                except PlanError as exc:
+                    step.error = attempts[-1]["error"] = str(exc)
+                    messages += [{"role": "assistant", "content": step.model_output or "(no reply)"},
+                                 {"role": "user", "content": f"{exc} Fix these problems and reply with the "
+                                                             f"corrected plan as JSON only."}]
+            trace.emit("agent_step", **step.as_event())
+            if step.stop_reason is not None:  # a valid plan, or budget/timeout/model down: re-asking cannot help
+                break
+        result = result or fallback_plan(task.strip(), registry, settings, attempts)
+        _account(result, attempts, llm)
+        span.set(model=result.model, error=attempts[-1].get("error") if result.source == "fallback" else None,
+                 payload={"plan": result.as_dict()})
+    return result
+
+
+def _planning_call(llm: Model, messages: list[dict], options: dict[str, Any], budget: Budget, number: int) -> Step:
+    """One planning call as a Step; the plan's JSON (not yet validated) is left in step.action."""
+    step = Step(number=number, agent="director", model=llm.model_id, model_input=list(messages),
+                started_at=time.time())
+    began = time.perf_counter()
+    try:
+        budget.check()
+        completion = llm.complete(messages, **options)
+    except (BudgetExceeded, AgentTimeout) as exc:
+        step.stop_reason = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "timeout"
+        step.error = str(exc)
+    except WorkbenchError as exc:
+        step.error = f"{type(exc).__name__}: {exc}"
+        if not (isinstance(exc, ProviderError) and malformed_json(exc)):
+            step.stop_reason = "model_error"
+    else:
+        budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
+        step.model_output, step.model = completion.text, completion.model or step.model
+        step.tokens_in, step.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
+        step.cost_usd = completion.cost_usd or 0.0
+        # Models without schema support print JSON in prose: read the first object out of the text.
+        step.action = completion.data if completion.data is not None else parse_json_object(completion.text)
+        step.parsed_from = "schema" if completion.data is not None else "text"
+    step.duration_ms = (time.perf_counter() - began) * 1000
+    return step
+
+
+def _attempt(step: Step) -> dict[str, Any]:
+    return {"output": step.model_output, "error": step.error, "model": step.model, "tokens_in": step.tokens_in,
+            "tokens_out": step.tokens_out, "cost_usd": step.cost_usd, "duration_ms": step.duration_ms}
+
+
+def _account(result: Plan, attempts: list[dict[str, Any]], llm: Model) -> None:
+    result.attempts = attempts
+    result.model = next((a["model"] for a in attempts if a.get("model")), llm.model_id)
+    result.tokens_in = sum(a["tokens_in"] for a in attempts)
+    result.tokens_out = sum(a["tokens_out"] for a in attempts)
+    result.cost_usd = sum(a["cost_usd"] for a in attempts)
+    result.duration_ms = sum(a["duration_ms"] for a in attempts)
+
+
+def fallback_plan(task: str, registry: Registry, settings: DirectorSettings,
+                  attempts: list[dict[str, Any]]) -> Plan:
+    specialist = best_guess(task, registry, settings)
+    why = attempts[-1].get("error") if attempts else "no planning call was made"
+    return Plan(task=task, reasoning=f"Fallback one-step plan with {specialist}: the Director's plan was not "
+                                     f"usable ({str(why)[:200]}).",
+                subtasks=[Subtask("s1", specialist, task, [])], source="fallback")
+
+
+def best_guess(task: str, registry: Registry, settings: DirectorSettings) -> str:
+    """The enabled specialist whose keywords the task mentions most; the configured fallback on a tie at 0."""
+    text = task.lower()
+    scores = {s.name: sum(bool(re.search(rf"\b{re.escape(k.lower())}\b", text)) for k in s.keywords)
+              for s in registry.specialists()}
+    best = max(scores, key=lambda n: scores[n])
+    if scores[best] == 0 and registry.is_enabled(settings.fallback_specialist):
+        return settings.fallback_specialist
+    return best
+
+
+# --- aggregation ----------------------------------------------------------------------------------
+
+
+@dataclass
+class FinalAnswer:
+    text: str
+    citations: list[dict[str, Any]]  # one per subtask: id, specialist, status, instructions, error
+    ok: bool  # every subtask done
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def aggregate(task: str, plan: Plan, results: Mapping[str, SubtaskResult | Mapping[str, Any]]) -> FinalAnswer:
+    """The final answer: each subtask's output under its [id], then a Sources list of who produced what.
+
+    Deterministic on purpose: a small model's summary can drop or invent facts, while this keeps every
+    result and says plainly which subtasks failed or were skipped (a partial result, never silence).
+    """
+    parsed = {k: v if isinstance(v, SubtaskResult) else SubtaskResult.from_dict(v) for k, v in results.items()}
+    sections, citations = [], []
+    for sub in plan.subtasks:
+        res = parsed.get(sub.id) or SubtaskResult(sub.id, sub.specialist, ok=False, status="skipped",
+                                                  error="no result (never run)")
+        body = res.output.strip() if res.ok else f"(not available: {res.status} — {res.error})"
+        sections.append(f"[{sub.id}] {sub.specialist}: {body}")
+        citations.append({"id": sub.id, "specialist": sub.specialist, "status": res.status,
+                          "instructions": sub.instructions, "error": res.error})
+    failed = [c["id"] for c in citations if c["status"] == "failed"]
+    skipped = [c["id"] for c in citations if c["status"] == "skipped"]
+    sources = "\n".join(f"[{c['id']}] {c['specialist']} ({c['status']}): {c['instructions']}" for c in citations)
+    text = "\n\n".join(sections) + f"\n\nSources:\n{sources}"
+    if failed or skipped:
+        text += f"\n\nIncomplete: {len(failed)} failed ({', '.join(failed) or '-'}), {len(skipped)} skipped " \
+                f"({', '.join(skipped) or '-'}); the answer above covers the rest."
+    answer = FinalAnswer(text=text, citations=citations, ok=not failed and not skipped, failed=failed, skipped=skipped)
+    trace.emit("final_answer", agent="director", error=None if answer.ok else f"failed {failed}, skipped {skipped}",
+               payload={**answer.as_dict(), "task": task})
+    return answer
+
+
+def cited(text: str) -> list[str]:
+    """The subtask ids a text cites ("[s1]" markers), in order of first appearance."""
+    return list(dict.fromkeys(re.findall(r"\[(s\d+)\]", text)))
+
+
+__all__ = ["DirectorSettings", "FinalAnswer", "Plan", "Subtask", "aggregate", "best_guess", "cited",
+           "fallback_plan", "find_cycle", "plan", "plan_schema", "topological_waves", "validate_plan"]

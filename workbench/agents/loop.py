@@ -1,0 +1,234 @@
+"""The agent loop: one readable `while` loop that yields a Step per model call (smolagents `_run_stream`).
+
+    for step in run_agent(agent, "What is in notes.txt?", model=FunctionModel(fn)):
+        print(step.number, step.action, step.stop_reason)
+    result = run(agent, task)          # the same, collected into an AgentResult
+
+Each iteration: check the guards (budget, wall clock), ask the model, read an action from its reply
+(schema-constrained JSON, or a call printed as text), then either finish (final_answer), run the tool and
+feed its result back, or re-ask once with a correction. The last step carries `stop_reason`.
+Every step is emitted as an `agent_step` event; nothing here raises for a model or tool failure:
+the run stops with a reason instead, so one failing agent never takes its caller down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from workbench.agents import trace
+from workbench.agents.actions import (
+    FINAL,
+    action_schema,
+    bind_positional,
+    correction,
+    normalize,
+    parse_action,
+    tools_prompt,
+)
+from workbench.agents.agent import Agent, resolve_model
+from workbench.agents.guards import Budget, LoopDetector
+from workbench.agents.steps import AgentResult, Step
+from workbench.errors import AgentTimeout, BudgetExceeded, LoopDetected, ProviderError, WorkbenchError
+from workbench.providers.base import Model
+from workbench.tools import Toolset
+
+MAX_CORRECTIONS = 1  # re-ask once with what was wrong; a second miss stops the run
+MIN_REPLY_TOKENS = 16  # below this a call cannot produce a usable answer: the budget is spent
+Stop = tuple[str, str | None]  # (stop_reason, error)
+
+# Guard exceptions -> stop reasons (a table, not an if-chain).
+GUARD_STOPS: dict[type[WorkbenchError], str] = {
+    BudgetExceeded: "budget_exceeded", AgentTimeout: "timeout", LoopDetected: "loop_detected"}
+
+
+def run_agent(agent: Agent, task: str, *, context: str | Mapping[str, str] | None = None,
+              model: Model | str | None = None, budget: Budget | None = None,
+              task_id: str | None = None) -> Iterator[Step]:
+    """Run `agent` on `task`, yielding one Step per iteration; the last step has a stop_reason.
+
+    context: results of earlier subtasks ({"s1": "text"} or preformatted text) shown before the task.
+    model: a Model, a model name, or None for the agent's configured model.
+    budget: the task's Budget; the agent's own limits become a child of it.
+    """
+    llm = resolve_model(model if model is not None else agent.model)
+    limits = agent.limits
+    budget = (budget or Budget(name="task")).child(
+        max_tokens=limits.max_tokens, max_usd=limits.budget_usd, timeout_s=limits.timeout_s, name=f"agent {agent.name}")
+    toolset = agent.toolset()
+    tools = toolset.allowed()
+    # Constrain replies to the action grammar only where the model enforces schemas; others are parsed.
+    schema = action_schema(tools) if tools and llm.structured_output != "none" else None
+    messages = first_messages(agent, task, context, toolset)
+    detector = LoopDetector()
+    corrections = 0
+    step_no = 1
+    with trace.span("agent", agent=agent.name, task_id=task_id) as span:
+        while step_no <= limits.max_steps:
+            step = Step(number=step_no, agent=agent.name, model=llm.model_id, model_input=list(messages),
+                        started_at=time.time())
+            began = time.perf_counter()
+            stop = guard(budget) or ask_model(llm, messages, call_options(agent, budget, schema), step, budget)
+            if stop is None:
+                action = read_action(step, tools) if tools else plain_answer(step)
+                if action is None:
+                    corrections += 1
+                    stop = ("unparseable_output", step.error) if corrections > MAX_CORRECTIONS else None
+                    messages += [{"role": "assistant", "content": step.model_output or "(empty)"},
+                                 {"role": "user", "content": correction(step.error or "empty reply", tools)}]
+                elif action["tool"] == FINAL:
+                    step.final_answer = action["arguments"]["answer"]
+                    stop = ("final_answer", None)
+                else:
+                    corrections = 0
+                    stop = loop_guard(detector, action)
+                    if stop is None:
+                        act(toolset, action, step, messages)
+            if stop is None and step_no == limits.max_steps:
+                stop = ("max_steps", (f"Stopped after {limits.max_steps} steps without a final answer. Raise "
+                                      f"max_steps for {agent.name} in agents.yaml or simplify the task."))
+            finish(step, began, stop)
+            tally(span, step)
+            yield step
+            if stop is not None:
+                return
+            step_no += 1
+
+
+def run(agent: Agent, task: str, **kwargs: Any) -> AgentResult:
+    """Run to the end and summarise (tokens, cost, output, stop reason)."""
+    return AgentResult.from_steps(agent.name, list(run_agent(agent, task, **kwargs)))
+
+
+# --- the pieces of one iteration ------------------------------------------------------------------
+
+
+def first_messages(agent: Agent, task: str, context: str | Mapping[str, str] | None,
+                   toolset: Toolset) -> list[dict[str, str]]:
+    system = agent.system_prompt.strip()
+    if toolset.allowed():
+        system += "\n\n" + tools_prompt(toolset.allowed())
+    user = f"{format_context(context)}Task: {task.strip()}" if context else task.strip()
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def format_context(context: str | Mapping[str, str] | None) -> str:
+    if not context:
+        return ""
+    if isinstance(context, str):
+        return f"Context:\n{context.strip()}\n\n"
+    blocks = "\n\n".join(f"[{key}]\n{text.strip()}" for key, text in context.items())
+    return f"Results of earlier subtasks (cite them by their [id]):\n{blocks}\n\n"
+
+
+def call_options(agent: Agent, budget: Budget, schema: dict | None) -> dict[str, Any]:
+    options = {**agent.options, "max_tokens": agent.limits.max_tokens_per_call, "schema": schema}
+    tokens_left = budget.tokens_left()
+    if tokens_left is not None:
+        options["max_tokens"] = max(1, min(options["max_tokens"], tokens_left))
+    seconds_left = budget.seconds_left()
+    if seconds_left is not None:
+        options["timeout"] = max(1.0, seconds_left)
+    return options
+
+
+def guard(budget: Budget) -> Stop | None:
+    try:
+        budget.check()
+        tokens_left = budget.tokens_left()
+        if tokens_left is not None and tokens_left < MIN_REPLY_TOKENS:
+            raise BudgetExceeded(f"Only {tokens_left} tokens are left in the budget, too few for a reply. "
+                                 f"Raise max_tokens in agents.yaml limits or the task's budget.")
+    except tuple(GUARD_STOPS) as exc:
+        return next(reason for cls, reason in GUARD_STOPS.items() if isinstance(exc, cls)), str(exc)
+    return None
+
+
+def ask_model(llm: Model, messages: list[dict], options: dict[str, Any], step: Step, budget: Budget) -> Stop | None:
+    """One model call into `step`. A reply that is not JSON under a schema is left for a correction."""
+    try:
+        completion = llm.complete(messages, **options)
+    except ProviderError as exc:
+        if malformed_json(exc):  # often cut off by max_tokens: the loop re-asks with a correction
+            step.error = f"the reply was not valid JSON ({exc})"
+            return None
+        return "model_error", f"{type(exc).__name__}: {exc}"
+    except WorkbenchError as exc:
+        return "model_error", f"{type(exc).__name__}: {exc}"
+    step.model_output = completion.text
+    step.tokens_in, step.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
+    step.cost_usd = completion.cost_usd or 0.0
+    step.model = completion.model or step.model
+    budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
+    if options.get("schema") is not None and isinstance(completion.data, dict):
+        step.action = completion.data
+    return None
+
+
+def malformed_json(exc: ProviderError) -> bool:
+    """The provider answered, but not with JSON under a schema (base.parse_json raises this)."""
+    return isinstance(exc.__cause__, ValueError) or "malformed JSON" in str(exc)
+
+
+def read_action(step: Step, tools: list) -> dict[str, Any] | None:
+    """The action of this step (already parsed under a schema, else read from the text), or None + error."""
+    if step.error:  # malformed JSON: ask_model left the reason
+        return None
+    if step.action is not None:  # parsed under the schema; normalise anyway (a grammar is not a guarantee)
+        found = (normalize(step.action), "schema")
+    else:
+        found = parse_action(step.model_output, [t.name for t in tools])
+    action = found[0] if found else None
+    if action is None:
+        step.error = "no JSON action or tool call was found in the reply"
+        step.action = None
+        return None
+    step.action = bind_positional(action, {t.name: t for t in tools})
+    step.parsed_from = found[1]
+    return step.action
+
+
+def plain_answer(step: Step) -> dict[str, Any] | None:
+    """An agent without tools answers in plain text: any non-empty reply is its final answer."""
+    if step.error or not step.model_output.strip():
+        step.error = step.error or "the reply was empty"
+        return None
+    step.parsed_from = "text"
+    return {"tool": FINAL, "arguments": {"answer": step.model_output.strip()}}
+
+
+def loop_guard(detector: LoopDetector, action: dict[str, Any]) -> Stop | None:
+    try:
+        detector.see({"tool": action["tool"], "arguments": action["arguments"]})
+    except LoopDetected as exc:
+        return "loop_detected", str(exc)
+    return None
+
+
+def act(toolset: Toolset, action: dict[str, Any], step: Step, messages: list[dict[str, str]]) -> None:
+    """Run the tool and feed its result (or error) back to the model as the next user message."""
+    call = toolset.call(action["tool"], action["arguments"])
+    step.tool_calls.append(call)
+    observation = f"Result of {call.name}:\n{call.result}" if call.error is None else f"Error from {call.name}: {call.error}"
+    messages += [{"role": "assistant", "content": step.model_output},
+                 {"role": "user", "content": observation}]
+
+
+def tally(span: trace.Span, step: Step) -> None:
+    """Totals for the agent span's event. In the payload, not the token columns: the agent_step events
+    (and the gateway's llm_call events) already carry them, and sums over the log must not count twice."""
+    totals = span.fields.setdefault("payload", {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0})
+    totals["tokens_in"] += step.tokens_in
+    totals["tokens_out"] += step.tokens_out
+    totals["cost_usd"] += step.cost_usd
+    totals.update(steps=step.number, stop_reason=step.stop_reason)
+    span.set(model=step.model, error=step.error if step.stop_reason not in (None, "final_answer") else None)
+
+
+def finish(step: Step, began: float, stop: Stop | None) -> None:
+    step.duration_ms = (time.perf_counter() - began) * 1000
+    if stop is not None:
+        step.stop_reason, error = stop
+        step.error = error if error is not None else (step.error if stop[0] != "final_answer" else None)
+    trace.emit("agent_step", **step.as_event())

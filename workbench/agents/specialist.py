@@ -1,0 +1,201 @@
+"""Specialists: a declared name + description + handler, and `run_specialist`, the one call that runs a
+subtask on its specialist (in this process, or inside a Dask task — it has no cluster dependency).
+
+    result = run_specialist({"id": "s2", "specialist": "code", "instructions": "...", "depends_on": ["s1"]},
+                            context={"s1": result_s1}, budget=task_budget.remaining(), task_id="t-1")
+    result.ok, result.output, result.data, result.tokens_in, result.cost_usd
+
+A handler is `fn(call: SpecialistCall) -> SubtaskResult`. Anything it raises becomes a failed result
+(failure isolation): one broken specialist fails its subtask, never the task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.agents import trace
+from workbench.agents.agent import Agent, Limits
+from workbench.agents.guards import Budget
+from workbench.agents.steps import AgentResult
+from workbench.errors import ConfigError, PlanError, WorkbenchError
+from workbench.providers.base import Model
+from workbench.tools import BUILTIN_TOOLS, Tool
+
+if TYPE_CHECKING:
+    from workbench.agents.registry import Registry
+
+CONTEXT_CHARS = 1500  # per dependency: a small model's context window is shared by every input
+
+
+@dataclass
+class Subtask:
+    id: str
+    specialist: str
+    instructions: str
+    depends_on: list[str] = field(default_factory=list)
+
+    @classmethod
+    def coerce(cls, value: Subtask | Mapping[str, Any]) -> Subtask:
+        if isinstance(value, Subtask):
+            return value
+        try:
+            return cls(id=str(value["id"]), specialist=str(value["specialist"]),
+                       instructions=str(value["instructions"]), depends_on=[str(d) for d in value.get("depends_on") or []])
+        except (KeyError, TypeError) as exc:
+            raise PlanError(f"A subtask needs id, specialist and instructions (and optional depends_on); "
+                            f"got {value!r} ({exc}).") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SubtaskResult:
+    subtask_id: str
+    specialist: str
+    ok: bool
+    output: str = ""
+    status: str = "done"  # done | failed | skipped
+    data: dict[str, Any] = field(default_factory=dict)  # specialist-specific: sql + rows, code + executed, ...
+    error: str | None = None
+    stop_reason: str | None = None
+    model: str | None = None
+    steps: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @classmethod
+    def from_agent(cls, subtask: Subtask, result: AgentResult, data: dict[str, Any] | None = None,
+                   output: str | None = None) -> SubtaskResult:
+        return cls(
+            subtask_id=subtask.id, specialist=subtask.specialist, ok=result.ok,
+            output=result.output if output is None else output, status="done" if result.ok else "failed",
+            data=data or {}, error=result.error, stop_reason=result.stop_reason, model=result.model,
+            steps=len(result.steps), tokens_in=result.tokens_in, tokens_out=result.tokens_out,
+            cost_usd=result.cost_usd, duration_ms=result.duration_ms,
+        )
+
+    @classmethod
+    def failed(cls, subtask: Subtask, error: str, stop_reason: str = "error") -> SubtaskResult:
+        return cls(subtask.id, subtask.specialist, ok=False, status="failed", error=error, stop_reason=stop_reason)
+
+    @classmethod
+    def skipped(cls, subtask: Subtask, reason: str) -> SubtaskResult:
+        """For the executor: a dependent of a failed subtask is not run."""
+        return cls(subtask.id, subtask.specialist, ok=False, status="skipped", error=reason, stop_reason="skipped")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SubtaskResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def as_context(self) -> str:
+        """How a dependent sees this result."""
+        text = self.output if self.ok else f"(this subtask {self.status}: {self.error})"
+        return text if len(text) <= CONTEXT_CHARS else text[:CONTEXT_CHARS] + " [...]"
+
+
+@dataclass
+class SpecialistCall:
+    """Everything a handler needs for one subtask."""
+
+    subtask: Subtask
+    context: dict[str, str]  # dependency id -> its result as text
+    agent: Agent
+    model: Model | str | None
+    budget: Budget
+    task_id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def run_loop(self, task: str | None = None) -> AgentResult:
+        """The standard agent loop on this subtask (or on `task`), with its context, model and budget."""
+        from workbench.agents.loop import run
+
+        return run(self.agent, task or self.subtask.instructions, context=self.context or None, model=self.model,
+                   budget=self.budget, task_id=self.task_id)
+
+
+Handler = Callable[[SpecialistCall], SubtaskResult]
+HealthCheck = Callable[["Specialist"], tuple[bool, str]]
+
+
+@dataclass
+class Specialist:
+    name: str
+    description: str  # one line: the Director's prompt shows it to choose the specialist
+    handler: Handler
+    system_prompt: str = ""
+    keywords: tuple[str, ...] = ()  # task words that make this the best guess when a plan falls back
+    tools: tuple[str | Tool, ...] = ()  # Tool objects or names in workbench.tools.BUILTIN_TOOLS
+    permissions: frozenset[str] = frozenset()
+    limits: Limits = field(default_factory=Limits)
+    model: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # specialist-specific settings (agents.yaml)
+    health: HealthCheck | None = None
+
+    def agent(self) -> Agent:
+        unknown = [t for t in self.tools if isinstance(t, str) and t not in BUILTIN_TOOLS]
+        if unknown:
+            raise ConfigError(f"Specialist {self.name!r}: unknown tool(s) {unknown}; built-in tools are "
+                              f"{', '.join(BUILTIN_TOOLS)} (pass Tool objects for your own).")
+        tools = [BUILTIN_TOOLS[t] if isinstance(t, str) else t for t in self.tools]
+        workspace = _workspace() if any(t.path_params for t in tools) else None
+        return Agent(name=self.name, description=self.description, system_prompt=self.system_prompt or
+                     Agent.system_prompt, tools=tools, model=self.model, limits=self.limits,
+                     permissions=self.permissions, workspace=workspace, options={"temperature": 0.0})
+
+
+def _workspace() -> Path:
+    from workbench.config import get_settings
+
+    settings = get_settings()
+    path = settings.agent_workspace or settings.home / "workspace"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_specialist(subtask: Subtask | Mapping[str, Any], context: Mapping[str, SubtaskResult | str] | None = None,
+                   *, registry: Registry | None = None, model: Model | str | None = None,
+                   budget: Budget | None = None, task_id: str | None = None,
+                   options: Mapping[str, Any] | None = None) -> SubtaskResult:
+    """Run one subtask on its specialist; every failure comes back as a failed SubtaskResult.
+
+    context: results of the subtask's dependencies ({id: SubtaskResult or text}).
+    model: overrides the specialist's configured model (a Model or a name).
+    options: override the specialist's options from agents.yaml (e.g. {"snapshot": path} for data).
+    """
+    from workbench.agents.registry import default_registry
+
+    registry = registry or default_registry()
+    started = time.time()
+    subtask = Subtask.coerce(subtask)
+    texts = {key: value.as_context() if isinstance(value, SubtaskResult) else str(value)
+             for key, value in (context or {}).items()}
+    with trace.span("subtask", agent=subtask.specialist, task_id=task_id) as span:
+        try:
+            spec = registry.require(subtask.specialist)
+            call = SpecialistCall(subtask, texts, spec.agent(), model if model is not None else spec.model,
+                                  budget or Budget(name="task"), task_id, {**spec.options, **(options or {})})
+            result = spec.handler(call)
+        except WorkbenchError as exc:
+            result = SubtaskResult.failed(subtask, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - failure isolation: a handler bug fails only its subtask
+            result = SubtaskResult.failed(subtask, f"{subtask.specialist} crashed: {type(exc).__name__}: {exc}")
+        result.started_at, result.finished_at = started, time.time()
+        result.duration_ms = result.duration_ms or (result.finished_at - started) * 1000
+        # Totals stay in the payload: the steps inside already carry tokens and cost in their columns.
+        span.set(model=result.model, error=result.error,
+                 payload={**result.as_dict(), "output": result.output[:4000], "instructions": subtask.instructions,
+                          "depends_on": subtask.depends_on})
+    return result

@@ -1,0 +1,1 @@
+"""The built-in specialists. Each module defines SPECIALIST; workbench.agents.registry lists the modules."""

@@ -1,0 +1,67 @@
+"""Code: writes code. Until the sandbox code loop is plugged in it does NOT run the code, and says so.
+
+The seam is one function call: `handle` runs `options["code_loop"]` (an import path to
+`fn(call: SpecialistCall) -> SubtaskResult`, set in agents.yaml) when given, else `write_code`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+
+from workbench.agents.agent import Limits
+from workbench.agents.specialist import Specialist, SpecialistCall, SubtaskResult
+from workbench.errors import ConfigError
+
+SYSTEM_PROMPT = (
+    "You are the Code specialist. Write correct, complete code for the request in ONE fenced code block "
+    "(```python ... ``` unless another language is asked for). Handle the edge cases the request names. "
+    "Put no example usage, print() or input() at the top level. After the block, at most two sentences."
+)
+NOT_EXECUTED = ("Not executed: the sandbox code loop is not available yet, so this code was written but "
+                "never run or tested. Review it before use.")
+FENCE = re.compile(r"```([a-zA-Z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def handle(call: SpecialistCall) -> SubtaskResult:
+    return code_loop(call.options.get("code_loop"))(call)
+
+
+def code_loop(ref: str | None) -> Callable[[SpecialistCall], SubtaskResult]:
+    """The configured code loop, or `write_code` while there is none."""
+    if not ref:
+        return write_code
+    module, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"specialists.code.options.code_loop {ref!r} cannot be imported ({exc}); "
+                          f"write it as package.module:function or set it to null.") from None
+
+
+def write_code(call: SpecialistCall) -> SubtaskResult:
+    result = call.run_loop()
+    code, language = extract_code(result.output)
+    data = {"code": code, "language": language, "executed": False, "note": NOT_EXECUTED}
+    output = f"{result.output.rstrip()}\n\n{NOT_EXECUTED}" if result.output else ""
+    return SubtaskResult.from_agent(call.subtask, result, data=data, output=output)
+
+
+def extract_code(text: str) -> tuple[str, str]:
+    """(code, language) from the first fenced block; the whole reply when there is no fence."""
+    match = FENCE.search(text)
+    if match is None:
+        return text.strip(), "python"
+    return match[2].strip("\n"), (match[1] or "python").lower()
+
+
+SPECIALIST = Specialist(
+    name="code",
+    description="Writes code (Python by default): functions, scripts, fixes. Does not run it yet.",
+    handler=handle,
+    system_prompt=SYSTEM_PROMPT,
+    keywords=("code", "function", "python", "script", "implement", "program", "class", "bug", "typescript",
+              "java", "regex", "algorithm"),
+    limits=Limits(max_steps=2, max_tokens=6000, max_tokens_per_call=768, timeout_s=240),
+)

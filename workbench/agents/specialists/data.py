@@ -1,0 +1,299 @@
+"""Data: answers questions over the execution log with DuckDB SQL on a read-only snapshot.
+
+Pipeline (not a free loop: a small model writes one query far more reliably than it drives tools):
+describe the snapshot's tables -> the model writes {"sql": ...} under a JSON schema -> only a single
+SELECT passes -> it runs on a connection opened read-only with external access off and the
+configuration locked -> the answer shows the SQL it ran and the result table. A refused or failing
+query is re-asked once with the error.
+
+Two independent walls stand between a query and the machine: the statement check (one SELECT only,
+so ATTACH, COPY, SET, PRAGMA, INSTALL never reach DuckDB) and DuckDB's own configuration
+(`enable_external_access=false` refuses read_text('/etc/passwd'), read_csv, ATTACH, COPY ... TO even if
+the first wall had a hole; `lock_configuration=true` refuses SET enable_external_access=true).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from workbench.agents import trace
+from workbench.agents.agent import Limits, resolve_model
+from workbench.agents.guards import Budget
+from workbench.agents.loop import malformed_json, tally
+from workbench.agents.specialist import Specialist, SpecialistCall, SubtaskResult
+from workbench.agents.steps import AgentResult, Step
+from workbench.errors import AgentTimeout, BudgetExceeded, ProviderError, QueryRefused, WorkbenchError
+from workbench.tools import ToolCall
+
+SAFE_CONFIG = {
+    "enable_external_access": False,  # no files, no ATTACH, no COPY TO, no extension downloads
+    "lock_configuration": True,  # ... and no SET to turn it back on
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "threads": 1,  # a shared 2-core machine: analytics must not starve the model
+    "memory_limit": "256MB",
+}
+SQL_SCHEMA = {"type": "object", "properties": {"sql": {"type": "string", "maxLength": 600}}, "required": ["sql"]}
+SAMPLE_VALUES = 6  # distinct values shown per text column, so the model uses the real spellings
+SYSTEM_PROMPT = (
+    "You are the Data specialist. You answer questions about an execution log stored in DuckDB by writing "
+    "ONE DuckDB SQL SELECT query. Use only the tables and columns listed. Reply as JSON: {\"sql\": \"SELECT ...\"}."
+)
+
+
+class DataError(WorkbenchError):
+    """The snapshot cannot be opened or a query failed to run (not a refusal)."""
+
+
+# --- the snapshot ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_snapshot(path: str | Path) -> Iterator[Any]:
+    """A read-only DuckDB connection over a DuckDB file or a folder of Parquet files (one table per file)."""
+    import duckdb
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"The execution-log snapshot {path} does not exist. Pass a DuckDB file or a Parquet "
+                        f"folder: run_specialist(..., options={{'snapshot': path}}) or specialists.data.options.")
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=SAFE_CONFIG) if path.is_file() else _from_parquet(path)
+    except duckdb.IOException as exc:
+        raise DataError(f"Cannot open {path}: {exc}. Another process holds it read-write (the store's writer); "
+                        f"give the Data specialist a copy or a Parquet export instead.") from None
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _from_parquet(folder: Path) -> Any:
+    """Load Parquet into an in-memory database *before* external access is switched off and locked."""
+    import duckdb
+
+    files = sorted(folder.glob("*.parquet"))
+    tables = {f.stem: f"'{f}'" for f in files}
+    tables.update({d.name: f"'{d}/*.parquet'" for d in sorted(folder.iterdir()) if d.is_dir() and any(d.glob("*.parquet"))})
+    if not tables:
+        raise DataError(f"{folder} holds no Parquet files (expected events.parquet or events/*.parquet).")
+    con = duckdb.connect(":memory:", config={k: v for k, v in SAFE_CONFIG.items()
+                                             if k not in ("enable_external_access", "lock_configuration")})
+    for name, source in tables.items():
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM read_parquet({source})')
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def describe(con: Any) -> str:
+    """`events(seq BIGINT, agent VARCHAR [values: 'data', 'general'], ...)` for every table."""
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1").fetchall()]
+    lines = []
+    for table in tables:
+        cols = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                           "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        parts = [f"{name} {dtype}{_values(con, table, name) if dtype == 'VARCHAR' else ''}" for name, dtype in cols]
+        count = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        lines.append(f"{table}({', '.join(parts)})  -- {count} rows")
+    return "\n".join(lines)
+
+
+def _values(con: Any, table: str, column: str) -> str:
+    rows = con.execute(f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL GROUP BY 1 '
+                       f"ORDER BY count(*) DESC LIMIT {SAMPLE_VALUES + 1}").fetchall()
+    values = [repr(r[0][:40]) for r in rows]
+    if not values:
+        return ""
+    many = len(values) > SAMPLE_VALUES
+    return f" [{'e.g.' if many else 'values:'} {', '.join(values[:3] if many else values)}]"
+
+
+def check_select(sql: str) -> str:
+    """The statement, if it is exactly one SELECT; QueryRefused otherwise."""
+    import duckdb
+
+    text = sql.strip().rstrip(";").strip()
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.ParserException as exc:
+        raise DataError(f"The SQL does not parse: {exc}") from None
+    kinds = [s.type.name for s in statements]
+    if kinds != ["SELECT"]:
+        raise QueryRefused(f"Refused: only one read-only SELECT statement may run, got {', '.join(kinds) or 'nothing'}. "
+                           f"Rewrite the query as a single SELECT (WITH ... SELECT is fine).")
+    return text
+
+
+def run_select(con: Any, sql: str, *, max_rows: int = 50, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Run one SELECT: {"sql", "columns", "rows", "truncated"}; QueryRefused / DataError on failure."""
+    import duckdb
+
+    text = check_select(sql)
+    timer = threading.Timer(timeout_s, con.interrupt)  # DuckDB has no statement timeout of its own
+    timer.start()
+    try:
+        cursor = con.execute(text)
+        rows = cursor.fetchmany(max_rows + 1)
+        columns = [d[0] for d in cursor.description or []]
+    except duckdb.PermissionException as exc:
+        raise QueryRefused(f"Refused by DuckDB: {exc}. The Data specialist only reads the snapshot's tables.") from None
+    except duckdb.InterruptException:
+        raise DataError(f"The query ran past {timeout_s:g} s and was stopped; aggregate more or filter first.") from None
+    except duckdb.Error as exc:
+        raise DataError(f"The query failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        timer.cancel()
+    return {"sql": text, "columns": columns, "rows": [list(r) for r in rows[:max_rows]], "truncated": len(rows) > max_rows}
+
+
+def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- the specialist -------------------------------------------------------------------------------
+
+
+def handle(call: SpecialistCall) -> SubtaskResult:
+    snapshot = call.options.get("snapshot")
+    if not snapshot:
+        raise DataError("The Data specialist has no execution-log snapshot: pass options={'snapshot': path} "
+                        "(a DuckDB file copy or a Parquet folder) or set specialists.data.options.snapshot.")
+    limits = call.agent.limits
+    budget = call.budget.child(max_tokens=limits.max_tokens, max_usd=limits.budget_usd, timeout_s=limits.timeout_s,
+                               name="agent data")
+    llm = resolve_model(call.model)
+    steps: list[Step] = []
+    query: dict[str, Any] | None = None
+    with trace.span("agent", agent="data", task_id=call.task_id) as span, open_snapshot(snapshot) as con:
+        messages = [{"role": "system", "content": call.agent.system_prompt},
+                    {"role": "user", "content": _question(call, describe(con))}]
+        while len(steps) < limits.max_steps:
+            step = _ask_sql(llm, messages, call, budget, len(steps) + 1)
+            steps.append(step)
+            if step.stop_reason is None and step.action is not None:
+                query = _execute(con, step, call.options)
+            last = query is not None or step.stop_reason is not None or len(steps) == limits.max_steps
+            if last:
+                _close(step, query)
+            else:
+                messages += [{"role": "assistant", "content": step.model_output or "(no reply)"},
+                             {"role": "user", "content": f"That did not work: {step.error}. Reply with a corrected "
+                                                         f'query as JSON: {{"sql": "SELECT ..."}}.'}]
+            trace.emit("agent_step", **step.as_event())
+            tally(span, step)
+            if last:
+                break
+    result = AgentResult.from_steps("data", steps)
+    return SubtaskResult.from_agent(call.subtask, result, data=query or {}, output=result.output)
+
+
+def _question(call: SpecialistCall, schema: str) -> str:
+    context = "".join(f"\n[{key}] {text}" for key, text in call.context.items())
+    extra = f"\nResults of earlier subtasks:{context}\n" if context else ""
+    return (f"Tables:\n{schema}\n{extra}\nQuestion: {call.subtask.instructions.strip()}\n\n"
+            f"Write one DuckDB SELECT query that answers the question. For \"per X\" or \"each X\" questions "
+            f'GROUP BY X and select X too. Reply as JSON: {{"sql": "SELECT ..."}}')
+
+
+def _ask_sql(llm: Any, messages: list[dict], call: SpecialistCall, budget: Budget, number: int) -> Step:
+    step = Step(number=number, agent="data", model=llm.model_id, model_input=list(messages), started_at=time.time())
+    began = time.perf_counter()
+    try:
+        budget.check()
+        completion = llm.complete(messages, schema=SQL_SCHEMA, temperature=0.0,
+                                  max_tokens=min(call.agent.limits.max_tokens_per_call, budget.tokens_left() or 10**6))
+    except (BudgetExceeded, AgentTimeout) as exc:
+        step.stop_reason = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "timeout"
+        step.error = str(exc)
+    except ProviderError as exc:
+        if not malformed_json(exc):
+            step.stop_reason, step.error = "model_error", f"{type(exc).__name__}: {exc}"
+        else:
+            step.error = f"the reply was not valid JSON ({exc})"
+    except WorkbenchError as exc:
+        step.stop_reason, step.error = "model_error", f"{type(exc).__name__}: {exc}"
+    else:
+        step.model_output, step.model = completion.text, completion.model or step.model
+        step.tokens_in, step.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
+        step.cost_usd = completion.cost_usd or 0.0
+        budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
+        sql = completion.data.get("sql") if isinstance(completion.data, dict) else None
+        if isinstance(sql, str) and sql.strip():
+            step.action, step.parsed_from = {"tool": "duckdb_sql", "arguments": {"sql": sql}}, "schema"
+        else:
+            step.error = 'the reply had no "sql" string'
+    step.duration_ms = (time.perf_counter() - began) * 1000
+    return step
+
+
+def _execute(con: Any, step: Step, options: dict[str, Any]) -> dict[str, Any] | None:
+    """Run the step's SQL; the outcome (rows, refusal or error) is a tool call on the step."""
+    sql = step.action["arguments"]["sql"]
+    record = ToolCall("duckdb_sql", {"sql": sql})
+    began = time.perf_counter()
+    query = None
+    try:
+        query = run_select(con, sql, max_rows=int(options.get("max_rows", 50)),
+                           timeout_s=float(options.get("query_timeout_s", 10)))
+        record.result = f"{len(query['rows'])} rows"
+    except QueryRefused as exc:
+        record.error, record.refused = str(exc), True
+    except DataError as exc:
+        record.error = str(exc)
+    record.duration_ms = (time.perf_counter() - began) * 1000
+    step.tool_calls.append(record)
+    step.error = record.error
+    trace.emit("tool_call", agent="data", duration_ms=record.duration_ms, error=record.error,
+               payload={"tool": "duckdb_sql", "arguments": {"sql": sql}, "refused": record.refused,
+                        "result": record.result})
+    return query
+
+
+def _close(step: Step, query: dict[str, Any] | None) -> None:
+    """The last step: the answer (SQL + table) or why there is none."""
+    if query is None:
+        step.stop_reason = step.stop_reason or "max_steps"
+        step.error = f"No query ran successfully ({step.error})."
+        return
+    shown = "first " if query["truncated"] else ""
+    step.final_answer = (f"SQL I ran on the execution-log snapshot:\n```sql\n{query['sql']}\n```\n"
+                         f"Result ({shown}{len(query['rows'])} rows):\n{markdown_table(query['columns'], query['rows'])}")
+    step.stop_reason, step.error = "final_answer", None
+
+
+def _health(spec: Specialist) -> tuple[bool, str]:
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return False, "duckdb is not installed (pip install duckdb)"
+    snapshot = spec.options.get("snapshot")
+    if snapshot and not Path(snapshot).exists():
+        return False, f"snapshot {snapshot} does not exist"
+    return True, f"snapshot {snapshot}" if snapshot else "ready (the caller passes a snapshot per call)"
+
+
+SPECIALIST = Specialist(
+    name="data",
+    description="Queries the execution log (the record of tasks, agents, models, tokens, cost, time, errors) "
+                "with SQL: counts, averages, comparisons, per-model or per-agent figures.",
+    handler=handle,
+    system_prompt=SYSTEM_PROMPT,
+    keywords=("sql", "log", "execution log", "average", "cost", "tokens", "how many", "count", "per model",
+              "per agent", "slowest", "errors", "query"),
+    limits=Limits(max_steps=2, max_tokens=5000, max_tokens_per_call=200, timeout_s=120),
+    options={"snapshot": None, "max_rows": 50, "query_timeout_s": 10},
+    health=_health,
+)

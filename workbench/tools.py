@@ -1,0 +1,347 @@
+"""Tools: typed Python functions whose signature and docstring are their JSON schema.
+
+    @tool(permissions=["reads_files"])
+    def read_file(path: Path) -> str:
+        '''Read a text file from the workspace.
+
+        Args:
+            path: File to read, relative to the workspace.
+        '''
+        return path.read_text()
+
+    read_file.schema()                      # {"name", "description", "parameters"} (OpenAI / MCP shape)
+    Toolset([read_file], permissions={"reads_files"}, workspace=dir).call("read_file", {"path": "a.txt"})
+
+A parameter annotated `pathlib.Path` is a *workspace path*: the toolset resolves it inside the workspace
+and refuses `..`, `~`, absolute paths outside, symlinks that escape, and secret-looking files (keys,
+.env, ~/.ssh, ...) unless the agent holds `reads_secrets`. Refusals are logged as `tool_call` events with
+`refused: true`, because a refused call is evidence (prompt injection) worth studying, not noise.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import json
+import re
+import time
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from workbench.errors import ToolError, ToolRefused
+
+PERMISSIONS = ("reads_files", "writes_files", "network", "reads_secrets", "runs_code")
+# File names and folders that hold credentials; reading them needs `reads_secrets` even inside the workspace.
+SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", ".netrc",
+                   ".pgpass", "credentials*", "*secret*", ".git-credentials")
+SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".docker", ".kube")
+MAX_RESULT_CHARS = 4000  # an observation longer than this floods a small model's context
+
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean",
+                               dict: "object", list: "array", Path: "string"}
+
+
+# --- schema from signature + docstring ------------------------------------------------------------
+
+
+def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """(description, {param: doc}) from a Google-style `Args:` section or Sphinx `:param x:` lines."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    description: list[str] = []
+    params: dict[str, str] = {}
+    current: str | None = None
+    in_args = False
+    for line in lines:
+        stripped = line.strip()
+        sphinx = re.match(r":param\s+(?:\w+\s+)?(\w+):\s*(.*)", stripped)
+        if sphinx:
+            current, params[sphinx[1]] = sphinx[1], sphinx[2]
+            continue
+        if re.fullmatch(r"(Args|Arguments|Parameters):", stripped):
+            in_args, current = True, None
+            continue
+        if re.fullmatch(r"(Returns|Raises|Yields|Examples?|Notes?):", stripped):
+            in_args, current = False, None
+            continue
+        entry = re.match(r"(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)", stripped) if in_args else None
+        if entry and not line.startswith(" " * 8):
+            current, params[entry[1]] = entry[1], entry[2]
+        elif current and stripped:
+            params[current] = f"{params[current]} {stripped}".strip()
+        elif not in_args and not params:
+            description.append(line)
+    return "\n".join(description).strip(), params
+
+
+def json_type(annotation: Any) -> dict[str, Any]:
+    """JSON schema of one type hint: str, int, float, bool, Path, list[X], dict, Literal[...], X | None."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise ToolError(f"Union type {annotation} is not supported in tool signatures; use one type or X | None.")
+        return json_type(inner[0])
+    if origin is list:
+        return {"type": "array", "items": json_type(args[0])} if args else {"type": "array"}
+    if origin is dict:
+        return {"type": "object"}
+    if annotation in _JSON_TYPES:
+        return {"type": _JSON_TYPES[annotation]}
+    raise ToolError(f"Type {annotation!r} cannot be described as JSON; use str, int, float, bool, Path, list or dict.")
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments object
+    fn: Callable[..., Any]
+    permissions: frozenset[str] = frozenset()
+    path_params: tuple[str, ...] = ()
+
+    def schema(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def signature(self) -> str:
+        """`read_file(path: string)` as the prompt shows it."""
+        props = self.parameters["properties"]
+        required = set(self.parameters.get("required", []))
+        parts = [f"{n}: {p.get('type', 'enum ' + str(p.get('enum')))}{'' if n in required else '?'}"
+                 for n, p in props.items()]
+        return f"{self.name}({', '.join(parts)})"
+
+    def validate(self, args: Any) -> dict[str, Any]:
+        """Checked (and lightly coerced: "3" -> 3 for an integer) arguments, or a ToolError saying what to fix."""
+        import jsonschema
+
+        if not isinstance(args, dict):
+            raise ToolError(f"Arguments of {self.name} must be a JSON object, got {type(args).__name__}. "
+                            f"Call it as {self.signature()}.")
+        args = {k: _coerce(v, self.parameters["properties"].get(k, {})) for k, v in args.items()}
+        errors = sorted(jsonschema.Draft202012Validator(self.parameters).iter_errors(args), key=str)
+        if errors:
+            problems = "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors)
+            raise ToolError(f"Bad arguments for {self.name}: {problems}. Call it as {self.signature()}.")
+        return args
+
+    def call(self, args: Any, *, workspace: Path | None = None, allow_secrets: bool = False) -> Any:
+        args = self.validate(args)
+        for name in self.path_params:
+            # A defaulted path is confined too: Path(".") must mean the workspace, not the process's cwd.
+            default = self.parameters["properties"][name].get("default")
+            if name in args or default is not None:
+                args[name] = confine(args.get(name, default), workspace, allow_secrets=allow_secrets)
+        try:
+            return self.fn(**args)
+        except ToolError:
+            raise
+        except Exception as exc:
+            raise ToolError(f"{self.name} failed: {type(exc).__name__}: {exc}") from exc
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+def _coerce(value: Any, prop: dict[str, Any]) -> Any:
+    """Small models quote numbers and booleans; accept the obvious cases instead of failing the step."""
+    if not isinstance(value, str):
+        return value
+    casts: dict[str, Callable[[str], Any]] = {
+        "integer": int, "number": float,
+        "boolean": lambda s: {"true": True, "false": False}[s.strip().lower()],
+    }
+    cast = casts.get(prop.get("type", ""))
+    try:
+        return cast(value) if cast else value
+    except (ValueError, KeyError):
+        return value
+
+
+def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+         permissions: Iterable[str] = ()) -> Any:
+    """Turn a typed, documented function into a Tool. Use bare (`@tool`) or with options."""
+
+    def build(func: Callable[..., Any]) -> Tool:
+        perms = frozenset(permissions)
+        unknown = perms - set(PERMISSIONS)
+        if unknown:
+            raise ToolError(f"Unknown permission(s) {sorted(unknown)} on tool {func.__name__}; "
+                            f"use some of: {', '.join(PERMISSIONS)}.")
+        description, docs = parse_docstring(func.__doc__)
+        if not description:
+            raise ToolError(f"Tool {func.__name__} needs a docstring: its first line is what the model reads.")
+        hints = typing.get_type_hints(func)
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for pname, param in inspect.signature(func).parameters.items():
+            if pname not in hints:
+                raise ToolError(f"Parameter {pname!r} of tool {func.__name__} needs a type hint.")
+            if pname not in docs:
+                raise ToolError(f"Document parameter {pname!r} of tool {func.__name__} in its docstring "
+                                f"(an `Args:` section: `{pname}: what it is`).")
+            props[pname] = {**json_type(hints[pname]), "description": docs[pname]}
+            if param.default is inspect.Parameter.empty:
+                required.append(pname)
+            else:
+                props[pname]["default"] = param.default if not isinstance(param.default, Path) else str(param.default)
+        parameters = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+        paths = tuple(p for p in props if _is_path(hints[p]))
+        return Tool(name or func.__name__, description, parameters, func, perms, paths)
+
+    return build(fn) if fn is not None else build
+
+
+def _is_path(annotation: Any) -> bool:
+    return annotation is Path or Path in typing.get_args(annotation)
+
+
+# --- workspace confinement ------------------------------------------------------------------------
+
+
+def confine(raw: Any, workspace: Path | None, *, allow_secrets: bool = False) -> Path:
+    """The absolute path of `raw` inside `workspace`, or ToolRefused saying why not."""
+    if workspace is None:
+        raise ToolError("This tool takes a file path but the agent has no workspace; give the Agent a workspace.")
+    text = str(raw).strip()
+    root = Path(workspace).resolve()
+    outside = f"Refused: {text!r} is outside the workspace {root}. Tools only touch files inside it; " \
+              f"copy what the task needs into the workspace."
+    if not text or "\x00" in text or text.startswith("~") or ".." in Path(text).parts:
+        raise ToolRefused(outside)
+    candidate = Path(text) if Path(text).is_absolute() else root / text
+    resolved = candidate.resolve()  # follows symlinks, so a link pointing out of the workspace is caught
+    if not resolved.is_relative_to(root):
+        raise ToolRefused(outside)
+    if not allow_secrets and is_secret(resolved.relative_to(root)):
+        raise ToolRefused(f"Refused: {text!r} looks like a secret (keys, tokens, .env). An agent needs the "
+                          f"`reads_secrets` permission to open it; none of the default specialists has it.")
+    return resolved
+
+
+def is_secret(relative: Path) -> bool:
+    """A credentials folder anywhere on the path, or a credentials-looking file name."""
+    parts = relative.parts
+    if not parts:
+        return False
+    return any(p in SECRET_DIRS for p in parts) or any(fnmatch.fnmatch(parts[-1].lower(), p) for p in SECRET_PATTERNS)
+
+
+# --- a toolset: what one agent may use ------------------------------------------------------------
+
+
+@dataclass
+class ToolCall:
+    """One tool call as logged: arguments in, result or error out."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: str | None = None
+    error: str | None = None
+    refused: bool = False
+    duration_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Toolset:
+    tools: list[Tool]
+    permissions: frozenset[str] = frozenset()
+    workspace: Path | None = None
+    agent: str = ""
+    _by_name: dict[str, Tool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.permissions = frozenset(self.permissions)
+        self._by_name = {t.name: t for t in self.tools}
+
+    def allowed(self) -> list[Tool]:
+        """Tools whose permissions the agent holds: the only ones the prompt offers."""
+        return [t for t in self.tools if t.permissions <= self.permissions]
+
+    def call(self, name: str, arguments: Any) -> ToolCall:
+        """Run one call; every outcome (result, bad arguments, refusal) is a ToolCall, never an exception."""
+        record = ToolCall(name, arguments if isinstance(arguments, dict) else {"_raw": arguments})
+        start = time.perf_counter()
+        try:
+            record.result = _as_text(self._run(name, arguments))
+        except ToolRefused as exc:
+            record.error, record.refused = str(exc), True
+        except ToolError as exc:
+            record.error = str(exc)
+        record.duration_ms = (time.perf_counter() - start) * 1000
+        _log(record, self.agent)
+        return record
+
+    def _run(self, name: str, arguments: Any) -> Any:
+        tool_ = self._by_name.get(name)
+        if tool_ is None:
+            offered = ", ".join(t.name for t in self.allowed()) or "(none)"
+            raise ToolError(f"There is no tool {name!r}. Tools you can use: {offered}.")
+        missing = tool_.permissions - self.permissions
+        if missing:
+            raise ToolRefused(f"Refused: {name} needs the permission(s) {', '.join(sorted(missing))}, which "
+                              f"agent {self.agent or '(unnamed)'} does not hold. Grant them in agents.yaml if intended.")
+        return tool_.call(arguments, workspace=self.workspace, allow_secrets="reads_secrets" in self.permissions)
+
+
+def _as_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) > MAX_RESULT_CHARS:
+        text = text[:MAX_RESULT_CHARS] + f"\n[... {len(text) - MAX_RESULT_CHARS} more characters cut]"
+    return text
+
+
+def _log(record: ToolCall, agent: str) -> None:
+    # Imported here: workbench.agents imports this module, so a top-level import would be circular.
+    from workbench.agents import trace
+
+    trace.emit("tool_call", agent=agent or None, duration_ms=record.duration_ms, error=record.error,
+               payload={"tool": record.name, "arguments": record.arguments, "refused": record.refused,
+                        "result": (record.result or "")[:1000]})
+
+
+# --- built-in file tools (the workspace is the only place they can reach) -------------------------
+
+
+@tool(permissions=["reads_files"])
+def read_file(path: Path) -> str:
+    """Read a UTF-8 text file from the workspace.
+
+    Args:
+        path: File to read, relative to the workspace.
+    """
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+@tool(permissions=["reads_files"])
+def list_files(path: Path = Path(".")) -> list[str]:
+    """List the files and folders in a workspace folder.
+
+    Args:
+        path: Folder to list, relative to the workspace ("." is the workspace itself).
+    """
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+
+
+@tool(permissions=["writes_files"])
+def write_file(path: Path, content: str) -> str:
+    """Write a UTF-8 text file in the workspace (creating folders as needed).
+
+    Args:
+        path: File to write, relative to the workspace.
+        content: The full text to write.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+    return f"wrote {len(content)} characters to {path.name}"
+
+
+BUILTIN_TOOLS: dict[str, Tool] = {t.name: t for t in (read_file, list_files, write_file)}
