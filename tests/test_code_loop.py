@@ -1,0 +1,258 @@
+"""The code loop with deterministic models (workbench.testing.FunctionModel) and the real sandbox:
+fails then fixes, gives up after N rounds, stops on a repeated failure, never passes without
+tests or assertions; answer parsing; the `workbench code` CLI. The real local model: marked slow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from workbench.code import CodeTaskError, parse_task, solve
+from workbench.code.prompts import parse_files
+from workbench.sandbox.bwrap import BwrapExecutor
+from workbench.sandbox.runtimes import Toolchain, UnknownLanguage
+from workbench.testing import FunctionModel
+
+OK, WHY = BwrapExecutor.available()
+sandboxed = pytest.mark.skipif(not (OK and Toolchain.from_settings().stamp()),
+                               reason=f"needs bubblewrap and the toolchain (`make toolchain`): {WHY}")
+pytestmark = pytest.mark.timeout(300)
+
+TASK = "Write fib.py with fib(n): fib(0) == 0, fib(1) == 1, fib(10) == 55. Tests go in test_fib.py."
+TESTS = ("```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_base_cases():\n    assert fib(0) == 0\n"
+         "    assert fib(1) == 1\n\n\ndef test_fib_of_ten():\n    assert fib(10) == 55\n```")
+RIGHT = "```python\n# fib.py\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```"
+WRONG = "Here it is:\n```python\ndef fib(n):\n    return n\n```"  # unnamed block: goes to fib.py
+
+
+def scripted(*code_replies: str, tests: str = TESTS) -> FunctionModel:
+    """Tests when asked for tests; otherwise the next code reply (the last one repeats)."""
+    replies = list(code_replies)
+
+    def answer(messages, options):
+        if "Write ONLY the test file" in messages[1]["content"]:
+            return tests
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    return FunctionModel(answer, name="scripted")
+
+
+@sandboxed
+def test_fails_then_fixes():
+    model = scripted(WRONG, RIGHT)
+    result = solve(TASK, "python", model=model, max_rounds=4)
+    assert result.ok and result.stop_reason == "passed"
+    assert [r.kind for r in result.rounds] == ["tests", "code", "fix"]
+    first, fixed = result.rounds[1], result.rounds[2]
+    assert (first.tests, first.passed) == (2, 1) and first.failing == [("test_fib::test_fib_of_ten", "AssertionError")]
+    assert fixed.ok and fixed.coverage == 100.0 and result.best_round == 3
+    fix_request = model.requests[2][0][-1]["content"]
+    assert "test_fib::test_fib_of_ten" in fix_request and "explain" in fix_request and "55" in fix_request
+    assert set(result.files) == {"fib.py", "test_fib.py"} and "a, b = b, a + b" in result.files["fib.py"]
+    summary = result.summary()
+    assert summary["passed"] and summary["rounds"] == 2 and summary["tests_run"] == 2 and summary["model_calls"] == 3
+    assert summary["tokens_out"] > 0 and summary["seconds"] > 0
+
+
+@sandboxed
+def test_gives_up_after_n_rounds_and_keeps_the_best_candidate():
+    model = scripted(WRONG, "```python\ndef fib(n):\n    raise ValueError(n)\n```",
+                     "```python\ndef fib(n):\n    return None\n```")
+    result = solve(TASK, "python", model=model, max_rounds=3)
+    assert not result.ok and result.stop_reason == "max_rounds"
+    assert [r.kind for r in result.rounds] == ["tests", "code", "fix", "fix"]
+    assert result.best_round == 2 and result.files["fib.py"].strip().endswith("return n")  # 1 of 2 passed
+
+
+@sandboxed
+def test_stops_when_a_round_repeats_the_same_failure():
+    result = solve(TASK, "python", model=scripted(WRONG), max_rounds=6)
+    assert result.stop_reason == "repeated_failure" and not result.ok
+    assert [r.kind for r in result.rounds] == ["tests", "code", "fix"]
+    assert result.rounds[1].signature() == result.rounds[2].signature()
+
+
+@sandboxed
+def test_tests_without_assertions_never_pass():
+    no_asserts = "```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_runs():\n    fib(3)\n```"
+    result = solve(TASK, "python", model=scripted(RIGHT, tests=no_asserts), max_rounds=2)
+    assert not result.ok and result.stop_reason == "no_tests"
+    assert [r.error for r in result.rounds] == ["tests without assertions"] * 2
+
+
+@sandboxed
+def test_user_tests_are_used_and_never_rewritten():
+    user_tests = {"test_fib.py": "from fib import fib\n\n\ndef test_seven():\n    assert fib(7) == 13\n"}
+    sneaky = RIGHT + "\n```python\n# test_fib.py\ndef test_nothing():\n    assert True\n```"
+    result = solve(TASK, "python", model=scripted(sneaky), tests=user_tests, max_rounds=2)
+    assert result.ok and [r.kind for r in result.rounds] == ["code"]
+    assert result.files["test_fib.py"] == user_tests["test_fib.py"]
+
+
+@sandboxed
+def test_typescript_loop_with_a_function_model():
+    tests = ('```typescript\n// sum.test.ts\nimport { test } from "node:test";\nimport assert from "node:assert/strict";\n'
+             'import { add } from "./sum";\ntest("adds two numbers", () => { assert.equal(add(2, 3), 5); });\n```')
+    wrong = "```typescript\n// sum.ts\nexport function add(a: number, b: number): number { return a - b; }\n```"
+    right = "```ts\n// sum.ts\nexport function add(a: number, b: number): number { return a + b; }\n```"
+    result = solve("Write sum.ts exporting add(a, b).", "typescript", model=scripted(wrong, right, tests=tests))
+    assert result.ok and [r.kind for r in result.rounds] == ["tests", "code", "fix"]
+
+
+def test_answer_parsing_accepts_the_shapes_models_produce():
+    task = parse_task("Write fib.py and test_fib.py", "python")
+    assert parse_files(task, "```python fib.py\nx = 1\n```", "fib.py") == {"fib.py": "x = 1\n"}
+    assert parse_files(task, "**test_fib.py**\n```python\nt = 1\n```", "fib.py") == {"test_fib.py": "t = 1\n"}
+    assert parse_files(task, "```python\n# fib.py\ny = 2\n```", "test_fib.py") == {"fib.py": "y = 2\n"}
+    assert parse_files(task, "def fib(n):\n    return n", "fib.py") == {"fib.py": "def fib(n):\n    return n\n"}
+    assert parse_files(task, "Sorry, I cannot.", "fib.py") == {}
+    cut = parse_files(task, "```python\n# fib.py\ndef fib(n):\n    return n", "fib.py")  # cut off at max_tokens
+    assert cut == {"fib.py": "def fib(n):\n    return n\n"}
+
+
+def test_task_file_names_and_bad_input():
+    task = parse_task("Implement Stack.java with push and pop", "java")
+    assert (task.solution_file, task.test_file) == ("Stack.java", "StackTest.java")
+    assert parse_task("add two numbers", "ts").files == ["solution.ts", "solution.test.ts"]
+    with pytest.raises(CodeTaskError, match="Empty task"):
+        parse_task("  ", "python")
+    with pytest.raises(UnknownLanguage):
+        parse_task("Write a function", "cobol")
+
+
+@sandboxed
+def test_cli_writes_exactly_the_named_files(tmp_path, monkeypatch):
+    from workbench import cli
+    from workbench.testing import register_function
+
+    register_function("scripted_fib", scripted(WRONG, RIGHT).fn)
+    monkeypatch.setenv("WORKBENCH_MODEL", "test:scripted_fib")
+    from workbench.config import reload_settings
+
+    reload_settings()
+    cli._load()
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli.app, ["code", TASK, "--language", "python", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["passed"] and summary["rounds"] == 2 and summary["tests_run"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["fib.py", "test_fib.py"]
+
+
+def test_cli_bad_input_is_one_clear_line(tmp_path):
+    from helpers import run_cli
+
+    res = run_cli("code", "   ", "--language", "python", "--out", str(tmp_path))
+    assert res.returncode == 1 and "Empty task" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("code", "Write x", "--language", "cobol", "--out", str(tmp_path))
+    assert res.returncode == 2 and "Unknown language" in res.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # ~1 min per language on an idle machine; a loaded one is far slower
+@sandboxed
+@pytest.mark.parametrize("language,task", [
+    ("python", "Write is_palindrome.py with is_palindrome(s) that ignores case: is_palindrome('Aba') is True, "
+               "is_palindrome('ab') is False, is_palindrome('') is True."),
+    ("typescript", "Write clamp.ts exporting clamp(x, lo, hi): clamp(5, 0, 3) === 3, clamp(-1, 0, 3) === 0, "
+                   "clamp(2, 0, 3) === 2."),
+    ("java", "Write MathUtil.java with a static int max3(int a, int b, int c) returning the largest: "
+             "max3(1, 2, 3) == 3, max3(3, 2, 1) == 3, max3(-1, -2, -3) == -1."),
+])
+def test_real_local_model_one_task_per_language(test_model, language, task):
+    result = solve(task, language, model=test_model, max_rounds=3, max_tokens=700)
+    code_rounds = [r for r in result.rounds if r.kind != "tests"]
+    assert result.rounds and result.rounds[0].kind == "tests"
+    assert code_rounds and any(r.tests > 0 for r in code_rounds), [r.as_dict() for r in result.rounds]
+    assert result.summary()["tokens_out"] > 0
+
+
+@sandboxed
+def test_code_specialist_seam_runs_the_loop():
+    from workbench.agents.specialist import SpecialistCall, Subtask
+    from workbench.code.specialist import guess_language, handle
+
+    call = SpecialistCall(subtask=Subtask("s1", "code", TASK), context={}, agent=None, model=scripted(WRONG, RIGHT),
+                          budget=None, options={"max_rounds": 3})
+    result = handle(call)
+    assert result.ok and result.data["executed"] and result.data["passed"] and result.data["rounds"] == 2
+    assert "All 2 tests pass in the sandbox" in result.output and "fib.py" in result.data["files"]
+    assert guess_language("Write a TypeScript function") == "typescript" and guess_language("sort a list") == "python"
+
+
+@sandboxed
+def test_every_round_and_sandbox_run_is_logged(tmp_path):
+    import shutil
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from workbench.store import close_store, current_store, open_store
+    from workbench.store import postgres as embedded
+    from workbench.store.context import task_context
+
+    root = Path(tempfile.mkdtemp(prefix="wb-code-"))  # short path: the Postgres socket lives inside
+    home = root / "home"
+    home.mkdir()
+    tid = str(uuid.uuid4())
+    try:
+        store = open_store(home, url="")
+        with task_context(tid):
+            result = solve(TASK, "python", model=scripted(WRONG, RIGHT), max_rounds=3)
+        current_store().flush()
+        events = store.events(tid)
+    finally:
+        close_store()
+        embedded.stop(home / "postgres")
+        shutil.rmtree(root, ignore_errors=True)
+    assert result.ok
+    steps = [e for e in events if e["kind"] == "agent_step"]
+    runs = [e for e in events if e["kind"] == "sandbox_run"]
+    assert [s["payload"]["kind"] for s in steps] == ["tests", "code", "fix"] and {s["agent"] for s in steps} == {"code"}
+    assert steps[1]["error"] and steps[2]["error"] is None and steps[2]["payload"]["passed"] == 2
+    assert "fib.py" in steps[2]["payload"]["files"] and steps[2]["tokens_out"] > 0
+    assert len(runs) == 2 and runs[0]["payload"]["exit_code"] == 1 and runs[1]["payload"]["exit_code"] == 0
+
+
+def test_a_block_holding_two_files_is_split_and_the_function_name_reaches_the_skeleton():
+    task = parse_task("Write clamp.ts exporting clamp(x, lo, hi): clamp(5, 0, 3) === 3.", "typescript")
+    reply = ("```typescript\n// clamp.ts\nexport function clamp(x: number, lo: number, hi: number) { return x; }\n\n"
+             "// clamp.test.ts\nimport { clamp } from \"./clamp\";\n```")
+    files = parse_files(task, reply, "clamp.ts")
+    assert set(files) == {"clamp.ts", "clamp.test.ts"} and "import" not in files["clamp.ts"]
+    assert task.function_name == "clamp" and 'import { clamp } from "./clamp";' in task.test_skeleton()
+
+
+@sandboxed
+def test_java_loop_drops_a_stray_package_line():
+    tests = ("```java\n// MathUtilTest.java\nimport org.junit.jupiter.api.Test;\n"
+             "import static org.junit.jupiter.api.Assertions.*;\n\nclass MathUtilTest {\n"
+             "    @Test\n    void picksTheLargest() { assertEquals(3, MathUtil.max3(1, 2, 3)); }\n}\n```")
+    code = ("```java\n// MathUtil.java\npackage mathutil;\n\npublic class MathUtil {\n"
+            "    public static int max3(int a, int b, int c) { return Math.max(a, Math.max(b, c)); }\n}\n```")
+    result = solve("Write MathUtil.java with static int max3(int a, int b, int c).", "java",
+                   model=scripted(code, tests=tests), max_rounds=2)
+    assert result.ok and "package" not in result.files["MathUtil.java"]
+    assert result.rounds[1].notes == ["removed the package line of MathUtil.java (the tests are in the default package)"]
+
+
+@sandboxed
+def test_copied_placeholders_are_refused_and_a_tests_only_fix_reruns_the_last_solution():
+    copied = "```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_WHAT_IT_CHECKS():\n    assert fib(INPUT) == EXPECTED\n```"
+    calls = {"tests": 0}
+
+    def answer(messages, options):
+        if "Write ONLY the test file" in messages[1]["content"]:
+            calls["tests"] += 1
+            return copied if calls["tests"] == 1 else TESTS.replace("== 55", "== 56")  # 2nd: a wrong expectation
+        if len(messages) > 2:  # the fix round: only the corrected tests, no solution block
+            return "fib(10) is 55, the test was wrong.\n" + TESTS
+        return RIGHT
+
+    result = solve(TASK, "python", model=FunctionModel(answer), max_rounds=3)
+    assert result.rounds[0].error == "the placeholders EXPECTED, INPUT, WHAT_IT_CHECKS were left in the tests"
+    assert [r.kind for r in result.rounds] == ["tests", "tests", "code", "fix"]
+    assert not result.rounds[2].ok and result.rounds[3].ok and result.ok
+    assert "== 55" in result.files["test_fib.py"] and "a, b = b, a + b" in result.files["fib.py"]

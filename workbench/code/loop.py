@@ -1,0 +1,284 @@
+"""The code loop: tests from the request first, then code, run in the sandbox, fix, repeat.
+
+    result = solve("Write fib.py with fib(n) ... (rules) ...", "python", model="local", max_rounds=4)
+    result.ok, result.files, result.rounds[-1].failing, result.summary()
+
+One readable loop (smolagents' `_run_stream`): every pass through it is a `Round` record — what
+the model wrote, what the sandbox said, tokens, cost, time — logged as an `agent_step` event when
+a store is open. It stops when every test passes (at least one test, at least one assertion), when
+a round fails exactly like the one before (same failing test ids and error types: asking again
+will not help), or after `max_rounds`. The best candidate is kept: most tests passing, then the
+fewest tokens.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.code import prompts
+from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
+from workbench.sandbox import Executor, Limits
+from workbench.sandbox.runtimes import SandboxRun, run_tests
+
+MAX_REPLY_CHARS = 20_000  # kept per round in the record
+
+
+@dataclass
+class Round:
+    number: int
+    kind: str  # "tests" (writing the tests), "code" (first solution), "fix" (after a failure)
+    files: dict[str, str] = field(default_factory=dict)  # what this round's answer contained
+    reply: str = ""
+    tests: int = 0
+    passed: int = 0
+    failing: list[tuple[str, str]] = field(default_factory=list)  # (test id, error type)
+    assertions: int = 0
+    coverage: float | None = None
+    ok: bool = False
+    output: str = ""  # tail of the sandbox's stdout + stderr
+    scan: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the loop changed in the answer, and why
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    model_s: float = 0.0
+    sandbox_s: float = 0.0
+
+    def signature(self) -> frozenset:
+        """What failed and how: the same signature twice in a row stops the loop."""
+        if self.failing:
+            return frozenset(self.failing)
+        return frozenset({("round", self.error or f"{self.passed}/{self.tests} passed")})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CodeResult:
+    task: CodeTask
+    ok: bool
+    files: dict[str, str]  # the best candidate: solution (+ other named files) and tests
+    rounds: list[Round]
+    stop_reason: str  # passed | repeated_failure | max_rounds | no_tests
+    best_round: int | None
+    model: str
+    seconds: float
+
+    @property
+    def best(self) -> Round | None:
+        return next((r for r in self.rounds if r.number == self.best_round), None)
+
+    @property
+    def tokens_in(self) -> int:
+        return sum(r.tokens_in for r in self.rounds)
+
+    @property
+    def tokens_out(self) -> int:
+        return sum(r.tokens_out for r in self.rounds)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(r.cost_usd for r in self.rounds)
+
+    def summary(self) -> dict[str, Any]:
+        best = self.best
+        return {"passed": self.ok, "stop_reason": self.stop_reason, "language": self.task.language,
+                "files": sorted(self.files), "rounds": sum(1 for r in self.rounds if r.kind != "tests"),
+                "model_calls": len(self.rounds), "tests_run": best.tests if best else 0,
+                "tests_passed": best.passed if best else 0, "coverage": best.coverage if best else None,
+                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "cost_usd": round(self.cost_usd, 8),
+                "seconds": round(self.seconds, 2), "model": self.model}
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write exactly the task's files that the best candidate has into out_dir."""
+        out = Path(out_dir)
+        written = []
+        for name in self.task.files:
+            if name in self.files:
+                path = out / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(self.files[name])
+                written.append(path)
+        return written
+
+
+def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, max_rounds: int = 4,
+          tests: dict[str, str] | None = None, executor: Executor | None = None, limits: Limits | None = None,
+          max_tokens: int = 1024, on_round: Callable[[Round], None] | None = None) -> CodeResult:
+    """Write tests for every rule of the task (unless `tests` are given), then code until they pass."""
+    task = task if isinstance(task, CodeTask) else parse_task(task, language, tests)
+    model = _resolve(model)
+    start = time.perf_counter()
+    rounds: list[Round] = []
+
+    def record(rnd: Round) -> None:
+        rounds.append(rnd)
+        _log(rnd, task, model)
+        if on_round is not None:
+            on_round(rnd)
+
+    # 1. Every rule and example of the request becomes a named test, before any code is written.
+    test_files = dict(task.user_tests) or _write_tests(task, model, max_tokens, record)
+    if not test_files:
+        return CodeResult(task, False, {}, rounds, "no_tests", None, model.model_id, time.perf_counter() - start)
+
+    # 2. Code, run, read the failures, fix: until all pass, the same failure repeats, or rounds run out.
+    best: Round | None = None
+    best_files: dict[str, str] = {}
+    candidate: dict[str, str] = {}
+    problem = ""
+    stop = "max_rounds"
+    step = 0
+    while step < max_rounds:
+        step += 1
+        kind = "code" if step == 1 else "fix"
+        messages = prompts.code_prompt(task, test_files) if kind == "code" else prompts.fix_prompt(
+            task, test_files, candidate, None, problem, may_fix_tests=not task.user_tests)
+        rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind)
+        files = prompts.parse_files(task, reply, task.solution_file)
+        rnd.files = files
+        new_tests = _maybe_new_tests(task, test_files, files)
+        if task.solution_file not in files and candidate and new_tests != test_files:
+            files = {**candidate, **files}  # only the tests were corrected: rerun the last solution with them
+        if task.solution_file not in files:
+            rnd.error = f"no code block for {task.solution_file} in the answer"
+            problem = prompts.failure_report(task, None, 1)
+        else:
+            test_files = new_tests
+            candidate = {n: s for n, s in files.items() if n not in test_files and n in task.files}
+            candidate, rnd.notes = _normalize(task, candidate, test_files)
+            run = run_tests(task.language, {**candidate, **test_files}, tests=sorted(test_files),
+                            executor=executor, limits=limits)
+            _fill(rnd, task, run, test_files)
+            candidate = {n: _text(run.files.get(n), s) for n, s in candidate.items()}  # as formatted
+            if best is None or (rnd.passed, -rnd.tokens_out) > (best.passed, -best.tokens_out):
+                best = rnd
+                best_files = {**candidate, **{n: _text(run.files.get(n), s) for n, s in test_files.items()}}
+            problem = prompts.failure_report(task, run, rnd.assertions)
+        record(rnd)
+        if rnd.ok:
+            stop = "passed"
+            break
+        previous = next((r for r in reversed(rounds[:-1]) if r.kind != "tests"), None)
+        if previous is not None and previous.signature() == rnd.signature():
+            stop = "repeated_failure"
+            break
+    ok = best is not None and best.ok
+    return CodeResult(task, ok, best_files or {**candidate, **test_files}, rounds, stop,
+                      best.number if best else None, model.model_id, time.perf_counter() - start)
+
+
+def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[Round], None]) -> dict[str, str]:
+    """Ask for the test file; once more if it has no test or no assertion. {} when both attempts fail."""
+    messages = prompts.tests_prompt(task)
+    for attempt in range(2):
+        rnd, reply = _ask(model, messages, max_tokens, number=attempt + 1, kind="tests")
+        files = prompts.parse_files(task, reply, task.test_file)
+        source = files.get(task.test_file, "")
+        rnd.files = {task.test_file: source} if source else {}
+        rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
+        left = placeholders(source)
+        if rnd.tests and rnd.assertions and not left:
+            record(rnd)
+            return {task.test_file: source}
+        rnd.error = ("no tests" if not rnd.tests else "tests without assertions" if not rnd.assertions
+                     else f"the placeholders {', '.join(left)} were left in the tests")
+        record(rnd)
+        messages = [*messages, {"role": "assistant", "content": reply},
+                    {"role": "user", "content": f"That has {rnd.error}. Give the complete {task.test_file} with "
+                                                f"one test per rule, each with an assertion and real values from "
+                                                f"the task, in one code block."}]
+    return {}
+
+
+_PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9])(EXPECTED|INPUT|WHAT_IT_CHECKS|WHAT IT CHECKS|whatItChecks)(?![A-Za-z0-9])")
+
+
+def placeholders(source: str) -> list[str]:
+    """Skeleton placeholders a model copied instead of filling in (small models do)."""
+    return sorted(set(_PLACEHOLDER.findall(source)))
+
+
+def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str) -> tuple[Round, str]:
+    started = time.perf_counter()
+    completion = model.complete(messages, temperature=0, max_tokens=max_tokens)
+    rnd = Round(number=number, kind=kind, reply=completion.text[:MAX_REPLY_CHARS],
+                tokens_in=completion.usage.input_tokens, tokens_out=completion.usage.output_tokens,
+                cost_usd=completion.cost_usd or 0.0, model_s=time.perf_counter() - started)
+    return rnd, completion.text
+
+
+def _maybe_new_tests(task: CodeTask, tests: dict[str, str], files: dict[str, str]) -> dict[str, str]:
+    """Accept a corrected test file only for generated tests, and only if it keeps every test."""
+    new = files.get(task.test_file)
+    if task.user_tests or not new or new == tests.get(task.test_file):
+        return tests
+    old = tests.get(task.test_file, "")
+    if count_tests(task, new) >= count_tests(task, old) and count_assertions(task, new) > 0 and not placeholders(new):
+        return {**tests, task.test_file: new}
+    return tests
+
+
+_JAVA_PACKAGE = re.compile(r"^\s*package\s+[\w.]+\s*;\s*\n", re.MULTILINE)
+
+
+def _normalize(task: CodeTask, candidate: dict[str, str], tests: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Undo the one slip that makes otherwise right code unrunnable: a `package` line in Java when the
+    tests live in the default package (javac then hides the class from them)."""
+    if task.language != "java" or any(_JAVA_PACKAGE.search(t) for t in tests.values()):
+        return candidate, []
+    fixed = {n: _JAVA_PACKAGE.sub("", s) for n, s in candidate.items()}
+    changed = [n for n in fixed if fixed[n] != candidate[n]]
+    return fixed, [f"removed the package line of {n} (the tests are in the default package)" for n in changed]
+
+
+def _fill(rnd: Round, task: CodeTask, run: SandboxRun, tests: dict[str, str]) -> None:
+    rnd.assertions = sum(count_assertions(task, s) for s in tests.values())
+    rnd.coverage = run.coverage
+    rnd.scan = [str(f) for f in run.scan.findings] if run.scan else []
+    if run.result is not None:
+        rnd.sandbox_s = run.result.duration_s
+        rnd.output = (run.result.stdout[-2000:] + run.result.stderr[-2000:]).strip()
+        rnd.error = run.result.killed_reason
+    else:
+        rnd.error = "blocked by the security scan"
+    if run.report is not None:
+        rnd.tests, rnd.passed = run.report.tests, run.report.passed
+        rnd.failing = sorted(run.report.failure_signature())
+        if not rnd.tests and not rnd.error:
+            rnd.error = run.report.problem or "no tests ran"
+    if rnd.assertions == 0 and not rnd.error:
+        rnd.error = "the tests contain no assertions"
+    # Zero tests or zero assertions never count as a pass.
+    rnd.ok = run.ok and rnd.tests > 0 and rnd.assertions > 0
+
+
+def _text(data: bytes | None, fallback: str) -> str:
+    return data.decode("utf-8", "replace") if data is not None else fallback
+
+
+def _resolve(model: Any) -> Any:
+    if model is None or isinstance(model, str):
+        import workbench
+
+        return workbench.get_model(model)
+    return model
+
+
+def _log(rnd: Round, task: CodeTask, model: Any) -> None:
+    """One agent_step event per round (code, test output, tokens, cost, time) when a store is open."""
+    store = sys.modules.get("workbench.store")
+    if store is None:  # never imported, so no store is open: nothing to log to
+        return
+    store.emit_event("agent_step", agent="code", model=getattr(model, "model_id", None), tokens_in=rnd.tokens_in,
+               tokens_out=rnd.tokens_out, cost_usd=rnd.cost_usd, duration_ms=(rnd.model_s + rnd.sandbox_s) * 1000,
+               error=None if rnd.ok else (rnd.error or f"{len(rnd.failing)} of {rnd.tests} tests failed"),
+               payload={"loop": "code", "language": task.language, **rnd.as_dict()})

@@ -1,0 +1,42 @@
+"""The seam to the agents' Code specialist: `code_loop: workbench.code.specialist:handle` in agents.yaml
+makes the Code specialist write tests, run them in the sandbox and fix the code, instead of only
+writing code. Options (specialists.code.options): max_rounds (default 3), language (default: guessed
+from the instructions: TypeScript / Java when named, else Python).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from workbench.agents.specialist import SpecialistCall, SubtaskResult
+from workbench.code.loop import solve
+
+_LANGUAGE = (("typescript", re.compile(r"\btype ?script\b|\.ts\b", re.IGNORECASE)), ("java", re.compile(r"\bjava\b|\.java\b", re.IGNORECASE)))
+
+
+def guess_language(text: str) -> str:
+    return next((name for name, pattern in _LANGUAGE if pattern.search(text)), "python")
+
+
+def handle(call: SpecialistCall) -> SubtaskResult:
+    started = time.time()
+    text = call.subtask.instructions
+    if call.context:
+        text += "\n\nContext from earlier steps:\n" + "\n".join(f"- {k}: {v}" for k, v in call.context.items())
+    language = call.options.get("language") or guess_language(call.subtask.instructions)
+    result = solve(text, language, model=call.model, max_rounds=int(call.options.get("max_rounds", 3)))
+    summary = result.summary()
+    blocks = "\n\n".join(f"{name}:\n```{result.task.lang.fence}\n{src.rstrip()}\n```" for name, src in result.files.items())
+    verdict = (f"All {summary['tests_passed']} tests pass in the sandbox" if result.ok else
+               f"Not passing after {summary['rounds']} round(s) ({result.stop_reason}): "
+               f"{summary['tests_passed']}/{summary['tests_run']} tests pass")
+    return SubtaskResult(
+        subtask_id=call.subtask.id, specialist=call.subtask.specialist, ok=result.ok,
+        output=f"{verdict}.\n\n{blocks}", status="done" if result.ok else "failed",
+        data={"code": result.files.get(result.task.solution_file, ""), "language": language, "executed": True,
+              "files": result.files, **summary},
+        error=None if result.ok else f"tests not passing ({result.stop_reason})", stop_reason=result.stop_reason,
+        model=result.model, steps=len(result.rounds), tokens_in=result.tokens_in, tokens_out=result.tokens_out,
+        cost_usd=result.cost_usd, duration_ms=result.seconds * 1000, started_at=started, finished_at=time.time(),
+    )

@@ -1,0 +1,145 @@
+"""A coding task: its language, the files it names, and what the model's answers are parsed into.
+
+File names come from the task text ("write fizzbuzz.py and test_fizzbuzz.py") or per-language
+defaults; every answer is parsed into exactly those files, whatever fences the model uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from workbench.errors import WorkbenchError
+from workbench.sandbox.runtimes import get_runtime
+
+
+class CodeTaskError(WorkbenchError):
+    http_status = 422
+
+
+@dataclass(frozen=True)
+class Language:
+    name: str
+    fence: str  # the fence tag models use
+    default_solution: str
+    test_name: str  # format with {stem}
+    framework: str  # how tests are written, in words, for the prompt
+    import_hint: str  # format with {stem}, {module}
+    rules: str  # language-specific rules for the solution file
+    test_count: re.Pattern  # a test in a test file
+    assertion: re.Pattern  # an assertion in a test file
+    skeleton: str = ""  # the shape of a test file (format with {stem}, {module}); small models copy it
+
+
+LANGUAGES: dict[str, Language] = {}
+
+
+def _register(lang: Language) -> None:
+    LANGUAGES[lang.name] = lang
+
+
+_register(Language(
+    name="python", fence="python", default_solution="solution.py", test_name="test_{stem}.py",
+    framework="pytest (plain `def test_...():` functions with `assert`; `pytest.raises` for errors)",
+    import_hint="from {module} import ...",
+    rules="No code at module top level except imports and definitions (no print, no input, no examples).",
+    test_count=re.compile(r"^\s*(?:async\s+)?def\s+test_\w*\s*\(", re.MULTILINE),
+    assertion=re.compile(r"\bassert\b|pytest\.raises|\.assert\w*\(|pytest\.approx"),
+    skeleton="import pytest\n\nfrom {module} import NAME\n\n\ndef test_WHAT_IT_CHECKS():\n    assert NAME(INPUT) == EXPECTED\n",
+))
+_register(Language(
+    name="typescript", fence="typescript", default_solution="solution.ts", test_name="{stem}.test.ts",
+    framework=('node:test with node:assert/strict: `import { test } from "node:test"; '
+               'import assert from "node:assert/strict";` and `test("name", () => { assert.equal(...) })`'),
+    import_hint='import {{ ... }} from "./{stem}";',
+    rules="Export every function and class the tests use (`export function ...`). No top-level console.log.",
+    test_count=re.compile(r"\b(?:test|it)\s*\(\s*[\"'`]"),
+    assertion=re.compile(r"\bassert(?:\.\w+)?\s*\(|\bexpect\s*\("),
+    skeleton=('import {{ test }} from "node:test";\nimport assert from "node:assert/strict";\n'
+              'import {{ NAME }} from "./{stem}";\n\ntest("WHAT IT CHECKS", () => {{\n  assert.equal(NAME(INPUT), EXPECTED);\n}});\n'),
+))
+_register(Language(
+    name="java", fence="java", default_solution="Solution.java", test_name="{stem}Test.java",
+    framework=("JUnit 5: `import org.junit.jupiter.api.Test; import static org.junit.jupiter.api.Assertions.*;` "
+               "and `@Test void name() { assertEquals(...); }`"),
+    import_hint="(same default package: no import needed for class {stem})",
+    rules="One public class named exactly like the file, in the default package (no `package` line). No main().",
+    test_count=re.compile(r"@(?:Test|ParameterizedTest)\b"),
+    assertion=re.compile(r"\bassert\w*\s*\(|\bfail\s*\("),
+    skeleton=("import org.junit.jupiter.api.Test;\nimport static org.junit.jupiter.api.Assertions.*;\n\n"
+              "class {stem}Test {{\n    @Test\n    void whatItChecks() {{\n"
+              "        assertEquals(EXPECTED, {stem}.NAME(INPUT));\n    }}\n}}\n"),
+))
+
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_NOT_NAMES = {"if", "for", "while", "return", "print", "len", "range", "int", "str", "list", "dict", "set", "e",
+              "i", "g", "eg", "ie", "assert", "assertEquals", "console", "log", "new", "function", "def", "with"}
+_FILE = re.compile(r"(?<![\w/.-])([A-Za-z_][\w-]*(?:/[A-Za-z_][\w-]*)*\.(?:py|ts|tsx|java))\b")
+
+
+@dataclass
+class CodeTask:
+    text: str
+    language: str
+    solution_file: str
+    test_file: str
+    user_tests: dict[str, str] = field(default_factory=dict)  # tests given by the user: never rewritten
+    extra_files: list[str] = field(default_factory=list)  # other files the task names (written if produced)
+
+    @property
+    def lang(self) -> Language:
+        return LANGUAGES[self.language]
+
+    @property
+    def files(self) -> list[str]:
+        return [self.solution_file, self.test_file, *self.extra_files]
+
+    @property
+    def module(self) -> str:
+        return PurePosixPath(self.solution_file).with_suffix("").as_posix().replace("/", ".")
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.solution_file).stem
+
+    @property
+    def function_name(self) -> str:
+        """The first name the task calls like a function (`clamp(x, lo, hi)` -> clamp), else NAME."""
+        return next((n for n in _CALL.findall(self.text) if n not in _NOT_NAMES and len(n) > 1), "NAME")
+
+    def test_skeleton(self) -> str:
+        """The shape of the test file, with the task's function name filled in (small models copy
+        placeholders literally)."""
+        return self.lang.skeleton.format(stem=self.stem, module=self.module).replace("NAME", self.function_name)
+
+
+def parse_task(text: str, language: str = "python", tests: dict[str, str] | None = None) -> CodeTask:
+    """The task with its file names: those named in the text (right extension), else defaults."""
+    if not text or not text.strip():
+        raise CodeTaskError("Empty task: describe what the code should do, e.g. "
+                            "'Write fizzbuzz.py with a function fizzbuzz(n) ... and tests in test_fizzbuzz.py'.")
+    runtime = get_runtime(language)  # raises UnknownLanguage with the list
+    lang = LANGUAGES[runtime.name]
+    named = list(dict.fromkeys(m for m in _FILE.findall(text) if m.endswith(runtime.extensions)))
+    if any(".." in n or n.startswith("/") for n in named):
+        raise CodeTaskError("File names in the task must be relative paths inside the output directory.")
+    tests = dict(tests or {})
+    test_names = [n for n in named if runtime.is_test(n)] + [n for n in tests if n not in named]
+    sources = [n for n in named if not runtime.is_test(n)]
+    solution = sources[0] if sources else lang.default_solution
+    stem = PurePosixPath(solution).stem
+    test_file = test_names[0] if test_names else str(PurePosixPath(solution).parent / lang.test_name.format(stem=stem))
+    test_file = test_file.removeprefix("./")
+    if not runtime.is_test(test_file):
+        raise CodeTaskError(f"{test_file} is not named like a {runtime.name} test file.")
+    extra = [n for n in named if n not in (solution, test_file)]
+    return CodeTask(text.strip(), runtime.name, solution, test_file, tests, extra)
+
+
+def count_tests(task: CodeTask, source: str) -> int:
+    return len(task.lang.test_count.findall(source))
+
+
+def count_assertions(task: CodeTask, source: str) -> int:
+    return len(task.lang.assertion.findall(source))
