@@ -86,7 +86,10 @@ class ChatPage(pn.viewable.Viewer):
         self.status.object = f"model: {self.model}"
 
     def __panel__(self):
+        from dashboards.layout import nav
+
         return pn.Column(
+            nav("/chat"),
             pn.Row(pn.pane.Markdown("## workbench · chat"), pn.HSpacer(), self.selector),
             self.chat, self.status, sizing_mode="stretch_both",
         )

@@ -57,7 +57,10 @@ class Store:
         self.pgdata = pgdata  # None for an external server
         self.started_here = started_here
         self.pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True, name="workbench",
-                                   kwargs={"application_name": "workbench"}, timeout=30)
+                                   kwargs={"application_name": "workbench"}, timeout=30,
+                                   # a restarted Postgres leaves dead connections in every worker's pool;
+                                   # one cheap round trip per checkout replaces them instead of failing a task
+                                   check=ConnectionPool.check_connection)
         self.writer = EventWriter(conninfo, home=home) if writer else None
         self.closed = False
 

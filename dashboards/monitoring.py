@@ -1,0 +1,235 @@
+"""Live monitoring: running tasks and agent activity, the Dask cluster, event and error rates, latency
+percentiles per model, and the alert rules.
+
+Tasks, events, rates and latencies are read from Postgres over a look-back window (index on events.ts);
+worker CPU/memory/queue come from the Dask scheduler's own heartbeat metrics, sampled every 2 s by the
+server's maintenance thread (workbench/server/maintenance.py) and kept for an hour; alert states are
+that thread's evaluations of workbench/alerts.yaml (or WORKBENCH_ALERTS_FILE).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import holoviews as hv
+import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
+import pandas as pd
+import panel as pn
+import param
+
+from dashboards import page
+from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state
+from workbench.server import maintenance
+
+_RUNNING = """
+SELECT t.id::text AS id, t.title, t.status, coalesce(t.model, '(default)') AS model, t.created_at, t.started_at,
+       le.kind AS last_event, le.agent AS last_agent, le.ts AS last_event_at
+FROM tasks t LEFT JOIN LATERAL (SELECT kind, agent, ts FROM events WHERE task_id = t.id ORDER BY seq DESC LIMIT 1) le ON true
+WHERE t.status IN ('pending', 'queued', 'processing', 'awaiting_approval')
+ORDER BY t.priority DESC, t.created_at LIMIT 100
+"""
+_ACTIVITY = """
+SELECT seq, ts, task_id::text AS task_id, kind, coalesce(agent, '') AS agent, coalesce(model, '') AS model,
+       duration_ms, error FROM events WHERE kind <> 'status' ORDER BY seq DESC LIMIT 30
+"""
+_RATES = """
+SELECT date_trunc('minute', ts) AS minute, count(*) AS events, count(error) AS errors,
+       count(*) FILTER (WHERE kind = 'llm_call') AS llm_calls, count(error) FILTER (WHERE kind = 'llm_call') AS llm_errors
+FROM events WHERE ts > now() - make_interval(mins => %s) GROUP BY 1 ORDER BY 1
+"""
+_LATENCY = """
+SELECT coalesce(model, '(none)') AS model, count(*) AS calls, count(error) AS errors,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms) AS p90_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms) AS p99_ms
+FROM events WHERE kind = 'llm_call' AND duration_ms IS NOT NULL AND ts > now() - make_interval(mins => %s)
+GROUP BY 1 ORDER BY calls DESC
+"""
+
+
+def _worker_overlay(data: pd.DataFrame, column: str, workers: tuple[str, ...]):
+    """One curve per worker."""
+    curves = {w: hv.Curve(data[data["worker"] == w], "time", column, label=w) for w in workers}
+    return hv.NdOverlay(curves, kdims="worker").opts(
+        hv.opts.Curve(framewise=True, tools=["hover"]), hv.opts.NdOverlay(responsive=True, height=220, framewise=True))
+
+
+def _no_data(text: str):
+    return hv.Text(0, 0, text).opts(height=200, responsive=True, xaxis=None, yaxis=None, toolbar=None)
+
+
+class MonitoringPage(Dashboard):
+    route = "/monitoring"
+    tick_ms = 1000
+    max_age_s = 10.0  # worker metrics change without events: look again every 10 s (cache hits, no queries)
+
+    window_min = param.Selector(default=60, objects=[15, 60, 360, 1440], doc="Look-back window (minutes)")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.alerts_view: list[dict[str, Any]] = []
+        self.empty = empty_state(f"No events in this window. Submit a task on the Tasks page, or: {DEMO_HINT}")
+        self.running = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, pagination="remote", page_size=6,
+                                            sizing_mode="stretch_width", formatters={"open": {"type": "html"}})
+        self.running_info = pn.pane.Markdown("")
+        self.activity = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, height=240,
+                                             sizing_mode="stretch_width")
+        self.cluster = pn.pane.Markdown("")
+        self.workers = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, height=120,
+                                            sizing_mode="stretch_width")
+        self.alerts = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.rate_plot = chart_pane()
+        self.error_plot = chart_pane()
+        self.latency_plot = chart_pane()
+        self.cpu_plot = chart_pane()
+        self.mem_plot = chart_pane()
+        self.reload(force=False)
+
+    def load(self, force: bool) -> dict[str, Any]:
+        src, rt, window = self.source, self.source.rt, int(self.window_min)
+        data = {
+            "running": src.fetch("mon:running", lambda: src.sql(_RUNNING), force=force),
+            "activity": src.fetch("mon:activity", lambda: src.sql(_ACTIVITY), force=force),
+            "rates": src.fetch(("mon:rates", window), lambda: src.sql(_RATES, (window,)), force=force, min_interval=5),
+            "latency": src.fetch(("mon:latency", window), lambda: src.sql(_LATENCY, (window,)), force=force,
+                                 min_interval=5),
+        }
+        m = maintenance.instance()
+        data["dask"] = m.sampler.sample(rt.client) if rt.client is not None else {}
+        data["dask_error"] = m.sampler.error if rt.client is not None else "no Dask client in this process"
+        data["dask_history"] = m.sampler.frame()
+        if m.alerts is not None:
+            # The maintenance thread evaluates on its own schedule; a page opened before its first round
+            # (or a test) evaluates once, shared by every tab.
+            fresh = m.alerts.last_check and time.time() - m.alerts.last_check < m.alerts.interval_s
+            if force or not fresh:
+                src.fetch("mon:alerts", lambda: m.alerts.check(rt.store), force=force, max_age=m.alerts.interval_s,
+                          min_interval=m.alerts.interval_s)
+            data["alerts"] = [s for s in m.alerts.states.values()]
+        data["alerts_error"] = m.alerts_error
+        return data
+
+    def show(self, data: dict[str, Any]) -> None:
+        running, rates, latency = data["running"], data["rates"], data["latency"]
+        self.frames.update(running=running, activity=data["activity"], rates=rates, latency=latency,
+                           dask_history=data["dask_history"])
+        self.empty.visible = rates.empty and running.empty
+        if self.should_render("running", running):
+            shown = running.assign(open=[f'<a href="/tasks?id={i}">trace</a>' for i in running["id"]],
+                                   id=[i[:8] for i in running["id"]]) if not running.empty else running
+            for col in ("created_at", "started_at", "last_event_at"):
+                if col in shown:
+                    shown[col] = shown[col].astype(str).str[:19]
+            self.running.value = shown
+            n_proc = int((running["status"] == "processing").sum()) if not running.empty else 0
+            self.running_info.object = f"**{len(running)}** unfinished task(s), **{n_proc}** processing"
+        if self.should_render("activity", data["activity"]):
+            activity = data["activity"].copy()
+            if not activity.empty:
+                activity["ts"] = activity["ts"].astype(str).str[11:23]
+                activity["duration_ms"] = activity["duration_ms"].astype(float).round(1)
+                activity["task_id"] = activity["task_id"].fillna("").str[:8]
+            self.activity.value = activity
+        self._show_cluster(data)
+        self._show_alerts(data)
+        self._show_charts(rates, latency, data["dask_history"])
+
+    def _show_charts(self, rates: pd.DataFrame, latency: pd.DataFrame, hist: pd.DataFrame) -> None:
+        window = f"last {self.window_min} min"
+        if self.should_render("rates", (window, rates), chart=True):
+            if rates.empty:
+                for pane in (self.rate_plot, self.error_plot):
+                    pane.object = _no_data(f"no events in the {window}")
+            else:
+                r = rates.assign(error_rate=(rates["llm_errors"] / rates["llm_calls"].where(rates["llm_calls"] > 0)).fillna(0))
+                self.frames["rates"] = r
+                self.rate_plot.object = r.hvplot.line(x="minute", y=["events", "errors"], ylabel="per minute",
+                                                      responsive=True, height=230, title=f"event rate ({window})")
+                self.error_plot.object = r.hvplot.line(x="minute", y="error_rate", ylabel="share of model calls failing",
+                                                       responsive=True, height=230, color="#d62728",
+                                                       title=f"model-call error rate ({window})")
+        if self.should_render("latency", (window, latency), chart=True):
+            if latency.empty:
+                self.latency_plot.object = _no_data(f"no model calls in the {window}")
+            else:
+                long = latency.melt(id_vars=["model"], value_vars=["p50_ms", "p90_ms", "p95_ms", "p99_ms"],
+                                    var_name="percentile", value_name="ms")
+                self.latency_plot.object = long.hvplot.bar(x="model", y="ms", by="percentile", responsive=True,
+                                                           height=260, rot=20,
+                                                           title=f"latency percentiles per model ({window})")
+        # Worker samples change every 2 s: redraw those two charts at most every 10 s. (A DynamicMap fed by a
+        # Pipe would update in place, but one added to a live page breaks Bokeh's patch: "reference isn't known".)
+        if not self.should_render("workers_history", hist, every_s=10.0, chart=True):
+            return
+        workers = tuple(sorted(hist["worker"].unique())) if not hist.empty else ()
+        for column, pane, title in (("cpu_percent", self.cpu_plot, "CPU % per worker"),
+                                    ("memory_mb", self.mem_plot, "memory (MiB) per worker")):
+            pane.object = (_worker_overlay(hist, column, workers).opts(hv.opts.NdOverlay(title=title)) if workers
+                           else _no_data("waiting for the first worker samples (every 2 s)"))
+
+    def _show_cluster(self, data: dict[str, Any]) -> None:
+        dask = data["dask"] or {}
+        workers = pd.DataFrame(dask.get("workers") or [])
+        if not workers.empty:
+            workers = workers.drop(columns=["address"]).assign(
+                resources=[", ".join(f"{k}={v}" for k, v in (r or {}).items()) for r in workers["resources"]],
+                memory_mb=workers["memory_mb"].round(0))
+        self.frames["workers"] = workers
+        if self.should_render("workers", workers):
+            self.workers.value = workers
+        err = f" · ⚠️ {data['dask_error']}" if data.get("dask_error") else ""
+        self.cluster.object = (f"**Dask** · {len(workers)} worker(s) · queue depth **{dask.get('queued', 0)}** queued, "
+                               f"{dask.get('unrunnable', 0)} unrunnable, {dask.get('processing_total', 0)} processing"
+                               f"{err}") if dask else f"**Dask** · no sample yet{err}"
+
+    def _show_alerts(self, data: dict[str, Any]) -> None:
+        if data.get("alerts_error"):
+            self.alerts.object = f"<b>Alert rules could not be loaded:</b> {data['alerts_error']}"
+            return
+        rows = []
+        self.alerts_view = []
+        for s in data.get("alerts", []):
+            value = "–" if s.value is None else f"{s.value:,.4g}"
+            state = "FIRING" if s.firing else "ok"
+            color = "#d62728" if s.firing else "#2ca02c"
+            since = time.strftime("%H:%M:%S", time.localtime(s.since)) if s.since else "–"
+            self.alerts_view.append({"rule": s.rule.name, "state": state, "value": s.value, "count": s.count})
+            rows.append(f"<tr><td>{s.rule.name}</td><td>{s.rule.describe()}</td><td>{value} (n={s.count})</td>"
+                        f"<td style='color:{color};font-weight:700'>{state}</td><td>{since}</td><td>{s.webhook or ''}</td></tr>")
+        html_table = ("<table style='width:100%;border-collapse:collapse'><tr style='text-align:left'>"
+                      "<th>rule</th><th>condition</th><th>value</th><th>state</th><th>since</th><th>webhook</th></tr>"
+                      + "".join(rows) + "</table>") if rows else "no alert rules configured"
+        if self.should_render("alerts", html_table):
+            self.alerts.object = html_table
+
+    @param.depends("window_min", watch=True)
+    def _window_changed(self) -> None:
+        self.reload(force=False)
+
+    def body(self) -> list:
+        frames = self.frames
+        return [
+            pn.Row(pn.pane.Markdown("## Live monitoring"), pn.widgets.Select.from_param(self.param.window_min,
+                                                                                        label="Window (min)", width=140)),
+            self.empty,
+            pn.Row(pn.Column(pn.pane.Markdown("#### Running tasks"), self.running_info, self.running,
+                             sizing_mode="stretch_width"),
+                   pn.Column(pn.pane.Markdown("#### Alerts"), self.alerts, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            pn.Column(pn.pane.Markdown("#### Agent activity (newest events)"), self.activity, sizing_mode="stretch_width"),
+            pn.Column(self.cluster, self.workers, sizing_mode="stretch_width"),
+            pn.Row(chart_card("CPU per worker", self.cpu_plot, csv_button("worker_metrics", lambda: frames["dask_history"])),
+                   chart_card("Memory per worker", self.mem_plot), sizing_mode="stretch_width"),
+            pn.Row(chart_card("Event rate", self.rate_plot, csv_button("event_rate", lambda: frames["rates"])),
+                   chart_card("Error rate", self.error_plot), sizing_mode="stretch_width"),
+            chart_card("Latency percentiles per model", self.latency_plot,
+                       csv_button("latency_by_model", lambda: frames["latency"])),
+        ]
+
+
+@page("/monitoring", "Monitoring")
+def monitoring_page():
+    return MonitoringPage()

@@ -1,0 +1,439 @@
+"""Tasks page: submit form (with a predicted duration and cost), filterable list, live detail view.
+
+Live state comes from Postgres (tasks + events); the detail view subscribes to its task on the server's
+EventHub and re-reads only that task's new events when woken, so it follows a running task without
+reloading the page. `/tasks?id=<task id>` opens a task directly (links from the other pages use it).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from dashboards import page
+from dashboards.layout import DEMO_HINT, Dashboard, chart_pane, empty_state, money, served
+from dashboards.source import StoreUnavailable
+from dashboards.trace import waterfall_frame, waterfall_plot
+from workbench.errors import WorkbenchError
+from workbench.tasks.states import TERMINAL, TRANSITIONS
+
+STATUS_COLORS = {"completed": "#2ca02c", "failed": "#d62728", "cancelled": "#8c564b", "processing": "#1f77b4",
+                 "queued": "#9467bd", "pending": "#7f7f7f", "awaiting_approval": "#e377c2"}
+LIST_LIMIT = 200
+EVENTS_LIMIT = 20_000
+
+_LIST_SQL = """
+SELECT t.id::text AS id, t.title, t.status, coalesce(t.kind, '') AS kind, coalesce(t.model, '(default)') AS model,
+       t.priority, t.created_at, date_part('epoch', t.finished_at - t.started_at) AS duration_s,
+       e.tokens, e.cost_usd
+FROM tasks t LEFT JOIN LATERAL (
+    SELECT coalesce(sum(tokens_in), 0) + coalesce(sum(tokens_out), 0) AS tokens, sum(cost_usd) AS cost_usd
+    FROM events WHERE task_id = t.id) e ON true
+WHERE (%(status)s::text IS NULL OR t.status = %(status)s) AND (%(search)s = '' OR t.title ILIKE %(like)s)
+ORDER BY t.created_at DESC LIMIT %(limit)s
+"""
+_COUNT_SQL = ("SELECT count(*) AS n FROM tasks WHERE (%(status)s::text IS NULL OR status = %(status)s)"
+              " AND (%(search)s = '' OR title ILIKE %(like)s)")
+
+
+def badge(status: str) -> str:
+    color = STATUS_COLORS.get(status, "#333")
+    return (f'<span style="background:{color};color:white;padding:2px 8px;border-radius:10px;'
+            f'font-weight:600">{html.escape(status)}</span>')
+
+
+def _answer_text(result: Any) -> str:
+    if not isinstance(result, dict):
+        return ""
+    answer = result.get("answer")
+    if isinstance(answer, dict):
+        return str(answer.get("text") or "")
+    return str(answer or "")
+
+
+def _fence(text: str, lang: str = "") -> str:
+    return f"```{lang}\n{str(text).replace('```', '` ` `')}\n```"
+
+
+class TasksPage(Dashboard):
+    route = "/tasks"
+    tick_ms = 150  # the detail view should follow a running task closely; a tick is in-memory only
+
+    # submit form
+    prompt = param.String(default="", doc="What the task should do")
+    model = param.Selector(default=None, objects=[], doc="Model (the served default first)")
+    priority = param.Integer(default=0, bounds=(-1000, 1000), doc="Higher runs first")
+    budget_usd = param.Number(default=None, allow_None=True, doc="Cost budget in USD (empty: none)")
+    approve_plan = param.Boolean(default=False, doc="Stop for approval after planning")
+    submit = param.Event(doc="Create the task and run it")
+    # list
+    status_filter = param.Selector(default="all", objects=["all", *TRANSITIONS], doc="Show tasks with this status")
+    search = param.String(default="", doc="Title contains")
+    # detail
+    task_id = param.String(default="", doc="Task shown in the detail view")
+    cancel = param.Event(doc="Cancel the shown task")
+
+    def __init__(self, **params):
+        from dashboards.chat import usable_models
+
+        models = usable_models()
+        self.param.model.objects = models
+        params.setdefault("model", models[0])
+        super().__init__(**params)
+        self.form_error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.form_note = pn.pane.Markdown("", margin=(0, 5))
+        self.prediction = pn.pane.Markdown("_prediction: loading…_", styles={"color": "#555"}, margin=(0, 5))
+        self.list_empty = empty_state(f"No tasks yet. Submit one with the form, or: {DEMO_HINT}")
+        self.list_info = pn.pane.Markdown("", margin=(0, 5))
+        # Remote pagination: only the visible page of rows is sent to the browser, on load and on every update.
+        self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, pagination="remote", page_size=8,
+                                          sizing_mode="stretch_width", selectable=False,
+                                          formatters={"open": {"type": "html"}})
+        self.table.on_click(self._clicked)
+        self.detail_head = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.detail_numbers = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.detail_error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.answer = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.plan = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.code = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.messages = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.waterfall = chart_pane()
+        self.events_table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, pagination="remote",
+                                                 page_size=10,
+                                                 sizing_mode="stretch_width")
+        self.cancel_button = pn.widgets.Button(label="Cancel task", color="warning", width=120, visible=False)
+        self.cancel_button.on_click(lambda _: self.param.trigger("cancel"))
+        self.detail = pn.Column(visible=False, sizing_mode="stretch_width")
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.task: dict[str, Any] | None = None
+        self.events: list[dict] = []
+        self._sub = None
+        self._queue = None
+        self._woken = 0.0
+        self._predictor = None
+        self._served = served()
+        if self._served:
+            query = pn.state.location.query_params if pn.state.location else {}
+            if query.get("id"):
+                self.task_id = str(query["id"])
+            pn.state.on_session_destroyed(lambda _ctx: self._unsubscribe())
+        self._subscribe()
+        self.reload(force=False)
+
+    # --- data ------------------------------------------------------------------------------------------
+
+    def _list_params(self) -> dict[str, Any]:
+        status = None if self.status_filter == "all" else self.status_filter
+        return {"status": status, "search": self.search.strip(), "like": f"%{self.search.strip()}%", "limit": LIST_LIMIT}
+
+    def load(self, force: bool) -> dict[str, Any]:
+        src = self.source
+        params = self._list_params()
+
+        def read_list():
+            return src.sql(_LIST_SQL, params), int(src.sql(_COUNT_SQL, params)["n"].iloc[0])
+
+        data: dict[str, Any] = {"list": src.fetch(("tasks", params["status"], params["search"]), read_list,
+                                                  force=force, max_age=self.max_age_s)}
+        if self.task_id:
+            data["detail"] = self._read_detail(self.task_id, force)
+        # The first render must be quick: a served tab fits (or fetches) the predictor on its first tick.
+        ready = self._predictor is not None and not isinstance(self._predictor, str)
+        if (not ready and (not self._served or self._loaded_at)) or force:
+            data["predictor"] = self._load_predictor()
+        return data
+
+    def _read_detail(self, task_id: str, force: bool) -> tuple[dict, list[dict]] | str:
+        src, rt = self.source, self.source.rt
+        key = ("task", task_id)
+
+        def read():
+            previous = src.peek(key)
+            task = rt.tasks.get(task_id)
+            if isinstance(previous, tuple) and previous[0]["id"] == task["id"]:
+                events = previous[1] + rt.tasks.events(task_id, previous[1][-1]["seq"] if previous[1] else 0, EVENTS_LIMIT)
+            else:
+                events = rt.tasks.events(task_id, 0, EVENTS_LIMIT)
+            return task, events
+
+        try:
+            return src.fetch(key, read, after=self._woken or None, min_interval=0.0, max_age=5.0, force=force)
+        except StoreUnavailable:
+            raise
+        except WorkbenchError as exc:  # unknown id in the URL: say so in the detail view
+            return str(exc)
+
+    def _load_predictor(self):
+        from dashboards.prediction import get_predictor
+
+        return get_predictor(self.source)
+
+    def wants_reload(self) -> bool:
+        if isinstance(self._predictor, str) and self.source.age(("predictor",)) > 30:
+            return True  # "not enough history" may no longer be true
+        if self._queue is not None and not self._queue.empty():
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._woken = time.monotonic()
+            return True
+        return super().wants_reload()
+
+    # --- showing ---------------------------------------------------------------------------------------
+
+    def show(self, data: dict[str, Any]) -> None:
+        frame, total = data["list"]
+        self.frames["tasks"] = frame
+        self.list_empty.visible = total == 0 and self.status_filter == "all" and not self.search
+        if "predictor" in data:
+            self._predictor = data["predictor"]
+            self._predict()
+        if "detail" in data and (self.should_render("detail", self._detail_key(data["detail"]))
+                                 or "waterfall" in self._pending):  # a held-back waterfall is due
+            self._show_detail(data["detail"])
+        if not self.should_render("tasks", (frame, total)):
+            return
+        shown = frame.assign(
+            open=[f'<a href="/tasks?id={i}">open</a>' for i in frame["id"]],
+            cost_usd=[money(c) for c in frame["cost_usd"]],
+            created_at=[str(c)[:19] for c in frame["created_at"]],
+            duration_s=frame["duration_s"].astype(float).round(2),
+            id=[i[:8] for i in frame["id"]],
+        ) if not frame.empty else frame
+        self.table.value = shown
+        self.list_info.object = f"{len(frame)} of {total} task(s)" if total else ""
+
+    @staticmethod
+    def _detail_key(detail) -> str:
+        """What the detail view depends on: the task row and how far its events go."""
+        if isinstance(detail, str):
+            return detail
+        task, events = detail
+        return json.dumps(task, default=str, sort_keys=True) + f"|{len(events)}|{events[-1]['seq'] if events else 0}"
+
+    def _show_detail(self, detail) -> None:
+        self.detail.visible = True
+        if isinstance(detail, str):
+            self.detail_head.object = f"<h3>Task {html.escape(self.task_id)}</h3>"
+            self.detail_error.object, self.detail_error.visible = detail, True
+            return
+        task, events = detail
+        self.task, self.events = task, events
+        calls = [e for e in events if e["kind"] == "llm_call"]
+        tokens_in = sum(e.get("tokens_in") or 0 for e in calls)
+        tokens_out = sum(e.get("tokens_out") or 0 for e in calls)
+        cost = sum(e.get("cost_usd") or 0 for e in calls)
+        unpriced = sum(e.get("cost_usd") is None for e in calls)
+        duration = ""
+        if task.get("started_at") and task.get("finished_at"):
+            seconds = (pd.Timestamp(task["finished_at"]) - pd.Timestamp(task["started_at"])).total_seconds()
+            duration = f" · ran {seconds:.1f} s"
+        self.detail_head.object = (
+            f"<h3 style='margin:4px 0'>{html.escape(task['title'])}</h3>"
+            f"<div>Status: {badge(task['status'])} "
+            f"<span style='color:#666'>id {task['id']} · model {html.escape(task.get('model') or '(default)')}"
+            f" · priority {task['priority']} · attempts {task['attempts']}"
+            f"{' · kind ' + html.escape(task['kind']) if task.get('kind') else ''}"
+            f"{' · complexity ' + str(task['complexity']) if task.get('complexity') else ''}"
+            f" · created {str(task['created_at'])[:19]}{duration}</span></div>")
+        self.detail_numbers.object = (
+            f"**tokens** {tokens_in:,} in → {tokens_out:,} out · **cost** {money(cost)}"
+            f"{f' ({unpriced} unpriced call(s))' if unpriced else ''} · **model calls** {len(calls)}"
+            f" · **events** {len(events):,}" + (f" · budget {money(task['budget_usd'])}" if task.get("budget_usd") else ""))
+        self.detail_error.object = f"**error:** {task['error']}" if task.get("error") else ""
+        self.detail_error.visible = bool(task.get("error"))
+        answer = _answer_text(task.get("result"))
+        self.answer.object = f"#### Final answer\n{answer}" if answer else (
+            "#### Final answer\n_not yet_" if task["status"] not in TERMINAL else "")
+        self.plan.object = self._plan_markdown(task.get("result"))
+        self.code.object = self._code_markdown(task.get("result"), events)
+        self.messages.object = self._messages_markdown(events)
+        wf = waterfall_frame(events)
+        self.frames["waterfall"] = wf
+        # The waterfall is the costly part of a live update: text follows every event, the chart at most
+        # every 2 s (a held-back redraw is done by a later tick).
+        if self.should_render("waterfall", wf[["row", "start_s", "end_s", "kind"]], every_s=2.0, chart=True):
+            self.waterfall.object = waterfall_plot(wf)
+        table = pd.DataFrame(events[-200:])
+        if not table.empty:
+            table = table[["seq", "ts", "kind", "agent", "model", "tokens_in", "tokens_out", "cost_usd", "duration_ms",
+                           "error"]].iloc[::-1]
+            table["ts"] = table["ts"].astype(str).str[11:23]
+        self.events_table.value = table
+        self.cancel_button.visible = task["status"] not in TERMINAL
+
+    @staticmethod
+    def _plan_markdown(result: Any) -> str:
+        if not isinstance(result, dict) or not isinstance(result.get("plan"), dict):
+            return ""
+        plan, results = result["plan"], result.get("results") or {}
+        lines = ["#### Plan", str(plan.get("reasoning") or ""), "",
+                 "| subtask | agent | instructions | after | status | tokens | cost |", "|---|---|---|---|---|---|---|"]
+        for s in plan.get("subtasks") or []:
+            r = results.get(s.get("id"), {}) if isinstance(results, dict) else {}
+            tokens = (r.get("tokens_in") or 0) + (r.get("tokens_out") or 0)
+            cells = [s.get("id"), s.get("specialist"), str(s.get("instructions", ""))[:160].replace("|", "/"),
+                     ", ".join(s.get("depends_on") or []) or "–", r.get("status", "pending"), f"{tokens:,}",
+                     money(r.get("cost_usd")) if r else "–"]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _code_markdown(result: Any, events: list[dict]) -> str:
+        parts = []
+        results = result.get("results") if isinstance(result, dict) else None
+        for sid, r in (results.items() if isinstance(results, dict) else []):
+            data = (r or {}).get("data") or {}
+            if data.get("code"):
+                parts.append(f"**{sid}** code ({data.get('language') or '?'})\n" + _fence(data["code"], data.get("language") or ""))
+            for key in ("tests", "test_output", "output", "stdout", "stderr", "note"):
+                if data.get(key):
+                    parts.append(f"**{sid}** {key}\n" + _fence(str(data[key])[:4000]))
+        for e in events:
+            if e["kind"] == "sandbox_run":
+                p = e.get("payload") or {}
+                out = "\n".join(str(p.get(k) or "") for k in ("stdout", "output", "logs", "stderr") if p.get(k))
+                parts.append(f"**sandbox run #{e['seq']}** ({'ok' if not e.get('error') else e['error']})\n" + _fence(out[:4000]))
+        return ("#### Code and test output\n" + "\n\n".join(parts)) if parts else ""
+
+    @staticmethod
+    def _messages_markdown(events: list[dict]) -> str:
+        parts = []
+        for e in events[-400:]:
+            p = e.get("payload") or {}
+            if e["kind"] == "llm_call":
+                msgs = p.get("messages") or []
+                asked = next((m.get("content") for m in reversed(msgs) if isinstance(m, dict) and m.get("role") == "user"), "")
+                who = " · ".join(x for x in (e.get("agent"), e.get("model")) if x)
+                parts.append(f"**→ {who or 'model'}** (#{e['seq']}): {str(asked)[:300]}\n\n"
+                             f"**← reply:** {str(p.get('response') or e.get('error') or '')[:600]}")
+            elif e["kind"] == "message":
+                text = p.get("text") or p.get("content") or json.dumps(p)[:600]
+                parts.append(f"**{e.get('agent') or 'message'}** (#{e['seq']}): {str(text)[:600]}")
+        return ("#### Messages\n" + "\n\n---\n\n".join(parts[-20:])) if parts else ""
+
+    def _predict(self) -> None:
+        p = self._predictor
+        if p is None:
+            self.prediction.object = "_prediction: loading…_"
+        elif isinstance(p, str):
+            self.prediction.object = f"_prediction unavailable: {p}_"
+        else:
+            est = p.predict(self.prompt or "", self.model, self.approve_plan, self.budget_usd)
+            r = p.report
+            verdict = "beats" if r["duration_s"]["mae"] < r["duration_s"]["baseline_mae"] else "does not beat"
+            self.prediction.object = (
+                f"**predicted:** ~{est['duration_s']:.1f} s, ~{money(est['cost_usd'])} · measured on "
+                f"{r['duration_s']['test_rows']} held-out tasks: duration MAE {r['duration_s']['mae']:.1f} s "
+                f"({verdict} the median guess, {r['duration_s']['baseline_mae']:.1f} s), cost MAE "
+                f"{money(r['cost_usd']['mae'])} · [details](/prediction)")
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    @param.depends("prompt", "model", "approve_plan", "budget_usd", watch=True)
+    def _form_changed(self) -> None:
+        if self._predictor is not None:
+            self._predict()
+
+    @param.depends("submit", watch=True)
+    def _on_submit(self) -> None:
+        from workbench.tasks.service import NewTask, validate
+
+        self.form_note.object = ""
+        new = NewTask(prompt=self.prompt or "", model=self.model, priority=int(self.priority),
+                      budget_usd=None if self.budget_usd is None else float(self.budget_usd),
+                      approve_plan=bool(self.approve_plan))
+        try:
+            validate(new)  # the API's own rules: empty, too large, negative budget, unknown model
+            rt = self.source.rt
+            self.source._gate()
+            task = rt.tasks.create(new)
+        except (WorkbenchError, StoreUnavailable) as exc:
+            self.form_error.object, self.form_error.visible = str(exc), True
+            return
+        self.form_error.visible = False
+        note = f"Created task `{task['id']}`."
+        if rt.runner is not None:
+            try:
+                rt.runner.submit(task["id"])
+            except WorkbenchError as exc:
+                note += f" It could not be queued: {exc}"
+        else:
+            note += " No task runner in this process: it stays pending until `workbench serve` runs it."
+        self.form_note.object = note
+        self.prompt = ""
+        self.task_id = task["id"]
+
+    @param.depends("cancel", watch=True)
+    def _on_cancel(self) -> None:
+        rt = self.source.rt
+        try:
+            if rt.runner is not None:
+                rt.runner.cancel(self.task_id)
+            else:
+                rt.tasks.transition(self.task_id, "cancelled", reason="cancelled from the dashboard")
+        except WorkbenchError as exc:
+            self.detail_error.object, self.detail_error.visible = str(exc), True
+            return
+        self.reload(force=True)
+
+    @param.depends("status_filter", "search", watch=True)
+    def _filters_changed(self) -> None:
+        self.reload(force=False)
+
+    @param.depends("task_id", watch=True)
+    def _task_changed(self) -> None:
+        self._fingerprints.pop("detail", None)
+        self._fingerprints.pop("waterfall", None)
+        self._rendered_at.pop("waterfall", None)
+        self._subscribe()
+        if self._served and pn.state.location is not None:
+            pn.state.location.update_query(id=self.task_id)
+        self.reload(force=True)
+
+    def _clicked(self, event) -> None:
+        frame = self.frames.get("tasks")
+        if frame is not None and event.row is not None and event.row < len(frame):
+            self.task_id = str(frame["id"].iloc[event.row])
+
+    def _subscribe(self) -> None:
+        self._unsubscribe()
+        if self.task_id and self.source is not None:
+            self._sub = self.source.subscribe(self.task_id)
+            self._queue = self._sub.__enter__()
+
+    def _unsubscribe(self) -> None:
+        if self._sub is not None:
+            self._sub.__exit__(None, None, None)
+        self._sub = self._queue = None
+
+    def body(self) -> list:
+        form = pn.Column(
+            pn.pane.Markdown("### New task"),
+            pn.widgets.TextAreaInput.from_param(self.param.prompt, label="Prompt", height=120, sizing_mode="stretch_width",
+                                                placeholder="Describe the task…"),
+            pn.Row(pn.widgets.Select.from_param(self.param.model, label="Model", width=260),
+                   pn.widgets.IntInput.from_param(self.param.priority, label="Priority", width=100)),
+            pn.Row(pn.widgets.FloatInput.from_param(self.param.budget_usd, label="Budget (USD)", width=160),
+                   pn.widgets.Checkbox.from_param(self.param.approve_plan, label="Approve plan before running")),
+            pn.widgets.Button.from_param(self.param.submit, label="Submit task", color="primary", width=160),
+            self.form_error, self.form_note, self.prediction, width=480)
+        tasks = pn.Column(
+            pn.pane.Markdown("### Tasks"),
+            pn.Row(pn.widgets.Select.from_param(self.param.status_filter, label="Status", width=180),
+                   pn.widgets.TextInput.from_param(self.param.search, label="Title contains", width=260)),
+            self.list_empty, self.list_info, self.table, sizing_mode="stretch_width")
+        self.detail[:] = [pn.Row(self.detail_head, self.cancel_button), self.detail_numbers, self.detail_error,
+                          self.answer, self.plan, self.code, self.waterfall, self.messages,
+                          pn.pane.Markdown("#### Events (newest first)"), self.events_table]
+        return [pn.Row(form, tasks, sizing_mode="stretch_width"), self.detail]
+
+
+@page("/tasks", "Tasks")
+def tasks_page():
+    return TasksPage()

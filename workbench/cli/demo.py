@@ -1,0 +1,107 @@
+"""`workbench demo`: fill the store with a small REAL workload, so the dashboards have something to show.
+
+Every row comes from running real tasks through the task runner on the local model (or the one given
+with --model): classification and answer calls, their tokens, CPU-second costs and timings. Nothing is
+invented. With `--failures` (default) one more task runs on the deterministic `test:fail` model, a real
+failing run, so failure analysis has an example. It uses the running server when there is one (its sync
+and maintenance then publish and retrain), otherwise its own store and LocalCluster, then publishes the
+analytics snapshot and trains the anomaly detector when there are enough rows.
+"""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+
+out = Console(soft_wrap=True)
+
+# Small tasks of the kinds the workbench sees: code in three languages, explanations, data questions.
+PROMPTS = [
+    ("Write a Python function is_palindrome(s) that ignores case and spaces.", None),
+    ("Explain in two sentences what a Dask worker is.", None),
+    ("Write a TypeScript function that returns the largest number in an array.", 0.01),
+    ("Write a Python function that counts the words in a string.", None),
+    ("Give three short tips for writing readable SQL.", 0.005),
+    ("Write a Java method that reverses a string.", None),
+    ("Summarize the difference between a list and a tuple in Python in one paragraph.", None),
+    ("Write a Python function fizzbuzz(n) that returns the list of strings for 1..n.", 0.01),
+    ("Which is usually cheaper to run for short prompts: a local 1.5B model or a cloud API? One paragraph.", None),
+    ("Write a Python function that merges two sorted lists into one sorted list.", None),
+]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def demo(
+        tasks: int = typer.Option(6, "--tasks", "-n", min=1, max=50, help="How many tasks to run (cycles the prompts)."),
+        model: str = typer.Option(None, "--model", "-m", help="Model for the tasks (default: WORKBENCH_MODEL)."),
+        max_tokens: int = typer.Option(160, "--max-tokens", min=8, max=2048,
+                                       help="Answer length cap per task (without a server)."),
+        failures: bool = typer.Option(True, "--failures/--no-failures",
+                                      help="Also run one task on test:fail (a real failing run)."),
+        train: bool = typer.Option(True, "--train/--no-train", help="Train the anomaly detector afterwards."),
+    ) -> None:
+        """Fill the store with a small real workload on the local model (dashboards: tasks, costs, anomalies)."""
+        from workbench.tasks.client import HttpBackend, backend
+
+        plan = [(f"demo: {PROMPTS[i % len(PROMPTS)][0]}", PROMPTS[i % len(PROMPTS)][1], model) for i in range(tasks)]
+        if failures:
+            plan.append(("demo: deliberate failure on the test:fail model", None, "test:fail"))
+        with backend() as b:
+            served = isinstance(b, HttpBackend)
+            out.print(f"running {len(plan)} real task(s) {'through the running server' if served else 'on a LocalCluster'}"
+                      f"{' on ' + model if model else ''}; this takes a while on a CPU…")
+            results = [_run_one(b, prompt, budget, task_model, max_tokens, served) for prompt, budget, task_model in plan]
+            if not served:
+                _publish_and_train(b.store, train)
+        done = sum(t["status"] == "completed" for t in results)
+        out.print(f"[bold]{done}/{len(results)} completed[/]. Open the dashboards: `workbench serve`, then "
+                  f"http://127.0.0.1:5006/tasks, /costs, /anomalies.")
+
+
+def _run_one(b, prompt: str, budget: float | None, model: str | None, max_tokens: int, served: bool) -> dict:
+    from workbench.tasks.runner import RunOptions
+
+    started = time.perf_counter()
+    body = {"prompt": prompt.removeprefix("demo: "), "title": prompt, "model": model, "budget_usd": budget}
+    if served:
+        task = b.create(body, wait=False)
+        for event in b.follow(task["id"]):  # returns when the task finishes
+            pass
+    else:
+        from workbench.tasks.service import NewTask
+
+        task = b.service.create(NewTask(**body))
+        b.runner().submit(task["id"], RunOptions(max_tokens=max_tokens))
+        b.runner().wait(task["id"], timeout=1800)
+    task = b.get(task["id"])
+    events = b.events(task["id"])
+    calls = [e for e in events if e["kind"] == "llm_call"]
+    tokens = sum((e.get("tokens_in") or 0) + (e.get("tokens_out") or 0) for e in calls)
+    cost = sum(e.get("cost_usd") or 0 for e in calls)
+    color = "green" if task["status"] == "completed" else "red"
+    out.print(f"  [{color}]{task['status']:<9}[/] {time.perf_counter() - started:6.1f} s  {tokens:>6} tok  "
+              f"${cost:.6f}  {task['title'][:70]}", highlight=False)
+    return task
+
+
+def _publish_and_train(store, train: bool) -> None:
+    """Without a server nothing syncs: publish the analytics snapshot now, then train what has enough rows."""
+    from workbench.store.sync import Syncer
+
+    store.flush()
+    result = Syncer(store).sync_once()
+    out.print(f"analytics snapshot published ({result.events_copied} new events)")
+    if not train:
+        return
+    from workbench.analysis import anomaly
+
+    for level in anomaly.LEVELS:
+        try:
+            r = anomaly.train(store, level, trigger="demo")
+        except anomaly.NotEnoughData as exc:
+            out.print(f"anomaly detector per {level}: not trained yet ({exc})", highlight=False)
+            continue
+        out.print(f"anomaly detector per {level}: trained on {r.rows} rows, {r.flagged} flagged")
