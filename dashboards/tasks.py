@@ -78,6 +78,7 @@ class TasksPage(Dashboard):
     # detail
     task_id = param.String(default="", doc="Task shown in the detail view")
     cancel = param.Event(doc="Cancel the shown task")
+    approve = param.Event(doc="Approve the shown task's proposed plan and run it")
 
     def __init__(self, **params):
         from dashboards.chat import usable_models
@@ -109,6 +110,8 @@ class TasksPage(Dashboard):
                                                  sizing_mode="stretch_width")
         self.cancel_button = pn.widgets.Button(label="Cancel task", color="warning", width=120, visible=False)
         self.cancel_button.on_click(lambda _: self.param.trigger("cancel"))
+        self.approve_button = pn.widgets.Button(label="Approve plan", color="success", width=120, visible=False)
+        self.approve_button.on_click(lambda _: self.param.trigger("approve"))
         self.detail = pn.Column(visible=False, sizing_mode="stretch_width")
         self.frames: dict[str, pd.DataFrame] = {}
         self.task: dict[str, Any] | None = None
@@ -250,7 +253,7 @@ class TasksPage(Dashboard):
         answer = _answer_text(task.get("result"))
         self.answer.object = f"#### Final answer\n{answer}" if answer else (
             "#### Final answer\n_not yet_" if task["status"] not in TERMINAL else "")
-        self.plan.object = self._plan_markdown(task.get("result"))
+        self.plan.object = self._plan_markdown(task.get("result"), task.get("plan"))
         self.code.object = self._code_markdown(task.get("result"), events)
         self.messages.object = self._messages_markdown(events)
         wf = waterfall_frame(events)
@@ -266,12 +269,16 @@ class TasksPage(Dashboard):
             table["ts"] = table["ts"].astype(str).str[11:23]
         self.events_table.value = table
         self.cancel_button.visible = task["status"] not in TERMINAL
+        self.approve_button.visible = task["status"] == "awaiting_approval" and self.source.rt.runner is not None
 
     @staticmethod
-    def _plan_markdown(result: Any) -> str:
-        if not isinstance(result, dict) or not isinstance(result.get("plan"), dict):
+    def _plan_markdown(result: Any, proposed: Any = None) -> str:
+        """The plan with each subtask's outcome (or, while it waits for approval, the proposed plan)."""
+        result = result if isinstance(result, dict) else {}
+        plan = result.get("plan") if isinstance(result.get("plan"), dict) else proposed
+        if not isinstance(plan, dict):
             return ""
-        plan, results = result["plan"], result.get("results") or {}
+        results = result.get("subtasks") or result.get("results") or {}
         lines = ["#### Plan", str(plan.get("reasoning") or ""), "",
                  "| subtask | agent | instructions | after | status | tokens | cost |", "|---|---|---|---|---|---|---|"]
         for s in plan.get("subtasks") or []:
@@ -286,7 +293,7 @@ class TasksPage(Dashboard):
     @staticmethod
     def _code_markdown(result: Any, events: list[dict]) -> str:
         parts = []
-        results = result.get("results") if isinstance(result, dict) else None
+        results = (result.get("subtasks") or result.get("results")) if isinstance(result, dict) else None
         for sid, r in (results.items() if isinstance(results, dict) else []):
             data = (r or {}).get("data") or {}
             if data.get("code"):
@@ -382,6 +389,18 @@ class TasksPage(Dashboard):
             return
         self.reload(force=True)
 
+    @param.depends("approve", watch=True)
+    def _on_approve(self) -> None:
+        from workbench.tasks.plans import approve_task
+
+        rt = self.source.rt
+        try:
+            approve_task(rt.tasks, rt.runner, self.task_id, None, by="dashboard")
+        except WorkbenchError as exc:
+            self.detail_error.object, self.detail_error.visible = str(exc), True
+            return
+        self.reload(force=True)
+
     @param.depends("status_filter", "search", watch=True)
     def _filters_changed(self) -> None:
         self.reload(force=False)
@@ -428,7 +447,7 @@ class TasksPage(Dashboard):
             pn.Row(pn.widgets.Select.from_param(self.param.status_filter, label="Status", width=180),
                    pn.widgets.TextInput.from_param(self.param.search, label="Title contains", width=260)),
             self.list_empty, self.list_info, self.table, sizing_mode="stretch_width")
-        self.detail[:] = [pn.Row(self.detail_head, self.cancel_button), self.detail_numbers, self.detail_error,
+        self.detail[:] = [pn.Row(self.detail_head, self.approve_button, self.cancel_button), self.detail_numbers, self.detail_error,
                           self.answer, self.plan, self.code, self.waterfall, self.messages,
                           pn.pane.Markdown("#### Events (newest first)"), self.events_table]
         return [pn.Row(form, tasks, sizing_mode="stretch_width"), self.detail]

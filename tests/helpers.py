@@ -51,3 +51,45 @@ def home_dir(prefix: str = "wb-home-") -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+class ServedApp:
+    """A `workbench serve` subprocess: its URL, environment and home."""
+
+    def __init__(self, url: str, env: dict, home: Path, proc: subprocess.Popen):
+        self.url, self.env, self.home, self.proc = url, env, home, proc
+
+
+def served_app(name: str, **env: str):
+    """Start `workbench serve` on a free port with its own home (outside pytest's basetemp, where another
+    pytest session's chmod would lock Postgres out); its log goes to artifacts/NAME-serve.log (a file, not
+    a pipe nobody drains). Use as a context manager; the server and its embedded Postgres stop at exit."""
+    import contextlib
+    import shutil
+    import signal
+
+    @contextlib.contextmanager
+    def run():
+        home = home_dir(f"wb-{name}-")
+        home.chmod(0o755)
+        port = free_port()
+        full_env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_PORT": str(port), **env}
+        (REPO / "artifacts").mkdir(exist_ok=True)
+        with open(REPO / "artifacts" / f"{name}-serve.log", "w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port)], cwd=REPO,
+                                    env=full_env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_http(f"http://127.0.0.1:{port}/health?quick=1", timeout=180, proc=proc)
+                yield ServedApp(f"http://127.0.0.1:{port}", full_env, home, proc)
+            finally:
+                from workbench.store import postgres as embedded
+
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                embedded.stop(home / "postgres")
+                shutil.rmtree(home, ignore_errors=True)
+
+    return run()

@@ -42,7 +42,11 @@ def planner(*plans):
 
 @pytest.fixture
 def registry() -> Registry:
-    return Registry.from_config()
+    registry = Registry.from_config()
+    # The writing-only Code specialist: these tests are about planning and orchestration; the sandbox
+    # code loop that agents.yaml wires in has its own tests (test_code_loop.py).
+    registry.get("code").options["code_loop"] = None
+    return registry
 
 
 @pytest.fixture

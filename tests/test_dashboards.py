@@ -95,11 +95,12 @@ def _sync(store) -> None:
     Syncer(store).sync_once()
 
 
-def _run(stack, prompt: str, model: str | None = None, **options) -> dict:
+def _run(stack, prompt: str, model: str | None = None, mode: str = "single", **options) -> dict:
+    """A real task; single-call by default, so the history's shape (one call per task) is known."""
     from workbench.tasks.runner import RunOptions
     from workbench.tasks.service import NewTask
 
-    task = stack.service.create(NewTask(prompt=prompt, model=model))
+    task = stack.service.create(NewTask(prompt=prompt, model=model, mode=mode))
     stack.runner.submit(task["id"], RunOptions(**options) if options else None)
     return stack.runner.wait(task["id"], timeout=120)
 
@@ -463,7 +464,11 @@ def test_postgres_down_shows_a_banner_and_the_page_recovers(stack):
         assert form.form_error.visible and "Postgres is unreachable" in form.form_error.object
     finally:
         embedded._servers[pgdata].ensure_postgres_running()
-    time.sleep(PROBE_EVERY_S + 0.2)
-    page.param.trigger("refresh")
-    assert not page.banner.visible
+    deadline = time.monotonic() + 15  # the probe's interval plus the live listener's reconnect backoff (<= 4 s)
+    while True:
+        time.sleep(PROBE_EVERY_S + 0.2)
+        page.param.trigger("refresh")
+        if not page.banner.visible or time.monotonic() > deadline:
+            break
+    assert not page.banner.visible, page.banner.object
     assert _count(stack.store, "SELECT count(*) FROM tasks") == tasks_before  # nothing was created

@@ -9,11 +9,7 @@ every page go to artifacts/screenshots/ (ignored) and docs/screenshots/ (committ
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import REPO, free_port, wait_http
+from helpers import REPO, served_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -41,28 +37,8 @@ def screenshot(page, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def served():
-    # Outside pytest's basetemp (another pytest session chmods it to 0700 and locks Postgres out).
-    home = Path(tempfile.mkdtemp(prefix="workbench-browser-"))
-    home.chmod(0o755)
-    port = free_port()
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_MODEL": "test:echo", "WORKBENCH_PORT": str(port)}
-    log = open(REPO / "artifacts" / "dashboards-serve.log", "w")  # a file, not a pipe nobody drains
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health?quick=1", timeout=180, proc=proc)
-        yield f"http://127.0.0.1:{port}", home
-    finally:
-        from workbench.store import postgres as embedded
-
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        embedded.stop(home / "postgres")
-        shutil.rmtree(home, ignore_errors=True)
-        log.close()
+    with served_app("dashboards", WORKBENCH_MODEL="test:echo") as app:
+        yield app.url, app.home
 
 
 @pytest.fixture(scope="session")

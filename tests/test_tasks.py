@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from helpers import REPO, free_port, home_dir, run_cli, wait_http
+from helpers import REPO, home_dir, run_cli, served_app
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -191,24 +191,8 @@ def _wait_status(service, task_id, status, timeout=60):
 
 @pytest.fixture(scope="module")
 def api():
-    home = home_dir("wb-api-")
-    port = free_port()
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "WORKBENCH_MODEL": "test:echo", "WORKBENCH_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health?quick=1", timeout=120, proc=proc)
-        yield f"http://127.0.0.1:{port}", env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        from workbench.store import postgres as embedded
-
-        embedded.stop(home / "postgres")
-        shutil.rmtree(home, ignore_errors=True)
+    with served_app("tasks-api", WORKBENCH_MODEL="test:echo") as app:
+        yield app.url, app.env
 
 
 def _wait_api(base, task_id, timeout=60):

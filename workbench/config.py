@@ -71,6 +71,8 @@ class Settings(BaseSettings):
         None, description="Gateway policy (routing, failover, retry, breaker, cache, budgets); packaged default when unset."
     )
     chromium: Path = Field(Path("/usr/bin/chromium"), description="Browser for UI tests and screenshots.")
+    plugins: str = Field("", description="Modules or .py files every process imports (providers, specialists, "
+                                         "tools), comma-separated; Dask workers load them too.")
     agents_file: Path | None = Field(
         None, description="Specialists and Director settings (models, limits, enabled); packaged agents.yaml when unset."
     )
@@ -97,6 +99,9 @@ class Settings(BaseSettings):
         None, description="URL that alert changes (firing/resolved) are POSTed to as JSON; none when unset."
     )
     alerts_file: Path | None = Field(None, description="Alert rules (YAML); the packaged workbench/alerts.yaml when unset.")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces URL that `workbench trace --otlp` exports spans to (gen_ai.* attributes)."
+    )
 
     @property
     def db_dir(self) -> Path:

@@ -108,6 +108,20 @@ class Cancelled(WorkbenchError):
     http_status = 409
 
 
+class TaskFailed(WorkbenchError):
+    """A task body ran to its end without a usable result; `result` keeps what it did (for the record)."""
+
+    def __init__(self, message: str, result: dict | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+class AwaitingApproval(WorkbenchError):
+    """Not a failure: the task's plan waits for a human (the task parks in `awaiting_approval`)."""
+
+    http_status = 409
+
+
 # --- gateway (retry, breaker, fallback, budget) -------------------------------------------------
 
 

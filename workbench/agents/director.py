@@ -46,6 +46,8 @@ class DirectorSettings:
     instructions_max_chars: int = 160
     timeout_s: float | None = 120.0
     fallback_specialist: str = "general"
+    task_timeout_s: float | None = 900.0  # wall clock of a whole task on Dask: plan, subtasks, answer
+    task_max_tokens: int | None = 40_000  # tokens of a whole task, every call counted once
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DirectorSettings:

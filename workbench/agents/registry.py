@@ -11,7 +11,6 @@ The Director builds its prompt and its schema from `registry.specialists()`, so 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import threading
 from dataclasses import dataclass
@@ -176,14 +175,32 @@ def import_object(ref: str, where: str) -> Any:
     return obj
 
 
-@functools.lru_cache(maxsize=1)
+_DEFAULT: dict[str, Any] = {"key": None, "registry": None}
+_DEFAULT_LOCK = threading.Lock()
+
+
 def default_registry() -> Registry:
-    """The process-wide registry (tests build their own with Registry.from_config)."""
-    return Registry.from_config()
+    """The process-wide registry, re-read when agents.yaml changes: disabling a specialist in the file
+    takes effect on every worker at its next subtask, without a restart (tests build their own)."""
+    from workbench.config import get_settings
+    from workbench.plugins import load_plugins
+
+    load_plugins()  # a plugin's specialists are named by agents.yaml `factory:` lines
+    path = Path(get_settings().agents_file or PACKAGED)
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (str(path), None, None)  # Registry.from_config says what is wrong with the path
+    with _DEFAULT_LOCK:
+        if _DEFAULT["key"] != key or _DEFAULT["registry"] is None:
+            _DEFAULT.update(registry=Registry.from_config(path), key=key)
+        return _DEFAULT["registry"]
 
 
 def reset_default_registry() -> None:
-    default_registry.cache_clear()
+    with _DEFAULT_LOCK:
+        _DEFAULT.update(key=None, registry=None)
 
 
 __all__ = ["Health", "Limits", "Registry", "default_registry", "reset_default_registry"]

@@ -88,6 +88,8 @@ def span(kind: str, **fields: Any) -> Iterator[Span]:
     """Open a span (task, plan, subtask, agent). `task_id`/`agent` given here are inherited inside."""
     parent = _IDS.get()
     hooks = _hooks()
+    if not parent:
+        parent = _store_parent(hooks)
     task_id = fields.pop("task_id", None) or parent.get("task_id") or _store_task(hooks) or str(uuid.uuid4())
     ids = {"task_id": str(task_id), "trace_id": str(task_id), "parent_span_id": parent.get("span_id"),
            "span_id": new_span_id(), "agent": fields.get("agent") or parent.get("agent")}
@@ -114,6 +116,17 @@ def span(kind: str, **fields: Any) -> Iterator[Span]:
         if error is not None and not out.get("error"):
             out["error"] = error
         _record(kind, {**ids, **out})
+
+
+def _store_parent(hooks: dict[str, Any]) -> dict[str, Any]:
+    """The store's open span, when agent code starts inside one (a Dask task the runner or the Director
+    opened), so the agent's spans hang under it in `workbench trace` instead of starting at the root."""
+    if hooks["store_current"] is None:
+        return {}
+    ctx = hooks["store_current"]()
+    if not ctx["task_id"]:
+        return {}
+    return {"task_id": ctx["task_id"], "span_id": ctx["parent_span_id"], "agent": ctx["agent"]}
 
 
 def _store_task(hooks: dict[str, Any]) -> str | None:

@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)
 
-COMMANDS = ("config_cmd", "models", "chat", "doctor", "serve", "tasks", "db", "sandbox", "code", "demo")
+COMMANDS = ("config_cmd", "models", "chat", "doctor", "serve", "tasks", "db", "sandbox", "code", "demo", "trace", "run")
 
 
 def _load() -> None:

@@ -11,6 +11,7 @@ from typing import Callable
 
 from workbench.config import get_settings
 from workbench.errors import UnknownModelError
+from workbench.plugins import load_plugins
 from workbench.providers.base import Model, ModelInfo
 
 ALIASES: dict[str, str] = {
@@ -52,6 +53,7 @@ def _load_builtins() -> None:
 
 def providers() -> dict[str, ProviderEntry]:
     _load_builtins()
+    load_plugins()  # cheap after the first time; picks up WORKBENCH_PLUGINS set at run time (tests)
     return dict(_PROVIDERS)
 
 

@@ -23,12 +23,16 @@ Status = Literal["pending", "queued", "processing", "awaiting_approval", "comple
 
 
 class TaskIn(BaseModel):
-    prompt: str = Field(..., description=f"What to do (at most {MAX_PROMPT_BYTES:,} bytes of UTF-8).")
+    prompt: str = Field(..., description=f"What to do (at most {MAX_PROMPT_BYTES:,} bytes of UTF-8; a blank "
+                                         f"prompt is refused with 422).")
     title: str = Field("", max_length=500)
-    model: str | None = Field(None, description="provider:model or alias; default model when omitted.")
+    model: str | None = Field(None, description="provider:model or alias (GET /v1/models lists them; an unknown "
+                                                "name is refused with 422); the default model when omitted.")
     priority: int = Field(0, ge=-1000, le=1000)
     budget_usd: float | None = Field(None, ge=0)
-    approve_plan: bool = False
+    approve_plan: bool = Field(False, description="Stop in awaiting_approval after planning (mode agents).")
+    mode: Literal["agents", "single"] = Field(
+        "agents", description="agents: the Director plans and specialists run the steps; single: one model call.")
 
 
 class TaskPatch(BaseModel):
@@ -55,6 +59,11 @@ class Task(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     updated_at: str
+    mode: Literal["agents", "single"] = "agents"
+    approve_plan: bool = False
+    plan: Any = None
+    plan_state: Literal["none", "proposed", "approved"] = "none"
+    plan_version: int = 0
 
 
 class TaskPage(BaseModel):
@@ -87,7 +96,8 @@ class Error(BaseModel):
     type: str
 
 
-ERRORS = {404: {"model": Error}, 409: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}}
+ERRORS = {400: {"model": Error}, 404: {"model": Error}, 409: {"model": Error}, 413: {"model": Error},
+          422: {"model": Error}}
 
 
 def _services(request_or_ws) -> tuple[TaskService, Any]:
@@ -99,7 +109,7 @@ def _services(request_or_ws) -> tuple[TaskService, Any]:
 async def create_task(body: TaskIn, request: Request) -> dict:
     service, runner = _services(request)
     new = NewTask(prompt=body.prompt, title=body.title, model=body.model, priority=body.priority,
-                  budget_usd=body.budget_usd, approve_plan=body.approve_plan)
+                  budget_usd=body.budget_usd, approve_plan=body.approve_plan, mode=body.mode)
     task = await asyncio.to_thread(service.create, new)
     await asyncio.to_thread(runner.submit, task["id"])
     return await asyncio.to_thread(service.get, task["id"])
@@ -165,7 +175,7 @@ async def stream_task(websocket: WebSocket, task_id: str, after: int = 0) -> Non
                 for event in events:
                     await websocket.send_json({"type": "event", "event": event})
                     last = event["seq"]
-                    if event["kind"] == "status" and event["payload"].get("to") in states.TERMINAL:
+                    if event["kind"] == "status" and event["payload"].get("to") in states.RESTING:
                         await websocket.close()
                         return
                 with contextlib.suppress(asyncio.TimeoutError):

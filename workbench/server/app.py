@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workbench import health
 from workbench.config import get_settings
@@ -22,7 +24,7 @@ HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
 # Modules that each expose `router` (a FastAPI APIRouter) and optionally `lifespan(app)` (an async
 # context manager for the services they own). Missing modules are skipped, so components land one by one.
-ROUTER_MODULES = ("workbench.server.api_v1", "workbench.server.openai_routes")
+ROUTER_MODULES = ("workbench.server.api_v1", "workbench.server.api_plans", "workbench.server.openai_routes")
 
 
 class HealthCache:
@@ -43,6 +45,16 @@ class HealthCache:
         heavy_names = [c.name for c in health.CHECKS.values() if c.heavy]
         self.heavy = await asyncio.to_thread(health.run_all, True, heavy_names)
         self.heavy_at = time.monotonic()
+
+
+def validation_message(errors) -> str:
+    """FastAPI's validation errors as one readable line: where, what is wrong."""
+    parts = []
+    for e in errors[:10]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+    return "Invalid request — " + "; ".join(parts) + more + ". See /docs for the expected fields."
 
 
 def create_app() -> FastAPI:
@@ -85,6 +97,21 @@ def create_app() -> FastAPI:
     @app.exception_handler(WorkbenchError)
     async def workbench_error(request: Request, exc: WorkbenchError):
         return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=exc.http_status)
+
+    # One error shape for every 4xx the API sends (documented as `Error`), FastAPI's own ones included.
+    # (/v1 speaks OpenAI's shape, {"error": {"message", "type"}}, which its SDKs parse.)
+    def error_response(request: Request, message: str, kind: str, status: int, headers=None) -> JSONResponse:
+        body = {"error": {"message": message, "type": kind}} if request.url.path.startswith("/v1/") else \
+            {"error": message, "type": kind}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return error_response(request, validation_message(exc.errors()), "InvalidRequest", 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error_response(request, str(exc.detail), "HTTPError", exc.status_code, getattr(exc, "headers", None))
 
     @app.get("/health")
     async def get_health(quick: bool = False) -> JSONResponse:

@@ -77,4 +77,4 @@ class EventHub:
                 self.connected.clear()
                 log.warning("event hub lost its LISTEN connection (%s); retrying in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+                backoff = min(backoff * 2, 4)  # "recovers within a few seconds" once Postgres is back

@@ -243,3 +243,34 @@ def m005_anomaly_scores(conn: psycopg.Connection) -> None:
         CREATE INDEX anomaly_scores_flagged ON anomaly_scores (model_id, score DESC) WHERE flagged;
         """
     )
+
+
+@migration
+def m006_task_plans_and_checkpoints(conn: psycopg.Connection) -> None:
+    # How a task runs (mode), its plan (for approval and resume) and one row per finished subtask, so a
+    # task restarted after a crash resumes from its finished subtasks instead of starting over.
+    conn.execute(
+        """
+        CREATE TABLE task_runs (
+            task_id uuid PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+            mode text NOT NULL DEFAULT 'agents' CHECK (mode IN ('agents', 'single')),
+            approve_plan boolean NOT NULL DEFAULT false,
+            plan jsonb,                          -- the Director's plan (workbench.agents.director.Plan)
+            plan_version integer NOT NULL DEFAULT 0,  -- bumped when a plan is stored or edited
+            plan_state text NOT NULL DEFAULT 'none' CHECK (plan_state IN ('none', 'proposed', 'approved')),
+            approved_by text,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE task_subtasks (
+            task_id uuid NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+            plan_version integer NOT NULL,
+            subtask_id text NOT NULL,
+            specialist text NOT NULL,
+            status text NOT NULL CHECK (status IN ('done', 'failed', 'skipped')),
+            result jsonb NOT NULL,               -- workbench.agents.specialist.SubtaskResult
+            worker text,
+            finished_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (task_id, plan_version, subtask_id)
+        );
+        """
+    )

@@ -18,6 +18,14 @@ def body(name: str):
     return decorate
 
 
+@body("agents")
+def agents(task: dict, ctx) -> dict:
+    """The Director plans, specialists run the steps as Dask tasks (workbench.agents.on_dask)."""
+    from workbench.agents.on_dask import run_agents
+
+    return run_agents(task, ctx)
+
+
 @body("noop")
 def noop(task: dict, ctx) -> dict:
     """Does nothing (dispatch benchmarks)."""

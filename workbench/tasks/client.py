@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
@@ -59,11 +60,14 @@ class HttpBackend:
     def events(self, task_id: str, after: int = 0) -> list[dict]:
         return self._call("GET", f"/tasks/{task_id}/events", params={"after": after})
 
-    def follow(self, task_id: str) -> Iterator[dict]:
-        """Events as they happen, over the WebSocket; ends when the task finishes."""
+    def approve(self, task_id: str, plan: dict | None = None) -> dict:
+        return self._call("POST", f"/tasks/{task_id}/approve", json={"plan": plan, "by": "cli"})
+
+    def follow(self, task_id: str, after: int = 0) -> Iterator[dict]:
+        """Events after seq `after` as they happen, over the WebSocket; ends when the task rests."""
         from websockets.sync.client import connect
 
-        url = self.base.replace("http", "ws", 1) + f"/api/v1/tasks/{task_id}/stream"
+        url = self.base.replace("http", "ws", 1) + f"/api/v1/tasks/{task_id}/stream?after={after}"
         key = get_settings().api_key
         headers = {"X-API-Key": key.get_secret_value()} if key else None
         with connect(url, additional_headers=headers, open_timeout=30) as ws:
@@ -91,9 +95,13 @@ class LocalBackend:
     def runner(self):
         if self._runner is None:
             from workbench import cluster
+            from workbench.store.sync import start_background_sync
             from workbench.tasks.runner import TaskRunner
 
             self._runner = TaskRunner(cluster.get_client(), self.service)
+            # This process owns the analytics copy while it runs tasks (as the server does when it is
+            # up): the Data specialist reads the snapshot it publishes.
+            self._sync = start_background_sync(self.store)
         return self._runner
 
     def create(self, body: dict, wait: bool) -> dict:
@@ -118,15 +126,20 @@ class LocalBackend:
     def events(self, task_id: str, after: int = 0) -> list[dict]:
         return self.service.events(task_id, after)
 
-    def follow(self, task_id: str) -> Iterator[dict]:
-        last = 0
+    def approve(self, task_id: str, plan: dict | None = None) -> dict:
+        from workbench.tasks.plans import approve_task
+
+        return approve_task(self.service, self.runner(), task_id, plan, by="cli")
+
+    def follow(self, task_id: str, after: int = 0) -> Iterator[dict]:
+        last = after
         while True:
             for event in self.service.events(task_id, last):
                 last = event["seq"]
                 yield event
-                if event["kind"] == "status" and event["payload"].get("to") in states.TERMINAL:
+                if event["kind"] == "status" and event["payload"].get("to") in states.RESTING:
                     return
-            if self.service.get(task_id)["status"] in states.TERMINAL:
+            if self.service.get(task_id)["status"] in states.RESTING and not self.service.events(task_id, last):
                 return
             time.sleep(0.2)
 
@@ -135,6 +148,7 @@ class LocalBackend:
         from workbench.store import close_store
 
         if self._runner is not None:
+            self._sync.stop()
             cluster.close_client()
         close_store()
 

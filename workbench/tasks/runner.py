@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.errors import Cancelled, WorkbenchError
+from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, states
 from workbench.tasks.service import TaskService
 
@@ -72,7 +72,7 @@ def execute(task_id: str, options: RunOptions) -> str:
     except states.IllegalTransition:
         return service.get(task_id)["status"]  # cancelled while queued
     ctx = RunContext(task, service, options)
-    final, fields = "completed", {}
+    final, fields, reason = "completed", {}, ""
     with task_context(task_id):
         try:
             if options.classify:
@@ -88,16 +88,42 @@ def execute(task_id: str, options: RunOptions) -> str:
                 step.set(payload={"result": fields["result"]})
         except Cancelled:
             final = "cancelled"
+        except AwaitingApproval as exc:
+            final, reason = "awaiting_approval", str(exc)
+        except TaskFailed as exc:
+            final, fields["error"], fields["result"] = "failed", str(exc), exc.result
         except WorkbenchError as exc:
             final, fields["error"] = "failed", str(exc)
         except Exception as exc:  # a bug in a body fails its task, never the worker
             final, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
     store.flush()
     try:
-        service.transition(task_id, final, reason=fields.get("error", ""), **fields)
+        service.transition(task_id, final, reason=fields.get("error") or reason, **fields)
     except states.IllegalTransition:
         pass  # cancelled meanwhile: cancelled wins
+    _export_trace(task_id, store, final)
     return final
+
+
+def _export_trace(task_id: str, store, final: str) -> None:
+    """With WORKBENCH_OTLP_ENDPOINT set, the finished task's spans go to the OpenTelemetry collector."""
+    from workbench.config import get_settings
+
+    if not get_settings().otlp_endpoint or final == "awaiting_approval":
+        return
+    try:
+        from workbench.otel import export_task
+
+        export_task(task_id, store=store)
+    except Exception as exc:  # noqa: BLE001 - a collector that is down must not fail a finished task
+        log.warning("OTLP export of task %s failed: %s", task_id, exc)
+
+
+def options_for(task: dict) -> RunOptions:
+    """How a task runs by default: its mode picks the body (agents: Director + specialists)."""
+    if task.get("mode", "agents") == "agents":
+        return RunOptions(body="agents", classify=False)  # the plan step classifies, on an LLM slot
+    return RunOptions()
 
 
 def _where() -> str:
@@ -115,7 +141,7 @@ class TaskRunner:
     def __init__(self, client, service: TaskService, options: RunOptions | None = None):
         self.client = client
         self.service = service
-        self.options = options or RunOptions()
+        self.options = options  # None: by the task's mode (agents or single)
         self.futures: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -125,7 +151,8 @@ class TaskRunner:
         task = self.service.get(task_id)
         if task["status"] == "pending":
             task = self.service.transition(task_id, "queued", reason="submitted to Dask")
-        opts = options or self.options
+        opts = options or self.options or options_for(task)
+        # The agents body asks for LLM slots per step itself (its Director only waits): never hold one here.
         resources = cluster.require_llm_slot(self.client) if opts.body == "single_call" else None
         future = self.client.submit(execute, task_id, opts, key=f"task-{task_id}-{task['attempts']}",
                                     priority=task["priority"], pure=False, resources=resources)

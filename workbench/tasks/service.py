@@ -15,9 +15,15 @@ from psycopg.types.json import Jsonb
 
 from workbench.errors import WorkbenchError
 from workbench.tasks import states
+from workbench.tasks.plans import MODES, PlanStore
 
 TASK_COLUMNS = ("id, title, prompt, kind, language, complexity, summary, status, priority, model, budget_usd, "
                 "parent_id, result, error, attempts, created_at, started_at, finished_at, updated_at")
+# With the run settings and plan (task_runs); tasks created before that table existed read as mode agents.
+_SELECT = ("SELECT " + ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(",")) +
+           ", coalesce(r.mode, 'agents') AS mode, coalesce(r.approve_plan, false) AS approve_plan, r.plan, "
+           "coalesce(r.plan_state, 'none') AS plan_state, coalesce(r.plan_version, 0) AS plan_version "
+           "FROM tasks t LEFT JOIN task_runs r ON r.task_id = t.id")
 MAX_PROMPT_BYTES = 1_000_000
 MAX_TITLE_CHARS = 500
 
@@ -46,6 +52,7 @@ class NewTask:
     budget_usd: float | None = None
     approve_plan: bool = False
     parent_id: str | None = None
+    mode: str = "agents"  # agents: the Director plans, specialists run the steps; single: one model call
 
 
 def validate(new: NewTask) -> NewTask:
@@ -65,6 +72,11 @@ def validate(new: NewTask) -> NewTask:
             raise InvalidTask(f"The {field} is not valid UTF-8 (lone surrogates). Re-encode it as UTF-8.") from None
     if len(new.title) > MAX_TITLE_CHARS:
         raise InvalidTask(f"The title has {len(new.title)} characters; the limit is {MAX_TITLE_CHARS}.")
+    if new.mode not in MODES:
+        raise InvalidTask(f"Unknown mode {new.mode!r}; use one of {', '.join(MODES)} (agents: the Director plans "
+                          f"and specialists run the steps; single: one model call).")
+    if new.approve_plan and new.mode != "agents":
+        raise InvalidTask("approve_plan needs mode 'agents': only the Director makes a plan to approve.")
     if new.budget_usd is not None and new.budget_usd < 0:
         raise InvalidTask(f"The budget must be zero or positive, got {new.budget_usd}.")
     if not -1000 <= new.priority <= 1000:
@@ -98,6 +110,7 @@ class TaskService:
                 (task_id, new.title or _title(new.prompt), new.prompt, new.priority, new.model, new.budget_usd,
                  new.parent_id, Jsonb({"approve_plan": new.approve_plan}) if new.approve_plan else None),
             )
+            PlanStore(self.store).create(task_id, mode=new.mode, approve_plan=new.approve_plan, conn=conn)
             self._status_event(conn, task_id, None, "pending", "created")
         return self.get(task_id)
 
@@ -105,7 +118,7 @@ class TaskService:
         _check_uuid(task_id)
         with self._conn() as conn:
             row = conn.cursor(row_factory=dict_row).execute(
-                f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s", (task_id,)).fetchone()
+                f"{_SELECT} WHERE t.id = %s", (task_id,)).fetchone()
         if row is None:
             raise TaskNotFound(task_id)
         return _jsonable(row)
@@ -113,12 +126,12 @@ class TaskService:
     def list(self, status: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
         if status is not None and status not in states.TRANSITIONS:
             raise InvalidTask(f"Unknown status {status!r}; one of {', '.join(states.TRANSITIONS)}.")
-        where, args = ("WHERE status = %s", [status]) if status else ("", [])
+        where, args = ("WHERE t.status = %s", [status]) if status else ("", [])
         with self._conn() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            total = cur.execute(f"SELECT count(*) AS n FROM tasks {where}", args).fetchone()["n"]
+            total = cur.execute(f"SELECT count(*) AS n FROM tasks t {where}", args).fetchone()["n"]
             rows = cur.execute(
-                f"SELECT {TASK_COLUMNS} FROM tasks {where} ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
+                f"{_SELECT} {where} ORDER BY t.created_at DESC, t.id LIMIT %s OFFSET %s",
                 [*args, limit, offset]).fetchall()
         return [_jsonable(r) for r in rows], total
 
@@ -174,8 +187,8 @@ class TaskService:
         """Tasks a previous run left unfinished (for recovery at start-up)."""
         with self._conn() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(
-                f"SELECT {TASK_COLUMNS} FROM tasks WHERE status IN ('pending', 'queued', 'processing') "
-                "ORDER BY priority DESC, created_at").fetchall()
+                f"{_SELECT} WHERE t.status IN ('pending', 'queued', 'processing') "
+                "ORDER BY t.priority DESC, t.created_at").fetchall()
         return [_jsonable(r) for r in rows]
 
     @staticmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 from workbench.errors import WorkbenchError
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# Nothing happens in these until someone acts: a follower (CLI, WebSocket) stops at them.
+RESTING = TERMINAL | {"awaiting_approval"}
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"queued", "cancelled", "failed"}),
     "queued": frozenset({"processing", "cancelled", "failed", "pending"}),

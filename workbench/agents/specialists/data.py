@@ -74,13 +74,32 @@ def open_snapshot(path: str | Path) -> Iterator[Any]:
         con.close()
 
 
+def published_snapshot() -> Path | None:
+    """The store's latest analytics snapshot (Parquet + manifest, published by the sync), if there is one."""
+    from workbench.store import analytics
+
+    root = analytics.analytics_dir()
+    return root if (root / analytics.MANIFEST).exists() else None
+
+
 def _from_parquet(folder: Path) -> Any:
     """Load Parquet into an in-memory database *before* external access is switched off and locked."""
     import duckdb
 
-    files = sorted(folder.glob("*.parquet"))
-    tables = {f.stem: f"'{f}'" for f in files}
-    tables.update({d.name: f"'{d}/*.parquet'" for d in sorted(folder.iterdir()) if d.is_dir() and any(d.glob("*.parquet"))})
+    from workbench.store import analytics
+
+    manifest = analytics.read_manifest(folder)
+    if manifest is not None:  # the store's published snapshot: exactly the files of its latest generation
+        tables = {"events": "[" + ", ".join(f"'{folder / p['file']}'" for p in manifest["events"]) + "]"}
+        if manifest.get("tasks"):
+            tables["tasks"] = f"'{folder / manifest['tasks']}'"
+        if not manifest["events"]:
+            del tables["events"]
+    else:
+        files = sorted(folder.glob("*.parquet"))
+        tables = {f.stem: f"'{f}'" for f in files}
+        tables.update({d.name: f"'{d}/*.parquet'" for d in sorted(folder.iterdir())
+                       if d.is_dir() and any(d.glob("*.parquet"))})
     if not tables:
         raise DataError(f"{folder} holds no Parquet files (expected events.parquet or events/*.parquet).")
     con = duckdb.connect(":memory:", config={k: v for k, v in SAFE_CONFIG.items()
@@ -167,7 +186,7 @@ def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
 
 
 def handle(call: SpecialistCall) -> SubtaskResult:
-    snapshot = call.options.get("snapshot")
+    snapshot = call.options.get("snapshot") or published_snapshot()
     if not snapshot:
         raise DataError("The Data specialist has no execution-log snapshot: pass options={'snapshot': path} "
                         "(a DuckDB file copy or a Parquet folder) or set specialists.data.options.snapshot.")

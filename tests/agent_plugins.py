@@ -1,0 +1,58 @@
+"""A WORKBENCH_PLUGINS module for the agents-on-Dask tests: deterministic models by name (`test:team`,
+...), registered in every process that loads plugins — the test process and each Dask worker.
+
+`test:team` plays every role, picked by the system prompt: the Director returns the plan named in the
+task's prompt (PLANS), specialists answer from their instructions. Instructions steer the behaviour:
+  "slowly"  -> sleeps SLOW_S before answering (parallelism, kills, timeouts)
+  "BOOM"    -> the model fails like a server error (failure isolation)
+  "context" -> the reply quotes the context the specialist saw (context passing)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from workbench.errors import ProviderError
+from workbench.testing import echo, register_function
+
+SLOW_S = float(os.environ.get("WORKBENCH_TEST_SLOW_S", "2.0"))
+
+
+def sub(i, specialist="general", deps=(), instructions=None):
+    return {"id": i, "specialist": specialist, "instructions": instructions or f"answer part {i}",
+            "depends_on": list(deps)}
+
+
+PLANS = {
+    "fan-out": {"reasoning": "two parts, then a summary", "subtasks": [
+        sub("s1", instructions="part one, slowly"), sub("s2", instructions="part two, slowly"),
+        sub("s3", deps=["s1", "s2"], instructions="summarise with context")]},
+    "isolation": {"reasoning": "one part fails", "subtasks": [
+        sub("s1", instructions="part one BOOM"), sub("s2", instructions="part two"),
+        sub("s3", deps=["s1"], instructions="use part one")]},
+    "chain": {"reasoning": "a chain", "subtasks": [
+        sub("s1", instructions="first part"), sub("s2", deps=["s1"], instructions="second part, slowly")]},
+    "late": {"reasoning": "code after a slow first step", "subtasks": [
+        sub("s1", instructions="first part, slowly"), sub("s2", specialist="code", deps=["s1"],
+                                                          instructions="write the code")]},
+    "unknown": {"reasoning": "names a specialist that does not exist", "subtasks": [
+        sub("s1", specialist="astrologer", instructions="read the stars")]},
+}
+
+
+def team(messages, options):
+    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+    text = " ".join(m["content"] for m in messages if m["role"] == "user")
+    if system.startswith("You are the Director"):  # the same plan again when re-asked
+        return PLANS[next((n for n in PLANS if f"[plan:{n}]" in text), "fan-out")]
+    if "BOOM" in text:
+        raise ProviderError("test:team was told to fail (HTTP 503)", status=503)
+    if "slowly" in text:
+        time.sleep(SLOW_S)
+    if "with context" in text and not options.get("schema"):
+        return f"summary of: {text[-800:]}"
+    return echo(messages, options)
+
+
+register_function("team", team)

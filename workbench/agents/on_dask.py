@@ -1,0 +1,275 @@
+"""The Director on Dask: a task is planned, its subtasks fan out as Dask tasks, the answer is aggregated.
+
+    task (Dask task, no LLM slot) ── plan_step (LLM slot if the model is local)
+                                  ├─ run_subtask s1 ─┐  independent subtasks run in parallel,
+                                  ├─ run_subtask s2 ─┤  on whichever workers have a free slot
+                                  └─ run_subtask s3 (after s1, s2; their results as context)
+                                  └─ aggregate (here: deterministic, cites [s1] [s2] [s3])
+
+`run_agents` is the "agents" task body (workbench.tasks.bodies): it runs on a worker, inside the
+runner's status handling, and fans out from there with `worker_client()` (which secedes this thread,
+so a one-thread worker can run subtasks while the Director waits). Model-bound steps ask for the `LLM`
+resource only when their model is local, so local generation stays capped cluster-wide while cloud and
+function models run in parallel. The rules are those of `workbench.agents.inline` (the reference,
+sequential version): dependents run after their inputs with them as context; a failed subtask fails
+alone and its dependents are skipped; the task budget and wall-clock limit cover everything.
+
+Checkpoints (workbench.tasks.plans): the plan is stored before any subtask runs and each subtask's
+result when it finishes, so a task retried after its worker died resumes from its finished subtasks.
+With approve_plan the task stops in `awaiting_approval` after planning, until approved or edited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from workbench.agents import bus, trace
+from workbench.agents.director import DirectorSettings, Plan, aggregate, plan
+from workbench.agents.guards import Budget
+from workbench.agents.registry import Registry, default_registry
+from workbench.agents.specialist import Subtask, SubtaskResult, run_specialist
+from workbench.errors import AgentTimeout, AwaitingApproval, TaskFailed, WorkbenchError
+from workbench.tasks.plans import PlanStore
+
+SUBTASK_RETRIES = 1  # a subtask whose worker died is run once more before it counts as failed
+POLL_S = 0.5  # how often the Director looks at cancellation and the deadline while it waits
+
+
+def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
+    """The task body: plan (or load the stored plan), run the subtasks on Dask, aggregate."""
+    from distributed import worker_client
+
+    from workbench.store import get_store
+
+    store = get_store()
+    plans = PlanStore(store)
+    registry = default_registry()
+    settings = DirectorSettings.from_dict(registry.director_config)
+    budget = Budget.create(max_tokens=settings.task_max_tokens, max_usd=task.get("budget_usd"),
+                           timeout_s=settings.task_timeout_s, name="task")
+    began = time.perf_counter()
+    with trace.span("task", agent="director") as span, worker_client(separate_thread=True) as client:
+        parent = trace.current()
+        record = plans.get(task["id"])
+        if record.plan is None:
+            planned = _submit(client, plan_step, (task, parent, budget.remaining()),
+                              model=_model_for(task, None, registry), key=task["id"]).result()
+            ctx.service.update(task["id"], **planned["understanding"])
+            budget.charge(tokens=planned["plan"]["tokens_in"] + planned["plan"]["tokens_out"],
+                          usd=planned["plan"]["cost_usd"])
+            plans.propose(task["id"], planned["plan"], approved=not record.approve_plan)
+            record = plans.get(task["id"])
+        if record.plan_state == "proposed":
+            span.set(payload={"awaiting_approval": True, "plan_version": record.plan_version})
+            raise AwaitingApproval(f"The plan (version {record.plan_version}) waits for approval: "
+                                   f"`workbench approve {task['id']}` or POST /api/v1/tasks/{task['id']}/approve.")
+        the_plan = Plan.from_dict(record.plan)
+        resumed = {sid: SubtaskResult.from_dict(r) for sid, r in plans.done(task["id"], record.plan_version).items()}
+        results = Scheduler(client, the_plan, task, parent, budget, record.plan_version, registry, ctx, plans,
+                            resumed).run()
+        answer = aggregate(task["prompt"], the_plan, results)
+        tokens_in = the_plan.tokens_in + sum(r.tokens_in for r in results.values())
+        tokens_out = the_plan.tokens_out + sum(r.tokens_out for r in results.values())
+        cost = the_plan.cost_usd + sum(r.cost_usd for r in results.values())
+        span.set(error=None if answer.ok else f"failed {answer.failed}, skipped {answer.skipped}",
+                 payload={"subtasks": len(the_plan.subtasks), "resumed": sorted(resumed)})
+    result = {"answer": answer.text, "ok": answer.ok, "failed": answer.failed, "skipped": answer.skipped,
+            "citations": answer.citations, "plan": the_plan.as_dict(), "plan_version": record.plan_version,
+            "subtasks": {sid: r.as_dict() for sid, r in results.items()}, "resumed": sorted(resumed),
+            "tokens_in": tokens_in, "tokens_out": tokens_out, "tokens": tokens_in + tokens_out, "cost_usd": cost,
+            "duration_ms": (time.perf_counter() - began) * 1000, "mode": "agents",
+            "approve_plan": record.approve_plan}
+    if not any(r.ok for r in results.values()):  # a partial answer is an answer; nothing at all is a failure
+        errors = "; ".join(f"{sid}: {r.error}" for sid, r in results.items())
+        raise TaskFailed(f"No subtask finished ({errors[:1500]}).", result)
+    return result
+
+
+class Scheduler:
+    """Runs the plan's subtasks as Dask tasks as soon as their inputs are ready; collects every result."""
+
+    def __init__(self, client, the_plan: Plan, task: dict, parent: dict, budget: Budget, version: int,
+                 registry: Registry, ctx, plans: PlanStore, resumed: dict[str, SubtaskResult]):
+        self.client, self.plan, self.task, self.parent, self.budget = client, the_plan, task, parent, budget
+        self.version, self.registry, self.ctx, self.plans = version, registry, ctx, plans
+        self.results: dict[str, SubtaskResult] = dict(resumed)
+        self.pending = [s.id for s in the_plan.subtasks if s.id not in resumed]
+        self.running: dict[Any, str] = {}  # future -> subtask id
+        self.tries: dict[str, int] = {}
+
+    def run(self) -> dict[str, SubtaskResult]:
+        from distributed import wait
+
+        try:
+            while self.pending or self.running:
+                self._dispatch_ready()
+                if not self.running:
+                    continue  # everything left was skipped just now (or is waiting on a skipped input)
+                try:
+                    done, _ = wait(list(self.running), timeout=POLL_S, return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished yet: look at cancellation and the deadline
+                    done = ()
+                for future in done:
+                    self._collect(future)
+                self.ctx.check_cancelled()
+                if self.budget.seconds_left() is not None and self.budget.seconds_left() <= 0:
+                    self._time_out()
+        finally:
+            for future in self.running:  # cancelled or crashed: do not leave subtasks running
+                future.cancel()
+        return self.results
+
+    def _dispatch_ready(self) -> None:
+        for sid in list(self.pending):
+            sub = self.plan.get(sid)
+            if any(d not in self.results for d in sub.depends_on):
+                continue
+            self.pending.remove(sid)
+            missing = [d for d in sub.depends_on if not self.results[d].ok]
+            if missing:
+                self._finish(SubtaskResult.skipped(sub, f"skipped: its input(s) {', '.join(missing)} did not finish"))
+                continue
+            try:
+                self.budget.check()
+            except WorkbenchError as exc:
+                self._finish(SubtaskResult.skipped(sub, f"skipped: {exc}"))
+                continue
+            self._start(sub)
+
+    def _start(self, sub: Subtask) -> None:
+        bus.send("request", sender="director", to=sub.specialist, text=sub.instructions, subtask_id=sub.id,
+                 depends_on=sub.depends_on)
+        context = {d: self.results[d].as_context() for d in sub.depends_on}
+        model = _model_for(self.task, sub.specialist, self.registry)
+        future = _submit(self.client, run_subtask, (self.task["id"], self.parent, sub.as_dict(), context,
+                         self.budget.remaining(), self.task.get("model"), self.version), model=model,
+                         key=f"{self.task['id']}-{sub.id}-{self.tries.get(sub.id, 0)}")
+        self.running[future] = sub.id
+
+    def _collect(self, future) -> None:
+        from distributed.scheduler import KilledWorker
+
+        sid = self.running.pop(future)
+        sub = self.plan.get(sid)
+        try:
+            result = SubtaskResult.from_dict(future.result())
+        except KilledWorker as exc:
+            tries = self.tries[sid] = self.tries.get(sid, 0) + 1
+            if tries <= SUBTASK_RETRIES:
+                trace.emit("agent_step", agent="director", payload={"retry": sid, "reason": str(exc)[:300]})
+                self._start(sub)
+                return
+            result = SubtaskResult.failed(sub, f"its worker died {tries} time(s): {exc}")
+        except Exception as exc:  # noqa: BLE001 - run_subtask itself broke (e.g. the store was down)
+            result = SubtaskResult.failed(sub, f"{type(exc).__name__}: {exc}")
+        else:
+            self.budget.charge(tokens=result.tokens_in + result.tokens_out, usd=result.cost_usd)
+            self.results[sid] = result
+            return  # the worker saved its checkpoint and sent its result message
+        self._finish(result)
+
+    def _finish(self, result: SubtaskResult) -> None:
+        """Record a result the Director decided (skipped, or failed without a worker to record it)."""
+        self.results[result.subtask_id] = result
+        self.plans.save_subtask(self.task["id"], self.version, result.as_dict(), worker="director")
+        trace.emit("subtask", agent=result.specialist, error=result.error,
+                   payload={**result.as_dict(), "decided_by": "director"})
+
+    def _time_out(self) -> None:
+        error = AgentTimeout(f"The task ran past its wall-clock limit ({self.budget.effective_deadline() - self.budget.started:.0f} s); "
+                             f"raise director.task_timeout_s in agents.yaml or split the task.")
+        for future, sid in list(self.running.items()):
+            future.cancel()
+            del self.running[future]
+            self._finish(SubtaskResult.failed(self.plan.get(sid), f"AgentTimeout: {error}", stop_reason="timeout"))
+        for sid in list(self.pending):
+            self.pending.remove(sid)
+            self._finish(SubtaskResult.skipped(self.plan.get(sid), f"skipped: {error}"))
+
+
+# --- what runs on the workers ---------------------------------------------------------------------
+
+
+def plan_step(task: dict[str, Any], parent: Mapping[str, Any], budget: Budget) -> dict[str, Any]:
+    """Classify the task and plan it (one LLM-slot task: both are model calls)."""
+    import workbench
+    from workbench.tasks.understanding import classify
+
+    with _in_trace(task["id"], parent):
+        model = workbench.get_model(_model_for(task, None, default_registry()))
+        with trace.span("agent_step", agent="understanding") as step:
+            try:
+                understanding = classify(task["prompt"], model)
+            except WorkbenchError as exc:  # classification is a hint; planning can go on without it
+                understanding = {}
+                step.set(error=f"classification failed: {exc}")
+            step.set(payload=understanding)
+        the_plan = plan(task["prompt"], model=model, budget=budget, task_id=task["id"])
+    return {"understanding": understanding, "plan": the_plan.as_dict()}
+
+
+def run_subtask(task_id: str, parent: Mapping[str, Any], subtask: dict[str, Any], context: dict[str, str],
+                budget: Budget, model: str | None, version: int) -> dict[str, Any]:
+    """One subtask on its specialist; checkpoints the result and posts it to the Director."""
+    from workbench.store import get_store
+
+    with _in_trace(task_id, parent):
+        result = run_specialist(subtask, context, model=model, budget=budget, task_id=task_id)
+        bus.send("result", sender=result.specialist, to="director", text=result.output or result.error or "",
+                 subtask_id=result.subtask_id, status=result.status, worker=_worker_name())
+        PlanStore(get_store()).save_subtask(task_id, version, result.as_dict(), worker=_worker_name())
+    return result.as_dict()
+
+
+def _in_trace(task_id: str, parent: Mapping[str, Any]):
+    """Enter the Director's span on this worker, so the work done here nests under it; flush on exit."""
+    import contextlib
+
+    from workbench.store import get_store
+    from workbench.store.context import use
+
+    @contextlib.contextmanager
+    def scope():
+        store = get_store()  # open it BEFORE anything is emitted: without an open store events are dropped
+        try:
+            with use(task_id=task_id, trace_id=task_id, parent_span_id=parent.get("span_id"), agent="director"):
+                yield
+        finally:
+            store.flush()  # the Director reads results right after: their events must be durable
+
+    return scope()
+
+
+def _submit(client, fn, args: tuple, *, model: str, key: str):
+    """Submit to the cluster, asking for an LLM slot when the step's model is local."""
+    from workbench import cluster
+
+    resources = cluster.require_llm_slot(client) if _is_local(model) else None
+    return client.submit(fn, *args, key=f"{fn.__name__}-{key}", resources=resources, pure=False)
+
+
+def _model_for(task: dict[str, Any], specialist: str | None, registry: Registry) -> str:
+    """The model name a step will use: the task's, else the specialist's (or Director's), else the default."""
+    from workbench.config import get_settings
+
+    if task.get("model"):
+        return task["model"]
+    configured = registry.get(specialist).model if specialist else registry.director_config.get("model")
+    return configured or get_settings().model
+
+
+def _is_local(model: str | None) -> bool:
+    from workbench.providers import resolve
+
+    return resolve(model).startswith("local:")
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except ValueError:
+        return "in-process"

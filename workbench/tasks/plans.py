@@ -1,0 +1,131 @@
+"""A task's run settings, plan and finished subtasks in Postgres: what approval and resume read.
+
+    plans = PlanStore(store)
+    plans.create(task_id, mode="agents", approve_plan=True)     # with the task (TaskService.create)
+    version = plans.propose(task_id, plan_dict)                   # the Director's plan; approved unless asked
+    plans.approve(task_id, edited_plan_dict, by="cli")            # human approval (optionally edited)
+    plans.save_subtask(task_id, version, result_dict)             # a subtask finished (done/failed/skipped)
+    plans.done(task_id, version)                                  # {subtask_id: result} to resume from
+
+A task restarted after a crash finds its plan and finished subtasks here and runs only the rest. Editing
+a plan bumps its version, so results of an older plan are never mixed into a newer one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from workbench.errors import WorkbenchError
+
+MODES = ("agents", "single")
+
+
+class PlanNotAwaitingApproval(WorkbenchError):
+    http_status = 409
+
+
+@dataclass
+class RunRecord:
+    task_id: str
+    mode: str = "agents"
+    approve_plan: bool = False
+    plan: dict[str, Any] | None = None
+    plan_version: int = 0
+    plan_state: str = "none"  # none | proposed | approved
+    approved_by: str | None = None
+
+
+class PlanStore:
+    def __init__(self, store):
+        self.store = store
+
+    def create(self, task_id: str, *, mode: str = "agents", approve_plan: bool = False, conn=None) -> None:
+        sql = "INSERT INTO task_runs (task_id, mode, approve_plan) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+        if conn is not None:  # inside the caller's transaction (the task and its run row appear together)
+            conn.execute(sql, (task_id, mode, approve_plan))
+            return
+        with self.store.pool.connection() as c:
+            c.execute(sql, (task_id, mode, approve_plan))
+
+    def get(self, task_id: str) -> RunRecord:
+        with self.store.pool.connection() as conn:
+            row = conn.cursor(row_factory=dict_row).execute(
+                "SELECT task_id::text, mode, approve_plan, plan, plan_version, plan_state, approved_by "
+                "FROM task_runs WHERE task_id = %s", (task_id,)).fetchone()
+        return RunRecord(**row) if row else RunRecord(task_id=task_id)
+
+    def propose(self, task_id: str, plan: dict[str, Any], *, approved: bool) -> int:
+        """Store the Director's plan as a new version; `approved=False` leaves it for a human."""
+        state = "approved" if approved else "proposed"
+        with self.store.pool.connection() as conn:
+            conn.execute("INSERT INTO task_runs (task_id) VALUES (%s) ON CONFLICT DO NOTHING", (task_id,))
+            row = conn.execute(
+                "UPDATE task_runs SET plan = %s, plan_version = plan_version + 1, plan_state = %s, "
+                "approved_by = %s, updated_at = now() WHERE task_id = %s RETURNING plan_version",
+                (Jsonb(plan), state, "auto" if approved else None, task_id)).fetchone()
+        return row[0]
+
+    def approve(self, task_id: str, plan: dict[str, Any] | None = None, *, by: str = "api") -> RunRecord:
+        """Approve the proposed plan, or replace it with an edited one (a new version), approved."""
+        with self.store.pool.connection() as conn, conn.transaction():
+            row = conn.execute("SELECT plan_state FROM task_runs WHERE task_id = %s FOR UPDATE",
+                               (task_id,)).fetchone()
+            if row is None or row[0] != "proposed":
+                raise PlanNotAwaitingApproval(
+                    f"Task {task_id} has no plan waiting for approval (plan state: {row[0] if row else 'none'}). "
+                    f"Only a task in `awaiting_approval` can be approved; see `workbench show {task_id}`.")
+            if plan is None:
+                conn.execute("UPDATE task_runs SET plan_state = 'approved', approved_by = %s, updated_at = now() "
+                             "WHERE task_id = %s", (by, task_id))
+            else:
+                conn.execute("UPDATE task_runs SET plan = %s, plan_version = plan_version + 1, "
+                             "plan_state = 'approved', approved_by = %s, updated_at = now() WHERE task_id = %s",
+                             (Jsonb(plan), f"{by} (edited)", task_id))
+        return self.get(task_id)
+
+    def save_subtask(self, task_id: str, version: int, result: dict[str, Any], worker: str | None = None) -> None:
+        """Checkpoint one finished subtask. A done result is final; a failed or skipped one is replaced by
+        a later attempt (a resumed task gives them another chance)."""
+        with self.store.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO task_subtasks (task_id, plan_version, subtask_id, specialist, status, result, worker) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (task_id, plan_version, subtask_id) DO UPDATE "
+                "SET status = excluded.status, result = excluded.result, worker = excluded.worker, "
+                "finished_at = now() WHERE task_subtasks.status <> 'done'",
+                (task_id, version, result["subtask_id"], result["specialist"], result["status"], Jsonb(result),
+                 worker))
+
+    def done(self, task_id: str, version: int) -> dict[str, dict[str, Any]]:
+        """Subtasks of this plan version that finished successfully: a resumed run skips them."""
+        with self.store.pool.connection() as conn:
+            rows = conn.execute("SELECT subtask_id, result FROM task_subtasks WHERE task_id = %s AND plan_version = %s "
+                                "AND status = 'done'", (task_id, version)).fetchall()
+        return {sid: result for sid, result in rows}
+
+
+def approve_task(service, runner, task_id: str, plan: dict[str, Any] | None = None, *, by: str = "api") -> dict:
+    """Approve (or edit and approve) a task's plan, then queue the task again so it runs the plan.
+
+    An edited plan is validated like the Director's own (known, enabled specialists; no cycles; the
+    item cap); a bad one is refused with every problem listed and nothing changes.
+    """
+    from workbench.agents.director import validate_plan
+    from workbench.agents.registry import default_registry
+
+    task = service.get(task_id)
+    if task["status"] != "awaiting_approval":
+        raise PlanNotAwaitingApproval(f"Task {task_id} is {task['status']}, not awaiting_approval: there is no plan "
+                                      f"to approve. Submit with approve_plan (`workbench run --approve-plan`).")
+    if plan is not None:
+        checked = validate_plan(plan, default_registry(), task=task["prompt"])  # PlanError (422) lists problems
+        checked.reasoning = checked.reasoning or "edited by a human"
+        checked.source = "edited"
+        plan = checked.as_dict()
+    PlanStore(service.store).approve(task_id, plan, by=by)
+    service.transition(task_id, "queued", reason=f"plan approved by {by}" + (" (edited)" if plan else ""))
+    runner.submit(task_id)
+    return service.get(task_id)
