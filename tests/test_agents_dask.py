@@ -312,7 +312,7 @@ def test_two_subtasks_on_the_local_model_with_a_data_answer_from_real_rows(stack
     assert parked["plan"]["subtasks"] and parked["kind"] in ("code", "general", "data")
     Syncer(store).sync_once()  # publish the analytics snapshot the Data specialist reads
     plan = {"reasoning": "one data question, one explanation", "subtasks": [
-        {"id": "s1", "specialist": "data", "instructions": "What is the average cost_usd of llm_call events per model?"},
+        {"id": "s1", "specialist": "data", "instructions": "Using the events table, what is the average cost_usd for each model?"},
         {"id": "s2", "specialist": "general", "instructions": "Explain in one sentence what a median is."}]}
     approve_task(service, runner, task["id"], plan, by="test")
     done = runner.wait(task["id"], timeout=600)
@@ -324,3 +324,40 @@ def test_two_subtasks_on_the_local_model_with_a_data_answer_from_real_rows(stack
     calls = [e for e in service.events(task["id"]) if e["kind"] == "llm_call"]
     assert {c["model"] for c in calls} == {test_model} and all(c["cost_usd"] > 0 for c in calls)
     assert {c["agent"] for c in calls} >= {"director", "data", "general"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_cli_run_with_an_unreachable_cloud_model_fails_over_to_the_local_model(cli_env, test_model):
+    env = {**cli_env, "WORKBENCH_MODEL": test_model, "OPENAI_API_KEY": "sk-test-unreachable",
+           "WORKBENCH_OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}  # nothing listens there
+    r = _cli(env, "run", "Say hello in one short sentence.", "--model", "openai:gpt-4o-mini", timeout=840)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "sk-test-unreachable" not in r.stdout + r.stderr  # the key never reaches output
+    task_id = r.stderr.strip().splitlines()[-1].split("workbench trace ")[-1].strip()
+    t = _cli(env, "trace", task_id, "--json", timeout=120)
+    assert t.returncode == 0, t.stderr
+
+    def walk(nodes):
+        for n in nodes:
+            yield n
+            yield from walk(n["children"])
+
+    attempts = [n for n in walk(json.loads(t.stdout)["tree"]) if n["kind"] == "llm_attempt"]
+    assert any(a["model"].startswith("openai:") and a["error"] for a in attempts)  # the cloud attempt failed
+    assert any(a["model"] == test_model and not a["error"] for a in attempts)  # and the local model answered
+    assert "sk-test-unreachable" not in t.stdout
+
+
+def test_models_shows_the_servers_breakers(served):
+    base, env = served
+    # A call in the server's own process (breakers are per process; each Dask worker keeps its own).
+    r = httpx.post(f"{base}/v1/chat/completions", timeout=60,
+                   json={"model": "test:team", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    assert httpx.get(f"{base}/gateway/health").json()["breakers"]
+    r = _cli({**env, "COLUMNS": "250"}, "models", timeout=120)  # wide enough for every column
+    assert r.returncode == 0, r.stderr
+    assert f"breakers: from the server at {base}" in r.stdout.replace("\n", " ")
+    row = next(line for line in r.stdout.splitlines() if line.strip().startswith("test:team"))
+    assert "closed" in row and "ok" in row

@@ -72,7 +72,7 @@ def test_valid_plan_with_schema_built_from_the_registry(registry):
     third = sizes[-1]["prefixItems"][2]["properties"]
     assert third["id"]["enum"] == ["s3"] and third["depends_on"]["items"]["enum"] == ["s1", "s2"]
     assert sizes[0]["prefixItems"][0]["properties"]["depends_on"]["maxItems"] == 0
-    assert third["specialist"]["enum"] == ["code", "data", "general"]  # the catch-all last
+    assert third["specialist"]["enum"] == ["general", "code", "data"]  # the catch-all first
     assert schema["properties"]["reasoning"]["maxLength"] == 120
     assert third["instructions"]["maxLength"] == 160 and options["max_tokens"] == 320
     # A plan the model may produce satisfies the schema; one with a back-edge (a cycle) does not.
@@ -129,7 +129,7 @@ def test_disabled_specialist_is_excluded(registry):
     p = plan("Write code", registry=registry, model=model)
     options = model.requests[0][1]
     first = options["schema"]["properties"]["subtasks"]["anyOf"][0]["prefixItems"][0]["properties"]
-    assert first["specialist"]["enum"] == ["data", "general"]
+    assert first["specialist"]["enum"] == ["general", "data"]
     assert "- code:" not in model.requests[0][0][0]["content"]
     assert "specialist 'code' is disabled" in model.requests[1][0][-1]["content"]
     assert p.subtasks[0].specialist == "general"

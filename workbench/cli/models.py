@@ -25,12 +25,47 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
         print(json.dumps([asdict(i) for i in infos], indent=2))
         return
     default = providers.resolve(None)
-    table = Table("model", "aliases", "source", "usable", "context", "price", box=None)
+    breakers, where = _breakers()
+    table = Table("model", "aliases", "source", "usable", "context", "price", "breaker", box=None)
     for i in infos:
         mark = "[green]yes[/]" if i.usable else f"[red]no[/] – {i.reason}"
         name = f"[bold]{i.name}[/] (default)" if i.name == default else i.name
-        table.add_row(name, ", ".join(i.aliases), i.source, mark, str(i.context or ""), i.price)
+        table.add_row(name, ", ".join(i.aliases), i.source, mark, str(i.context or ""), i.price,
+                      _breaker_cell(breakers.get(i.name)))
     Console().print(table)
+    Console().print(f"[dim]breakers: {where}[/]")
+
+
+BREAKER_COLOR = {"closed": "green", "half_open": "yellow", "open": "red"}
+
+
+def _breakers() -> tuple[dict[str, dict], str]:
+    """Breaker state and rolling health per deployment, from the running server (they live in its process)."""
+    import httpx
+
+    from workbench.config import get_settings
+    from workbench.tasks.client import server_url
+
+    url = server_url()
+    if url is None:
+        return {}, "no `workbench serve` is running, so no calls have been made yet (all closed)"
+    key = get_settings().api_key
+    try:
+        r = httpx.get(url + "/gateway/health", timeout=5,
+                      headers={"X-API-Key": key.get_secret_value()} if key else None)
+        r.raise_for_status()
+        return {b["model"]: b for b in r.json()["breakers"]}, f"from the server at {url}"
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return {}, f"the server at {url} did not say ({exc})"
+
+
+def _breaker_cell(b: dict | None) -> str:
+    if not b:
+        return "[dim]closed[/]"
+    rate = f" · {b['success_rate']:.0%} ok" if b.get("success_rate") is not None else ""
+    p50 = f" · p50 {b['p50_ms']:.0f} ms" if b.get("p50_ms") is not None else ""
+    extra = f" · reopens in {b['open_for_s']:.0f} s" if b["state"] == "open" else ""
+    return f"[{BREAKER_COLOR.get(b['state'], 'white')}]{b['state']}[/]{rate}{p50}{extra}"
 
 
 @models_app.command("pull")

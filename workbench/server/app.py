@@ -47,6 +47,12 @@ class HealthCache:
         self.heavy_at = time.monotonic()
 
 
+def _breakers() -> list[dict[str, Any]]:
+    from workbench.gateway import breaker
+
+    return breaker.snapshot()
+
+
 def validation_message(errors) -> str:
     """FastAPI's validation errors as one readable line: where, what is wrong."""
     parts = []
@@ -124,6 +130,7 @@ def create_app() -> FastAPI:
             "failed": failed,
             "model": settings.model,
             "checks": [r.as_dict() for r in results],
+            "breakers": _breakers(),  # per deployment: closed / open / half_open, rolling success rate, latency
         }
         return JSONResponse(body)
 

@@ -58,7 +58,8 @@ def extract_code(text: str) -> tuple[str, str]:
 
 SPECIALIST = Specialist(
     name="code",
-    description="Writes code (Python by default): functions, scripts, fixes. Does not run it yet.",
+    description="Writes and tests code (Python by default; TypeScript, Java): functions, scripts, fixes. Only "
+                "for tasks that ask for a program; not for explanations.",
     handler=handle,
     system_prompt=SYSTEM_PROMPT,
     keywords=("code", "function", "python", "script", "implement", "program", "class", "bug", "typescript",
