@@ -34,7 +34,7 @@ SELECT t.id::text AS id, t.title, t.status, coalesce(t.kind, '') AS kind, coales
        e.tokens, e.cost_usd
 FROM tasks t LEFT JOIN LATERAL (
     SELECT coalesce(sum(tokens_in), 0) + coalesce(sum(tokens_out), 0) AS tokens, sum(cost_usd) AS cost_usd
-    FROM events WHERE task_id = t.id) e ON true
+    FROM events WHERE task_id = t.id AND kind = 'llm_call') e ON true  -- steps carry copies of the tokens of their calls
 WHERE (%(status)s::text IS NULL OR t.status = %(status)s) AND (%(search)s = '' OR t.title ILIKE %(like)s)
 ORDER BY t.created_at DESC LIMIT %(limit)s
 """

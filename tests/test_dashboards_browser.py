@@ -41,7 +41,7 @@ def served():
         yield app.url, app.home
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one Playwright per module: a second sync_playwright() cannot start beside it
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -59,6 +59,8 @@ def tab(browser, served):
     local = (served[0], "blob:" + served[0], "data:")  # blob:/data: URLs are made in the page itself
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(local) else None)
     yield page
+    (REPO / "artifacts" / "screenshots").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(REPO / "artifacts" / "screenshots" / "last-tab.png"))  # what the last test saw
     page.close()
     assert not outside, f"the page requested something outside the server: {outside[:3]}"
 
@@ -121,8 +123,9 @@ def test_monitoring_shows_running_tasks_live(served, tab):
     tab.get_by_text("unfinished task(s)").wait_for(timeout=UI_TIMEOUT_MS)
     # A burst, submitted while the page is open: the single LLM slot works through it one task at a time,
     # so they show up queued or processing, live, and leave the list as they finish.
-    bodies = [{"prompt": f"burst task {i}: " + "count the words " * (i % 7 + 1)} for i in range(30)]
-    bodies += [{"prompt": f"failing task {i}", "model": "test:fail"} for i in range(2)]
+    # Single-call tasks: a history of known shape for the pages (the agents path has its own tests).
+    bodies = [{"prompt": f"burst task {i}: " + "count the words " * (i % 7 + 1), "mode": "single"} for i in range(30)]
+    bodies += [{"prompt": f"failing task {i}", "model": "test:fail", "mode": "single"} for i in range(2)]
     with ThreadPoolExecutor(8) as pool:
         submitted = pool.map(lambda body: _api(served, "POST", "/tasks", json=body)["id"], bodies)
         tab.get_by_text("burst task").first.wait_for(timeout=UI_TIMEOUT_MS)

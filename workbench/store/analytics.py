@@ -58,8 +58,11 @@ VIEWS = {
     "tokens_per_task": """
         SELECT e.task_id, any_value(t.title) AS title, any_value(t.status) AS status,
                count(*) FILTER (WHERE e.kind = 'llm_call') AS llm_calls, count(*) AS events,
-               coalesce(sum(e.tokens_in), 0) AS tokens_in, coalesce(sum(e.tokens_out), 0) AS tokens_out,
-               coalesce(sum(e.cost_usd), 0) AS cost_usd, min(e.ts) AS first_ts, max(e.ts) AS last_ts
+               -- only llm_call rows: agent steps and subtask spans carry copies of the tokens of their calls
+               coalesce(sum(e.tokens_in) FILTER (WHERE e.kind = 'llm_call'), 0) AS tokens_in,
+               coalesce(sum(e.tokens_out) FILTER (WHERE e.kind = 'llm_call'), 0) AS tokens_out,
+               coalesce(sum(e.cost_usd) FILTER (WHERE e.kind = 'llm_call'), 0) AS cost_usd,
+               min(e.ts) AS first_ts, max(e.ts) AS last_ts
         FROM events e LEFT JOIN tasks t ON t.id = e.task_id
         WHERE e.task_id IS NOT NULL GROUP BY e.task_id""",
 }

@@ -21,6 +21,8 @@ from workbench.tasks.service import TaskService
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2  # a task whose worker dies is retried once, then failed with the reason
 CANCEL_CHECK_S = 0.5
+WATCH_EVERY_S = 5.0
+LOST_AFTER_S = 10.0  # a task queued this long with no live future of ours is submitted again
 
 
 @dataclass
@@ -144,6 +146,7 @@ class TaskRunner:
         self.options = options  # None: by the task's mode (agents or single)
         self.futures: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
 
     def submit(self, task_id: str, options: RunOptions | None = None) -> None:
         from workbench import cluster
@@ -158,7 +161,36 @@ class TaskRunner:
                                     priority=task["priority"], pure=False, resources=resources)
         with self._lock:
             self.futures[task_id] = (future, opts)
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watch, name="task-watchdog", daemon=True)
+                self._watchdog.start()
         future.add_done_callback(lambda f, tid=task_id: self._done(tid, f))
+
+    def _watch(self) -> None:
+        while self.client.status == "running":
+            time.sleep(WATCH_EVERY_S)
+            try:
+                self.reconcile()
+            except Exception as exc:  # noqa: BLE001 - Postgres or the scheduler away: try again next round
+                log.debug("task watchdog: %s", exc)
+
+    def reconcile(self, grace_s: float = LOST_AFTER_S) -> list[str]:
+        """Tasks this runner queued whose future is gone without a final status (a submission the
+        scheduler dropped) are submitted again, so a task never waits forever in `queued`."""
+        import datetime as dt
+
+        now = dt.datetime.now(dt.timezone.utc)
+        lost = []
+        for task in self.service.stale():
+            if task["status"] != "queued" or (now - dt.datetime.fromisoformat(task["updated_at"])).total_seconds() < grace_s:
+                continue
+            with self._lock:
+                entry = self.futures.get(task["id"])
+            if entry is None or entry[0].status in ("cancelled", "lost"):
+                log.warning("task %s was queued but its Dask future is gone; submitting it again", task["id"])
+                self.submit(task["id"], entry[1] if entry else None)
+                lost.append(task["id"])
+        return lost
 
     def _done(self, task_id: str, future) -> None:
         with self._lock:
