@@ -21,8 +21,9 @@ With approve_plan the task stops in `awaiting_approval` after planning, until ap
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from workbench.agents import bus, trace
@@ -223,23 +224,18 @@ def run_subtask(task_id: str, parent: Mapping[str, Any], subtask: dict[str, Any]
     return result.as_dict()
 
 
-def _in_trace(task_id: str, parent: Mapping[str, Any]):
+@contextlib.contextmanager
+def _in_trace(task_id: str, parent: Mapping[str, Any]) -> Iterator[None]:
     """Enter the Director's span on this worker, so the work done here nests under it; flush on exit."""
-    import contextlib
-
     from workbench.store import get_store
     from workbench.store.context import use
 
-    @contextlib.contextmanager
-    def scope():
-        store = get_store()  # open it BEFORE anything is emitted: without an open store events are dropped
-        try:
-            with use(task_id=task_id, trace_id=task_id, parent_span_id=parent.get("span_id"), agent="director"):
-                yield
-        finally:
-            store.flush()  # the Director reads results right after: their events must be durable
-
-    return scope()
+    store = get_store()  # open it BEFORE anything is emitted: without an open store events are dropped
+    try:
+        with use(task_id=task_id, trace_id=task_id, parent_span_id=parent.get("span_id"), agent="director"):
+            yield
+    finally:
+        store.flush()  # the Director reads results right after: their events must be durable
 
 
 def _submit(client, fn, args: tuple, *, model: str, key: str):

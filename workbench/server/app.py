@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from workbench import health
 from workbench.config import get_settings
 from workbench.errors import WorkbenchError
+from workbench.gateway import breaker
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
@@ -45,12 +46,6 @@ class HealthCache:
         heavy_names = [c.name for c in health.CHECKS.values() if c.heavy]
         self.heavy = await asyncio.to_thread(health.run_all, True, heavy_names)
         self.heavy_at = time.monotonic()
-
-
-def _breakers() -> list[dict[str, Any]]:
-    from workbench.gateway import breaker
-
-    return breaker.snapshot()
 
 
 def validation_message(errors) -> str:
@@ -130,7 +125,7 @@ def create_app() -> FastAPI:
             "failed": failed,
             "model": settings.model,
             "checks": [r.as_dict() for r in results],
-            "breakers": _breakers(),  # per deployment: closed / open / half_open, rolling success rate, latency
+            "breakers": breaker.snapshot(),  # per deployment: closed / open / half_open, rolling success rate, latency
         }
         return JSONResponse(body)
 
