@@ -256,3 +256,30 @@ def test_copied_placeholders_are_refused_and_a_tests_only_fix_reruns_the_last_so
     assert [r.kind for r in result.rounds] == ["tests", "tests", "code", "fix"]
     assert not result.rounds[2].ok and result.rounds[3].ok and result.ok
     assert "== 55" in result.files["test_fib.py"] and "a, b = b, a + b" in result.files["fib.py"]
+
+
+def test_the_skeleton_carries_the_tasks_first_example_as_a_real_test():
+    from workbench.code.task import first_example
+
+    assert first_example("fib(n) returns the nth number; fib(10) returns 55.", "fib") == ("fib(10)", "55")
+    assert first_example("Write clamp(x, lo, hi): clamp(5, 0, 3) -> 3", "clamp") == ("clamp(5, 0, 3)", "3")
+    assert first_example('    >>> rev([1, 2])\n    [2, 1]\n', "rev") == ("rev([1, 2])", "[2, 1]")
+    assert first_example("is_prime(n) says whether n is prime", "is_prime") is None
+    assert first_example("f(x) == y for every x", "f") is None  # `y` is not a value
+    skeleton = parse_task(TASK).test_skeleton()
+    assert "def test_example_from_the_task():\n    assert fib(0) == 0" in skeleton
+
+
+@sandboxed
+def test_a_verbatim_copy_of_the_skeleton_keeps_its_filled_in_example():
+    def answer(messages, options):
+        prompt = messages[1]["content"]
+        if "Write ONLY the test file" in prompt:  # answer with the skeleton exactly as shown
+            return "```python\n" + prompt.split("```python\n", 1)[1].split("```", 1)[0] + "```"
+        return RIGHT
+
+    result = solve(TASK, "python", model=FunctionModel(answer), max_rounds=2)
+    first = result.rounds[0]
+    assert first.kind == "tests" and first.error is None and first.tests == 1
+    assert first.notes == ["dropped the tests that kept the placeholders EXPECTED, INPUT, WHAT_IT_CHECKS"]
+    assert result.ok and "WHAT_IT_CHECKS" not in result.files["test_fib.py"]

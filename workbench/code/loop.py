@@ -13,6 +13,7 @@ fewest tokens.
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import time
@@ -186,6 +187,12 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[
         rnd.files = {task.test_file: source} if source else {}
         rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
         left = placeholders(source)
+        kept = without_placeholder_tests(task, source) if left else ""
+        if kept and count_tests(task, kept) and count_assertions(task, kept):
+            rnd.notes.append(f"dropped the tests that kept the placeholders {', '.join(left)}")
+            source, left = kept, []
+            rnd.files = {task.test_file: source}
+            rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
         if rnd.tests and rnd.assertions and not left:
             record(rnd)
             return {task.test_file: source}
@@ -205,6 +212,24 @@ _PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9])(EXPECTED|INPUT|WHAT_IT_CHECKS|WHAT 
 def placeholders(source: str) -> list[str]:
     """Skeleton placeholders a model copied instead of filling in (small models do)."""
     return sorted(set(_PLACEHOLDER.findall(source)))
+
+
+def without_placeholder_tests(task: CodeTask, source: str) -> str:
+    """A Python test file less the test functions that still hold skeleton placeholders ("" if it does
+    not parse): the filled-in tests of a half-copied skeleton are still worth running."""
+    if task.language != "python":
+        return ""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ""
+    lines = source.splitlines(keepends=True)
+    drop = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name.startswith("test") and placeholders(ast.get_source_segment(source, node) or "")]
+    for node in sorted(drop, key=lambda n: n.lineno, reverse=True):
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+        del lines[start:node.end_lineno]
+    return "".join(lines)
 
 
 def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str) -> tuple[Round, str]:

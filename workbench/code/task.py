@@ -109,9 +109,67 @@ class CodeTask:
         return next((n for n in _CALL.findall(self.text) if n not in _NOT_NAMES and len(n) > 1), "NAME")
 
     def test_skeleton(self) -> str:
-        """The shape of the test file, with the task's function name filled in (small models copy
-        placeholders literally)."""
-        return self.lang.skeleton.format(stem=self.stem, module=self.module).replace("NAME", self.function_name)
+        """The shape of the test file, with the task's function name filled in and, for Python, the
+        task's first worked example as a real test: small models copy the skeleton literally, and a
+        copied example is still a test that checks something."""
+        skeleton = self.lang.skeleton.format(stem=self.stem, module=self.module)
+        found = first_example(self.text, self.function_name) if self.language == "python" else None
+        if found is not None:
+            call, expected = found
+            skeleton = skeleton.replace("\n\n\ndef test_WHAT_IT_CHECKS", "\n\n\ndef test_example_from_the_task():\n"
+                                        f"    assert {call} == {expected}\n\n\ndef test_WHAT_IT_CHECKS", 1)
+        return skeleton.replace("NAME", self.function_name)
+
+
+_ARROW = re.compile(r"\s*(?:==>|==|->|=>|➞|\u2192|should return|returns?|gives|is)\s*:?\s*", re.IGNORECASE)
+_DOCTEST_OUTPUT = re.compile(r"[ \t]*\n[ \t]*([^\n>][^\n]*)")
+
+
+def first_example(text: str, name: str) -> tuple[str, str] | None:
+    """(call, expected) of the first example in the text that is valid Python on both sides:
+    `f(2, 3) == 5`, `f(2, 3) -> 5`, `f(2, 3) returns 5`, or a doctest `>>> f(2, 3)` with `5` below."""
+    import ast
+
+    if name == "NAME":
+        return None
+    for match in re.finditer(rf"(?<![\w.]){re.escape(name)}\s*\(", text):
+        end = _closing(text, match.end() - 1)
+        if end is None:
+            continue
+        call, rest = text[match.start():end + 1], text[end + 1:]
+        arrow = _ARROW.match(rest)
+        line = rest[arrow.end():].split("\n", 1)[0] if arrow else None
+        if line is None and text[:match.start()].rstrip(" \t").endswith(">>>"):
+            output = _DOCTEST_OUTPUT.match(rest)
+            line = output.group(1) if output else None
+        for expected in _candidates(line):
+            try:
+                ast.parse(call, mode="eval"), ast.literal_eval(expected)
+            except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+                continue
+            return call, expected
+    return None
+
+
+def _candidates(line: str | None) -> list[str]:
+    """The expected value without sentence punctuation, as written, then with trailing prose cut off."""
+    if not line or not line.strip():
+        return []
+    line = line.strip().strip("`")
+    return list(dict.fromkeys(x.strip() for x in (line.rstrip(".;,"), line, line.split("#")[0],
+                                                  line.split(" ")[0].rstrip(".;,`")) if x.strip()))
+
+
+def _closing(text: str, open_at: int) -> int | None:
+    """Index of the parenthesis closing the one at open_at, on the same line; None if there is none."""
+    depth = 0
+    for i in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+        if text[i] == "\n":
+            return None
+    return None
 
 
 def parse_task(text: str, language: str = "python", tests: dict[str, str] | None = None) -> CodeTask:
