@@ -134,6 +134,28 @@ def test_cancel_running_and_queued(stack, runner):
     assert runner.cancel(pending)["status"] == "cancelled"
 
 
+def test_watchdog_resubmits_queued_tasks_whose_future_dask_dropped(stack, runner):
+    """A queued task whose future Dask cancelled behind the runner's back runs after reconcile; one the
+    user cancelled does not."""
+    from workbench.tasks.runner import RunOptions
+
+    client, service = stack[1], stack[2]
+    noop = RunOptions(body="noop", classify=False)
+    dropped, cancelled = _new(service, "dropped by Dask"), _new(service, "cancelled by the user")
+    for task_id in (dropped, cancelled):
+        service.transition(task_id, "queued", reason="submitted")
+        future = client.submit(time.sleep, 30, key=f"lost-{task_id}", pure=False)
+        runner.futures[task_id] = (future, noop)
+        client.cancel(future)
+        runner._done(task_id, future)  # as Dask calls it: the entry stays for the watchdog
+    service.transition(cancelled, "cancelled", reason="cancelled by user")
+    assert runner.reconcile(grace_s=60) == []  # too young to call lost
+    assert runner.reconcile(grace_s=0) == [dropped]
+    assert runner.wait(dropped, timeout=60)["status"] == "completed"
+    assert service.get(cancelled)["status"] == "cancelled" and cancelled not in runner.futures
+    assert runner.reconcile(grace_s=0) == []
+
+
 def test_illegal_transition_refused(stack):
     from workbench.tasks.states import IllegalTransition
 

@@ -111,8 +111,7 @@ async def create_task(body: TaskIn, request: Request) -> dict:
     new = NewTask(prompt=body.prompt, title=body.title, model=body.model, priority=body.priority,
                   budget_usd=body.budget_usd, approve_plan=body.approve_plan, mode=body.mode)
     task = await asyncio.to_thread(service.create, new)
-    await asyncio.to_thread(runner.submit, task["id"])
-    return await asyncio.to_thread(service.get, task["id"])
+    return await asyncio.to_thread(runner.submit, task["id"])
 
 
 @router.get("/tasks", response_model=TaskPage, responses=ERRORS)

@@ -8,6 +8,7 @@ final status, so a finished task never has events still in flight.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -21,8 +22,9 @@ from workbench.tasks.service import TaskService
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2  # a task whose worker dies is retried once, then failed with the reason
 CANCEL_CHECK_S = 0.5
+_GONE = ("cancelled", "lost")  # future states in which Dask will not run it
 WATCH_EVERY_S = 5.0
-LOST_AFTER_S = 10.0  # a task queued this long with no live future of ours is submitted again
+LOST_AFTER_S = 10.0  # a task queued this long whose future Dask dropped is submitted again
 
 
 @dataclass
@@ -147,8 +149,10 @@ class TaskRunner:
         self.futures: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
+        self._submissions = itertools.count()
 
-    def submit(self, task_id: str, options: RunOptions | None = None) -> None:
+    def submit(self, task_id: str, options: RunOptions | None = None) -> dict:
+        """Queue the task on Dask; returns its row as queued."""
         from workbench import cluster
 
         task = self.service.get(task_id)
@@ -157,14 +161,17 @@ class TaskRunner:
         opts = options or self.options or options_for(task)
         # The agents body asks for LLM slots per step itself (its Director only waits): never hold one here.
         resources = cluster.require_llm_slot(self.client) if opts.body == "single_call" else None
-        future = self.client.submit(execute, task_id, opts, key=f"task-{task_id}-{task['attempts']}",
-                                    priority=task["priority"], pure=False, resources=resources)
+        # A key of its own per submission: Dask answers a known key with the existing (maybe cancelled) future.
+        key = f"task-{task_id}-{task['attempts']}-{next(self._submissions)}"
+        future = self.client.submit(execute, task_id, opts, key=key, priority=task["priority"], pure=False,
+                                    resources=resources)
         with self._lock:
             self.futures[task_id] = (future, opts)
             if self._watchdog is None:
                 self._watchdog = threading.Thread(target=self._watch, name="task-watchdog", daemon=True)
                 self._watchdog.start()
         future.add_done_callback(lambda f, tid=task_id: self._done(tid, f))
+        return task
 
     def _watch(self) -> None:
         while self.client.status == "running":
@@ -175,24 +182,29 @@ class TaskRunner:
                 log.debug("task watchdog: %s", exc)
 
     def reconcile(self, grace_s: float = LOST_AFTER_S) -> list[str]:
-        """Tasks this runner queued whose future is gone without a final status (a submission the
-        scheduler dropped) are submitted again, so a task never waits forever in `queued`."""
+        """Tasks this runner submitted whose future Dask cancelled or lost while the row still says
+        `queued` (nobody cancelled the task) are submitted again, so a task never waits forever."""
         import datetime as dt
 
-        now = dt.datetime.now(dt.timezone.utc)
-        lost = []
-        for task in self.service.stale():
-            if task["status"] != "queued" or (now - dt.datetime.fromisoformat(task["updated_at"])).total_seconds() < grace_s:
+        with self._lock:
+            gone = {tid: entry for tid, entry in self.futures.items() if entry[0].status in _GONE}
+        now, lost = dt.datetime.now(dt.timezone.utc), []
+        for task_id, (future, opts) in gone.items():
+            task = self.service.get(task_id)
+            if task["status"] == "queued" and (now - dt.datetime.fromisoformat(task["updated_at"])).total_seconds() < grace_s:
                 continue
             with self._lock:
-                entry = self.futures.get(task["id"])
-            if entry is None or entry[0].status in ("cancelled", "lost"):
-                log.warning("task %s was queued but its Dask future is gone; submitting it again", task["id"])
-                self.submit(task["id"], entry[1] if entry else None)
-                lost.append(task["id"])
+                if self.futures.get(task_id, (None,))[0] is future:
+                    del self.futures[task_id]
+            if task["status"] == "queued":
+                log.warning("task %s was queued but Dask dropped its future; submitting it again", task_id)
+                self.submit(task_id, opts)
+                lost.append(task_id)
         return lost
 
     def _done(self, task_id: str, future) -> None:
+        if future.status in _GONE:
+            return  # the entry stays: the watchdog tells a user's cancel from a dropped submission
         with self._lock:
             entry = self.futures.pop(task_id, None)
         if future.status != "error":

@@ -153,7 +153,8 @@ class TaskService:
             states.check(task_id, row[0], wanted)
             conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = %s", [*args, task_id])
             self._status_event(conn, task_id, row[0], wanted, reason)
-        return self.get(task_id)
+            task = conn.cursor(row_factory=dict_row).execute(f"{_SELECT} WHERE t.id = %s", (task_id,)).fetchone()
+        return _jsonable(task)
 
     def update(self, task_id: str, **fields: Any) -> dict[str, Any]:
         """Set non-status columns (priority, classification) without a transition."""
