@@ -91,16 +91,22 @@ class ExecResult:
 
 
 class Executor(ABC):
-    """One way of running code in isolation. Subclasses implement `run` and `available`."""
+    """One way of running code in isolation. Subclasses implement `execute` and `available`."""
 
     name: str = "executor"
     isolated: bool = True
 
-    @abstractmethod
     def run(self, command: list[str], files: Mapping[str, str | bytes] | None = None, *,
             limits: Limits | None = None, env: Mapping[str, str] | None = None,
             language: str | None = None) -> ExecResult:
         """Run `command` in a fresh work directory holding `files` (relative path -> content)."""
+        check_command(command, env)
+        return self.execute(command, check_files(files), limits or default_limits(), dict(env or {}), language)
+
+    @abstractmethod
+    def execute(self, command: list[str], inputs: dict[str, bytes], limits: Limits, env: dict[str, str],
+                language: str | None) -> ExecResult:
+        """`run` after its arguments are checked: file names validated, limits defaulted."""
 
     @classmethod
     @abstractmethod

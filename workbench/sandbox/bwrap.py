@@ -43,9 +43,6 @@ from workbench.sandbox import (
     ExecResult,
     Executor,
     Limits,
-    check_command,
-    check_files,
-    default_limits,
 )
 from workbench.sandbox._process import Spawned, log_run, make_tar, pump, spawn, to_result
 from workbench.sandbox.cgroups import Cgroup, CgroupUnavailable
@@ -313,15 +310,11 @@ class BwrapExecutor(Executor):
 
     # --- run ------------------------------------------------------------------------------
 
-    def run(self, command: list[str], files: Mapping[str, str | bytes] | None = None, *,
-            limits: Limits | None = None, env: Mapping[str, str] | None = None,
-            language: str | None = None) -> ExecResult:
-        check_command(command, env)
+    def execute(self, command: list[str], inputs: dict[str, bytes], limits: Limits, env: dict[str, str],
+                language: str | None) -> ExecResult:
         ok, why = self.available()
         if not ok:
             raise SandboxError(f"The bubblewrap sandbox is not usable: {why}. Nothing was run.")
-        limits = limits or default_limits()
-        inputs = check_files(files)
         input_tar = make_tar(inputs) if inputs else None
         if input_tar is not None and len(input_tar) > limits.disk_mb * 2**20:
             raise SandboxError(f"The input files ({len(input_tar) // 2**20} MiB) exceed the sandbox disk "
@@ -329,7 +322,7 @@ class BwrapExecutor(Executor):
         start = time.perf_counter()
         slot, warm = self._acquire(limits)
         try:
-            out = pump(slot.spawned, command, env={**(env or {})}, limits=limits, input_tar=input_tar,
+            out = pump(slot.spawned, command, env=env, limits=limits, input_tar=input_tar,
                        start=start if warm else slot.spawned.started_at)
             cg = slot.cgroup
             oom, pids_hit = bool(cg and cg.oom_killed()), bool(cg and cg.pids_limit_hit())

@@ -28,9 +28,6 @@ from workbench.sandbox import (
     ExecResult,
     Executor,
     Limits,
-    check_command,
-    check_files,
-    default_limits,
 )
 from workbench.sandbox._process import SKIP_DIRS, Outcome, _Capped, log_run, make_tar, to_result
 
@@ -107,15 +104,11 @@ class DockerExecutor(Executor):
             options["nano_cpus"] = int(limits.cpus * 1e9)
         return options
 
-    def run(self, command: list[str], files: Mapping[str, str | bytes] | None = None, *,
-            limits: Limits | None = None, env: Mapping[str, str] | None = None,
-            language: str | None = None) -> ExecResult:
-        check_command(command, env)
-        limits = limits or default_limits()
-        inputs = check_files(files)
+    def execute(self, command: list[str], inputs: dict[str, bytes], limits: Limits, env: dict[str, str],
+                language: str | None) -> ExecResult:
         start = time.perf_counter()
         try:
-            container = self.client.containers.create(self.image_for(language), **self.container_options(limits, env or {}))
+            container = self.client.containers.create(self.image_for(language), **self.container_options(limits, env))
         except Exception as exc:  # noqa: BLE001 - any engine error becomes one fix-it message
             raise SandboxError(f"Docker could not create the sandbox container from {self.image_for(language)!r} "
                                f"({exc}). Build it (see workbench/sandbox/docker.py) or set "

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping
 
-from workbench.sandbox import ExecResult, Executor, Limits, check_command, check_files, default_limits
+from workbench.sandbox import ExecResult, Executor, Limits
 from workbench.sandbox._process import log_run, make_tar, supervise, to_result
 
 WARNING = ("UNSAFE: ran WITHOUT a sandbox (WORKBENCH_SANDBOX=unsafe-host): the code could read and write "
@@ -27,18 +26,14 @@ class UnsafeHostExecutor(Executor):
     def available(cls) -> tuple[bool, str]:
         return True, WARNING
 
-    def run(self, command: list[str], files: Mapping[str, str | bytes] | None = None, *,
-            limits: Limits | None = None, env: Mapping[str, str] | None = None,
-            language: str | None = None) -> ExecResult:
+    def execute(self, command: list[str], inputs: dict[str, bytes], limits: Limits, env: dict[str, str],
+                language: str | None) -> ExecResult:
         import resource
 
-        check_command(command, env)
-        limits = limits or default_limits()
-        inputs = check_files(files)
         input_tar = make_tar(inputs) if inputs else None
         workdir = tempfile.mkdtemp(prefix="workbench-unsafe-")
         full_env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": f"{workdir}/.tmp", "LANG": "C.UTF-8",
-                    "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+                    "PYTHONDONTWRITEBYTECODE": "1", **env}
         cpu = limits.cpu_seconds
         # prlimit instead of preexec_fn: preexec_fn is unsafe when the caller has threads (Dask workers).
         prlimit = ["prlimit", f"--cpu={cpu}:{cpu + 1}", f"--data={limits.memory_mb * 2**20}",
