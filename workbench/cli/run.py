@@ -64,6 +64,22 @@ def summary_line(task: dict) -> str:
             f"{done}/{len(subs)} subtasks done · trace: workbench trace {task['id']}")
 
 
+def code_lines(task: dict) -> list[str]:
+    """One line per subtask whose code ran in the sandbox: files, tests, coverage, rounds, time, cost."""
+    lines = []
+    for sid, sub in sorted(((task.get("result") or {}).get("subtasks") or {}).items()):
+        data = sub.get("data") or {}
+        if not data.get("executed"):
+            continue
+        coverage = data.get("coverage")
+        lines.append(
+            f"code {sid}: {', '.join(sorted(data.get('files') or [])) or 'no files'} · "
+            f"{data.get('tests_passed', 0)}/{data.get('tests_run', 0)} tests pass · "
+            f"coverage {'n/a' if coverage is None else f'{coverage:.0f}%'} · {data.get('rounds', 0)} round(s) · "
+            f"{data.get('seconds', 0):.1f} s · ${data.get('cost_usd', 0):.6f}")
+    return lines
+
+
 def _follow(b, task_id: str, quiet: bool, after: int = 0) -> dict:
     for event in b.follow(task_id, after):
         line = None if quiet else _progress(event)
@@ -115,6 +131,8 @@ def register(app: typer.Typer) -> None:
             answer = (task.get("result") or {}).get("answer")
             if answer:
                 out.print(answer, highlight=False, markup=False)
+            for line in code_lines(task):
+                err.print(line, highlight=False, markup=False)
             if task.get("error"):
                 err.print(f"[red]error:[/] {task['error']}", highlight=False)
             err.print(summary_line(task), highlight=False)

@@ -28,7 +28,9 @@ def handle(call: SpecialistCall) -> SubtaskResult:
     result = solve(text, language, model=call.model, max_rounds=int(call.options.get("max_rounds", 3)))
     summary = result.summary()
     blocks = "\n\n".join(f"{name}:\n```{result.task.lang.fence}\n{src.rstrip()}\n```" for name, src in result.files.items())
-    verdict = (f"All {summary['tests_passed']} tests pass in the sandbox" if result.ok else
+    coverage = "" if summary["coverage"] is None else f", coverage {summary['coverage']:.0f}%"
+    verdict = (f"All {summary['tests_passed']} tests pass in the sandbox ({summary['rounds']} round(s){coverage})"
+               if result.ok else
                f"Not passing after {summary['rounds']} round(s) ({result.stop_reason}): "
                f"{summary['tests_passed']}/{summary['tests_run']} tests pass")
     return SubtaskResult(
