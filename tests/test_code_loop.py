@@ -283,3 +283,12 @@ def test_a_verbatim_copy_of_the_skeleton_keeps_its_filled_in_example():
     assert first.kind == "tests" and first.error is None and first.tests == 1
     assert first.notes == ["dropped the tests that kept the placeholders EXPECTED, INPUT, WHAT_IT_CHECKS"]
     assert result.ok and "WHAT_IT_CHECKS" not in result.files["test_fib.py"]
+
+
+@sandboxed
+def test_a_test_file_cut_off_mid_test_is_cut_back_to_its_last_complete_test():
+    truncated = TESTS.removesuffix("```") + "\n\ndef test_fib_of_two():\n    assert fib(2"  # out of tokens here
+    result = solve(TASK, "python", model=scripted(RIGHT, tests=truncated), max_rounds=2)
+    first = result.rounds[0]
+    assert first.error is None and first.tests == 2 and first.notes[0].startswith("cut the test file after line")
+    assert result.ok and "fib(2" not in result.files["test_fib.py"]

@@ -183,7 +183,9 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[
     for attempt in range(2):
         rnd, reply = _ask(model, messages, max_tokens, number=attempt + 1, kind="tests")
         files = prompts.parse_files(task, reply, task.test_file)
-        source = files.get(task.test_file, "")
+        source, cut = complete_tests(task, files.get(task.test_file, ""))
+        if cut:
+            rnd.notes.append(cut)
         rnd.files = {task.test_file: source} if source else {}
         rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
         left = placeholders(source)
@@ -212,6 +214,27 @@ _PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9])(EXPECTED|INPUT|WHAT_IT_CHECKS|WHAT 
 def placeholders(source: str) -> list[str]:
     """Skeleton placeholders a model copied instead of filling in (small models do)."""
     return sorted(set(_PLACEHOLDER.findall(source)))
+
+
+def complete_tests(task: CodeTask, source: str) -> tuple[str, str]:
+    """A Python test file cut back to its last complete statement when its end does not parse (an
+    answer that ran out of tokens stops mid-test), with a note saying so; other languages as given."""
+    if task.language != "python" or not source.strip() or _parses(source):
+        return source, ""
+    lines = source.splitlines(keepends=True)
+    for end in range(len(lines) - 1, 0, -1):
+        kept = "".join(lines[:end])
+        if _parses(kept):
+            return kept, f"cut the test file after line {end}: its end did not parse (the answer ran out of tokens?)"
+    return source, ""
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def without_placeholder_tests(task: CodeTask, source: str) -> str:
@@ -247,6 +270,7 @@ def _maybe_new_tests(task: CodeTask, tests: dict[str, str], files: dict[str, str
     if task.user_tests or not new or new == tests.get(task.test_file):
         return tests
     old = tests.get(task.test_file, "")
+    new, _ = complete_tests(task, new)
     if count_tests(task, new) >= count_tests(task, old) and count_assertions(task, new) > 0 and not placeholders(new):
         return {**tests, task.test_file: new}
     return tests

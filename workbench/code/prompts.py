@@ -16,6 +16,7 @@ from workbench.sandbox.runtimes import SandboxRun
 
 FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 NAME = re.compile(r"([\w./-]+\.(?:py|ts|tsx|java))")
+MAX_TESTS = 8  # small models otherwise repeat near-identical tests until they run out of tokens
 SYSTEM = ("You are a careful programmer. You answer with complete files in fenced code blocks, "
           "each block starting with the file name as a comment, and nothing else after the blocks.")
 
@@ -30,8 +31,8 @@ def tests_prompt(task: CodeTask) -> list[dict]:
     body = (
         f"Task:\n{task.text}\n\n"
         f"Write ONLY the test file {task.test_file} for this task, using {lang.framework}.\n"
-        f"- Write one test for every rule, edge case and example in the task; name each test after what it "
-        f"checks.\n"
+        f"- Write one test for every rule, edge case and example in the task (at most {MAX_TESTS} tests); name "
+        f"each test after what it checks.\n"
         f"- Every test must contain at least one assertion.\n"
         f"- The code under test will be in {task.solution_file}; import it with: "
         f"{lang.import_hint.format(stem=task.stem, module=task.module)}\n"
