@@ -49,6 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import RESULTS, save, table
+from workbench.code.task import closing_paren
 
 JSONL = RESULTS / "humaneval.jsonl"
 MODES = ("single", "loop", "resample")  # the loop runs before resample: resample needs its token count
@@ -98,7 +99,7 @@ def examples(prompt: str, entry_point: str) -> list[tuple[str, str, str]]:
         match = call.search(line)
         if not match:
             continue
-        end = _closing_paren(line, match.end() - 1)
+        end = closing_paren(line, match.end() - 1)
         if end is None:
             continue  # the call goes on over several lines
         expr, rest = line[match.start():end + 1], line[end + 1:]
@@ -148,24 +149,6 @@ def _docstrings(prompt: str) -> list[str]:
         return [prompt]
     nodes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     return [doc for doc in (ast.get_docstring(n) for n in nodes) if doc]
-
-
-def _closing_paren(line: str, start: int) -> int | None:
-    depth, quote = 0, None
-    for i in range(start, len(line)):
-        ch = line[i]
-        if quote:
-            if ch == quote and line[i - 1] != "\\":
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
 
 
 def _literal(text: str) -> str | None:

@@ -186,15 +186,13 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[
         source, cut = complete_tests(task, files.get(task.test_file, ""))
         if cut:
             rnd.notes.append(cut)
-        rnd.files = {task.test_file: source} if source else {}
-        rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
         left = placeholders(source)
         kept = without_placeholder_tests(task, source) if left else ""
         if kept and count_tests(task, kept) and count_assertions(task, kept):
             rnd.notes.append(f"dropped the tests that kept the placeholders {', '.join(left)}")
             source, left = kept, []
-            rnd.files = {task.test_file: source}
-            rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
+        rnd.files = {task.test_file: source} if source else {}
+        rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
         if rnd.tests and rnd.assertions and not left:
             record(rnd)
             return {task.test_file: source}
@@ -244,7 +242,7 @@ def without_placeholder_tests(task: CodeTask, source: str) -> str:
         return ""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         return ""
     lines = source.splitlines(keepends=True)
     drop = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))

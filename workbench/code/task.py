@@ -6,6 +6,7 @@ defaults; every answer is parsed into exactly those files, whatever fences the m
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -29,7 +30,7 @@ class Language:
     rules: str  # language-specific rules for the solution file
     test_count: re.Pattern  # a test in a test file
     assertion: re.Pattern  # an assertion in a test file
-    skeleton: str = ""  # the shape of a test file (format with {stem}, {module}); small models copy it
+    skeleton: str = ""  # the shape of a test file (format with {stem}, {module}, {example}); small models copy it
 
 
 LANGUAGES: dict[str, Language] = {}
@@ -46,7 +47,8 @@ _register(Language(
     rules="No code at module top level except imports and definitions (no print, no input, no examples).",
     test_count=re.compile(r"^\s*(?:async\s+)?def\s+test_\w*\s*\(", re.MULTILINE),
     assertion=re.compile(r"\bassert\b|pytest\.raises|\.assert\w*\(|pytest\.approx"),
-    skeleton="import pytest\n\nfrom {module} import NAME\n\n\ndef test_WHAT_IT_CHECKS():\n    assert NAME(INPUT) == EXPECTED\n",
+    skeleton=("import pytest\n\nfrom {module} import NAME\n\n\n{example}"
+              "def test_WHAT_IT_CHECKS():\n    assert NAME(INPUT) == EXPECTED\n"),
 ))
 _register(Language(
     name="typescript", fence="typescript", default_solution="solution.ts", test_name="{stem}.test.ts",
@@ -112,13 +114,10 @@ class CodeTask:
         """The shape of the test file, with the task's function name filled in and, for Python, the
         task's first worked example as a real test: small models copy the skeleton literally, and a
         copied example is still a test that checks something."""
-        skeleton = self.lang.skeleton.format(stem=self.stem, module=self.module)
-        found = first_example(self.text, self.function_name) if self.language == "python" else None
-        if found is not None:
-            call, expected = found
-            skeleton = skeleton.replace("\n\n\ndef test_WHAT_IT_CHECKS", "\n\n\ndef test_example_from_the_task():\n"
-                                        f"    assert {call} == {expected}\n\n\ndef test_WHAT_IT_CHECKS", 1)
-        return skeleton.replace("NAME", self.function_name)
+        found = first_example(self.text, self.function_name) if "{example}" in self.lang.skeleton else None
+        example = f"def test_example_from_the_task():\n    assert {found[0]} == {found[1]}\n\n\n" if found else ""
+        return self.lang.skeleton.format(stem=self.stem, module=self.module, example=example).replace(
+            "NAME", self.function_name)
 
 
 _ARROW = re.compile(r"\s*(?:==>|==|->|=>|➞|\u2192|should return|returns?|gives|is)\s*:?\s*", re.IGNORECASE)
@@ -128,12 +127,10 @@ _DOCTEST_OUTPUT = re.compile(r"[ \t]*\n[ \t]*([^\n>][^\n]*)")
 def first_example(text: str, name: str) -> tuple[str, str] | None:
     """(call, expected) of the first example in the text that is valid Python on both sides:
     `f(2, 3) == 5`, `f(2, 3) -> 5`, `f(2, 3) returns 5`, or a doctest `>>> f(2, 3)` with `5` below."""
-    import ast
-
     if name == "NAME":
         return None
     for match in re.finditer(rf"(?<![\w.]){re.escape(name)}\s*\(", text):
-        end = _closing(text, match.end() - 1)
+        end = closing_paren(text, match.end() - 1)
         if end is None:
             continue
         call, rest = text[match.start():end + 1], text[end + 1:]
@@ -160,15 +157,25 @@ def _candidates(line: str | None) -> list[str]:
                                                   line.split(" ")[0].rstrip(".;,`")) if x.strip()))
 
 
-def _closing(text: str, open_at: int) -> int | None:
-    """Index of the parenthesis closing the one at open_at, on the same line; None if there is none."""
-    depth = 0
-    for i in range(open_at, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[i], 0)
-        if depth == 0:
-            return i
-        if text[i] == "\n":
+def closing_paren(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at `start` (brackets inside string literals do not count);
+    None when the line ends first."""
+    depth, quote = 0, None
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == "\n":
             return None
+        if quote:
+            if ch == quote and text[i - 1] != "\\":
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
     return None
 
 
