@@ -17,8 +17,9 @@ Modes, per problem:
             used to choose: the sample kept is the first one that passes the docstring's own examples (run in
             the sandbox: `>>>` examples as doctests, lines like `f(x) == y` / `f(x) ➞ y` as equality checks);
             if none passes, or the prompt has no example, the first sample. Sampling stops at the first sample
-            that passes the examples, since it is the one that would be kept anyway. 140 of the 164 prompts
-            have examples; on 5 (HumanEval/47, 80, 116, 130, 148) they are wrong or loose, so that even the
+            that passes the examples, since it is the one that would be kept anyway. 139 of the 164 prompts
+            have examples (`workbench.code.examples`, which the loop's tests use too); on 4 (HumanEval/47, 116,
+            130, 148) they are wrong or loose, so that even the
             reference solution fails them and the first sample is kept.
 
 Judging is the same for all three: the program is the HumanEval prompt, then the candidate code (a
@@ -38,8 +39,6 @@ extrapolated to problems that were not run. Results: benchmarks/results/humaneva
 from __future__ import annotations
 
 import argparse
-import ast
-import doctest
 import json
 import re
 import statistics
@@ -49,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import RESULTS, save, table
-from workbench.code.task import closing_paren
+from workbench.code.examples import Example, find_examples
 
 JSONL = RESULTS / "humaneval.jsonl"
 MODES = ("single", "loop", "resample")  # the loop runs before resample: resample needs its token count
@@ -61,10 +60,9 @@ RESAMPLE_TEMPERATURE = 0.8
 SYSTEM = "You are a careful Python programmer. You answer with complete Python code in one fenced code block."
 FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 MAIN_GUARD = re.compile(r"^if\s+__name__\s*==\s*['\"]__main__['\"]\s*:", re.MULTILINE)
-ARROWS = re.compile(r"^\s*(?:==>|==|->|=>|➞|#?\s*should return|#?\s*returns?|=)\s*")
 
 
-# --- problems and their docstring examples -----------------------------------------------------------
+# --- problems -----------------------------------------------------------
 
 
 def load_problems(only: str | None, limit: int | None) -> list[dict]:
@@ -80,93 +78,6 @@ def load_problems(only: str | None, limit: int | None) -> list[dict]:
             raise SystemExit(f"--only: no such problem {', '.join(unknown)} (ids run HumanEval/0 .. /163).")
         problems = [p for p in problems if p["task_id"] in set(wanted)]
     return problems[:limit] if limit else problems
-
-
-def examples(prompt: str, entry_point: str) -> list[tuple[str, str, str]]:
-    """(doctest source, wanted output, the example as written) from the docstrings of the prompt.
-
-    `>>>` examples compare values when the wanted output is a literal (`"21"` and `'21'` are the same
-    answer), and `>>> f(x) == y` with no output wanted must be True. Without `>>>` examples, lines of
-    the form `f(args) <arrow> value` (arrows seen in HumanEval: ==, ==>, ->, =>, ➞, "should return",
-    "returns", "# returns") become `(f(args)) == (value)` expecting True, when both sides parse and the
-    value is a literal. The checks judge nothing: they only choose among resampled answers."""
-    docs = _docstrings(prompt)
-    found = [_as_check(e.source.strip(), e.want.strip()) for doc in docs for e in _doctests(doc)]
-    if found:
-        return found
-    call = re.compile(rf"\b{re.escape(entry_point)}\s*\(")
-    for line in "\n".join(docs).splitlines():
-        match = call.search(line)
-        if not match:
-            continue
-        end = closing_paren(line, match.end() - 1)
-        if end is None:
-            continue  # the call goes on over several lines
-        expr, rest = line[match.start():end + 1], line[end + 1:]
-        arrow = ARROWS.match(rest)
-        if not arrow:
-            continue
-        rest = rest[arrow.end():].strip()
-        tries = (rest, rest.split("#")[0].strip(), rest.rstrip("."), rest.split("=")[-1].strip())
-        want = next((w for w in map(_literal, tries) if w is not None), None)
-        if want is None or not _parses(expr):
-            continue
-        found.append((f"({expr}) == ({want})", "True", f"{expr} returns {want}"))
-    return found
-
-
-def _as_check(source: str, want: str) -> tuple[str, str, str]:
-    if not _parses(source):  # a statement: run as doctest runs it
-        return source, want, f"{source} gives {want}"
-    tree = ast.parse(source, mode="eval")
-    expr = ast.unparse(tree)  # without comments, so it can be wrapped
-    if not want and isinstance(tree.body, ast.Compare):
-        return expr, "True", expr
-    literal = _literal(want)
-    if literal is not None:
-        return f"({expr}) == ({literal})", "True", f"{expr} returns {literal}"
-    return source, want, f"{source} gives {want}"
-
-
-def _doctests(doc: str) -> list[doctest.Example]:
-    """The `>>>` examples of a docstring, each parsed on its own: one that doctest cannot parse (HumanEval/51
-    has a real newline inside a string) is left out instead of losing the others."""
-    chunks = re.split(r"(?m)^(?=[ \t]*>>>)", doc)
-    out = []
-    for chunk in chunks:
-        try:
-            out += doctest.DocTestParser().get_examples(chunk)
-        except ValueError:
-            continue
-    return out
-
-
-def _docstrings(prompt: str) -> list[str]:
-    """The docstrings of the prompt's functions (the text between the quotes, dedented)."""
-    try:
-        tree = ast.parse(prompt)
-    except SyntaxError:
-        return [prompt]
-    nodes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-    return [doc for doc in (ast.get_docstring(n) for n in nodes) if doc]
-
-
-def _literal(text: str) -> str | None:
-    """The text as a literal's source (comments dropped, `16.` -> `16.0`), or None if it is not one."""
-    try:
-        tree = ast.parse(text, mode="eval")
-        ast.literal_eval(tree)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    return ast.unparse(tree)
-
-
-def _parses(text: str) -> bool:
-    try:
-        ast.parse(text, mode="eval")
-    except SyntaxError:
-        return False
-    return True
 
 
 # --- candidate code and programs ----------------------------------------------------------------------
@@ -197,9 +108,9 @@ def judge_source(solution: str, problem: dict) -> str:
     return f"{solution}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
 
 
-def examples_source(solution: str, found: list[tuple[str, str, str]]) -> str:
+def examples_source(solution: str, found: list[Example]) -> str:
     return (f"{solution}\n\nimport doctest as _doctest\nimport sys as _sys\n\n"
-            f"_examples = [_doctest.Example(source, want) for source, want in {[f[:2] for f in found]!r}]\n"
+            f"_examples = [_doctest.Example(source, want) for source, want in {[(e.source, e.want) for e in found]!r}]\n"
             f"_runner = _doctest.DocTestRunner(verbose=False, optionflags=_doctest.NORMALIZE_WHITESPACE)\n"
             f"_runner.run(_doctest.DocTest(_examples, dict(globals()), 'examples', None, 0, None))\n"
             f"_sys.exit(1 if _runner.failures else 0)\n")
@@ -270,7 +181,7 @@ class Runner:
             raise SystemExit(f"resample needs the loop's tokens for {problem['task_id']} with "
                              f"{self.model.model_id}: run it with --modes loop,resample (or loop first).")
         budget = loop["tokens_in"] + loop["tokens_out"]
-        found = examples(problem["prompt"], problem["entry_point"])
+        found = find_examples(problem["prompt"], problem["entry_point"])
         spent_in = spent_out = 0
         samples: list[str] = []
         picked, examples_passed = 0, False
@@ -298,7 +209,7 @@ def loop_task(problem: dict) -> str:
             f"helper functions as given):\n\n```python\n{problem['prompt'].rstrip()}\n```\n\n"
             f"Rules:\n"
             f"- {ep} does exactly what its docstring says, for every input it describes.\n"
-            + "".join(f"- {shown}\n" for _, _, shown in examples(problem["prompt"], ep))).rstrip()
+            + "".join(f"- {e.shown}\n" for e in find_examples(problem["prompt"], ep))).rstrip()
 
 
 # --- the results file and the report ------------------------------------------------------------------

@@ -20,7 +20,8 @@ sandboxed = pytest.mark.skipif(not (OK and Toolchain.from_settings().stamp()),
                                reason=f"needs bubblewrap and the toolchain (`make toolchain`): {WHY}")
 pytestmark = pytest.mark.timeout(300)
 
-TASK = "Write fib.py with fib(n): fib(0) == 0, fib(1) == 1, fib(10) == 55. Tests go in test_fib.py."
+TASK = "Write fib.py with fib(n), the n-th Fibonacci number (0, 1, 1, 2, 3, ...). Tests go in test_fib.py."
+EXAMPLES_TASK = "Write fib.py with fib(n): fib(0) == 0, fib(1) == 1, fib(10) == 55. Tests go in test_fib.py."
 TESTS = ("```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_base_cases():\n    assert fib(0) == 0\n"
          "    assert fib(1) == 1\n\n\ndef test_fib_of_ten():\n    assert fib(10) == 55\n```")
 RIGHT = "```python\n# fib.py\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```"
@@ -258,16 +259,26 @@ def test_copied_placeholders_are_refused_and_a_tests_only_fix_reruns_the_last_so
     assert "== 55" in result.files["test_fib.py"] and "a, b = b, a + b" in result.files["fib.py"]
 
 
-def test_the_skeleton_carries_the_tasks_first_example_as_a_real_test():
-    from workbench.code.task import first_example
+def test_examples_in_the_task_text_become_checks():
+    from workbench.code.examples import find_examples
 
-    assert first_example("fib(n) returns the nth number; fib(10) returns 55.", "fib") == ("fib(10)", "55")
-    assert first_example("Write clamp(x, lo, hi): clamp(5, 0, 3) -> 3", "clamp") == ("clamp(5, 0, 3)", "3")
-    assert first_example('    >>> rev([1, 2])\n    [2, 1]\n', "rev") == ("rev([1, 2])", "[2, 1]")
-    assert first_example("is_prime(n) says whether n is prime", "is_prime") is None
-    assert first_example("f(x) == y for every x", "f") is None  # `y` is not a value
-    skeleton = parse_task(TASK).test_skeleton()
-    assert "def test_example_from_the_task():\n    assert fib(0) == 0" in skeleton
+    def checks(text, name):
+        return [e.check for e in find_examples(text, name)]
+
+    assert checks("fib(n) returns the nth number; fib(10) returns 55.", "fib") == ["fib(10) == 55"]
+    assert checks("Write clamp(x, lo, hi): clamp(5, 0, 3) -> 3, clamp(-1, 0, 3) ➞ 0", "clamp") == [
+        "clamp(5, 0, 3) == 3", "clamp(-1, 0, 3) == 0"]
+    doc = 'def rev(xs):\n    """Reversed.\n    >>> rev([1, 2])\n    [2, 1]\n    >>> rev([]) == []\n    """\n'
+    assert checks(doc, "rev") == ["rev([1, 2]) == [2, 1]", "rev([]) == []"]  # closing quotes are not output
+    assert checks("is_prime(n) says whether n is prime", "is_prime") == []
+    assert checks("f(x) == y for every x", "f") == []  # `y` is not a value
+    assert checks("tri(n) = 1 + n / 2, if n is even; tri(2) = 2", "tri") == ["tri(2) == 2"]  # a rule is no example
+    assert checks("is_happy(a) => False", "is_happy") == []  # `a` is a name, not a string
+    printed = find_examples(">>> show(2)\n<two>\n", "show")[0]
+    assert (printed.source, printed.want, printed.check) == ("show(2)", "<two>", None)  # kept as a doctest only
+    skeleton = parse_task(EXAMPLES_TASK).test_skeleton()
+    assert "def test_example_3():\n    assert fib(10) == 55" in skeleton and "test_WHAT_IT_CHECKS" in skeleton
+    assert "test_example" not in parse_task(TASK).test_skeleton()
 
 
 @sandboxed
@@ -278,11 +289,45 @@ def test_a_verbatim_copy_of_the_skeleton_keeps_its_filled_in_example():
             return "```python\n" + prompt.split("```python\n", 1)[1].split("```", 1)[0] + "```"
         return RIGHT
 
-    result = solve(TASK, "python", model=FunctionModel(answer), max_rounds=2)
+    result = solve(EXAMPLES_TASK, "python", model=FunctionModel(answer), max_rounds=2)
     first = result.rounds[0]
-    assert first.kind == "tests" and first.error is None and first.tests == 1
+    assert first.kind == "tests" and first.error is None and first.tests == 3
     assert first.notes == ["dropped the tests that kept the placeholders EXPECTED, INPUT, WHAT_IT_CHECKS"]
     assert result.ok and "WHAT_IT_CHECKS" not in result.files["test_fib.py"]
+
+
+@sandboxed
+def test_the_tasks_examples_stay_in_the_tests_whatever_the_model_writes():
+    edited = ("```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_example_3():\n    assert fib(10) == 56\n\n\n"
+              "def test_fib_of_two():\n    assert fib(2) == 1\n```")
+    fix_drops_them = RIGHT + "\n```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_fib_of_two():\n    assert fib(2) == 1\n```"
+    result = solve(EXAMPLES_TASK, "python", model=scripted(WRONG, fix_drops_them, tests=edited), max_rounds=3)
+    tests = result.files["test_fib.py"]
+    assert result.ok and "fib(10) == 55" in tests and "56" not in tests and "def test_fib_of_two" in tests
+    assert [r.tests for r in result.rounds] == [4, 4, 4] and result.rounds[1].examples_passed == 2
+    nothing = solve(EXAMPLES_TASK, "python", model=scripted(RIGHT, tests="I would test fib."), max_rounds=1)
+    assert nothing.ok and nothing.rounds[0].notes == ["the answer had no test: the task's examples are the tests"]
+
+
+@sandboxed
+def test_a_candidate_that_breaks_an_example_never_beats_one_that_keeps_them():
+    wrong_tests = ("```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_two():\n    assert fib(2) == 2\n\n\n"
+                   "def test_three():\n    assert fib(3) == 3\n```")  # both wrong: the model misread the task
+    identity = "```python\n# fib.py\ndef fib(n):\n    return n\n```"  # passes both, breaks fib(10) == 55
+    result = solve(EXAMPLES_TASK, "python", model=scripted(RIGHT, identity, tests=wrong_tests), max_rounds=2)
+    right, bent = result.rounds[1], result.rounds[2]
+    assert (right.passed, right.examples_passed) == (3, 3) and (bent.passed, bent.examples_passed) == (4, 2)
+    assert result.best_round == right.number and "a, b = b, a + b" in result.files["fib.py"]
+
+
+def test_a_test_file_keeps_at_most_max_tests_of_the_models_tests():
+    from workbench.code.prompts import MAX_TESTS
+    from workbench.code.testfile import tidy_tests
+
+    many = "from fib import fib\n" + "".join(f"\n\ndef test_{i}():\n    assert fib({i}) >= 0\n" for i in range(12))
+    source, notes, left = tidy_tests(parse_task(EXAMPLES_TASK), many)
+    assert notes == [f"kept the first {MAX_TESTS} tests, dropped {12 - MAX_TESTS} more"] and left == []
+    assert source.count("def test_") == MAX_TESTS + 3 and "def test_11" not in source and "def test_example_3" in source
 
 
 @sandboxed

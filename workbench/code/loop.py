@@ -13,7 +13,6 @@ fewest tokens.
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import time
@@ -24,10 +23,12 @@ from typing import Any
 
 from workbench.code import prompts
 from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
+from workbench.code.testfile import example_names, tidy_tests
 from workbench.sandbox import Executor, Limits
 from workbench.sandbox.runtimes import SandboxRun, run_tests
 
 MAX_REPLY_CHARS = 20_000  # kept per round in the record
+TESTS_MAX_TOKENS = 768  # at most 8 tests fit; small models otherwise repeat tests until max_tokens (slow)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Round:
     passed: int = 0
     failing: list[tuple[str, str]] = field(default_factory=list)  # (test id, error type)
     assertions: int = 0
+    examples_passed: int = 0  # of the task's example tests (the candidate ranking looks at these first)
     coverage: float | None = None
     ok: bool = False
     output: str = ""  # tail of the sandbox's stdout + stderr
@@ -160,7 +162,7 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
                             executor=executor, limits=limits)
             _fill(rnd, task, run, test_files)
             candidate = {n: _text(run.files.get(n), s) for n, s in candidate.items()}  # as formatted
-            if best is None or (rnd.passed, -rnd.tokens_out) > (best.passed, -best.tokens_out):
+            if best is None or _rank(rnd) > _rank(best):
                 best = rnd
                 best_files = {**candidate, **{n: _text(run.files.get(n), s) for n, s in test_files.items()}}
             problem = prompts.failure_report(task, run, rnd.assertions)
@@ -177,20 +179,19 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
                       best.number if best else None, model.model_id, time.perf_counter() - start)
 
 
+def _rank(rnd: Round) -> tuple[int, int, int]:
+    """Better candidates first pass more of the task's own examples (a self-written test can be wrong,
+    and a fix that pleases it by breaking an example is worse), then more tests, then use fewer tokens."""
+    return rnd.examples_passed, rnd.passed, -rnd.tokens_out
+
+
 def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[Round], None]) -> dict[str, str]:
     """Ask for the test file; once more if it has no test or no assertion. {} when both attempts fail."""
     messages = prompts.tests_prompt(task)
     for attempt in range(2):
-        rnd, reply = _ask(model, messages, max_tokens, number=attempt + 1, kind="tests")
+        rnd, reply = _ask(model, messages, min(max_tokens, TESTS_MAX_TOKENS), number=attempt + 1, kind="tests")
         files = prompts.parse_files(task, reply, task.test_file)
-        source, cut = complete_tests(task, files.get(task.test_file, ""))
-        if cut:
-            rnd.notes.append(cut)
-        left = placeholders(source)
-        kept = without_placeholder_tests(task, source) if left else ""
-        if kept and count_tests(task, kept) and count_assertions(task, kept):
-            rnd.notes.append(f"dropped the tests that kept the placeholders {', '.join(left)}")
-            source, left = kept, []
+        source, rnd.notes, left = tidy_tests(task, files.get(task.test_file, ""))
         rnd.files = {task.test_file: source} if source else {}
         rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
         if rnd.tests and rnd.assertions and not left:
@@ -204,53 +205,6 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[
                                                 f"one test per rule, each with an assertion and real values from "
                                                 f"the task, in one code block."}]
     return {}
-
-
-_PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9])(EXPECTED|INPUT|WHAT_IT_CHECKS|WHAT IT CHECKS|whatItChecks)(?![A-Za-z0-9])")
-
-
-def placeholders(source: str) -> list[str]:
-    """Skeleton placeholders a model copied instead of filling in (small models do)."""
-    return sorted(set(_PLACEHOLDER.findall(source)))
-
-
-def complete_tests(task: CodeTask, source: str) -> tuple[str, str]:
-    """A Python test file cut back to its last complete statement when its end does not parse (an
-    answer that ran out of tokens stops mid-test), with a note saying so; other languages as given."""
-    if task.language != "python" or not source.strip() or _parses(source):
-        return source, ""
-    lines = source.splitlines(keepends=True)
-    for end in range(len(lines) - 1, 0, -1):
-        kept = "".join(lines[:end])
-        if _parses(kept):
-            return kept, f"cut the test file after line {end}: its end did not parse (the answer ran out of tokens?)"
-    return source, ""
-
-
-def _parses(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def without_placeholder_tests(task: CodeTask, source: str) -> str:
-    """A Python test file less the test functions that still hold skeleton placeholders ("" if it does
-    not parse): the filled-in tests of a half-copied skeleton are still worth running."""
-    if task.language != "python":
-        return ""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return ""
-    lines = source.splitlines(keepends=True)
-    drop = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.name.startswith("test") and placeholders(ast.get_source_segment(source, node) or "")]
-    for node in sorted(drop, key=lambda n: n.lineno, reverse=True):
-        start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-        del lines[start:node.end_lineno]
-    return "".join(lines)
 
 
 def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str) -> tuple[Round, str]:
@@ -268,8 +222,8 @@ def _maybe_new_tests(task: CodeTask, tests: dict[str, str], files: dict[str, str
     if task.user_tests or not new or new == tests.get(task.test_file):
         return tests
     old = tests.get(task.test_file, "")
-    new, _ = complete_tests(task, new)
-    if count_tests(task, new) >= count_tests(task, old) and count_assertions(task, new) > 0 and not placeholders(new):
+    new, _, left = tidy_tests(task, new)
+    if count_tests(task, new) >= count_tests(task, old) and count_assertions(task, new) > 0 and not left:
         return {**tests, task.test_file: new}
     return tests
 
@@ -299,6 +253,8 @@ def _fill(rnd: Round, task: CodeTask, run: SandboxRun, tests: dict[str, str]) ->
         rnd.error = "blocked by the security scan"
     if run.report is not None:
         rnd.tests, rnd.passed = run.report.tests, run.report.passed
+        given = example_names(task)
+        rnd.examples_passed = sum(1 for c in run.report.cases if c.name in given and c.status == "passed")
         rnd.failing = sorted(run.report.failure_signature())
         if not rnd.tests and not rnd.error:
             rnd.error = run.report.problem or "no tests ran"

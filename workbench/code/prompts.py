@@ -39,6 +39,8 @@ def tests_prompt(task: CodeTask) -> list[dict]:
         f"- Do not write the solution.\n\n"
         f"The file looks like this (fill in the UPPERCASE parts; one test per rule):\n"
         f"{_block(task, task.test_file, task.test_skeleton())}\n\n"
+        + ("The test_example_ tests are the task's own examples: keep them as they are and add tests for the "
+           "other rules and edge cases.\n\n" if task.example_tests() else "") +
         f"Answer with one code block whose first line is a comment with the file name {task.test_file}."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
@@ -49,7 +51,8 @@ def code_prompt(task: CodeTask, tests: dict[str, str]) -> list[dict]:
     body = (
         f"Task:\n{task.text}\n\n"
         f"These tests must pass:\n{shown}\n\n"
-        f"Write the complete file {task.solution_file}. {task.lang.rules}\n\n"
+        f"Write the complete file {task.solution_file}, with the body of every function written out. "
+        f"{task.lang.rules}\n\n"
         f"Answer with one code block whose first line is a comment with the file name {task.solution_file}."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]

@@ -6,11 +6,11 @@ defaults; every answer is parsed into exactly those files, whatever fences the m
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from workbench.code.examples import as_pytest, find_examples
 from workbench.errors import WorkbenchError
 from workbench.sandbox.runtimes import get_runtime
 
@@ -110,73 +110,19 @@ class CodeTask:
         """The first name the task calls like a function (`clamp(x, lo, hi)` -> clamp), else NAME."""
         return next((n for n in _CALL.findall(self.text) if n not in _NOT_NAMES and len(n) > 1), "NAME")
 
+    def example_tests(self) -> str:
+        """The task's worked examples as named tests (Python): the user's own spec, so the loop keeps
+        them whatever the model writes; "" when the task has none."""
+        if self.language != "python" or self.function_name == "NAME":
+            return ""
+        return as_pytest(find_examples(self.text, self.function_name))
+
     def test_skeleton(self) -> str:
         """The shape of the test file, with the task's function name filled in and, for Python, the
-        task's first worked example as a real test: small models copy the skeleton literally, and a
-        copied example is still a test that checks something."""
-        found = first_example(self.text, self.function_name) if "{example}" in self.lang.skeleton else None
-        example = f"def test_example_from_the_task():\n    assert {found[0]} == {found[1]}\n\n\n" if found else ""
-        return self.lang.skeleton.format(stem=self.stem, module=self.module, example=example).replace(
+        task's worked examples as real tests: small models copy the skeleton literally, and copied
+        examples are still tests that check something."""
+        return self.lang.skeleton.format(stem=self.stem, module=self.module, example=self.example_tests()).replace(
             "NAME", self.function_name)
-
-
-_ARROW = re.compile(r"\s*(?:==>|==|->|=>|➞|\u2192|should return|returns?|gives|is)\s*:?\s*", re.IGNORECASE)
-_DOCTEST_OUTPUT = re.compile(r"[ \t]*\n[ \t]*([^\n>][^\n]*)")
-
-
-def first_example(text: str, name: str) -> tuple[str, str] | None:
-    """(call, expected) of the first example in the text that is valid Python on both sides:
-    `f(2, 3) == 5`, `f(2, 3) -> 5`, `f(2, 3) returns 5`, or a doctest `>>> f(2, 3)` with `5` below."""
-    if name == "NAME":
-        return None
-    for match in re.finditer(rf"(?<![\w.]){re.escape(name)}\s*\(", text):
-        end = closing_paren(text, match.end() - 1)
-        if end is None:
-            continue
-        call, rest = text[match.start():end + 1], text[end + 1:]
-        arrow = _ARROW.match(rest)
-        line = rest[arrow.end():].split("\n", 1)[0] if arrow else None
-        if line is None and text[:match.start()].rstrip(" \t").endswith(">>>"):
-            output = _DOCTEST_OUTPUT.match(rest)
-            line = output.group(1) if output else None
-        for expected in _candidates(line):
-            try:
-                ast.parse(call, mode="eval"), ast.literal_eval(expected)
-            except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-                continue
-            return call, expected
-    return None
-
-
-def _candidates(line: str | None) -> list[str]:
-    """The expected value without sentence punctuation, as written, then with trailing prose cut off."""
-    if not line or not line.strip():
-        return []
-    line = line.strip().strip("`")
-    return list(dict.fromkeys(x.strip() for x in (line.rstrip(".;,"), line, line.split("#")[0],
-                                                  line.split(" ")[0].rstrip(".;,`")) if x.strip()))
-
-
-def closing_paren(text: str, start: int) -> int | None:
-    """Index of the bracket closing the one at `start` (brackets inside string literals do not count);
-    None when the line ends first."""
-    depth, quote = 0, None
-    for i in range(start, len(text)):
-        ch = text[i]
-        if ch == "\n":
-            return None
-        if quote:
-            if ch == quote and text[i - 1] != "\\":
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
 
 
 def parse_task(text: str, language: str = "python", tests: dict[str, str] | None = None) -> CodeTask:
