@@ -10,8 +10,9 @@ the workbench default model unless --model names another. Every program runs in 
 Modes, per problem:
   single    one greedy completion (temperature 0) of the function from the HumanEval prompt
   loop      `workbench.code.loop.solve(..., max_rounds=3)`: the task text is the prompt (signature, docstring,
-            examples) asking for solution.py and a test_solution.py that the model writes itself from the
-            docstring; the model never sees the hidden tests
+            examples) asking for solution.py and test_solution.py; the loop turns the docstring's examples
+            into tests (`workbench.code.examples`) and the model writes the other tests itself; the model
+            never sees the hidden tests
   resample  samples at temperature 0.8 (seeds 1, 2, ...) until the tokens spent (in + out) reach what the loop
             spent on that problem (at least one sample; the last one may overshoot). The hidden tests are NOT
             used to choose: the sample kept is the first one that passes the docstring's own examples (run in
@@ -167,7 +168,10 @@ class Runner:
         row = {"tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "rounds": summary["rounds"],
                "model_calls": summary["model_calls"], "stop_reason": result.stop_reason,
                "own_tests_passed": result.ok, "own_tests": summary["tests_run"],
-               "round_errors": [f"{r.number} {r.kind}: {r.error}" for r in result.rounds if r.error]}
+               "round_errors": [f"{r.number} {r.kind}: {r.error}" for r in result.rounds if r.error],
+               "round_log": [{"kind": r.kind, "tests": r.tests, "passed": r.passed, "examples_passed": r.examples_passed,
+                              "tokens": r.tokens_in + r.tokens_out, "seconds": round(r.model_s + r.sandbox_s, 1),
+                              "notes": r.notes} for r in result.rounds]}
         code = result.files.get(result.task.solution_file)
         if not code:
             no_code = {"passed": False, "output": "the loop produced no solution file"}
@@ -201,15 +205,11 @@ class Runner:
 
 
 def loop_task(problem: dict) -> str:
-    """The code loop's task: the prompt as the specification; the tests come from its docstring only."""
+    """The code loop's task: the prompt as the specification, as a user would paste it. The loop finds the
+    docstring's examples itself (they become tests); the model writes the other tests."""
     ep = problem["entry_point"]
-    return (f"Write solution.py with the Python function {ep}(...) whose signature and docstring are below, "
-            f"and tests for it in test_solution.py.\n\n"
-            f"solution.py must contain this code with the body of {ep} written (keep its imports and any "
-            f"helper functions as given):\n\n```python\n{problem['prompt'].rstrip()}\n```\n\n"
-            f"Rules:\n"
-            f"- {ep} does exactly what its docstring says, for every input it describes.\n"
-            + "".join(f"- {e.shown}\n" for e in find_examples(problem["prompt"], ep))).rstrip()
+    return (f"Write the Python function {ep}(...) below in solution.py, and tests for it in test_solution.py. "
+            f"Keep the code as given and write the body of {ep}.\n\n```python\n{problem['prompt'].rstrip()}\n```")
 
 
 # --- the results file and the report ------------------------------------------------------------------

@@ -321,13 +321,28 @@ def test_a_candidate_that_breaks_an_example_never_beats_one_that_keeps_them():
 
 
 def test_a_test_file_keeps_at_most_max_tests_of_the_models_tests():
-    from workbench.code.prompts import MAX_TESTS
+    from workbench.code.prompts import MAX_TESTS, MAX_TESTS_BESIDE_EXAMPLES
     from workbench.code.testfile import tidy_tests
 
     many = "from fib import fib\n" + "".join(f"\n\ndef test_{i}():\n    assert fib({i}) >= 0\n" for i in range(12))
-    source, notes, left = tidy_tests(parse_task(EXAMPLES_TASK), many)
+    source, notes, left = tidy_tests(parse_task(TASK), many)
     assert notes == [f"kept the first {MAX_TESTS} tests, dropped {12 - MAX_TESTS} more"] and left == []
-    assert source.count("def test_") == MAX_TESTS + 3 and "def test_11" not in source and "def test_example_3" in source
+    assert source.count("def test_") == MAX_TESTS and "def test_11" not in source
+    source, notes, _ = tidy_tests(parse_task(EXAMPLES_TASK), many)  # the examples are tests already: fewer
+    assert source.count("def test_") == MAX_TESTS_BESIDE_EXAMPLES + 3 and "def test_example_3" in source
+
+
+def test_a_python_fix_round_replaces_only_the_test_functions_it_corrects():
+    from workbench.code.testfile import corrected
+
+    task = parse_task(EXAMPLES_TASK)
+    old = ("from fib import fib\n\n\ndef test_two():\n    assert fib(2) == 2\n\n\ndef test_five():\n"
+           "    assert fib(5) == 5\n\n\ndef test_example_3():\n    assert fib(10) == 55\n")
+    fix = "def test_two():\n    assert fib(2) == 1\n\n\ndef test_example_3():\n    assert fib(10) == 1\n\n\ndef test_new():\n    assert 0\n"
+    new = corrected(task, old, fix)
+    assert "fib(2) == 1" in new and "fib(5) == 5" in new and "fib(10) == 55" in new and "test_new" not in new
+    assert corrected(task, old, "def test_five():\n    assert fib(5) == 5\n") is None  # nothing changed
+    assert corrected(task, old, "not python (") is None
 
 
 @sandboxed

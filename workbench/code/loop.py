@@ -23,12 +23,13 @@ from typing import Any
 
 from workbench.code import prompts
 from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
-from workbench.code.testfile import example_names, tidy_tests
+from workbench.code.testfile import corrected, example_names, tidy_tests
 from workbench.sandbox import Executor, Limits
 from workbench.sandbox.runtimes import SandboxRun, run_tests
 
 MAX_REPLY_CHARS = 20_000  # kept per round in the record
-TESTS_MAX_TOKENS = 768  # at most 8 tests fit; small models otherwise repeat tests until max_tokens (slow)
+TOKENS_PER_TEST = 64  # the test round's answer is capped to what its tests need: small models otherwise
+#                       repeat near-identical tests until max_tokens, at ~14 tokens/s on 2 cores
 
 
 @dataclass
@@ -189,7 +190,8 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[
     """Ask for the test file; once more if it has no test or no assertion. {} when both attempts fail."""
     messages = prompts.tests_prompt(task)
     for attempt in range(2):
-        rnd, reply = _ask(model, messages, min(max_tokens, TESTS_MAX_TOKENS), number=attempt + 1, kind="tests")
+        limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task) + len(example_names(task))))
+        rnd, reply = _ask(model, messages, limit, number=attempt + 1, kind="tests")
         files = prompts.parse_files(task, reply, task.test_file)
         source, rnd.notes, left = tidy_tests(task, files.get(task.test_file, ""))
         rnd.files = {task.test_file: source} if source else {}
@@ -217,11 +219,15 @@ def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind
 
 
 def _maybe_new_tests(task: CodeTask, tests: dict[str, str], files: dict[str, str]) -> dict[str, str]:
-    """Accept a corrected test file only for generated tests, and only if it keeps every test."""
+    """Accept corrected tests only for generated tests: in Python the corrected functions replace their
+    namesakes; elsewhere a whole new file, only if it keeps every test."""
     new = files.get(task.test_file)
     if task.user_tests or not new or new == tests.get(task.test_file):
         return tests
     old = tests.get(task.test_file, "")
+    if task.language == "python":  # a Python fix round sends only the corrected test functions
+        fixed = corrected(task, old, new)
+        return {**tests, task.test_file: fixed} if fixed else tests
     new, _, left = tidy_tests(task, new)
     if count_tests(task, new) >= count_tests(task, old) and count_assertions(task, new) > 0 and not left:
         return {**tests, task.test_file: new}

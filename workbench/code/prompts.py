@@ -17,6 +17,12 @@ from workbench.sandbox.runtimes import SandboxRun
 FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 NAME = re.compile(r"([\w./-]+\.(?:py|ts|tsx|java))")
 MAX_TESTS = 8  # small models otherwise repeat near-identical tests until they run out of tokens
+MAX_TESTS_BESIDE_EXAMPLES = 4  # a small model's own tests are often wrong; the task's examples are not
+
+
+def max_tests(task: CodeTask) -> int:
+    """How many tests the model may write: fewer when the task's examples are tests already."""
+    return MAX_TESTS_BESIDE_EXAMPLES if task.example_tests() else MAX_TESTS
 SYSTEM = ("You are a careful programmer. You answer with complete files in fenced code blocks, "
           "each block starting with the file name as a comment, and nothing else after the blocks.")
 
@@ -31,7 +37,7 @@ def tests_prompt(task: CodeTask) -> list[dict]:
     body = (
         f"Task:\n{task.text}\n\n"
         f"Write ONLY the test file {task.test_file} for this task, using {lang.framework}.\n"
-        f"- Write one test for every rule, edge case and example in the task (at most {MAX_TESTS} tests); name "
+        f"- Write one test for every rule, edge case and example in the task (at most {max_tests(task)} tests); name "
         f"each test after what it checks.\n"
         f"- Every test must contain at least one assertion.\n"
         f"- The code under test will be in {task.solution_file}; import it with: "
@@ -39,8 +45,8 @@ def tests_prompt(task: CodeTask) -> list[dict]:
         f"- Do not write the solution.\n\n"
         f"The file looks like this (fill in the UPPERCASE parts; one test per rule):\n"
         f"{_block(task, task.test_file, task.test_skeleton())}\n\n"
-        + ("The test_example_ tests are the task's own examples: keep them as they are and add tests for the "
-           "other rules and edge cases.\n\n" if task.example_tests() else "") +
+        + (f"The test_example_ tests are the task's own examples: keep them as they are and add at most "
+           f"{max_tests(task)} tests for the other rules and edge cases.\n\n" if task.example_tests() else "") +
         f"Answer with one code block whose first line is a comment with the file name {task.test_file}."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
@@ -62,8 +68,12 @@ def fix_prompt(task: CodeTask, tests: dict[str, str], candidate: dict[str, str],
                problem: str, may_fix_tests: bool) -> list[dict]:
     messages = code_prompt(task, tests)
     previous = "\n\n".join(_block(task, name, src) for name, src in candidate.items() if name not in tests)
-    tests_note = (f" If a test contradicts the task, also give the corrected {task.test_file} in a second block "
-                  f"(keep every test)." if may_fix_tests else "")
+    tests_note = "" if not may_fix_tests else (
+        f" If one of the failing tests is itself wrong about the task (never a test_example_ one), also give just "
+        f"the corrected test functions, with their names unchanged, in a second block for {task.test_file}."
+        if task.language == "python" else
+        f" If a test contradicts the task, also give the corrected {task.test_file} in a second block "
+        f"(keep every test).")
     messages.append({"role": "assistant", "content": previous or "(no code block)"})
     messages.append({"role": "user", "content": (
         f"That did not work.\n{problem}\n\n"

@@ -108,7 +108,9 @@ class CodeTask:
     @property
     def function_name(self) -> str:
         """The first name the task calls like a function (`clamp(x, lo, hi)` -> clamp), else NAME."""
-        return next((n for n in _CALL.findall(self.text) if n not in _NOT_NAMES and len(n) > 1), "NAME")
+        defined = set(re.findall(r"\bdef\s+(\w+)\s*\(", self.text))  # `def f(` makes a one-letter name real
+        return next((n for n in _CALL.findall(self.text)
+                     if n not in _NOT_NAMES and (len(n) > 1 or n in defined)), "NAME")
 
     def example_tests(self) -> str:
         """The task's worked examples as named tests (Python): the user's own spec, so the loop keeps

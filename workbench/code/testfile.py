@@ -1,5 +1,5 @@
 """A model-written test file made fit to run: cut back when it ran out of tokens, skeleton
-placeholders dropped, at most MAX_TESTS of the model's tests, and the task's own examples always in.
+placeholders dropped, at most `max_tests` of the model's tests, and the task's own examples always in.
 
     source, notes, left = tidy_tests(task, written)   # left: placeholders still in it (refuse it)
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
-from workbench.code.prompts import MAX_TESTS
+from workbench.code.prompts import max_tests
 from workbench.code.task import CodeTask, count_assertions, count_tests
 
 _PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9])(EXPECTED|INPUT|WHAT_IT_CHECKS|WHAT IT CHECKS|whatItChecks)(?![A-Za-z0-9])")
@@ -30,7 +30,7 @@ def tidy_tests(task: CodeTask, written: str) -> tuple[str, list[str], list[str]]
             return source, notes, left  # nothing filled in: ask again
         notes.append(f"dropped the tests that kept the placeholders {', '.join(left)}")
         source = kept
-    source, capped = at_most(task, source, MAX_TESTS)
+    source, capped = at_most(task, source, max_tests(task))
     notes += [capped] if capped else []
     tidy = with_examples(task, source)
     if not count_tests(task, source) and count_tests(task, tidy):
@@ -91,6 +91,26 @@ def with_examples(task: CodeTask, source: str) -> str:
                          source, re.MULTILINE)
     header = "" if imported else f"from {task.module} import {name}\n\n\n"
     return (source.rstrip() + "\n\n\n" if source.strip() else "") + header + given.rstrip() + "\n"
+
+
+def corrected(task: CodeTask, old: str, new: str) -> str | None:
+    """`old` with the test functions that `new` redefines replaced by the new versions (a fix round's
+    corrections: the model names a wrong test and rewrites it); tests only `new` has are ignored, the
+    task's examples never change. None when nothing changed or `new` is no Python."""
+    old_tree, new_tree = _tree(task, old), _tree(task, new)
+    if old_tree is None or new_tree is None:
+        return None
+    ours = example_names(task)
+    fixes = {f.name: ast.get_source_segment(new, f) for f in _tests(new_tree) if f.name not in ours}
+    lines = old.splitlines(keepends=True)
+    changed = False
+    for node in sorted(_tests(old_tree), key=lambda n: n.lineno, reverse=True):
+        fix = fixes.get(node.name)
+        if fix and fix.strip() != (ast.get_source_segment(old, node) or "").strip():
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            lines[start:node.end_lineno] = [fix.rstrip() + "\n"]
+            changed = True
+    return "".join(lines) if changed and _parses("".join(lines)) else None
 
 
 def example_names(task: CodeTask) -> set[str]:
