@@ -7,8 +7,9 @@ One readable loop (smolagents' `_run_stream`): every pass through it is a `Round
 the model wrote, what the sandbox said, tokens, cost, time — logged as an `agent_step` event when
 a store is open. It stops when every test passes (at least one test, at least one assertion), when
 a round fails exactly like the one before (same failing test ids and error types: asking again
-will not help), or after `max_rounds`. The best candidate is kept: most tests passing, then the
-fewest tokens.
+will not help), or after `max_rounds`. The best candidate is kept: most of the request's own
+examples passing (those tests come from the request, `workbench.code.examples`; the model's own
+tests can be wrong), then most tests passing, then the fewest tokens.
 """
 
 from __future__ import annotations
