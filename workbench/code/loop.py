@@ -24,7 +24,7 @@ from typing import Any
 
 from workbench.code import prompts
 from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
-from workbench.code.testfile import corrected, example_names, tidy_tests
+from workbench.code.testfile import corrected, tidy_tests
 from workbench.sandbox import Executor, Limits
 from workbench.sandbox.runtimes import SandboxRun, run_tests
 
@@ -190,8 +190,8 @@ def _rank(rnd: Round) -> tuple[int, int, int]:
 def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[Round], None]) -> dict[str, str]:
     """Ask for the test file; once more if it has no test or no assertion. {} when both attempts fail."""
     messages = prompts.tests_prompt(task)
+    limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task) + len(task.example_names)))
     for attempt in range(2):
-        limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task) + len(example_names(task))))
         rnd, reply = _ask(model, messages, limit, number=attempt + 1, kind="tests")
         files = prompts.parse_files(task, reply, task.test_file)
         source, rnd.notes, left = tidy_tests(task, files.get(task.test_file, ""))
@@ -260,8 +260,7 @@ def _fill(rnd: Round, task: CodeTask, run: SandboxRun, tests: dict[str, str]) ->
         rnd.error = "blocked by the security scan"
     if run.report is not None:
         rnd.tests, rnd.passed = run.report.tests, run.report.passed
-        given = example_names(task)
-        rnd.examples_passed = sum(1 for c in run.report.cases if c.name in given and c.status == "passed")
+        rnd.examples_passed = sum(1 for c in run.report.cases if c.name in task.example_names and c.status == "passed")
         rnd.failing = sorted(run.report.failure_signature())
         if not rnd.tests and not rnd.error:
             rnd.error = run.report.problem or "no tests ran"

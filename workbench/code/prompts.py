@@ -24,7 +24,7 @@ SYSTEM = ("You are a careful programmer. You answer with complete files in fence
 
 def max_tests(task: CodeTask) -> int:
     """How many tests the model may write: fewer when the task's examples are tests already."""
-    return MAX_TESTS_BESIDE_EXAMPLES if task.example_tests() else MAX_TESTS
+    return MAX_TESTS_BESIDE_EXAMPLES if task.example_tests else MAX_TESTS
 
 
 def _block(task: CodeTask, name: str, source: str) -> str:
@@ -46,7 +46,7 @@ def tests_prompt(task: CodeTask) -> list[dict]:
         f"The file looks like this (fill in the UPPERCASE parts; one test per rule):\n"
         f"{_block(task, task.test_file, task.test_skeleton())}\n\n"
         + (f"The test_example_ tests are the task's own examples: keep them as they are and add at most "
-           f"{max_tests(task)} tests for the other rules and edge cases.\n\n" if task.example_tests() else "") +
+           f"{max_tests(task)} tests for the other rules and edge cases.\n\n" if task.example_tests else "") +
         f"Answer with one code block whose first line is a comment with the file name {task.test_file}."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]

@@ -6,8 +6,10 @@ defaults; every answer is parsed into exactly those files, whatever fences the m
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 
 from workbench.code.examples import as_pytest, find_examples
@@ -112,18 +114,24 @@ class CodeTask:
         return next((n for n in _CALL.findall(self.text)
                      if n not in _NOT_NAMES and (len(n) > 1 or n in defined)), "NAME")
 
+    @cached_property
     def example_tests(self) -> str:
         """The task's worked examples as named tests (Python): the user's own spec, so the loop keeps
-        them whatever the model writes; "" when the task has none."""
+        them whatever the model writes; "" when the task has none. Cached: every round asks."""
         if self.language != "python" or self.function_name == "NAME":
             return ""
         return as_pytest(find_examples(self.text, self.function_name))
+
+    @cached_property
+    def example_names(self) -> frozenset[str]:
+        """The names of the example tests (test_example_1 ...)."""
+        return frozenset(node.name for node in ast.parse(self.example_tests).body)
 
     def test_skeleton(self) -> str:
         """The shape of the test file, with the task's function name filled in and, for Python, the
         task's worked examples as real tests: small models copy the skeleton literally, and copied
         examples are still tests that check something."""
-        return self.lang.skeleton.format(stem=self.stem, module=self.module, example=self.example_tests()).replace(
+        return self.lang.skeleton.format(stem=self.stem, module=self.module, example=self.example_tests).replace(
             "NAME", self.function_name)
 
 

@@ -71,8 +71,7 @@ def at_most(task: CodeTask, source: str, limit: int) -> tuple[str, str]:
     tree = _tree(task, source)
     if tree is None:
         return source, ""
-    ours = example_names(task)
-    extra = [f.name for f in _tests(tree) if f.name not in ours][limit:]
+    extra = [f.name for f in _tests(tree) if f.name not in task.example_names][limit:]
     if not extra:
         return source, ""
     return _without(source, set(extra)), f"kept the first {limit} tests, dropped {len(extra)} more"
@@ -82,10 +81,10 @@ def with_examples(task: CodeTask, source: str) -> str:
     """The test file with the task's example tests in it exactly as derived from the task (a model's
     edited copy of one is replaced): the user's examples are the one part of the spec a model cannot
     get wrong, so no test round or fix round may drop or change them."""
-    given = task.example_tests()
+    given = task.example_tests
     if not given:
         return source
-    source = _without(source, example_names(task))
+    source = _without(source, task.example_names)
     name = task.function_name
     imported = re.search(rf"^\s*from\s+{re.escape(task.module)}\s+import\s+(?:\*|.*\b{re.escape(name)}\b)",
                          source, re.MULTILINE)
@@ -100,23 +99,15 @@ def corrected(task: CodeTask, old: str, new: str) -> str | None:
     old_tree, new_tree = _tree(task, old), _tree(task, new)
     if old_tree is None or new_tree is None:
         return None
-    ours = example_names(task)
-    fixes = {f.name: ast.get_source_segment(new, f) for f in _tests(new_tree) if f.name not in ours}
+    fixes = {f.name: ast.get_source_segment(new, f) for f in _tests(new_tree) if f.name not in task.example_names}
     lines = old.splitlines(keepends=True)
     changed = False
     for node in sorted(_tests(old_tree), key=lambda n: n.lineno, reverse=True):
         fix = fixes.get(node.name)
         if fix and fix.strip() != (ast.get_source_segment(old, node) or "").strip():
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-            lines[start:node.end_lineno] = [fix.rstrip() + "\n"]
+            lines[_lines(node)] = [fix.rstrip() + "\n"]
             changed = True
     return "".join(lines) if changed and _parses("".join(lines)) else None
-
-
-def example_names(task: CodeTask) -> set[str]:
-    """The names of the task's example tests (test_example_1 ...)."""
-    given = task.example_tests()
-    return {node.name for node in ast.parse(given).body} if given else set()
 
 
 def _tree(task: CodeTask, source: str) -> ast.Module | None:
@@ -141,9 +132,13 @@ def _without(source: str, names: set[str]) -> str:
     lines = source.splitlines(keepends=True)
     drop = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in names]
     for node in sorted(drop, key=lambda n: n.lineno, reverse=True):
-        start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-        del lines[start:node.end_lineno]
+        del lines[_lines(node)]
     return "".join(lines)
+
+
+def _lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> slice:
+    """The function's lines (its decorators included) as a slice of source.splitlines()."""
+    return slice(min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1, node.end_lineno)
 
 
 def _parses(source: str) -> bool:
