@@ -320,6 +320,31 @@ def test_a_candidate_that_breaks_an_example_never_beats_one_that_keeps_them():
     assert result.best_round == right.number and "a, b = b, a + b" in result.files["fib.py"]
 
 
+@sandboxed
+def test_a_solution_that_misses_an_example_is_resampled_not_fixed():
+    model = scripted(WRONG, RIGHT)  # fib(n) = n misses fib(10) == 55: a fresh draw, not a failure report
+    result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
+    assert result.ok and [r.kind for r in result.rounds] == ["tests", "code", "sample"]
+    (code_messages, greedy), (sample_messages, sampled) = model.requests[1], model.requests[2]
+    assert greedy["temperature"] == 0 and (sampled["temperature"], sampled["seed"]) == (0.8, 2)
+    assert sample_messages == code_messages  # the same request as the first solution: no failure report
+    always_wrong = solve(EXAMPLES_TASK, "python", model=scripted(WRONG), max_rounds=3)
+    assert [r.kind for r in always_wrong.rounds] == ["tests", "code", "sample", "sample"]
+    assert always_wrong.stop_reason == "max_rounds"  # the same failure again does not stop sampling
+
+
+@sandboxed
+def test_one_fix_round_when_every_example_passes_and_only_the_models_own_tests_fail():
+    wrong_test = "```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_two():\n    assert fib(2) == 2\n```"
+    result = solve(EXAMPLES_TASK, "python", model=scripted(RIGHT, tests=wrong_test), max_rounds=4)
+    assert [r.kind for r in result.rounds] == ["tests", "code", "fix"] and result.stop_reason == "examples_pass"
+    assert not result.ok and result.best.examples_passed == 3 and result.best.failing == [
+        ("test_fib::test_two", "AssertionError")]
+    no_examples = solve(TASK, "python", model=scripted(RIGHT, tests=wrong_test.replace("fib(2) == 2", "fib(2) == 3")
+                                                        .replace("test_two", "test_a")), max_rounds=3)
+    assert [r.kind for r in no_examples.rounds][:3] == ["tests", "code", "fix"]  # no examples: fixes go on
+
+
 def test_a_test_file_keeps_at_most_max_tests_of_the_models_tests():
     from workbench.code.prompts import MAX_TESTS, MAX_TESTS_BESIDE_EXAMPLES
     from workbench.code.testfile import tidy_tests

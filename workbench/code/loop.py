@@ -5,11 +5,19 @@
 
 One readable loop (smolagents' `_run_stream`): every pass through it is a `Round` record — what
 the model wrote, what the sandbox said, tokens, cost, time — logged as an `agent_step` event when
-a store is open. It stops when every test passes (at least one test, at least one assertion), when
-a round fails exactly like the one before (same failing test ids and error types: asking again
-will not help), or after `max_rounds`. The best candidate is kept: most of the request's own
-examples passing (those tests come from the request, `workbench.code.examples`; the model's own
-tests can be wrong), then most tests passing, then the fewest tokens.
+a store is open. After the first solution ("code"), each round is chosen by what failed:
+
+- the best candidate misses one of the request's own examples -> "sample": a fresh solution at
+  temperature 0.8 (a small model that misread the task rarely mends it from a failure report; a new
+  draw often reads it right — HumanEval, qwen2.5-coder-1.5B: see benchmarks/humaneval.py);
+- otherwise -> "fix": the failure report goes back, and the model corrects the code or its own tests.
+
+It stops when every test passes (at least one test, at least one assertion); after one fix round
+when every example passes but the model's own tests still fail ("examples_pass": its tests are more
+often wrong than the code then); when a fix round fails exactly like the round before (same failing
+test ids and error types: asking again will not help); or after `max_rounds`. The best candidate is
+kept: most of the request's examples passing (those tests come from the request,
+`workbench.code.examples`), then most tests passing, then the fewest tokens.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from workbench.sandbox import Executor, Limits
 from workbench.sandbox.runtimes import SandboxRun, run_tests
 
 MAX_REPLY_CHARS = 20_000  # kept per round in the record
+SAMPLE_TEMPERATURE = 0.8  # a "sample" round: a fresh draw, seeded by its round number (so reruns repeat)
 TOKENS_PER_TEST = 64  # the test round's answer is capped to what its tests need: small models otherwise
 #                       repeat near-identical tests until max_tokens, at ~14 tokens/s on 2 cores
 
@@ -36,7 +45,7 @@ TOKENS_PER_TEST = 64  # the test round's answer is capped to what its tests need
 @dataclass
 class Round:
     number: int
-    kind: str  # "tests" (writing the tests), "code" (first solution), "fix" (after a failure)
+    kind: str  # "tests" (writing them), "code" (first solution), "sample" (a fresh one), "fix" (from a failure)
     files: dict[str, str] = field(default_factory=dict)  # what this round's answer contained
     reply: str = ""
     tests: int = 0
@@ -72,7 +81,7 @@ class CodeResult:
     ok: bool
     files: dict[str, str]  # the best candidate: solution (+ other named files) and tests
     rounds: list[Round]
-    stop_reason: str  # passed | repeated_failure | max_rounds | no_tests
+    stop_reason: str  # passed | examples_pass | repeated_failure | max_rounds | no_tests
     best_round: int | None
     model: str
     seconds: float
@@ -144,10 +153,11 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
     step = 0
     while step < max_rounds:
         step += 1
-        kind = "code" if step == 1 else "fix"
-        messages = prompts.code_prompt(task, test_files) if kind == "code" else prompts.fix_prompt(
-            task, test_files, candidate, None, problem, may_fix_tests=not task.user_tests)
-        rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind)
+        kind = _next_kind(task, best, step)
+        messages = prompts.fix_prompt(task, test_files, candidate, None, problem, may_fix_tests=not task.user_tests
+                                      ) if kind == "fix" else prompts.code_prompt(task, test_files)
+        sampling = {"temperature": SAMPLE_TEMPERATURE, "seed": step} if kind == "sample" else {}
+        rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind, **sampling)
         files = prompts.parse_files(task, reply, task.solution_file)
         rnd.files = files
         new_tests = _maybe_new_tests(task, test_files, files)
@@ -172,13 +182,28 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
         if rnd.ok:
             stop = "passed"
             break
+        if kind == "fix" and best is not None and _examples(task) and best.examples_passed == _examples(task):
+            stop = "examples_pass"
+            break
         previous = next((r for r in reversed(rounds[:-1]) if r.kind != "tests"), None)
-        if previous is not None and previous.signature() == rnd.signature():
+        if kind == "fix" and previous is not None and previous.signature() == rnd.signature():
             stop = "repeated_failure"
             break
     ok = best is not None and best.ok
     return CodeResult(task, ok, best_files or {**candidate, **test_files}, rounds, stop,
                       best.number if best else None, model.model_id, time.perf_counter() - start)
+
+
+def _next_kind(task: CodeTask, best: Round | None, step: int) -> str:
+    """The first solution, then a fresh sample while the best one misses an example, else a fix."""
+    if step == 1:
+        return "code"
+    return "sample" if best is not None and best.examples_passed < _examples(task) else "fix"
+
+
+def _examples(task: CodeTask) -> int:
+    """How many of the tests are the request's own examples (none when the user gave the tests)."""
+    return 0 if task.user_tests else len(task.example_names)
 
 
 def _rank(rnd: Round) -> tuple[int, int, int]:
@@ -210,9 +235,10 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[
     return {}
 
 
-def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str) -> tuple[Round, str]:
+def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str,
+         temperature: float = 0, seed: int | None = None) -> tuple[Round, str]:
     started = time.perf_counter()
-    completion = model.complete(messages, temperature=0, max_tokens=max_tokens)
+    completion = model.complete(messages, temperature=temperature, max_tokens=max_tokens, seed=seed)
     rnd = Round(number=number, kind=kind, reply=completion.text[:MAX_REPLY_CHARS],
                 tokens_in=completion.usage.input_tokens, tokens_out=completion.usage.output_tokens,
                 cost_usd=completion.cost_usd or 0.0, model_s=time.perf_counter() - started)
