@@ -327,7 +327,10 @@ def test_a_solution_that_misses_an_example_is_resampled_not_fixed():
     assert result.ok and [r.kind for r in result.rounds] == ["tests", "code", "sample"]
     (code_messages, greedy), (sample_messages, sampled) = model.requests[1], model.requests[2]
     assert greedy["temperature"] == 0 and (sampled["temperature"], sampled["seed"]) == (0.8, 2)
-    assert sample_messages == code_messages  # the same request as the first solution: no failure report
+    assert sample_messages[0] == code_messages[0] and "failed" not in sample_messages[-1]["content"]
+    shown = sample_messages[-1]["content"]  # the examples, not the model's own tests: those may be wrong
+    assert "def test_example_3():\n    assert fib(10) == 55" in shown and "test_fib_of_ten" not in shown
+    assert "test_fib_of_ten" in code_messages[-1]["content"]
     always_wrong = solve(EXAMPLES_TASK, "python", model=scripted(WRONG), max_rounds=3)
     assert [r.kind for r in always_wrong.rounds] == ["tests", "code", "sample", "sample"]
     assert always_wrong.stop_reason == "max_rounds"  # the same failure again does not stop sampling

@@ -8,7 +8,8 @@ the model wrote, what the sandbox said, tokens, cost, time — logged as an `age
 a store is open. After the first solution ("code"), each round is chosen by what failed:
 
 - the best candidate misses one of the request's own examples -> "sample": a fresh solution at
-  temperature 0.8 (a small model that misread the task rarely mends it from a failure report; a new
+  temperature 0.8, shown the examples but not the model's own tests (a small model that misread the
+  task rarely mends it from a failure report, and its own wrong tests can be what misled it; a new
   draw often reads it right — HumanEval, qwen2.5-coder-1.5B: see benchmarks/humaneval.py);
 - otherwise -> "fix": the failure report goes back, and the model corrects the code or its own tests.
 
@@ -32,7 +33,7 @@ from typing import Any
 
 from workbench.code import prompts
 from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
-from workbench.code.testfile import corrected, tidy_tests
+from workbench.code.testfile import corrected, tidy_tests, with_examples
 from workbench.sandbox import Executor, Limits
 from workbench.sandbox.runtimes import SandboxRun, run_tests
 
@@ -154,8 +155,10 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
     while step < max_rounds:
         step += 1
         kind = _next_kind(task, best, step)
-        messages = prompts.fix_prompt(task, test_files, candidate, None, problem, may_fix_tests=not task.user_tests
-                                      ) if kind == "fix" else prompts.code_prompt(task, test_files)
+        if kind == "fix":
+            messages = prompts.fix_prompt(task, test_files, candidate, None, problem, may_fix_tests=not task.user_tests)
+        else:  # a sample is shown only the examples: the model's own tests may be what misled the first try
+            messages = prompts.code_prompt(task, test_files if kind == "code" else _examples_only(task))
         sampling = {"temperature": SAMPLE_TEMPERATURE, "seed": step} if kind == "sample" else {}
         rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind, **sampling)
         files = prompts.parse_files(task, reply, task.solution_file)
@@ -199,6 +202,10 @@ def _next_kind(task: CodeTask, best: Round | None, step: int) -> str:
     if step == 1:
         return "code"
     return "sample" if best is not None and best.examples_passed < _examples(task) else "fix"
+
+
+def _examples_only(task: CodeTask) -> dict[str, str]:
+    return {task.test_file: with_examples(task, "")}
 
 
 def _examples(task: CodeTask) -> int:
