@@ -151,17 +151,17 @@ def test_cli_bad_input_is_one_clear_line(tmp_path):
     assert res.returncode == 2 and "Unknown language" in res.stderr
 
 
+PALINDROME = ("Write is_palindrome.py with is_palindrome(s) that ignores case: is_palindrome('Aba') is True, "
+              "is_palindrome('ab') is False, is_palindrome('') is True.")
+CLAMP = "Write clamp.ts exporting clamp(x, lo, hi): clamp(5, 0, 3) === 3, clamp(-1, 0, 3) === 0, clamp(2, 0, 3) === 2."
+MAX3 = ("Write MathUtil.java with a static int max3(int a, int b, int c) returning the largest: "
+        "max3(1, 2, 3) == 3, max3(3, 2, 1) == 3, max3(-1, -2, -3) == -1.")
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # ~1 min per language on an idle machine; a loaded one is far slower
 @sandboxed
-@pytest.mark.parametrize("language,task", [
-    ("python", "Write is_palindrome.py with is_palindrome(s) that ignores case: is_palindrome('Aba') is True, "
-               "is_palindrome('ab') is False, is_palindrome('') is True."),
-    ("typescript", "Write clamp.ts exporting clamp(x, lo, hi): clamp(5, 0, 3) === 3, clamp(-1, 0, 3) === 0, "
-                   "clamp(2, 0, 3) === 2."),
-    ("java", "Write MathUtil.java with a static int max3(int a, int b, int c) returning the largest: "
-             "max3(1, 2, 3) == 3, max3(3, 2, 1) == 3, max3(-1, -2, -3) == -1."),
-])
+@pytest.mark.parametrize("language,task", [("python", PALINDROME), ("typescript", CLAMP), ("java", MAX3)])
 def test_real_local_model_one_task_per_language(test_model, language, task):
     result = solve(task, language, model=test_model, max_rounds=3, max_tokens=700)
     code_rounds = [r for r in result.rounds if r.kind != "tests"]

@@ -3,7 +3,7 @@
     find_examples("fib(n) ... fib(10) returns 55", "fib")[0].check  ->  "fib(10) == 55"
 
 Two shapes: doctests (`>>> f(2)` with `4` on the next line, or `>>> f(2) == 4`) and examples in
-prose (`f(2) == 4`, `f(2) -> 4`, `f(2) ➞ 4`, `f(2) returns 4`, `f(2) is 4`, `# returns 4` ...). When the
+prose (`f(2) == 4`, `f(2) === 4`, `f(2) -> 4`, `f(2) ➞ 4`, `f(2) returns 4`, `f(2) is 4`, `# returns 4` ...). When the
 text has doctests, they are the examples (their prose around them tends to be looser). The code loop
 turns every example into a named test that the model cannot rewrite; the HumanEval benchmark uses
 the same examples to choose among resampled answers. An example whose expected value is not a
@@ -17,9 +17,10 @@ import doctest
 import re
 from dataclasses import dataclass
 
-_ARROW = re.compile(r"[ \t]*(?:==>|==|->|=>|➞|\u2192|#?[ \t]*should return|#?[ \t]*returns?|gives|is|=)"
+_ARROW = re.compile(r"[ \t]*(?:===|==>|==|->|=>|➞|\u2192|#?[ \t]*should return|#?[ \t]*returns?|gives|is|=)"
                     r"[ \t]*:?[ \t]*", re.IGNORECASE)
 
+_LONE_EQUALS = re.compile(r"(?<![<>!=])=(?![=>])")  # `19 - 5 - 6 = 8`, not the `<=` of a rule
 _QUOTES_AT_END = re.compile(r"(?m)(?:\"\"\"|'''|^[ \t]*```[\w-]*)[ \t]*$")
 
 
@@ -92,13 +93,13 @@ def _check(expr: str, literal: str) -> Example:
 
 
 def _candidates(line: str) -> list[str]:
-    """The expected value without sentence punctuation, as written, before a comment, before an `=`,
-    or its first word (prose often follows it)."""
+    """The expected value without sentence punctuation, as written, before a comment, after a worked
+    sum's `=`, or its first word (prose often follows it)."""
     line = line.strip().strip("`")
     if not line:
         return []
     return list(dict.fromkeys(x.strip() for x in (line.rstrip(".;,"), line, line.split("#")[0],
-                                                  line.split("=")[-1], line.split(" ")[0].rstrip(".;,`"))
+                                                  _LONE_EQUALS.split(line)[-1], line.split(" ")[0].rstrip(".;,`"))
                               if x.strip()))
 
 
@@ -153,8 +154,3 @@ def _parses(text: str) -> bool:
         return False
     return True
 
-
-def as_pytest(examples: list[Example], limit: int = 12) -> str:
-    """The examples with a check as pytest functions `test_example_1` ... (up to `limit`)."""
-    checks = [e.check for e in examples if e.check][:limit]
-    return "".join(f"def test_example_{i}():\n    assert {check}\n\n\n" for i, check in enumerate(checks, 1))

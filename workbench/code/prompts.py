@@ -45,7 +45,7 @@ def tests_prompt(task: CodeTask) -> list[dict]:
         f"- Do not write the solution.\n\n"
         f"The file looks like this (fill in the UPPERCASE parts; one test per rule):\n"
         f"{_block(task, task.test_file, task.test_skeleton())}\n\n"
-        + (f"The test_example_ tests are the task's own examples: keep them as they are and add at most "
+        + (f"The {task.lang.examples.prefix} tests are the task's own examples: keep them as they are and add at most "
            f"{max_tests(task)} tests for the other rules and edge cases.\n\n" if task.example_tests else "") +
         f"Answer with one code block whose first line is a comment with the file name {task.test_file}."
     )
@@ -73,7 +73,8 @@ def fix_prompt(task: CodeTask, tests: dict[str, str], candidate: dict[str, str],
         f"the corrected test functions, with their names unchanged, in a second block for {task.test_file}."
         if task.language == "python" else
         f" If a test contradicts the task, also give the corrected {task.test_file} in a second block "
-        f"(keep every test).")
+        f"(keep every test" + (f", and the {task.lang.examples.prefix} ones exactly as they are)." if task.example_cases
+                               else ")."))
     messages.append({"role": "assistant", "content": previous or "(no code block)"})
     messages.append({"role": "user", "content": (
         f"That did not work.\n{problem}\n\n"

@@ -6,13 +6,13 @@ defaults; every answer is parsed into exactly those files, whatever fences the m
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
 
-from workbench.code.examples import as_pytest, find_examples
+from workbench.code.example_tests import EXAMPLE_STYLES, ExampleStyle, ExampleTest
+from workbench.code.examples import find_examples
 from workbench.errors import WorkbenchError
 from workbench.sandbox.runtimes import get_runtime
 
@@ -33,6 +33,8 @@ class Language:
     test_count: re.Pattern  # a test in a test file
     assertion: re.Pattern  # an assertion in a test file
     skeleton: str = ""  # the shape of a test file (format with {stem}, {module}, {example}); small models copy it
+    examples: ExampleStyle = EXAMPLE_STYLES["python"]  # how the task's examples become tests
+    literal_words: tuple[tuple[str, str], ...] = ()  # the language's words for Python literals in examples
 
 
 LANGUAGES: dict[str, Language] = {}
@@ -61,7 +63,9 @@ _register(Language(
     test_count=re.compile(r"\b(?:test|it)\s*\(\s*[\"'`]"),
     assertion=re.compile(r"\bassert(?:\.\w+)?\s*\(|\bexpect\s*\("),
     skeleton=('import {{ test }} from "node:test";\nimport assert from "node:assert/strict";\n'
-              'import {{ NAME }} from "./{stem}";\n\ntest("WHAT IT CHECKS", () => {{\n  assert.equal(NAME(INPUT), EXPECTED);\n}});\n'),
+              'import {{ NAME }} from "./{stem}";\n\n{example}test("WHAT IT CHECKS", () => {{\n'
+              '  assert.equal(NAME(INPUT), EXPECTED);\n}});\n'),
+    examples=EXAMPLE_STYLES["typescript"], literal_words=(("true", "True"), ("false", "False")),
 ))
 _register(Language(
     name="java", fence="java", default_solution="Solution.java", test_name="{stem}Test.java",
@@ -72,8 +76,9 @@ _register(Language(
     test_count=re.compile(r"@(?:Test|ParameterizedTest)\b"),
     assertion=re.compile(r"\bassert\w*\s*\(|\bfail\s*\("),
     skeleton=("import org.junit.jupiter.api.Test;\nimport static org.junit.jupiter.api.Assertions.*;\n\n"
-              "class {stem}Test {{\n    @Test\n    void whatItChecks() {{\n"
+              "class {stem}Test {{\n{example}    @Test\n    void whatItChecks() {{\n"
               "        assertEquals(EXPECTED, {stem}.NAME(INPUT));\n    }}\n}}\n"),
+    examples=EXAMPLE_STYLES["java"], literal_words=(("true", "True"), ("false", "False")),
 ))
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
@@ -115,17 +120,26 @@ class CodeTask:
                      if n not in _NOT_NAMES and (len(n) > 1 or n in defined)), "NAME")
 
     @cached_property
+    def example_cases(self) -> list[ExampleTest]:
+        """The task's worked examples as named tests in its language (`workbench.code.example_tests`):
+        the user's own spec, so the loop keeps them whatever the model writes. Cached: every round asks."""
+        if self.function_name == "NAME":
+            return []
+        text = self.text
+        for word, python in self.lang.literal_words:  # `isEven(2) returns true` -> True
+            text = re.sub(rf"\b{word}\b", python, text)
+        return self.lang.examples.tests(find_examples(text, self.function_name), function=self.function_name,
+                                        stem=self.stem)
+
+    @property
     def example_tests(self) -> str:
-        """The task's worked examples as named tests (Python): the user's own spec, so the loop keeps
-        them whatever the model writes; "" when the task has none. Cached: every round asks."""
-        if self.language != "python" or self.function_name == "NAME":
-            return ""
-        return as_pytest(find_examples(self.text, self.function_name))
+        """The example tests as source ("" when the task has none)."""
+        return self.lang.examples.block(self.example_cases) if self.example_cases else ""
 
     @cached_property
     def example_names(self) -> frozenset[str]:
-        """The names of the example tests (test_example_1 ...)."""
-        return frozenset(node.name for node in ast.parse(self.example_tests).body)
+        """The example tests' names as the test report shows them (test_example_1, "example 1", example1())."""
+        return frozenset(t.name for t in self.example_cases)
 
     def test_skeleton(self) -> str:
         """The shape of the test file, with the task's function name filled in and, for Python, the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
+from workbench.code.example_tests import function_lines, without_functions
 from workbench.code.prompts import max_tests
 from workbench.code.task import CodeTask, count_assertions, count_tests
 
@@ -57,12 +58,9 @@ def complete_tests(task: CodeTask, source: str) -> tuple[str, str]:
 
 
 def without_placeholder_tests(task: CodeTask, source: str) -> str:
-    """A Python test file less the test functions that still hold skeleton placeholders ("" if it does
-    not parse): the filled-in tests of a half-copied skeleton are still worth running."""
-    tree = _tree(task, source)
-    if tree is None:
-        return ""
-    return _without(source, {f.name for f in _tests(tree) if placeholders(ast.get_source_segment(source, f) or "")})
+    """The test file less the tests that still hold skeleton placeholders ("" if Python that does not
+    parse): the filled-in tests of a half-copied skeleton are still worth running."""
+    return task.lang.examples.drop(source, lambda name, text: bool(placeholders(text)))
 
 
 def at_most(task: CodeTask, source: str, limit: int) -> tuple[str, str]:
@@ -74,22 +72,17 @@ def at_most(task: CodeTask, source: str, limit: int) -> tuple[str, str]:
     extra = [f.name for f in _tests(tree) if f.name not in task.example_names][limit:]
     if not extra:
         return source, ""
-    return _without(source, set(extra)), f"kept the first {limit} tests, dropped {len(extra)} more"
+    return without_functions(source, set(extra)), f"kept the first {limit} tests, dropped {len(extra)} more"
 
 
 def with_examples(task: CodeTask, source: str) -> str:
     """The test file with the task's example tests in it exactly as derived from the task (a model's
-    edited copy of one is replaced): the user's examples are the one part of the spec a model cannot
-    get wrong, so no test round or fix round may drop or change them."""
-    given = task.example_tests
-    if not given:
+    edited copy of one is replaced) and the imports they need: the user's examples are the one part
+    of the spec a model cannot get wrong, so no test round or fix round may drop or change them."""
+    if not task.example_cases:
         return source
-    source = _without(source, task.example_names)
-    name = task.function_name
-    imported = re.search(rf"^\s*from\s+{re.escape(task.module)}\s+import\s+(?:\*|.*\b{re.escape(name)}\b)",
-                         source, re.MULTILINE)
-    header = "" if imported else f"from {task.module} import {name}\n\n\n"
-    return (source.rstrip() + "\n\n\n" if source.strip() else "") + header + given.rstrip() + "\n"
+    return task.lang.examples.insert(source, task.example_cases, function=task.function_name, stem=task.stem,
+                                     module=task.module)
 
 
 def corrected(task: CodeTask, old: str, new: str) -> str | None:
@@ -105,7 +98,7 @@ def corrected(task: CodeTask, old: str, new: str) -> str | None:
     for node in sorted(_tests(old_tree), key=lambda n: n.lineno, reverse=True):
         fix = fixes.get(node.name)
         if fix and fix.strip() != (ast.get_source_segment(old, node) or "").strip():
-            lines[_lines(node)] = [fix.rstrip() + "\n"]
+            lines[function_lines(node)] = [fix.rstrip() + "\n"]
             changed = True
     return "".join(lines) if changed and _parses("".join(lines)) else None
 
@@ -121,24 +114,6 @@ def _tree(task: CodeTask, source: str) -> ast.Module | None:
 
 def _tests(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")]
-
-
-def _without(source: str, names: set[str]) -> str:
-    """The Python source less its top-level functions with these names (as is if it does not parse)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return source
-    lines = source.splitlines(keepends=True)
-    drop = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in names]
-    for node in sorted(drop, key=lambda n: n.lineno, reverse=True):
-        del lines[_lines(node)]
-    return "".join(lines)
-
-
-def _lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> slice:
-    """The function's lines (its decorators included) as a slice of source.splitlines()."""
-    return slice(min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1, node.end_lineno)
 
 
 def _parses(source: str) -> bool:

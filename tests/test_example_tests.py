@@ -1,0 +1,120 @@
+"""A task's worked examples as tests in TypeScript and Java (Python's are in test_code_loop.py): which
+examples can be written in the language, how they go into a model's test file (an edited copy is
+replaced, the model's other tests stay, missing imports are added), and, in the real sandbox, that the
+loop counts the examples a candidate passes by the names the test report shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.code import parse_task, solve
+from workbench.code.example_tests import java_literal, js_literal, matching_bracket
+from workbench.code.testfile import tidy_tests, with_examples
+from workbench.sandbox.bwrap import BwrapExecutor
+from workbench.sandbox.runtimes import Toolchain
+from workbench.testing import FunctionModel
+
+OK, WHY = BwrapExecutor.available()
+sandboxed = pytest.mark.skipif(not (OK and Toolchain.from_settings().stamp()),
+                               reason=f"needs bubblewrap and the toolchain (`make toolchain`): {WHY}")
+pytestmark = pytest.mark.timeout(300)
+
+TS_TASK = ("Write clamp.ts exporting clamp(x, lo, hi): clamp(5, 0, 3) === 3, clamp(-1, 0, 3) returns 0, "
+           "clamp(x, 0, 3) is x when 0 <= x <= 3.")
+JAVA_TASK = "Write Clamp.java with static int clamp(int x, int lo, int hi): clamp(5, 0, 3) returns 3, clamp(-1, 0, 3) -> 0."
+TS_RIGHT = "```typescript\n// clamp.ts\nexport function clamp(x: number, lo: number, hi: number): number {\n" \
+           "  return Math.min(hi, Math.max(lo, x));\n}\n```"
+JAVA_RIGHT = ("```java\n// Clamp.java\npublic class Clamp {\n    public static int clamp(int x, int lo, int hi) {\n"
+              "        return Math.min(hi, Math.max(lo, x));\n    }\n}\n```")
+
+
+def scripted(tests: str, *code: str) -> FunctionModel:
+    replies = list(code)
+
+    def answer(messages, options):
+        if "Write ONLY the test file" in messages[1]["content"]:
+            return tests
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    return FunctionModel(answer, name="scripted")
+
+
+def test_examples_a_language_can_write_become_named_tests():
+    ts = parse_task(TS_TASK, "typescript")
+    assert ts.example_names == {"example 1", "example 2"}  # clamp(x, 0, 3) is a rule, not an example
+    assert 'test("example 2", () => {\n  assert.deepStrictEqual(clamp(-1, 0, 3), 0);\n});' in ts.test_skeleton()
+    java = parse_task(JAVA_TASK, "java")
+    assert java.example_names == {"example1()", "example2()"}
+    assert "    @Test\n    void example1() {\n        assertEquals(3, Clamp.clamp(5, 0, 3));\n    }" in java.test_skeleton()
+    words = parse_task("Write even.ts with isEven(n): isEven(2) returns true, isEven(3) returns false.", "typescript")
+    assert "assert.deepStrictEqual(isEven(2), true)" in words.example_tests
+    unknowable = parse_task("Write first.ts with first(xs): first([]) returns undefined, first([1]) == null.", "typescript")
+    assert unknowable.example_cases == []  # null or undefined: not a value the example text pins down
+
+
+def test_literals_in_each_language():
+    assert js_literal([1, "a", True, {"k": (2.5, False)}]) == '[1, "a", true, {"k": [2.5, false]}]'
+    assert js_literal(None) is None and js_literal([1, None]) is None and js_literal({1: 2}) is None
+    assert java_literal(5) == "5" and java_literal(2**40) == f"{2**40}L" and java_literal(2**70) is None
+    assert java_literal('say "hi"') == '"say \\"hi\\""' and java_literal([1]) is None and java_literal(1.5) == "1.5"
+    java = parse_task("Write Half.java with static double half(int n): half(3) returns 1.5.", "java")
+    assert "assertEquals(1.5, Half.half(3), 1e-9);" in java.example_tests  # doubles compare with a tolerance
+
+
+def test_brackets_are_matched_over_lines_strings_and_comments():
+    text = 'f(a, ")", \'(\', `)`, /* ) */ g(1) // )\n, [2])'
+    assert matching_bracket(text, 1) == len(text) - 1 and matching_bracket("f(1, 2", 1) is None
+
+
+def test_an_edited_example_is_replaced_and_the_models_other_tests_stay():
+    ts = parse_task(TS_TASK, "typescript")
+    written = ('import { test } from "node:test";\nimport assert from "node:assert/strict";\nimport { clamp } from "./clamp";\n\n'
+               'test("example 1", () => {\n  assert.equal(clamp(5, 0, 3), 4); // "fixed" (wrongly)\n});\n\n'
+               'test("keeps a value inside", () => {\n  assert.equal(clamp(1, 0, 3), 1);\n});\n')
+    merged = with_examples(ts, written)
+    assert "clamp(5, 0, 3), 4" not in merged and "assert.deepStrictEqual(clamp(5, 0, 3), 3)" in merged
+    assert 'test("keeps a value inside"' in merged and merged.count('import { clamp } from "./clamp";') == 1
+    bare = with_examples(ts, 'test("x", () => { assert.ok(clamp(1, 0, 3)); });\n')  # the model forgot its imports
+    assert bare.startswith('import { test } from "node:test";\nimport assert from "node:assert/strict";\n'
+                           'import { clamp } from "./clamp";\n')
+    java = parse_task(JAVA_TASK, "java")
+    written = ("import org.junit.jupiter.api.Test;\nimport static org.junit.jupiter.api.Assertions.assertEquals;\n\n"
+               "class ClampTest {\n    @Test\n    void example1() {\n        assertEquals(4, Clamp.clamp(5, 0, 3)); // }\n    }\n\n"
+               "    @Test\n    void inside() {\n        assertEquals(1, Clamp.clamp(1, 0, 3));\n    }\n}\n")
+    merged = with_examples(java, written)
+    assert "assertEquals(4," not in merged and merged.count("void example1()") == 1 and "void inside()" in merged
+    assert "Assertions.*" not in merged  # assertEquals, all the examples use, was imported already
+    assert "import static org.junit.jupiter.api.Assertions.*;" in with_examples(java, written.replace(
+        "import static org.junit.jupiter.api.Assertions.assertEquals;\n", ""))
+    assert with_examples(java, "").rstrip().endswith("}\n}") and "class ClampTest {" in with_examples(java, "")
+
+
+def test_placeholder_tests_are_dropped_and_the_filled_in_ones_kept():
+    ts = parse_task(TS_TASK, "typescript")
+    half_copied = ('import { test } from "node:test";\nimport assert from "node:assert/strict";\nimport { clamp } from "./clamp";\n\n'
+                   'test("WHAT IT CHECKS", () => {\n  assert.equal(clamp(INPUT), EXPECTED);\n});\n\n'
+                   'test("caps at hi", () => {\n  assert.equal(clamp(9, 0, 3), 3);\n});\n')
+    source, notes, left = tidy_tests(ts, half_copied)
+    assert not left and notes == ["dropped the tests that kept the placeholders EXPECTED, INPUT, WHAT IT CHECKS"]
+    assert "WHAT IT CHECKS" not in source and 'test("caps at hi"' in source and 'test("example 2"' in source
+
+
+@sandboxed
+def test_typescript_loop_counts_the_examples_by_their_report_names():
+    wrong_tests = ('```typescript\n// clamp.test.ts\nimport { test } from "node:test";\nimport assert from "node:assert/strict";\n'
+                   'import { clamp } from "./clamp";\n\ntest("example 1", () => {\n  assert.equal(clamp(5, 0, 3), 5);\n});\n```')
+    identity = "```typescript\n// clamp.ts\nexport function clamp(x: number, lo: number, hi: number): number {\n  return x;\n}\n```"
+    model = scripted(wrong_tests, identity, TS_RIGHT)
+    result = solve(TS_TASK, "typescript", model=model, max_rounds=3)
+    code, sample = result.rounds[1], result.rounds[2]
+    assert (code.kind, code.tests, code.examples_passed) == ("code", 2, 0)  # the edited copy did not survive
+    assert sample.kind == "sample" and sample.ok and sample.examples_passed == 2 and result.ok
+
+
+@sandboxed
+def test_java_loop_counts_the_examples_by_their_report_names():
+    tests = ("```java\n// ClampTest.java\nimport org.junit.jupiter.api.Test;\n\nclass ClampTest {\n"
+             "    @Test\n    void inside() { org.junit.jupiter.api.Assertions.assertEquals(2, Clamp.clamp(2, 0, 3)); }\n}\n```")
+    result = solve(JAVA_TASK, "java", model=scripted(tests, JAVA_RIGHT), max_rounds=2)
+    code = result.rounds[1]
+    assert result.ok and (code.tests, code.passed, code.examples_passed) == (3, 3, 2)
