@@ -74,6 +74,10 @@ def test_an_edited_example_is_replaced_and_the_models_other_tests_stay():
     merged = with_examples(ts, written)
     assert "clamp(5, 0, 3), 4" not in merged and "assert.deepStrictEqual(clamp(5, 0, 3), 3)" in merged
     assert 'test("keeps a value inside"' in merged and merged.count('import { clamp } from "./clamp";') == 1
+    no_semicolons = with_examples(ts, 'import { test } from "node:test"\nimport {\n  clamp,\n} from "./clamp"\n\n'
+                                      'test("x", () => {\n  assert.ok(clamp(1, 0, 3));\n});\n')
+    assert no_semicolons.index('} from "./clamp"\nimport assert') < no_semicolons.index('test("example 1"') < \
+        no_semicolons.index('test("x"')  # the examples go after the last import, however it is written
     bare = with_examples(ts, 'test("x", () => { assert.ok(clamp(1, 0, 3)); });\n')  # the model forgot its imports
     assert bare.startswith('import { test } from "node:test";\nimport assert from "node:assert/strict";\n'
                            'import { clamp } from "./clamp";\n')
@@ -87,6 +91,8 @@ def test_an_edited_example_is_replaced_and_the_models_other_tests_stay():
     assert "import static org.junit.jupiter.api.Assertions.*;" in with_examples(java, written.replace(
         "import static org.junit.jupiter.api.Assertions.assertEquals;\n", ""))
     assert with_examples(java, "").rstrip().endswith("}\n}") and "class ClampTest {" in with_examples(java, "")
+    packaged = with_examples(java, "package clamp;\n\nclass ClampTest {\n}\n")
+    assert packaged.startswith("package clamp;\nimport org.junit.jupiter.api.Test;\n")  # imports after the package
 
 
 def test_placeholder_tests_are_dropped_and_the_filled_in_ones_kept():

@@ -138,7 +138,7 @@ class TypeScriptExamples:
             (f'import {{ {function} }} from "./{stem}";',
              rf"import\s*\{{[^}}]*\b{re.escape(function)}\b[^}}]*\}}\s*from"),
         ) if not re.search(present, source)]
-        imports = list(re.finditer(r"^import\b[^;]*;?[ \t]*$", source, re.MULTILINE))
+        imports = list(re.finditer(r"^import\b(?:[^;\n{]|\{[^}]*\})*;?[ \t]*$", source, re.MULTILINE))
         at = imports[-1].end() + 1 if imports else 0
         head = source[:at] + "".join(line + "\n" for line in needed)
         return head + "\n" + self.block(tests) + source[at:].lstrip("\n")
@@ -198,10 +198,13 @@ class JavaExamples:
             ("import static org.junit.jupiter.api.Assertions.*;",
              r"import\s+static\s+org\.junit\.jupiter\.api\.Assertions\.(?:\*|assertEquals)\s*;"),
         ) if not re.search(present, source)]
+        imports = "".join(line + "\n" for line in needed)
         opened = re.search(r"\bclass\s+\w+[^{]*\{[ \t]*\n?", source)
         if opened is None:  # no test class at all: the examples are the file
-            return "".join(line + "\n" for line in needed) + f"\nclass {stem}Test {{\n{self.block(tests).rstrip()}\n}}\n"
-        return ("".join(line + "\n" for line in needed) + source[:opened.end()] + self.block(tests)
+            return imports + f"\nclass {stem}Test {{\n{self.block(tests).rstrip()}\n}}\n"
+        package = re.match(r"\s*package\s+[\w.]+\s*;[ \t]*\n?", source)  # imports go after it
+        at = package.end() if package else 0
+        return (source[:at] + imports + source[at:opened.end()] + self.block(tests)
                 + source[opened.end():].lstrip("\n"))
 
 
