@@ -118,6 +118,26 @@ def test_unreachable_model_falls_back_at_once(registry):
     assert p.source == "fallback" and p.subtasks[0].specialist == "data" and len(model.requests) == 1
 
 
+def test_a_tests_only_subtask_is_folded_into_the_code_subtask_it_tests(registry):
+    split = {"reasoning": "code, then its tests", "subtasks": [
+        sub("s1", "code", instructions="Write a Python function fibonacci(n)."),
+        sub("s2", "code", ["s1"], "Write unit tests for the fibonacci function"),
+        sub("s3", "general", ["s1", "s2"], "Explain the function")]}
+    p = plan("Write a Python function fibonacci(n) with unit tests, and explain it", registry=registry,
+             model=planner(json.dumps(split)))
+    assert [s.id for s in p.subtasks] == ["s1", "s3"] and p.source == "model"
+    assert p.get("s1").instructions == "Write a Python function fibonacci(n); Write unit tests for the fibonacci function"
+    assert p.get("s3").depends_on == ["s1"] and p.notes == [
+        "s2 folded into s1: the code specialist writes and runs the tests of its own code"]
+    assert topological_waves(p) == [["s1"], ["s3"]]
+    for kept in ([sub("s1", "code", instructions="Write is_prime(n)"),  # not tests-only
+                  sub("s2", "code", instructions="Write a function testing_mode()")],
+                 [sub("s1", instructions="Explain recursion"),  # general does not test its own work
+                  sub("s2", deps=["s1"], instructions="Write tests for a reader of the explanation")]):
+        p = plan("two", registry=registry, model=planner(json.dumps({"reasoning": "two", "subtasks": kept})))
+        assert len(p.subtasks) == 2 and not p.notes
+
+
 def test_simple_task_may_be_a_single_step(registry):
     p = plan("Explain recursion", registry=registry, model=planner({"reasoning": "one", "subtasks": [sub("s1")]}))
     assert len(p.subtasks) == 1 and p.source == "model"

@@ -66,6 +66,7 @@ class Plan:
     subtasks: list[Subtask]
     source: str = "model"  # model (first answer valid) | reasked (valid after one correction) | fallback
     attempts: list[dict[str, Any]] = field(default_factory=list)  # each planning call: output, error, tokens
+    notes: list[str] = field(default_factory=list)  # what was changed in the model's plan, and why
     model: str | None = None
     tokens_in: int = 0
     tokens_out: int = 0
@@ -183,6 +184,34 @@ def validate_plan(data: Any, registry: Registry, settings: DirectorSettings | No
                 subtasks=subtasks)
 
 
+_TESTS_ONLY = re.compile(r"^\W*(?:(?:write|add|create|generate|provide|implement)\s+(?:\w+\s+){0,2}?)?"
+                         r"(?:unit\s+)?tests?\b", re.IGNORECASE)
+
+
+def fold_test_subtasks(plan: Plan, registry: Registry) -> Plan:
+    """Fold a subtask that only writes tests ("Write unit tests for fibonacci") into the earlier subtask
+    of the same specialist when that specialist tests its own work (the Code specialist's loop writes
+    the tests first and runs them): the 1.5B Director splits "a function with tests" in two, and the
+    second subtask then writes, tests and repairs the same function again. Dependents follow the fold."""
+    specs = {spec.name: spec for spec in registry.specialists()}
+    kept: list[Subtask] = []
+    moved: dict[str, str] = {}
+    for sub in plan.subtasks:
+        spec = specs.get(sub.specialist)
+        target = next((k for k in reversed(kept) if k.specialist == sub.specialist), None)
+        if spec is not None and spec.writes_tests and target is not None and _TESTS_ONLY.match(sub.instructions):
+            target.instructions = f"{target.instructions.rstrip(' .')}; {sub.instructions.strip()}"
+            moved[sub.id] = target.id
+            plan.notes.append(f"{sub.id} folded into {target.id}: the {sub.specialist} specialist writes and runs "
+                              f"the tests of its own code")
+            continue
+        kept.append(sub)
+    for sub in kept:
+        sub.depends_on = list(dict.fromkeys(d2 for d in sub.depends_on if (d2 := moved.get(d, d)) != sub.id))
+    plan.subtasks = kept
+    return plan
+
+
 def find_cycle(subtasks: list[Subtask]) -> list[str] | None:
     """A dependency cycle as a path that returns to its start (["s1", "s2", "s1"]), or None."""
     deps = {s.id: [d for d in s.depends_on if d != s.id] for s in subtasks}
@@ -254,7 +283,7 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
             attempts.append(_attempt(step))
             if step.stop_reason is None:
                 try:
-                    result = validate_plan(step.action, registry, settings, task.strip())
+                    result = fold_test_subtasks(validate_plan(step.action, registry, settings, task.strip()), registry)
                     result.source = "model" if number == 1 else "reasked"
                     step.stop_reason = "final_answer"
                 except PlanError as exc:
@@ -382,4 +411,4 @@ def cited(text: str) -> list[str]:
 
 
 __all__ = ["DirectorSettings", "FinalAnswer", "Plan", "Subtask", "aggregate", "best_guess", "cited",
-           "fallback_plan", "find_cycle", "plan", "plan_schema", "topological_waves", "validate_plan"]
+           "fallback_plan", "find_cycle", "fold_test_subtasks", "plan", "plan_schema", "topological_waves", "validate_plan"]

@@ -143,6 +143,7 @@ class Specialist:
     model: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # specialist-specific settings (agents.yaml)
     health: HealthCheck | None = None
+    writes_tests: bool = False  # tests its own work: the Director folds a tests-only subtask into its code subtask
 
     def agent(self) -> Agent:
         unknown = [t for t in self.tools if isinstance(t, str) and t not in BUILTIN_TOOLS]

@@ -62,6 +62,7 @@ SPECIALIST = Specialist(
                 "for tasks that ask for a program; not for explanations.",
     handler=handle,
     system_prompt=SYSTEM_PROMPT,
+    writes_tests=True,  # the sandbox code loop writes the tests first and runs them
     keywords=("code", "function", "python", "script", "implement", "program", "class", "bug", "typescript",
               "java", "regex", "algorithm"),
     limits=Limits(max_steps=2, max_tokens=6000, max_tokens_per_call=768, timeout_s=240),
