@@ -337,6 +337,16 @@ def test_a_solution_that_misses_an_example_is_resampled_not_fixed():
 
 
 @sandboxed
+def test_a_stub_handed_back_gets_a_fix_round_that_says_so():
+    stub = '```python\n# fib.py\ndef fib(n):\n    """The n-th Fibonacci number."""\n```'
+    model = scripted(stub, RIGHT)
+    result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
+    assert result.ok and [r.kind for r in result.rounds] == ["tests", "code", "fix"]
+    assert result.rounds[1].unwritten == ["fib"] and result.rounds[2].unwritten == []
+    assert "fib has no body yet" in model.requests[2][0][-1]["content"]
+
+
+@sandboxed
 def test_one_fix_round_when_every_example_passes_and_only_the_models_own_tests_fail():
     wrong_test = "```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_two():\n    assert fib(2) == 2\n```"
     result = solve(EXAMPLES_TASK, "python", model=scripted(RIGHT, tests=wrong_test), max_rounds=4)

@@ -11,7 +11,8 @@ a store is open. After the first solution ("code"), each round is chosen by what
   temperature 0.8, shown the examples but not the model's own tests (a small model that misread the
   task rarely mends it from a failure report, and its own wrong tests can be what misled it; a new
   draw often reads it right — HumanEval, qwen2.5-coder-1.5B: see benchmarks/humaneval.py);
-- otherwise -> "fix": the failure report goes back, and the model corrects the code or its own tests.
+- otherwise, or when the last answer handed back the function's stub unwritten -> "fix": the failure
+  report goes back, and the model corrects the code or its own tests.
 
 It stops when every test passes (at least one test, at least one assertion); after one fix round
 when every example passes but the model's own tests still fail ("examples_pass": its tests are more
@@ -23,6 +24,7 @@ kept: most of the request's examples passing (those tests come from the request,
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import time
@@ -54,6 +56,7 @@ class Round:
     failing: list[tuple[str, str]] = field(default_factory=list)  # (test id, error type)
     assertions: int = 0
     examples_passed: int = 0  # of the task's example tests (the candidate ranking looks at these first)
+    unwritten: list[str] = field(default_factory=list)  # the task's function, if the answer left it a stub
     coverage: float | None = None
     ok: bool = False
     output: str = ""  # tail of the sandbox's stdout + stderr
@@ -154,7 +157,7 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
     step = 0
     while step < max_rounds:
         step += 1
-        kind = _next_kind(task, best, step)
+        kind = _next_kind(task, best, step, rounds[-1] if rounds else None)
         if kind == "fix":
             messages = prompts.fix_prompt(task, test_files, candidate, None, problem, may_fix_tests=not task.user_tests)
         else:  # a sample is shown only the examples: the model's own tests may be what misled the first try
@@ -181,6 +184,10 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
                 best = rnd
                 best_files = {**candidate, **{n: _text(run.files.get(n), s) for n, s in test_files.items()}}
             problem = prompts.failure_report(task, run, rnd.assertions)
+            rnd.unwritten = _unwritten(task, candidate)
+            if rnd.unwritten:  # small models echo the stub they were given: say so plainly in the fix round
+                problem = (f"{', '.join(rnd.unwritten)} has no body yet (only its signature and docstring): "
+                           f"write the complete body.\n{problem}")
         record(rnd)
         if rnd.ok:
             stop = "passed"
@@ -197,11 +204,33 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
                       best.number if best else None, model.model_id, time.perf_counter() - start)
 
 
-def _next_kind(task: CodeTask, best: Round | None, step: int) -> str:
-    """The first solution, then a fresh sample while the best one misses an example, else a fix."""
+def _next_kind(task: CodeTask, best: Round | None, step: int, last: Round | None) -> str:
+    """The first solution; a fix when the last answer left the function unwritten; a fresh sample while
+    the best one misses an example; else a fix."""
     if step == 1:
         return "code"
+    if last is not None and last.unwritten:
+        return "fix"
     return "sample" if best is not None and best.examples_passed < _examples(task) else "fix"
+
+
+def _unwritten(task: CodeTask, candidate: dict[str, str]) -> list[str]:
+    """The task's function if the candidate defines it with no body (a docstring, `pass` or `...` at
+    most): a small model asked to complete a stub often hands the stub back. Python only."""
+    if task.language != "python":
+        return []
+    try:
+        tree = ast.parse(candidate.get(task.solution_file, ""))
+    except (SyntaxError, ValueError):
+        return []
+    empty = [f.name for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and f.name == task.function_name and all(_is_filler(stmt) for stmt in f.body)]
+    return empty[:1]
+
+
+def _is_filler(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+                                          and (isinstance(stmt.value.value, str) or stmt.value.value is Ellipsis))
 
 
 def _examples_only(task: CodeTask) -> dict[str, str]:
