@@ -53,6 +53,20 @@ def call_and_result(example: Example, function: str) -> tuple[list[Any], Any] | 
         return None
 
 
+def _literal_tests(examples: list[Example], function: str, literal: Callable[[Any], str | None],
+                   render: Callable[[int, list[str], str, Any], ExampleTest]) -> list[ExampleTest]:
+    """Up to LIMIT tests, numbered from 1, of the examples whose arguments and result `literal` can write."""
+    out: list[ExampleTest] = []
+    for example in examples:
+        parts = call_and_result(example, function)
+        if parts is None or len(out) == LIMIT:
+            continue
+        args, want = [literal(a) for a in parts[0]], literal(parts[1])
+        if want is not None and None not in args:
+            out.append(render(len(out) + 1, args, want, parts[1]))
+    return out
+
+
 # --- Python ---------------------------------------------------------------------------------------
 
 
@@ -109,17 +123,11 @@ class TypeScriptExamples:
     prefix = '"example N"'
 
     def tests(self, examples: list[Example], *, function: str, stem: str) -> list[ExampleTest]:
-        out: list[ExampleTest] = []
-        for example in examples:
-            parts = call_and_result(example, function)
-            args = [js_literal(a) for a in parts[0]] if parts else [None]
-            want = js_literal(parts[1]) if parts else None
-            if want is None or None in args or len(out) == LIMIT:
-                continue
-            name = f"example {len(out) + 1}"
-            out.append(ExampleTest(name, f'test("{name}", () => {{\n  assert.deepStrictEqual({function}'
-                                         f'({", ".join(args)}), {want});\n}});\n'))
-        return out
+        def render(i: int, args: list[str], want: str, value: Any) -> ExampleTest:
+            return ExampleTest(f"example {i}", f'test("example {i}", () => {{\n  assert.deepStrictEqual('
+                                               f'{function}({", ".join(args)}), {want});\n}});\n')
+
+        return _literal_tests(examples, function, js_literal, render)
 
     def block(self, tests: list[ExampleTest]) -> str:
         return "".join(t.source + "\n" for t in tests)
@@ -131,6 +139,7 @@ class TypeScriptExamples:
     def insert(self, source: str, tests: list[ExampleTest], *, function: str, stem: str, module: str) -> str:
         names = {t.name for t in tests}
         source = self.drop(source, lambda name, text: name in names)
+        source = source if not source or source.endswith("\n") else source + "\n"
         needed = [line for line, present in (
             ('import { test } from "node:test";',
              r"import\s+(?:test\b|\{[^}]*\btest\b[^}]*\})[^;\n]*from\s*[\"']node:test[\"']"),
@@ -170,18 +179,12 @@ class JavaExamples:
     prefix = "exampleN"
 
     def tests(self, examples: list[Example], *, function: str, stem: str) -> list[ExampleTest]:
-        out: list[ExampleTest] = []
-        for example in examples:
-            parts = call_and_result(example, function)
-            args = [java_literal(a) for a in parts[0]] if parts else [None]
-            want = java_literal(parts[1]) if parts else None
-            if want is None or None in args or len(out) == LIMIT:
-                continue
-            method = f"example{len(out) + 1}"
-            delta = ", 1e-9" if isinstance(parts[1], float) else ""
-            out.append(ExampleTest(f"{method}()", f"    @Test\n    void {method}() {{\n        assertEquals("
-                                                  f"{want}, {stem}.{function}({', '.join(args)}){delta});\n    }}\n"))
-        return out
+        def render(i: int, args: list[str], want: str, value: Any) -> ExampleTest:
+            delta = ", 1e-9" if isinstance(value, float) else ""  # doubles compare with a tolerance
+            return ExampleTest(f"example{i}()", f"    @Test\n    void example{i}() {{\n        assertEquals("
+                                                f"{want}, {stem}.{function}({', '.join(args)}){delta});\n    }}\n")
+
+        return _literal_tests(examples, function, java_literal, render)
 
     def block(self, tests: list[ExampleTest]) -> str:
         return "\n".join(t.source for t in tests) + "\n"
