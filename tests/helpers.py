@@ -1,4 +1,4 @@
-"""Helpers shared by tests: free ports, the real CLI in a subprocess, waiting for servers."""
+"""Helpers shared by tests: free ports, the real CLI in a subprocess, waiting for servers, a scripted coder."""
 
 from __future__ import annotations
 
@@ -93,3 +93,18 @@ def served_app(name: str, **env: str):
                 shutil.rmtree(home, ignore_errors=True)
 
     return run()
+
+
+def scripted_coder(*code_replies: str, tests: str):
+    """A FunctionModel for the code loop: `tests` when asked for the test file; otherwise the next code
+    reply (the last one repeats)."""
+    from workbench.testing import FunctionModel
+
+    replies = list(code_replies)
+
+    def answer(messages, options):
+        if "Write ONLY the test file" in messages[1]["content"]:
+            return tests
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    return FunctionModel(answer, name="scripted")

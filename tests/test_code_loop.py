@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import scripted_coder
 from typer.testing import CliRunner
 
 from workbench.code import CodeTaskError, parse_task, solve
@@ -29,15 +30,7 @@ WRONG = "Here it is:\n```python\ndef fib(n):\n    return n\n```"  # unnamed bloc
 
 
 def scripted(*code_replies: str, tests: str = TESTS) -> FunctionModel:
-    """Tests when asked for tests; otherwise the next code reply (the last one repeats)."""
-    replies = list(code_replies)
-
-    def answer(messages, options):
-        if "Write ONLY the test file" in messages[1]["content"]:
-            return tests
-        return replies.pop(0) if len(replies) > 1 else replies[0]
-
-    return FunctionModel(answer, name="scripted")
+    return scripted_coder(*code_replies, tests=tests)
 
 
 @sandboxed

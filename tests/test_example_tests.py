@@ -6,13 +6,14 @@ loop counts the examples a candidate passes by the names the test report shows."
 from __future__ import annotations
 
 import pytest
+from helpers import scripted_coder
 
 from workbench.code import parse_task, solve
-from workbench.code.example_tests import java_literal, js_literal, matching_bracket
+from workbench.code.example_tests import java_literal, js_literal
+from workbench.code.examples import closing_paren
 from workbench.code.testfile import tidy_tests, with_examples
 from workbench.sandbox.bwrap import BwrapExecutor
 from workbench.sandbox.runtimes import Toolchain
-from workbench.testing import FunctionModel
 
 OK, WHY = BwrapExecutor.available()
 sandboxed = pytest.mark.skipif(not (OK and Toolchain.from_settings().stamp()),
@@ -26,17 +27,6 @@ TS_RIGHT = "```typescript\n// clamp.ts\nexport function clamp(x: number, lo: num
            "  return Math.min(hi, Math.max(lo, x));\n}\n```"
 JAVA_RIGHT = ("```java\n// Clamp.java\npublic class Clamp {\n    public static int clamp(int x, int lo, int hi) {\n"
               "        return Math.min(hi, Math.max(lo, x));\n    }\n}\n```")
-
-
-def scripted(tests: str, *code: str) -> FunctionModel:
-    replies = list(code)
-
-    def answer(messages, options):
-        if "Write ONLY the test file" in messages[1]["content"]:
-            return tests
-        return replies.pop(0) if len(replies) > 1 else replies[0]
-
-    return FunctionModel(answer, name="scripted")
 
 
 def test_examples_a_language_can_write_become_named_tests():
@@ -63,7 +53,9 @@ def test_literals_in_each_language():
 
 def test_brackets_are_matched_over_lines_strings_and_comments():
     text = 'f(a, ")", \'(\', `)`, /* ) */ g(1) // )\n, [2])'
-    assert matching_bracket(text, 1) == len(text) - 1 and matching_bracket("f(1, 2", 1) is None
+    assert closing_paren(text, 1, code=True) == len(text) - 1 and closing_paren("f(1, 2", 1, code=True) is None
+    assert closing_paren("f(2,\n 3) == 5", 1) is None  # prose: an example ends with its line
+    assert closing_paren("f(7 // 2, ')') == 3", 1) == 13  # in Python `//` divides
 
 
 def test_an_edited_example_is_replaced_and_the_models_other_tests_stay():
@@ -110,7 +102,7 @@ def test_typescript_loop_counts_the_examples_by_their_report_names():
     wrong_tests = ('```typescript\n// clamp.test.ts\nimport { test } from "node:test";\nimport assert from "node:assert/strict";\n'
                    'import { clamp } from "./clamp";\n\ntest("example 1", () => {\n  assert.equal(clamp(5, 0, 3), 5);\n});\n```')
     identity = "```typescript\n// clamp.ts\nexport function clamp(x: number, lo: number, hi: number): number {\n  return x;\n}\n```"
-    model = scripted(wrong_tests, identity, TS_RIGHT)
+    model = scripted_coder(identity, TS_RIGHT, tests=wrong_tests)
     result = solve(TS_TASK, "typescript", model=model, max_rounds=3)
     code, sample = result.rounds[1], result.rounds[2]
     assert (code.kind, code.tests, code.examples_passed) == ("code", 2, 0)  # the edited copy did not survive
@@ -121,6 +113,6 @@ def test_typescript_loop_counts_the_examples_by_their_report_names():
 def test_java_loop_counts_the_examples_by_their_report_names():
     tests = ("```java\n// ClampTest.java\nimport org.junit.jupiter.api.Test;\n\nclass ClampTest {\n"
              "    @Test\n    void inside() { org.junit.jupiter.api.Assertions.assertEquals(2, Clamp.clamp(2, 0, 3)); }\n}\n```")
-    result = solve(JAVA_TASK, "java", model=scripted(tests, JAVA_RIGHT), max_rounds=2)
+    result = solve(JAVA_TASK, "java", model=scripted_coder(JAVA_RIGHT, tests=tests), max_rounds=2)
     code = result.rounds[1]
     assert result.ok and (code.tests, code.passed, code.examples_passed) == (3, 3, 2)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.code.examples import Example
+from workbench.code.examples import Example, closing_paren
 
 LIMIT = 12  # example tests per task: past a dozen they only lengthen every prompt
 
@@ -238,7 +238,7 @@ def _drop_blocks(source: str, head: re.Pattern, unwanted: Callable[[str, str], b
     for match in reversed(list(head.finditer(source))):
         start = source.rfind("\n", 0, match.start()) + 1
         open_at = source.find(opening, match.start() if opening == "(" else match.end())
-        end = matching_bracket(source, open_at) if open_at >= 0 else None
+        end = closing_paren(source, open_at, code=True) if open_at >= 0 else None
         if end is None:
             continue
         end += 1
@@ -248,35 +248,6 @@ def _drop_blocks(source: str, head: re.Pattern, unwanted: Callable[[str, str], b
         if unwanted(name, source[start:end]):
             source = source[:start] + source[end:].removeprefix("\n")
     return source
-
-
-def matching_bracket(text: str, start: int) -> int | None:
-    """Index of the bracket closing the one at `start`, over lines, skipping string literals and
-    comments (C, Java, TypeScript); None when the text ends first."""
-    depth, i, n = 0, start, len(text)
-    while i < n:
-        ch = text[i]
-        if text.startswith("//", i):
-            i = text.find("\n", i)
-            if i < 0:
-                return None
-        elif text.startswith("/*", i):
-            i = text.find("*/", i + 2)
-            if i < 0:
-                return None
-            i += 1
-        elif ch in "'\"`":
-            i += 1
-            while i < n and text[i] != ch:
-                i += 2 if text[i] == "\\" else 1
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
 
 
 ExampleStyle = PythonExamples | TypeScriptExamples | JavaExamples

@@ -115,25 +115,34 @@ def _doctests(text: str) -> list[doctest.Example]:
     return out
 
 
-def closing_paren(text: str, start: int) -> int | None:
-    """Index of the bracket closing the one at `start` (brackets inside string literals do not count);
-    None when the line ends first."""
-    depth, quote = 0, None
-    for i in range(start, len(text)):
+def closing_paren(text: str, start: int, *, code: bool = False) -> int | None:
+    """Index of the bracket closing the one at `start`; brackets inside string literals do not count.
+    None when the line ends first; with code=True (C, Java, TypeScript source) over lines, and brackets
+    in `//` and `/* */` comments and in `template` strings do not count either."""
+    quotes = "'\"`" if code else "'\""
+    depth, i, n = 0, start, len(text)
+    while i < n:
         ch = text[i]
-        if ch == "\n":
+        if ch == "\n" and not code:
             return None
-        if quote:
-            if ch == quote and text[i - 1] != "\\":
-                quote = None
-        elif ch in "'\"":
-            quote = ch
+        if code and text.startswith(("//", "/*"), i):
+            i = text.find("\n" if text[i + 1] == "/" else "*/", i + 2)
+            if i < 0:
+                return None
+            i += 0 if text[i] == "\n" else 1
+        elif ch in quotes:
+            i += 1
+            while i < n and text[i] != ch:
+                if text[i] == "\n" and not code:
+                    return None
+                i += 2 if text[i] == "\\" else 1
         elif ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
             if depth == 0:
                 return i
+        i += 1
     return None
 
 
