@@ -52,6 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import RESULTS, save, table
 from workbench.code.examples import Example, find_examples
+from workbench.code.prompts import FENCE  # the loop's own block reader: every mode reads replies alike
 
 JSONL = RESULTS / "humaneval.jsonl"
 MODES = ("single", "loop", "resample")  # the loop runs before resample: resample needs its token count
@@ -61,7 +62,6 @@ MAX_TOKENS = 1024
 LOOP_ROUNDS = 3
 RESAMPLE_TEMPERATURE = 0.8
 SYSTEM = "You are a careful Python programmer. You answer with complete Python code in one fenced code block."
-FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 MAIN_GUARD = re.compile(r"^if\s+__name__\s*==\s*['\"]__main__['\"]\s*:", re.MULTILINE)
 
 

@@ -24,7 +24,7 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeo
     """Run the real `workbench` command in a subprocess (what a user types)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "workbench", *args], capture_output=True, text=True, env=full_env,
+        [sys.executable, "-m", "workbench", *args], check=False, capture_output=True, text=True, env=full_env,
         input=input, timeout=timeout, cwd=REPO,
     )
 

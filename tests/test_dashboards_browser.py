@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from helpers import REPO, served_app
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -53,14 +53,14 @@ def browser():
 
 
 @pytest.fixture()
-def tab(browser, served):
+def tab(browser, served, request):
     page = browser.new_page()
     outside: list[str] = []
     local = (served[0], "blob:" + served[0], "data:")  # blob:/data: URLs are made in the page itself
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(local) else None)
     yield page
     (REPO / "artifacts" / "screenshots").mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(REPO / "artifacts" / "screenshots" / "last-tab.png"))  # what the last test saw
+    page.screenshot(path=str(REPO / "artifacts" / "screenshots" / f"last-{request.node.name}.png"))  # what it saw
     page.close()
     assert not outside, f"the page requested something outside the server: {outside[:3]}"
 
@@ -133,7 +133,11 @@ def test_monitoring_shows_running_tasks_live(served, tab):
         ids = list(submitted)
     for task_id in ids:
         _wait_task(served, task_id)
-    tab.get_by_text(re.compile(r"^\s*0 unfinished task")).first.wait_for(timeout=UI_TIMEOUT_MS)  # live, no reload
+    try:
+        tab.get_by_text(re.compile(r"^\s*0 unfinished task")).first.wait_for(timeout=UI_TIMEOUT_MS)  # live, no reload
+    except PlaywrightTimeout:
+        shown = [tab.get_by_text(text).first.inner_text() for text in ("unfinished task(s)", re.compile("^updated"))]
+        pytest.fail(f"every task finished but after {UI_TIMEOUT_MS} ms the page still shows {shown}")
 
 
 def test_anomalies_after_training(served, tab):

@@ -19,8 +19,18 @@ import pandas as pd
 log = logging.getLogger(__name__)
 TICK_S = 2.0
 SAMPLE_EVERY_S = 2.0
+PROBE_TIMEOUT_S = 5.0
 RETRAIN_CHECK_EVERY_S = 60.0
 HISTORY = 1800  # samples kept per worker (1 h at 2 s)
+
+
+async def _probe(client) -> tuple[dict, dict, dict]:
+    """One bounded round trip's worth of scheduler state: a busy or restarting scheduler must not hold the
+    pages' loads (they wait on this sampler's lock) for longer than PROBE_TIMEOUT_S."""
+    info = await client.scheduler.identity(n_workers=-1)
+    processing = await client.scheduler.processing(workers=None)
+    queue = await client._run_on_scheduler(_scheduler_queue)
+    return info, processing, queue
 
 
 class DaskSampler:
@@ -41,9 +51,7 @@ class DaskSampler:
             try:
                 # Ask the scheduler directly: Client.scheduler_info() returns a cache that the client's own
                 # periodic refresh overwrites with a worker-less summary, so it sometimes shows no workers.
-                info = client.sync(client.scheduler.identity, n_workers=-1)
-                processing = client.processing()
-                queue = client.run_on_scheduler(_scheduler_queue)
+                info, processing, queue = client.sync(_probe, client, callback_timeout=PROBE_TIMEOUT_S)
             except Exception as exc:  # a restarting cluster is reported on the page, not raised
                 self.error = f"{type(exc).__name__}: {exc}"
                 return self.latest
