@@ -30,9 +30,9 @@ rewritten function replaces the prompt's stub; a bare body completes it), then t
 `check(entry_point)`, run in the sandbox with a 10 s timeout; passed = exit code 0. A top-level
 `if __name__ == "__main__":` block in the candidate is cut off first (the usual HumanEval stop sequence).
 
-Each (problem, mode) is one JSON line in benchmarks/results/humaneval.jsonl (git-ignored), appended as it
-finishes; --resume skips the pairs already there for the same model. A pair run again is appended too, and
-the report uses the last line of each (model, problem, mode). The report (also `--report` alone) gives per
+Each (problem, mode) is one JSON line in benchmarks/results/humaneval.jsonl (kept in git: a run takes hours
+over several sessions, and resumes from it on a fresh machine), appended as it finishes; --resume skips
+the pairs already there for the same model. A pair run again is appended too, and the report uses the last line of each (model, problem, mode). The report (also `--report` alone) gives per
 model and mode: pass@1 = passed / problems attempted in that mode, seconds per problem (mean, median),
 tokens per problem, rounds or samples, and how many of the 164 problems the numbers cover; pass@1 on the
 problems every reported mode attempted is given too, so modes are compared on the same problems. Nothing is
