@@ -3,8 +3,12 @@
 Rows:
   python -c pass      the interpreter alone (goal: sandbox overhead <= 30 ms at the median), with the
                       warm sandbox the executor keeps between runs; "(cold start)" starts one per run
-  <lang> program      a hello-world program per language (python, typescript via tsx, java via javac+java)
-  <lang> test suite   run_tests end to end (format, scan, runner, JUnit XML, coverage) — sandbox only
+  <lang> program      a hello-world program per language (python, typescript via tsx, java via javac+java),
+                      with no CPU share limit, like the bare run: what isolation costs
+  <lang> program (1-CPU share)
+                      the same with the default limits' CPU share (`WORKBENCH_SANDBOX_CPUS`, 1.0): Node and
+                      the JVM start several threads, so a 1-CPU cgroup slows their start on a multi-core host
+  <lang> test suite   run_tests end to end with the default limits (format, scan, runner, JUnit XML, coverage) — sandbox only
 Overhead = sandbox median - bare median. Results: benchmarks/results/sandbox_start.json.
 Usage: python benchmarks/sandbox_start.py [--reps 40] [--quick]
 """
@@ -82,14 +86,15 @@ def main() -> None:
     if not ok:
         sys.exit(f"bubblewrap unusable here: {why}")
     tools = ex.tools()
-    limits = Limits(timeout_s=120, memory_mb=1024)
+    limits = Limits(timeout_s=120, memory_mb=1024, cpus=None)  # the bare runs are not CPU-capped either
+    capped = Limits(timeout_s=120, memory_mb=1024)  # the default CPU share
     rows = []
     interp = tools["python"]
     cold = BwrapExecutor(warm=False)
     rows.append(compare("python -c pass (cold start)", lambda: subprocess.run([interp, "-c", "pass"], check=True),
-                        lambda: cold.run([interp, "-c", "pass"], limits=limits), args.reps))
+                        lambda: cold.run([interp, "-c", "pass"], limits=capped), args.reps))
     rows.append(compare("python -c pass", lambda: subprocess.run([interp, "-c", "pass"], check=True),
-                        lambda: ex.run([interp, "-c", "pass"], limits=limits), args.reps, settle=ex.wait_warm))
+                        lambda: ex.run([interp, "-c", "pass"], limits=capped), args.reps, settle=ex.wait_warm))
     for language, (name, source) in PROGRAMS.items():
         runtime = get_runtime(language)
         files = {name: source.encode()}
@@ -105,16 +110,18 @@ def main() -> None:
                 subprocess.run(["/bin/sh", "-c", script], cwd=tmp, check=True, capture_output=True,
                                env={"PATH": "/usr/bin:/bin", "HOME": tmp, **env})
 
-            def boxed(script=script, files=files, env=env):
+            def boxed(script=script, files=files, env=env, limits=limits):
                 r = ex.run(["/bin/sh", "-c", script], files, limits=limits, env=env)
                 assert r.ok and r.stdout == "hi\n", r
 
             rows.append(compare(f"{language} program", bare, boxed, reps, warmup=1, settle=ex.wait_warm))
+            rows.append(compare(f"{language} program (1-CPU share)", bare, lambda boxed=boxed: boxed(limits=capped),
+                                reps, warmup=1, settle=ex.wait_warm))
     for language, files in SUITES.items():
         samples = []
         for _ in range(2 if args.quick else 3):
             start = time.perf_counter()
-            run = run_tests(language, files, executor=ex, limits=limits)
+            run = run_tests(language, files, executor=ex, limits=capped)
             samples.append(time.perf_counter() - start)
             assert run.ok, (language, run.report and run.report.as_dict())
         median, p95 = stats(samples)
