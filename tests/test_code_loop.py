@@ -11,7 +11,7 @@ from helpers import scripted_coder
 from typer.testing import CliRunner
 
 from workbench.code import CodeTaskError, parse_task, solve
-from workbench.code.prompts import parse_files
+from workbench.code.prompts import parse_files, tests_prompt
 from workbench.sandbox.bwrap import BwrapExecutor
 from workbench.sandbox.runtimes import Toolchain, UnknownLanguage
 from workbench.testing import FunctionModel
@@ -104,6 +104,14 @@ def test_answer_parsing_accepts_the_shapes_models_produce():
     assert parse_files(task, "Sorry, I cannot.", "fib.py") == {}
     cut = parse_files(task, "```python\n# fib.py\ndef fib(n):\n    return n", "fib.py")  # cut off at max_tokens
     assert cut == {"fib.py": "def fib(n):\n    return n\n"}
+
+
+@pytest.mark.parametrize("language", ["python", "typescript", "java"])
+def test_the_test_round_asks_only_for_what_the_task_says(language):
+    # The 1.5B invented `fibonacci(1.5)` must raise ValueError and the demo failed on it (stop 15).
+    prompt = tests_prompt(parse_task("Write a function fibonacci(n) with unit tests", language))[-1]["content"]
+    assert "Test only what the task says" in prompt
+    assert "input validation or errors the task does not mention" in prompt
 
 
 def test_task_file_names_and_bad_input():
