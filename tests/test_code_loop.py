@@ -10,8 +10,8 @@ import pytest
 from helpers import scripted_coder
 from typer.testing import CliRunner
 
-from workbench.code import CodeTaskError, parse_task, solve
-from workbench.code.prompts import parse_files, tests_prompt
+from workbench.code import CodeTaskError, parse_task, prompts, solve
+from workbench.code.prompts import parse_files
 from workbench.sandbox.bwrap import BwrapExecutor
 from workbench.sandbox.runtimes import Toolchain, UnknownLanguage
 from workbench.testing import FunctionModel
@@ -109,7 +109,8 @@ def test_answer_parsing_accepts_the_shapes_models_produce():
 @pytest.mark.parametrize("language", ["python", "typescript", "java"])
 def test_the_test_round_asks_only_for_what_the_task_says(language):
     # The 1.5B invented `fibonacci(1.5)` must raise ValueError and the demo failed on it (stop 15).
-    prompt = tests_prompt(parse_task("Write a function fibonacci(n) with unit tests", language))[-1]["content"]
+    task = parse_task("Write a function fibonacci(n) with unit tests", language)
+    prompt = prompts.tests_prompt(task)[-1]["content"]
     assert "Test only what the task says" in prompt
     assert "input validation or errors the task does not mention" in prompt
 
