@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 DEFAULT_MODEL := qwen2.5-coder-1.5b
 TEST_MODEL := qwen2.5-coder-0.5b
-# llama.cpp builds from source (~4 min on 2 cores); pip caches the wheel, so later installs are quick.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# LLAMA_VARIANT=haswell (AVX2 only) etc. overrides the llama.cpp build chosen from the CPU's flags.
+LLAMA_VARIANT ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system venv weights toolchain serve test test-fast test-slow bench lock clean-venv
+.PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild
 
-setup: system venv weights toolchain
+setup: system venv llama weights toolchain smoke
 
 system:
 	@bash scripts/setup-system.sh
@@ -22,14 +22,29 @@ venv: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade 'pip>=25' wheel
+	@# llama.cpp first, built portably (never -march=native, never AMX): the lock's pin is then satisfied,
+	@# so pip never builds (or takes from its cache) a native wheel.
+	@LLAMA_VARIANT=$(LLAMA_VARIANT) $(BIN)/python workbench/llama_build.py install
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# Checks the installed build against this CPU and the build record on every run (a file read when it fits).
+llama: venv
+	@LLAMA_VARIANT=$(LLAMA_VARIANT) $(BIN)/python workbench/llama_build.py install
+
+llama-rebuild: venv
+	@LLAMA_VARIANT=$(LLAMA_VARIANT) $(BIN)/python workbench/llama_build.py install --rebuild
+
 weights: venv
 	@$(BIN)/workbench models pull $(DEFAULT_MODEL)
 	@$(BIN)/workbench models pull $(TEST_MODEL)
+
+# One short generation per model in a child process: a build that crashes on this CPU stops setup here
+# with one line (signal, CPU features, the rebuild command), not later as a bare "Segmentation fault".
+smoke: llama weights
+	@$(BIN)/workbench models smoke $(DEFAULT_MODEL) $(TEST_MODEL)
 
 toolchain: venv
 	@if [ -f scripts/setup-toolchain.sh ]; then bash scripts/setup-toolchain.sh; fi
@@ -42,6 +57,9 @@ test: setup
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
 
 # The quick benchmarks; humaneval.py and agent_tasks.py take hours / half an hour: run them by hand.
 LONG_BENCHMARKS := benchmarks/humaneval.py benchmarks/agent_tasks.py

@@ -15,6 +15,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_home() -> Path:
+    """`data/` in a checkout (where `make` runs); the per-user data directory for an installed package."""
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "workbench" / "__init__.py").is_file():
+        return REPO_ROOT / "data"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("workbench", appauthor=False))
+
+
 def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
@@ -25,8 +34,8 @@ class Settings(BaseSettings):
     )
 
     # Where things live
-    home: Path = Field(REPO_ROOT / "data", description="Runtime data: databases, logs, artifacts.")
-    models_dir: Path = Field(REPO_ROOT / "data" / "models", description="Verified model weights.")
+    home: Path = Field(default_factory=default_home, description="Runtime data: databases, logs, artifacts.")
+    models_dir: Path = Field(default_factory=lambda: default_home() / "models", description="Verified model weights.")
     toolchain_dir: Path = Field(
         Path("/opt/workbench-toolchain"), description="Sandbox runtimes, outside the repo and home."
     )

@@ -94,6 +94,43 @@ def _weights() -> Outcome:
     return ("ok", f"{name}: {reason}", "") if ok else ("fail", f"{name}: {reason}", fix)
 
 
+@check("llama.cpp build")
+def _llama_build() -> Outcome:
+    """The installed llama.cpp is setup's portable build, byte for byte, and its features fit this CPU."""
+    from workbench import llama_build
+
+    fix = f"rebuild it: {_llama_install_command()}"
+    ok, detail = llama_build.verify_installed()
+    if not ok:
+        return "fail", f"{detail}; pip's own build uses -march=native, which crashes on CPUs with AMX", fix
+    record = llama_build.installed_marker() or {}
+    flags = llama_build.cpu_flags(llama_build.read_cpuinfo())
+    lacking = [f for f in record.get("features", []) if not llama_build.has_feature(flags, f)]
+    if lacking:
+        return "fail", f"built for {record.get('variant')}, but this CPU lacks {', '.join(lacking)}", fix
+    return "ok", detail, ""
+
+
+def _llama_install_command() -> str:
+    from workbench.config import REPO_ROOT
+
+    if (REPO_ROOT / "Makefile").is_file():
+        return "make llama-rebuild (add LLAMA_VARIANT=haswell for an AVX2-only build)"
+    return "python -m workbench.llama_build install --rebuild"
+
+
+@check("model smoke", heavy=True)
+def _model_smoke() -> Outcome:
+    """One short generation in a child process, so a native crash is reported here, not suffered."""
+    from workbench import providers, smoke
+
+    name = providers.resolve(None)
+    if not name.startswith("local:"):
+        return "skip", f"default model is {name}", ""
+    result = smoke.run_installed([name.removeprefix("local:")])[0]
+    return ("ok", result.detail, "") if result.ok else ("fail", result.detail, result.fix)
+
+
 @check("default model answers", heavy=True)
 def _model_answers() -> Outcome:
     import workbench

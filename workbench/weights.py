@@ -106,9 +106,9 @@ def status(name: str) -> tuple[bool, str]:
     if stamp.get("sha256") != spec.sha256:
         return False, f"{path.name} was verified against another hash (run `workbench models pull {name}`)"
     if st.st_size != stamp.get("size") or st.st_size != spec.size:
-        return False, f"{path.name} has {st.st_size} bytes, expected {spec.size}: truncated or changed"
+        return False, f"{path.name} has {st.st_size} bytes, expected {spec.size}: truncated or changed (re-assemble it: `workbench models pull --force {name}`)"
     if int(st.st_mtime_ns) != stamp.get("mtime_ns"):
-        return False, f"{path.name} changed since it was verified (modified time differs)"
+        return False, f"{path.name} changed since it was verified (modified time differs; re-assemble it: `workbench models pull --force {name}`)"
     return True, "verified"
 
 

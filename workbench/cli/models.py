@@ -87,5 +87,21 @@ def pull(
     Console().print(f"verified local:{model} → {path}")
 
 
+@models_app.command("smoke")
+def smoke(names: list[str] = typer.Argument(..., help="Local models to try, e.g. qwen2.5-coder-1.5b.")) -> None:
+    """Generate a few tokens with each model in a child process; a native crash is one line with the fix."""
+    from workbench import smoke as native_smoke
+
+    results = native_smoke.run_installed([providers.resolve(n).removeprefix("local:") for n in names])
+    console = Console(stderr=True, soft_wrap=True)
+    for r in results:
+        if r.ok:
+            console.print(f"smoke: ok – {r.detail}", highlight=False)
+        else:
+            console.print(f"[bold red]smoke: FAILED[/] – {r.detail}; {r.fix}", highlight=False)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
