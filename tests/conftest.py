@@ -9,8 +9,6 @@ import os
 import shutil
 import socket
 import tempfile
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,19 @@ REPO = Path(__file__).resolve().parent.parent
 # Provider keys from the developer's shell must not leak into tests (or their logs).
 for var in ("OPENAI_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "OLLAMA_HOST", "OPENAI_BASE_URL"):
     os.environ.pop(var, None)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires(ok, missing): a component setup installs; skip locally "
+                                       "without it, fail under CI=true (tests/helpers.py `requires`)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before fixtures: a missing component must not be half set up first
+def pytest_runtest_setup(item):
+    from helpers import require
+
+    for mark in item.iter_markers("requires"):
+        require(*mark.args)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -86,7 +97,12 @@ def _stop_store_under(home: Path) -> None:
 @pytest.fixture(scope="session")
 def test_model() -> str:
     """Name of the small local model; its weights are assembled (once) if missing."""
+    import importlib.util
+
+    from helpers import require
+
     from workbench import weights
 
+    require(importlib.util.find_spec("llama_cpp"), "llama_cpp (llama-cpp-python) is not installed: run `make venv`")
     weights.verified_path(TEST_MODEL.removeprefix("local:"))
     return TEST_MODEL

@@ -1,4 +1,5 @@
-"""Helpers shared by tests: free ports, the real CLI in a subprocess, waiting for servers, a scripted coder."""
+"""Helpers shared by tests: components setup installs (`require`), free ports, the real CLI in a subprocess,
+waiting for servers, a scripted coder."""
 
 from __future__ import annotations
 
@@ -10,8 +11,56 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+TOOLCHAIN_FIX = "run `make toolchain` (bash scripts/setup-toolchain.sh)"
+SYSTEM_FIX = "run `make system` (bash scripts/setup-system.sh)"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require(ok: object, missing: str) -> None:
+    """Go on only if a component that `make setup` installs is here (bubblewrap, Chromium, the sandbox
+    toolchain, model weights, llama_cpp). Without it a local run skips, but a CI run (CI=true) fails,
+    naming what is missing: a CI suite must never go green by skipping what setup should have installed.
+    `missing` says what is missing and the command that installs it. Things setup does not install (a
+    Docker engine, remote keys, the network) are plain `pytest.skip`s instead."""
+    if ok:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true, so this cannot be skipped: {missing}", pytrace=False)
+    pytest.skip(missing)
+
+
+def requires(ok: object, missing: str) -> pytest.MarkDecorator:
+    """`require` as a mark, for a test or a module's `pytestmark` (conftest checks it before fixtures run)."""
+    return pytest.mark.requires(bool(ok), missing)
+
+
+def chromium_ok() -> tuple[bool, str]:
+    path = Path("/usr/bin/chromium")
+    if path.exists() and os.access(path, os.X_OK):
+        return True, ""
+    return False, f"no Chromium at {path}: {SYSTEM_FIX}"
+
+
+def sandbox_ok(toolchain: bool = True) -> tuple[bool, str]:
+    """Whether bubblewrap works here (and, with `toolchain`, the sandbox toolchain is built)."""
+    from workbench.sandbox.bwrap import BwrapExecutor
+
+    ok, why = BwrapExecutor.available()
+    if not ok:
+        return False, f"bubblewrap unusable here ({why}): {SYSTEM_FIX}"
+    if toolchain:
+        from workbench.sandbox.runtimes import Toolchain
+
+        tc = Toolchain.from_settings()
+        if not tc.stamp():
+            return False, f"no sandbox toolchain at {tc.root}: {TOOLCHAIN_FIX}"
+    return True, ""
 
 
 def free_port() -> int:

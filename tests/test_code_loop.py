@@ -7,18 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import scripted_coder
+from helpers import requires, sandbox_ok, scripted_coder
 from typer.testing import CliRunner
 
 from workbench.code import CodeTaskError, parse_task, prompts, solve
 from workbench.code.prompts import parse_files
-from workbench.sandbox.bwrap import BwrapExecutor
-from workbench.sandbox.runtimes import Toolchain, UnknownLanguage
+from workbench.sandbox.runtimes import UnknownLanguage
 from workbench.testing import FunctionModel
 
-OK, WHY = BwrapExecutor.available()
-sandboxed = pytest.mark.skipif(not (OK and Toolchain.from_settings().stamp()),
-                               reason=f"needs bubblewrap and the toolchain (`make toolchain`): {WHY}")
+sandboxed = requires(*sandbox_ok())
 pytestmark = pytest.mark.timeout(300)
 
 TASK = "Write fib.py with fib(n), the n-th Fibonacci number (0, 1, 1, 2, 3, ...). Tests go in test_fib.py."

@@ -4,7 +4,8 @@ set by environment variable to the deterministic `test:echo`), one browser for t
 Flows: submit a task in the form and watch it complete on the detail view without a reload; see running
 tasks on the monitoring page; see the task's cost on the cost page; train and see anomalies; stop Postgres
 and see the banner, start it and see the page recover; one task on the real local model. Screenshots of
-every page go to artifacts/screenshots/ (ignored) and docs/screenshots/ (committed, for the README).
+every page go to artifacts/screenshots/ (ignored): a test run never touches the tracked docs/screenshots/,
+which `scripts/screenshots.py` refreshes from demo data.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO, served_app
+from helpers import REPO, chromium_ok, require, served_app
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = [REPO / "artifacts" / "screenshots", REPO / "docs" / "screenshots"]
+SHOTS = REPO / "artifacts" / "screenshots"
 UI_TIMEOUT_MS = 90_000  # 2 shared cores: a page can take seconds to render under load
 
 
@@ -30,9 +31,8 @@ UI_TIMEOUT_MS = 90_000  # 2 shared cores: a page can take seconds to render unde
 
 
 def screenshot(page, name: str) -> None:
-    for folder in SHOTS:
-        folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"{name}.png"))  # the 1280x800 viewport: small PNGs for the README
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))  # what each flow ended on, for a human looking at a failure
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def served():
 def browser():
     from playwright.sync_api import sync_playwright
 
+    require(*chromium_ok())
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         ctx = p.chromium.launch_persistent_context(profile, executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS,
                                                    headless=True, viewport={"width": 1280, "height": 800})

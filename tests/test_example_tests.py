@@ -6,18 +6,14 @@ loop counts the examples a candidate passes by the names the test report shows."
 from __future__ import annotations
 
 import pytest
-from helpers import scripted_coder
+from helpers import requires, sandbox_ok, scripted_coder
 
 from workbench.code import parse_task, solve
 from workbench.code.example_tests import java_literal, js_literal
 from workbench.code.examples import closing_paren
 from workbench.code.testfile import tidy_tests, with_examples
-from workbench.sandbox.bwrap import BwrapExecutor
-from workbench.sandbox.runtimes import Toolchain
 
-OK, WHY = BwrapExecutor.available()
-sandboxed = pytest.mark.skipif(not (OK and Toolchain.from_settings().stamp()),
-                               reason=f"needs bubblewrap and the toolchain (`make toolchain`): {WHY}")
+sandboxed = requires(*sandbox_ok())
 pytestmark = pytest.mark.timeout(300)
 
 TS_TASK = ("Write clamp.ts exporting clamp(x, lo, hi): clamp(5, 0, 3) === 3, clamp(-1, 0, 3) returns 0, "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import requires, sandbox_ok
 
 from workbench.errors import SandboxError
 from workbench.sandbox import Limits, check_files, files_from_path, get_executor
@@ -23,8 +24,7 @@ from workbench.sandbox.bwrap import USED_UIDS, BwrapExecutor, drain_all
 from workbench.sandbox.cgroups import CREATED, existing_groups
 
 REPO = Path(__file__).resolve().parent.parent
-OK, WHY = BwrapExecutor.available()
-pytestmark = [pytest.mark.skipif(not OK, reason=f"bubblewrap unusable here: {WHY}"), pytest.mark.timeout(120)]
+pytestmark = [requires(*sandbox_ok(toolchain=False)), pytest.mark.timeout(120)]
 TOOLCHAIN_PY = Path("/opt/workbench-toolchain/python/bin/python")
 PY = str(TOOLCHAIN_PY) if TOOLCHAIN_PY.exists() else "/usr/bin/python3"
 FAST = Limits(timeout_s=10, memory_mb=256, disk_mb=32, processes=64)

@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import TOOLCHAIN_FIX, require, requires, run_cli, sandbox_ok
 
 from workbench.errors import SandboxError
 from workbench.sandbox import Limits
-from workbench.sandbox.bwrap import BwrapExecutor
 from workbench.sandbox.runtimes import (
     RUNTIMES,
     Toolchain,
@@ -22,10 +21,9 @@ from workbench.sandbox.runtimes import (
     run_tests,
 )
 
-OK, WHY = BwrapExecutor.available()
 TOOLCHAIN = Toolchain.from_settings()
-pytestmark = [pytest.mark.skipif(not OK, reason=f"bubblewrap unusable here: {WHY}"), pytest.mark.timeout(180)]
-needs_toolchain = pytest.mark.skipif(not TOOLCHAIN.stamp(), reason="no sandbox toolchain: run `make toolchain`")
+pytestmark = [requires(*sandbox_ok(toolchain=False)), pytest.mark.timeout(180)]
+needs_toolchain = requires(*sandbox_ok())
 
 PY_SRC = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\n\ndef unused(x):\n    return -x\n"
 PY_TESTS = "from fib import fib\n\n\ndef test_small():\n    assert fib(10) == 55\n\n\ndef test_wrong():\n    assert fib(3) == 3\n"
@@ -223,7 +221,6 @@ def test_docker_container_is_locked_down():
 
 def test_toolchain_stamp_lists_versions():
     stamp = TOOLCHAIN.stamp()
-    if not stamp:
-        pytest.skip("no toolchain stamp: run `make toolchain`")
+    require(stamp, f"no sandbox toolchain stamp at {TOOLCHAIN.root}: {TOOLCHAIN_FIX}")
     assert {"pytest", "coverage", "typescript", "tsx", "prettier", "python", "node"} <= set(stamp)
     assert not str(TOOLCHAIN.root.resolve()).startswith(str(Path(__file__).resolve().parent.parent))
