@@ -310,7 +310,7 @@ def test_attempts_go_to_the_store_when_it_is_importable(monkeypatch):
 
 
 def test_attempt_events_fit_the_store_schema():
-    writer = pytest.importorskip("workbench.store.writer")
+    from workbench.store import writer
     task = "3f0b3c1e-2d4b-4c55-9a7e-0e1f2a3b4c5d"
     with attempts.caller(agent="coder", task_id=task):
         record = attempts.record(model="openai:x", outcome="error", fault="server", error="ProviderError: 503",
@@ -321,7 +321,7 @@ def test_attempt_events_fit_the_store_schema():
 
 
 def test_budget_sees_agent_and_task_of_the_store_run_context():
-    context = pytest.importorskip("workbench.store.context")
+    from workbench.store import context
     task = "9a1b3c1e-2d4b-4c55-9a7e-0e1f2a3b4c5d"
     budget.set_limit("task", task, 0)
     model = compose(FunctionModel(echo, name="echo"), cache=False)
