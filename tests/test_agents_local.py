@@ -31,7 +31,10 @@ def test_director_plans_a_two_part_task(test_model, registry):
             "then write a Python function that computes a median")
     p = plan(task, registry=registry, model=test_model)
     assert p.attempts and p.attempts[0]["tokens_out"] > 0, p.attempts  # the real model was asked
-    validate_plan(p.as_dict(), registry)  # whatever its source, the plan the executor gets is valid
+    # The model's own plan (first answer or after one correction), never the one-step fallback, which
+    # would pass every check below without any planning.
+    assert p.source in ("model", "reasked"), (p.source, p.attempts)
+    validate_plan(p.as_dict(), registry)  # the plan the executor gets is valid
     assert 1 <= len(p.subtasks) <= 3
     assert {s.specialist for s in p.subtasks} <= set(registry.names())
     assert sum(len(w) for w in topological_waves(p)) == len(p.subtasks)
