@@ -53,7 +53,7 @@ def measure(variant: str, model: str, rep: int, tokens: int) -> dict:
         import workbench
 
         m = workbench.get_model(f"local:{model}")
-        m.llama  # load (verifies the stamp first)
+        m.host()  # start the model host: verifies the stamp, loads the weights
         load = time.perf_counter() - t0
         prompt_tokens = m.count_tokens(messages[0]["content"])
         start = time.perf_counter()

@@ -59,6 +59,23 @@ class ProviderError(WorkbenchError):
         super().__init__(message)
 
 
+class ModelCrashed(ProviderError):
+    """The process hosting a model's native code died (a signal such as SIGSEGV, or a non-zero exit).
+
+    The caller's process lives on; the next call starts a fresh model process. The gateway fails over
+    but does not retry on the same model (faults.CRASH): a native crash usually repeats on every call."""
+
+    fault_kind = "crash"
+
+    def __init__(self, model: str, how: str, where: str, advice: str, during: str = ""):
+        self.model, self.how = model, how
+        super().__init__(
+            f"{model} crashed ({how}) in {where}{during}; the model process was replaced and the next call "
+            f"starts a fresh one. {advice}",
+            status=502,
+        )
+
+
 class NetworkBlocked(WorkbenchError):
     http_status = 403
 

@@ -5,18 +5,25 @@
 
 Both are also reachable by name: `test:echo` (echoes the last user message) and any function added
 with `register_function(name, fn)` as `test:NAME`, so a served app can be pointed at one by env var.
+
+`test:segv` echoes too, but from a model host process, exactly as `local:` models run, and its native
+code really crashes that process when the prompt says so: SEGV (a NULL read, SIGSEGV) or EXIT (exit
+status 3). A stream echoes word by word up to the trigger, so it dies mid-way.
 """
 
 from __future__ import annotations
 
 import collections
+import ctypes
 import json
-from typing import Any, Callable
+import os
+from typing import Any, Callable, Iterator
 
 from workbench.errors import ProviderError, WorkbenchError
 from workbench.messages import Completion, Usage
 from workbench.providers import ProviderEntry, register
 from workbench.providers.base import Model, ModelInfo, estimate_tokens
+from workbench.providers.hosted import HostedModel
 
 Reply = str | Completion | Exception | dict
 
@@ -110,22 +117,71 @@ def fail(messages: list[dict], options: dict) -> str:
 
 FUNCTIONS: dict[str, Callable[[list[dict], dict], Reply]] = {"echo": echo, "fail": fail}
 
+# Words in a prompt that make the crash model's native code kill its process.
+CRASHES: dict[str, Callable[[], None]] = {
+    "SEGV": lambda: ctypes.string_at(0),  # a NULL read in C: a real SIGSEGV, as a bad llama.cpp build gives
+    "EXIT": lambda: os._exit(3),
+}
+
+
+class CrashingModel(Model):
+    """Runs only inside a model host: echoes the last user message, or crashes on a trigger word."""
+
+    provider = "test"
+    structured_output = "grammar"
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def _words(self, messages: list[dict], options: dict) -> Iterator[str]:
+        text = json.dumps(echo(messages, options)) if options.get("schema") is not None else echo(messages, options)
+        trigger = next((w for w in CRASHES if w in text), None)
+        for word in text.split(" "):
+            if trigger is not None and trigger in word:
+                CRASHES[trigger]()
+            yield word
+
+    def _complete(self, messages: list[dict], options: dict) -> Completion:
+        return _completion(" ".join(self._words(messages, options)), self.model_id, messages)
+
+    def _stream(self, messages: list[dict], options: dict) -> tuple[Iterator[str], Any]:
+        def deltas() -> Iterator[str]:
+            for i, word in enumerate(self._words(messages, options)):
+                yield word if i == 0 else " " + word
+
+        return deltas(), lambda text: _completion(text, self.model_id, messages)
+
+
+class HostedTestModel(HostedModel):
+    """`test:segv` on the caller's side: the same HostedModel machinery the local llama.cpp model uses."""
+
+    provider = "test"
+    structured_output = "grammar"
+    host_target = "workbench.testing:CrashingModel"
+    crash_where = "native code (the crash-test model, on purpose)"
+    crash_advice = "test:segv crashes whenever the prompt contains SEGV or EXIT; other prompts are echoed."
+
+
+HOSTED: dict[str, type[HostedModel]] = {"segv": HostedTestModel}
+
 
 def register_function(name: str, fn: Callable[[list[dict], dict], Reply]) -> None:
     FUNCTIONS[name] = fn
 
 
 def _factory(name: str) -> Model:
+    if name in HOSTED:
+        return HOSTED[name](name)
     if name not in FUNCTIONS:
         from workbench.errors import UnknownModelError
 
-        raise UnknownModelError(f"test:{name}", [f"test:{n}" for n in FUNCTIONS])
+        raise UnknownModelError(f"test:{name}", [f"test:{n}" for n in [*FUNCTIONS, *HOSTED]])
     return FunctionModel(FUNCTIONS[name], name=name)
 
 
 def _list() -> list[ModelInfo]:
     return [ModelInfo(name=f"test:{n}", provider="test", source="workbench.testing", usable=True,
-                      reason="deterministic", price="free") for n in FUNCTIONS]
+                      reason="deterministic", price="free") for n in [*FUNCTIONS, *HOSTED]]
 
 
 register(ProviderEntry("test", _factory, _list, open_names=False))

@@ -40,8 +40,11 @@ MALFORMED = Fault("malformed", True, True, True)
 BREAKER = Fault("breaker_open", False, True, False)
 BLOCKED = Fault("network_blocked", False, True, False)
 INTERRUPTED = Fault("interrupted", False, False, False)  # output was delivered: never resend
+# The model's own process died (errors.ModelCrashed): a native crash tends to repeat on every call, so the
+# same model is not asked again (each retry would reload the weights and crash again); another may answer.
+CRASH = Fault("crash", retry=False, failover=True, counts=True)
 
-BY_KIND = {f.kind: f for f in (RATE_LIMIT, PAYMENT, SERVER, TIMEOUT, CONNECTION, MALFORMED)}
+BY_KIND = {f.kind: f for f in (RATE_LIMIT, PAYMENT, SERVER, TIMEOUT, CONNECTION, MALFORMED, CRASH)}
 # Exceptions of these libraries that escape a provider mid-response are transport faults.
 TRANSPORT_MODULES = {"httpx", "httpcore", "h11", "h2", "openai", "groq", "mistralai", "ollama", "anyio"}
 

@@ -1,0 +1,97 @@
+"""llama.cpp itself (llama-cpp-python): the Model a model host runs for `local:` models.
+
+Only a model host (host_process.py) imports this module; the caller's process talks to it through
+`local.LocalModel`, so a native crash here ends the host, not the caller. One instance per host
+process, loaded in the constructor (the host reports `ready` after the load).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from workbench.errors import ConfigError, ContextTooLong, ProviderError
+from workbench.messages import Completion, Usage
+from workbench.providers.base import Model
+
+DEFAULT_MAX_TOKENS = 1024
+MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message (role markers, newlines)
+
+
+class LlamaModel(Model):
+    provider = "local"
+    structured_output = "grammar"
+
+    def __init__(self, name: str, path: str, n_ctx: int, n_threads: int):
+        super().__init__(name)
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ConfigError(f"Cannot load local:{name}: llama-cpp-python is not installed in this environment "
+                              f"({exc}). Install it with `make venv` (a portable build for this CPU).") from exc
+        self.n_ctx = n_ctx
+        self.llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
+
+    def _budget(self, messages: list[dict], options: dict) -> tuple[int, int]:
+        """(prompt tokens, max_tokens) — the reply is capped to the context left after the prompt."""
+        prompt = sum(self.count_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+        room = self.n_ctx - prompt
+        if room < 16:
+            raise ContextTooLong(prompt, self.n_ctx, self.model_id)
+        return prompt, min(options.get("max_tokens", DEFAULT_MAX_TOKENS), room)
+
+    def _kwargs(self, messages: list[dict], options: dict, max_tokens: int) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens}
+        for key in ("temperature", "seed", "stop"):
+            if key in options:
+                kwargs[key] = options[key]
+        if options.get("schema") is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": options["schema"]}
+        return kwargs
+
+    def _complete(self, messages: list[dict], options: dict) -> Completion:
+        _, max_tokens = self._budget(messages, options)
+        cpu0 = time.process_time()
+        try:
+            out = self.llm.create_chat_completion(**self._kwargs(messages, options, max_tokens))
+        except ValueError as exc:
+            raise ProviderError(f"{self.model_id}: {exc}", status=400) from exc
+        cpu = time.process_time() - cpu0
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return Completion(
+            text=choice["message"].get("content") or "",
+            model=self.model_id,
+            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+            cpu_seconds=cpu,
+        )
+
+    def _stream(self, messages: list[dict], options: dict) -> tuple[Iterator[str], Any]:
+        prompt_tokens, max_tokens = self._budget(messages, options)
+        state: dict[str, Any] = {"cpu": 0.0, "finish": None}
+
+        def deltas() -> Iterator[str]:
+            cpu0 = time.process_time()
+            try:
+                for chunk in self.llm.create_chat_completion(stream=True, **self._kwargs(messages, options, max_tokens)):
+                    choice = chunk["choices"][0]
+                    state["finish"] = choice.get("finish_reason") or state["finish"]
+                    yield choice.get("delta", {}).get("content") or ""
+            finally:
+                state["cpu"] = time.process_time() - cpu0
+
+        def finish(text: str) -> Completion:
+            return Completion(
+                text=text,
+                model=self.model_id,
+                usage=Usage(prompt_tokens, self.count_tokens(text)),
+                finish_reason=state["finish"] or "stop",
+                cpu_seconds=state["cpu"],
+            )
+
+        return deltas(), finish
