@@ -1,4 +1,5 @@
-"""`workbench doctor`: check every component, with timings; one fix-it line per failure."""
+"""`workbench doctor`: check every component, with timings; one fix-it line per failure and per
+unavailable optional component (the sandbox's runtimes, the browser). Only failures make it exit 1."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import json
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from workbench import health
 
-STATUS_STYLE = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
+STATUS_STYLE = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]",
+                "unavailable": "[yellow]unavailable[/]"}
 
 
 def register(app: typer.Typer) -> None:
@@ -30,15 +34,22 @@ def register(app: typer.Typer) -> None:
             reload_settings()
         results = health.run_all(include_heavy=not quick)
         failed = [r for r in results if not r.ok]
+        missing = [r for r in results if r.status == "unavailable"]
         if as_json:
-            print(json.dumps({"ok": not failed, "checks": [r.as_dict() for r in results]}, indent=2))
+            print(json.dumps({"ok": not failed, "unavailable": [r.name for r in missing],
+                              "checks": [r.as_dict() for r in results]}, indent=2))
         else:
             table = Table("check", "status", "ms", "detail", box=None)
             for r in results:
-                table.add_row(r.name, STATUS_STYLE[r.status], f"{r.duration_ms:.0f}", r.detail)
+                # Details quote program output and paths: print them as text, never as rich markup.
+                table.add_row(r.name, STATUS_STYLE.get(r.status, escape(r.status)), f"{r.duration_ms:.0f}",
+                              Text(r.detail))
             console = Console()
             console.print(table)
             for r in failed:
-                console.print(f"[red]✗ {r.name}:[/] {r.fix}")
+                console.print(f"[red]✗ {escape(r.name)}:[/] {escape(r.fix)}", soft_wrap=True)
+            for r in missing:
+                console.print(f"[yellow]– {escape(r.name)} is unavailable (optional); install it:[/] {escape(r.fix)}",
+                              soft_wrap=True)  # a command wrapped at the terminal's width cannot be pasted
         if failed:
             raise typer.Exit(1)

@@ -1,10 +1,51 @@
-"""`workbench doctor` check: can untrusted code run here, isolated, and how long does a start take?"""
+"""`workbench doctor` checks of the sandbox and the browser: bubblewrap, each language's runtime,
+Chromium, and (heavy) one real sandboxed run with its start-up time.
+
+None of these is needed for chat, tasks and dashboards, so a component that is not installed is
+"unavailable" with the command that installs it, and does not fail the doctor; one that is installed
+but broken (a sandboxed run that goes wrong, code running without isolation) is a failure.
+"""
 
 from __future__ import annotations
 
 import time
 
 from workbench.health import Outcome, check
+from workbench.sandbox import components
+from workbench.sandbox.components import Component
+
+UNAVAILABLE = "unavailable"
+
+
+def _outcome(c: Component) -> Outcome:
+    return ("ok", c.detail, "") if c.available else (UNAVAILABLE, c.detail, c.fix)
+
+
+# "bubblewrap" and "chromium" are also registered, as failures, by workbench.health; this module is
+# imported after it, so these (optional: "unavailable") replace them under the same names.
+@check("bubblewrap")
+def _bubblewrap() -> Outcome:
+    return _outcome(components.bubblewrap())
+
+
+@check("python runtime")
+def _python_runtime() -> Outcome:
+    return _outcome(components.python_runtime())
+
+
+@check("typescript runtime")
+def _typescript_runtime() -> Outcome:
+    return _outcome(components.typescript_runtime())
+
+
+@check("java runtime")
+def _java_runtime() -> Outcome:
+    return _outcome(components.java_runtime())
+
+
+@check("chromium")
+def _chromium() -> Outcome:
+    return _outcome(components.browser())
 
 
 @check("sandbox", heavy=True)
@@ -17,21 +58,23 @@ def _sandbox() -> Outcome:
     try:
         executor = get_executor()
     except SandboxError as exc:
-        return "fail", str(exc).split(" (")[0], "make setup (installs bubblewrap), or configure WORKBENCH_SANDBOX"
+        bwrap = components.bubblewrap()
+        return UNAVAILABLE, str(exc).split(" (")[0], bwrap.fix or "configure WORKBENCH_SANDBOX"
     if isinstance(executor, BwrapExecutor):  # a check should not leave a warm sandbox waiting in a server
         executor = BwrapExecutor(executor.toolchain_dir, warm=False)
+    python = components.python_runtime()
+    if executor.name == "bwrap" and not python.available:
+        return UNAVAILABLE, f"{executor.name} works, but the toolchain has no Python: {python.detail}", python.fix
     toolchain = Toolchain.from_settings()
-    python = executor.tools()["python"]
     start = time.perf_counter()
     try:
-        result = executor.run([python, "-c", "print(1)"], limits=Limits(timeout_s=20))
+        result = executor.run([executor.tools()["python"], "-c", "print(1)"], limits=Limits(timeout_s=20))
     except SandboxError as exc:
         return "fail", str(exc), "see the message; `make toolchain` rebuilds the runtimes"
     elapsed_ms = (time.perf_counter() - start) * 1000
     if result.stdout.strip() != "1":
-        missing = "" if toolchain.stamp() else " (toolchain missing)"
-        return ("fail", f"{executor.name}: exit {result.exit_code}{missing}: {result.stderr.strip()[:200]}",
-                "make toolchain (builds the sandbox runtimes in WORKBENCH_TOOLCHAIN_DIR)")
+        return ("fail", f"{executor.name}: exit {result.exit_code}: {result.stderr.strip()[:200]}",
+                "make toolchain (rebuilds the sandbox runtimes in WORKBENCH_TOOLCHAIN_DIR)")
     if not executor.isolated:
         return ("fail", f"{executor.name}: code runs WITHOUT isolation ({elapsed_ms:.0f} ms)",
                 "unset WORKBENCH_SANDBOX=unsafe-host to use bubblewrap")

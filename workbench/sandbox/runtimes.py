@@ -36,6 +36,7 @@ from workbench.sandbox.scan import ScanReport, scan_python
 
 REPORT_DIR = ".workbench"
 JUNIT_JAR = "/usr/share/java/junit-platform-console-standalone.jar"
+JAVAC, JAVA = "/usr/bin/javac", "/usr/bin/java"
 
 
 class UnknownLanguage(WorkbenchError):
@@ -60,9 +61,11 @@ class Toolchain:
 
     def paths(self) -> dict[str, str]:
         node_modules = self.root / "node" / "node_modules"
-        return {"python": str(self.root / "python" / "bin" / "python"), "node": "/usr/bin/node",
+        # bin/node is the node setup chose (the system's when >= 20 and under /usr, else PyPI's), so
+        # the sandbox runs exactly the node the toolchain's packages were installed with.
+        return {"python": str(self.root / "python" / "bin" / "python"), "node": str(self.root / "node" / "bin" / "node"),
                 "tsx": str(node_modules / ".bin" / "tsx"), "prettier": str(node_modules / "prettier" / "bin" / "prettier.cjs"),
-                "javac": "/usr/bin/javac", "java": "/usr/bin/java", "junit": JUNIT_JAR}
+                "javac": JAVAC, "java": JAVA, "junit": JUNIT_JAR}
 
     def stamp(self) -> dict:
         try:
@@ -73,11 +76,12 @@ class Toolchain:
     @staticmethod
     def require(runtime: Runtime, tools: Mapping[str, str]) -> None:
         """Fail with the fix when a tool the runtime needs is not installed (checked on the host)."""
-        missing = [f"{key} ({tools[key]})" for key in runtime.tools if not Path(tools[key]).exists()]
+        from workbench.sandbox.components import RuntimeUnavailable, missing_tools_fix
+
+        missing = [key for key in runtime.tools if not Path(tools[key]).exists()]
         if missing:
-            raise SandboxError(f"The {runtime.name} runtime is missing: {', '.join(missing)}. Build the sandbox "
-                               f"toolchain with `make toolchain` (scripts/setup-toolchain.sh; Java needs "
-                               f"`make system` for junit5), or point WORKBENCH_TOOLCHAIN_DIR at one.")
+            raise RuntimeUnavailable(runtime.name, [f"{key} ({tools[key]})" for key in missing],
+                                     missing_tools_fix(runtime.name, missing))
 
 
 @dataclass(frozen=True)
@@ -203,15 +207,25 @@ def _ts_is_test(path: str) -> bool:
     return bool(_TS_TEST.search(PurePosixPath(path).name))
 
 
+def _node_env(t: dict) -> str:
+    """Shell lines that put the toolchain's node first on PATH: `#!/usr/bin/env node` scripts (tsx's own
+    bin, a test's child process) must find it, and a PyPI node is not in /usr/bin."""
+    return f"PATH={shlex.quote(str(PurePosixPath(t['node']).parent))}:$PATH; export PATH\n"
+
+
+def _ts_program(t: dict, entry: str, files: dict[str, bytes]) -> str:
+    return _node_env(t) + f"exec {shlex.quote(t['node'])} {shlex.quote(t['tsx'])} {shlex.quote(entry)}\n"
+
+
 def _ts_tests(t: dict, tests: list[str], files: dict[str, bytes], fmt: bool) -> str:
     node, tsx = shlex.quote(t["node"]), shlex.quote(t["tsx"])
-    script = f"mkdir -p {REPORT_DIR}\n"
+    script = _node_env(t) + f"mkdir -p {REPORT_DIR}\n"
     if fmt:
         ts = [n for n in files if n.endswith((".ts", ".tsx", ".mts", ".cts"))]
         # --no-config: a prettier config may be JavaScript; formatting must not depend on the files.
         script += (f"{node} {shlex.quote(t['prettier'])} --no-config --no-editorconfig --log-level=warn "
                    f"--write {_q(ts)} >&2 || echo 'workbench: prettier could not format the files' >&2\n")
-    script += (f"exec {tsx} --test --experimental-test-coverage "
+    script += (f"exec {node} {tsx} --test --experimental-test-coverage "
                f"--test-reporter=junit --test-reporter-destination={REPORT_DIR}/junit.xml "
                f"--test-reporter=lcov --test-reporter-destination={REPORT_DIR}/lcov.info "
                f"--test-reporter=spec --test-reporter-destination=stdout {_q(tests)}\n")
@@ -226,7 +240,7 @@ def _ts_coverage(files: dict[str, bytes], is_test: Callable[[str], bool]) -> flo
 register(Runtime(
     name="typescript", extensions=(".ts", ".tsx", ".mts", ".cts"), tools=("node", "tsx", "prettier"),
     is_test=_ts_is_test, entries=("main.ts", "index.ts", "app.ts", "solution.ts"),
-    program=lambda t, entry, files: f"exec {shlex.quote(t['tsx'])} {shlex.quote(entry)}\n",
+    program=_ts_program,
     tests=_ts_tests,
     # Node sizes its heap from host RAM; cap it under the sandbox's memory limit instead. Three test
     # reporters trip node's listener-count warning, which is noise in every failure message.
