@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import glob
 import os
 import queue
 import random
@@ -49,7 +50,9 @@ from workbench.sandbox.cgroups import Cgroup, CgroupUnavailable
 
 # Read-only from the host: what runtimes need under /etc (symlink targets of the JDK and of
 # /usr/bin/java, the loader cache). Nothing else of /etc is visible (no passwd, shadow, hosts, ssl).
-ETC_BINDS = ("/etc/alternatives", "/etc/java-17-openjdk", "/etc/ld.so.cache")
+# The JDK's directory is named by its version (java-17-openjdk on Debian 12, java-21 on 13).
+ETC_BINDS = ("/etc/alternatives", "/etc/ld.so.cache")
+ETC_JDK_GLOB = "/etc/java-*-openjdk"
 MERGED_USR = ("lib", "lib64", "bin", "sbin")
 SHM_MB = 16
 SANDBOX_UID = 1000  # the uid the program sees inside
@@ -162,7 +165,7 @@ class BwrapExecutor(Executor):
                 args += ["--symlink", os.readlink(host).lstrip("/"), str(host)]
             elif host.is_dir():
                 args += ["--ro-bind", str(host), str(host)]
-        for path in ETC_BINDS:
+        for path in (*ETC_BINDS, *sorted(glob.glob(ETC_JDK_GLOB))):
             args += ["--ro-bind-try", path, path]
         if self.toolchain_dir.is_dir():
             args += ["--ro-bind", str(self.toolchain_dir), str(self.toolchain_dir)]

@@ -9,7 +9,8 @@ container is removed whatever happens.
 
 Images: one per language from WORKBENCH_SANDBOX_DOCKER_IMAGES (JSON, language -> image), default
 `workbench-sandbox:1` for all, built from DOCKERFILE below so that the toolchain sits at the same
-paths as on the host:  docker build -t workbench-sandbox:1 -f - . < <(python -c
+paths as on the host (Node.js from PyPI, as setup-toolchain.sh does where PATH has no node >= 20:
+bookworm's own nodejs is 18):  docker build -t workbench-sandbox:1 -f - . < <(python -c
 "from workbench.sandbox.docker import DOCKERFILE; print(DOCKERFILE)")
 """
 
@@ -34,10 +35,10 @@ from workbench.sandbox._process import SKIP_DIRS, Outcome, _Capped, log_run, mak
 DEFAULT_IMAGE = "workbench-sandbox:1"
 DOCKERFILE = """\
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv nodejs npm \\
-      openjdk-17-jdk-headless junit5 tar ca-certificates && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv \\
+      default-jdk-headless junit5 tar ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY scripts/setup-toolchain.sh /tmp/setup-toolchain.sh
-RUN bash /tmp/setup-toolchain.sh && rm -rf /root/.npm /root/.cache
+RUN CI=true bash /tmp/setup-toolchain.sh && rm -rf /root/.npm /root/.cache
 USER 1000:1000
 """
 SANDBOX_USER = "1000:1000"
