@@ -154,8 +154,10 @@ class CostsPage(Dashboard):
             x, title = bars[name]
             return df.hvplot.bar(x=x, y="cost_usd", title=title, height=260, rot=15, **common)
         if name == "by_day":
-            return (df.hvplot.bar(x="day", y="cost_usd", title="cost (USD) per day", height=260, **common)
-                    + df.hvplot.bar(x="day", y="tokens", title="tokens per day", height=260, color="#ff7f0e", **common))
+            # Days as labels: on a datetime axis one day is a single bar across the plot, ticked in milliseconds.
+            d = df.assign(day=pd.to_datetime(df["day"]).dt.strftime("%Y-%m-%d"))
+            return (d.hvplot.bar(x="day", y="cost_usd", title="cost (USD) per day", height=260, **common)
+                    + d.hvplot.bar(x="day", y="tokens", title="tokens per day", height=260, color="#ff7f0e", **common))
         if name == "per_success":
             return df.hvplot.bar(x="kind", y="cost_per_successful_task_usd", height=260,
                                  title="cost per successful task (USD) by kind", **common)
@@ -163,8 +165,10 @@ class CostsPage(Dashboard):
             t = df.assign(task=[f"{str(ti)[:40]} ({i[:8]})" for ti, i in zip(df["title"], df["task_id"])])
             return t.iloc[::-1].hvplot.barh(x="task", y="cost_usd", title="cost (USD) per task",
                                             height=60 + 24 * len(t), **common)
-        return df.hvplot.barh(x="title", y="burn", title="budget burn (spent / budget)", height=60 + 24 * len(df),
-                              **common)
+        # Short labels, as for the tasks chart: full titles squeeze a half-width card's plot to a sliver.
+        b = df.assign(task=[f"{str(ti)[:40]} ({i[:8]})" for ti, i in zip(df["title"], df["task_id"])])
+        return b.iloc[::-1].hvplot.barh(x="task", y="burn", title="budget burn (spent / budget)",
+                                        height=60 + 24 * len(b), **common)
 
     @param.depends("days", watch=True)
     def _days_changed(self) -> None:
