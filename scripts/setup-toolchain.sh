@@ -26,8 +26,9 @@ COVERAGE=7.17.4
 TYPESCRIPT=7.0.2
 TSX=4.23.15
 PRETTIER=3.10.1
-# Node.js 24 LTS, used only when PATH has no usable node >= 20.
-NODE_WHEEL=24.19.0
+# Node.js 22 LTS, used only when PATH has no usable node >= 20. Not 24: its V8 reserves about 550 MB of
+# writable address space at start-up, more than the sandbox's RLIMIT_DATA allows a TypeScript run.
+NODE_WHEEL=22.20.0
 # pytest's own dependencies, pinned too so two machines get the same runner.
 PY_DEPS="iniconfig==2.3.1 packaging==26.4 pluggy==1.7.0 pygments==2.21.0"
 
@@ -49,6 +50,15 @@ for forbidden in "$REPO" "${HOME:-/root}"; do
     "$(realpath -m "$forbidden")"/*)
       echo "setup-toolchain: $tc_abs is inside $forbidden; the sandbox binds it, so put it elsewhere" \
            "(e.g. WORKBENCH_TOOLCHAIN_DIR=/opt/workbench-toolchain)" >&2
+      exit 1;;
+  esac
+done
+# The sandbox mounts its own /tmp and /work (and /proc, /dev): a toolchain there would be hidden from it.
+for owned in /tmp /work /proc /dev; do
+  case "$tc_abs/" in
+    "$owned"/*)
+      echo "setup-toolchain: $tc_abs is under $owned, which the sandbox replaces with its own; put it elsewhere" \
+           "(e.g. WORKBENCH_TOOLCHAIN_DIR=/opt/workbench-toolchain or /var/tmp/workbench-toolchain)" >&2
       exit 1;;
   esac
 done

@@ -104,6 +104,20 @@ def _read_child_pid(fd: int, proc: subprocess.Popen, timeout: float = 20.0) -> i
     return int(json.loads(data)["child-pid"])
 
 
+# Places the sandbox fills with its own mounts: a toolchain bound under one of them would be hidden, or
+# (under /tmp, which is a symlink inside) stop bwrap from starting at all.
+SANDBOX_OWNED = ("/tmp", WORKDIR, "/proc", "/dev")
+
+
+def _check_toolchain_place(path: Path) -> None:
+    real = os.path.realpath(path)
+    for owned in SANDBOX_OWNED:
+        if real == owned or real.startswith(owned + "/"):
+            raise SandboxError(f"The sandbox toolchain {real} lies under {owned}, which the sandbox replaces with "
+                               f"its own, so it could not see the toolchain. Build it elsewhere, outside the repo "
+                               f"and home: WORKBENCH_TOOLCHAIN_DIR=/opt/workbench-toolchain make toolchain")
+
+
 USED_UIDS: set[int] = set()  # host uids this process gave its sandboxes (tests look for leftovers)
 
 
@@ -318,6 +332,8 @@ class BwrapExecutor(Executor):
         ok, why = self.available()
         if not ok:
             raise SandboxError(f"The bubblewrap sandbox is not usable: {why}. Nothing was run.")
+        if self.toolchain_dir.is_dir():  # (bound only when it exists)
+            _check_toolchain_place(self.toolchain_dir)
         input_tar = make_tar(inputs) if inputs else None
         if input_tar is not None and len(input_tar) > limits.disk_mb * 2**20:
             raise SandboxError(f"The input files ({len(input_tar) // 2**20} MiB) exceed the sandbox disk "
