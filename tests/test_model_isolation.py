@@ -25,7 +25,6 @@ from helpers import REPO, served_app
 import workbench
 from workbench import providers
 from workbench.errors import ModelCrashed, StreamInterrupted
-from workbench.providers import model_host
 
 pytestmark = pytest.mark.timeout(300)
 CRASH = "test:segv"
@@ -75,12 +74,10 @@ def test_a_non_zero_exit_is_named_too():
 
 
 def test_a_stream_that_dies_midway_raises_the_crash():
-    model = providers.get_model(CRASH)
-    got: list[str] = []
+    raw = providers.get_model(CRASH).stream("one two SEGV three")
     with pytest.raises(ModelCrashed, match=r"crashed \(SIGSEGV\)"):
-        for delta in model.stream("one two SEGV three"):
-            got.append(delta)
-    assert got == ["one", " two"]  # what came before the crash was delivered
+        list(raw)
+    assert raw.text == "one two"  # what came before the crash was delivered
     # Through the gateway, output already delivered is never resent: the crash is the interruption's cause.
     stream = workbench.get_model(CRASH).stream("alpha beta SEGV gamma", cache=False)
     with pytest.raises(StreamInterrupted) as err:
@@ -128,7 +125,7 @@ def test_the_host_dies_with_its_parent():
         assert _dead(host_pid), f"model host {host_pid} outlived its killed parent"
     finally:
         parent.kill()
-        parent.wait()
+        parent.communicate()
 
 
 def test_ctrl_c_stops_the_callers_reply_not_the_host():
@@ -189,18 +186,29 @@ def test_local_model_runs_in_its_host_and_llama_cpp_never_loads_here(test_model)
         stream = model.stream("Count from 1 to 5.", max_tokens=20, temperature=0, cache=False)
         deltas = list(stream)
         person = model.complete("Invent a person as JSON.", schema=schema, max_tokens=60, temperature=0, cache=False)
+        # A reader that stops early stops the host's generation (a cancel between tokens) and gets its count
+        # (from the provider itself: the gateway reports a stopped stream's usage as estimated).
+        from workbench import providers
+        story = providers.get_model({test_model!r}).stream("Write a long story about a lighthouse.", max_tokens=400,
+                                                           temperature=0)
+        it = iter(story); next(it); next(it); story.close()
+        stopped = story.completion.usage
         host = model.host()
         t0 = time.perf_counter(); model.host(); lookup_ms = (time.perf_counter() - t0) * 1000
         times = []
         for _ in range(50):
             t0 = time.perf_counter(); model.count_tokens("hello world"); times.append(time.perf_counter() - t0)
         print(json.dumps({{"text": done.text, "tokens": done.usage.output_tokens, "deltas": deltas,
-                          "streamed": stream.completion.text, "person": person.data, "tokens_hello": model.count_tokens("hello world"),
+                          "streamed": stream.completion.text, "person": person.data,
+                          "stopped_tokens": stopped.output_tokens, "stopped_estimated": stopped.estimated, "tokens_hello": model.count_tokens("hello world"),
                           "load_s": host.load_s, "same_host": host is model.host(), "host_pid": host.pid,
                           "count_ms": statistics.median(times) * 1000, "lookup_ms": lookup_ms,
                           "llama_cpp_loaded": "llama_cpp" in sys.modules}}))
     """)
-    out, err = proc.communicate(timeout=280)
+    try:
+        out, err = proc.communicate(timeout=280)
+    finally:
+        proc.kill()  # its host follows it (EOF on the host's stdin)
     assert proc.returncode == 0, err[-3000:]
     result = json.loads(out.strip().splitlines()[-1])
     print({k: result[k] for k in ("load_s", "count_ms", "lookup_ms")})
@@ -209,6 +217,7 @@ def test_local_model_runs_in_its_host_and_llama_cpp_never_loads_here(test_model)
     assert len(result["deltas"]) > 1 and "".join(result["deltas"]) == result["streamed"]
     assert isinstance(result["person"]["name"], str) and isinstance(result["person"]["age"], int)
     assert result["tokens_hello"] == 2 and result["same_host"]
+    assert 2 <= result["stopped_tokens"] <= 6 and not result["stopped_estimated"]
     assert _dead(result["host_pid"]), "the host must exit with its caller"
 
 

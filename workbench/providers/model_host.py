@@ -156,14 +156,12 @@ class ModelHost:
 
     def _ready(self) -> dict:
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            self._reap()
-            raise self.crashed(" while loading the model")
-        message = json.loads(line)
-        if not message.get("ready"):
-            self._reap(quiet=True)  # the error says why; no crash to log
-            raise decode_error(message["error"], self.spec.label)
-        return message
+        message = json.loads(line) if line else {}
+        if message.get("ready"):
+            return message
+        self.proc.stdout.close()  # type: ignore[union-attr]
+        self._reap(quiet=bool(message))  # a load error says why itself; no crash to log
+        raise decode_error(message["error"], self.spec.label) if message else self.crashed(" while loading the model")
 
     @property
     def alive(self) -> bool:
@@ -218,6 +216,7 @@ class ModelHost:
                 call = self._pending.get(message.get("id"))
             if call is not None:  # answers to a request nobody waits for (cancelled) are dropped
                 call.answers.put(message)
+        self.proc.stdout.close()  # type: ignore[union-attr]
         self._reap()
         with self._lock:
             calls = list(self._pending.values())
@@ -232,6 +231,10 @@ class ModelHost:
             self.proc.kill()
             code = self.proc.wait()
         self._stderr.join(1.0)  # its stderr ends with it: keep the last lines for the error
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass  # a write to the dead host was cut off: nothing to flush
         with self._lock:
             first, self.returncode = self.returncode is None, code
         if first and code != 0 and not quiet:
@@ -244,6 +247,7 @@ class ModelHost:
             line = raw.decode("utf-8", "replace").rstrip()
             self.stderr_tail.append(line)
             log.debug("model host %s: %s", self.spec.label, line)
+        self.proc.stderr.close()  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Close stdin (the host exits on EOF) and wait for it; kill it if it does not go."""
