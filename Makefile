@@ -10,7 +10,7 @@ TEST_MODEL := qwen2.5-coder-0.5b
 LLAMA_VARIANT ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild
+.PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild screenshots
 
 setup: system venv llama weights toolchain smoke
 
@@ -60,6 +60,10 @@ test-fast: venv
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# The README's pictures, from a real `workbench demo` workload in a temporary home (tests never write them).
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 # The quick benchmarks; humaneval.py and agent_tasks.py take hours / half an hour: run them by hand.
 LONG_BENCHMARKS := benchmarks/humaneval.py benchmarks/agent_tasks.py
