@@ -303,3 +303,17 @@ def test_served_task_whose_model_crashes_fails_with_the_reason_and_every_event_s
     done = _wait_task(app.url, again.json()["id"])
     assert done["status"] == "completed" and done["result"]["answer"] == "Say hello"
     assert app.proc.poll() is None and httpx.get(f"{app.url}/health?quick=1", timeout=30).status_code == 200
+
+
+def test_served_agents_task_whose_model_crashes_fails_with_the_reason(app):
+    # The default mode: every step's model call crashes (classify, plan, the specialist); each is recorded.
+    r = httpx.post(f"{app.url}/api/v1/tasks", json={"prompt": "Explain SEGV please"}, timeout=60)
+    assert r.status_code == 201, r.text
+    task = _wait_task(app.url, r.json()["id"])
+    assert task["status"] == "failed" and "ModelCrashed: test:segv crashed (SIGSEGV)" in task["error"]
+    events = httpx.get(f"{app.url}/api/v1/tasks/{task['id']}/events", timeout=60).json()
+    calls = [e for e in events if e["kind"] == "llm_call"]
+    assert {e["agent"] for e in calls} >= {"director", "general"}
+    assert all("crashed (SIGSEGV)" in e["error"] for e in calls)
+    assert events[-1]["kind"] == "status" and events[-1]["payload"]["to"] == "failed"
+    assert app.proc.poll() is None

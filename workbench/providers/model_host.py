@@ -34,7 +34,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from workbench.errors import ModelCrashed, WorkbenchError
 
@@ -119,7 +119,7 @@ class Call:
         """Ask the host to stop this request between tokens (a stream the caller stopped reading)."""
         self.host.send({"op": "cancel", "id": self.id})
 
-    def __enter__(self) -> Call:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
