@@ -240,6 +240,22 @@ def test_local_model_killed_mid_stream_is_a_clear_error_then_works(test_model):
     assert "llama_cpp" not in sys.modules
 
 
+def test_a_llama_cpp_that_crashes_on_load_is_a_clear_error_in_the_cli(test_model, tmp_path):
+    # An environment whose `import llama_cpp` dies of a real SIGSEGV, as a build that does not fit the CPU
+    # can: the host (which alone imports it) dies, the CLI prints one error line with the fix and exits 1.
+    fake = tmp_path / "crash" / "llama_cpp"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    proc = subprocess.run([sys.executable, "-m", "workbench", "ask", "Say hi", "--model", test_model], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(fake.parent)})
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"{test_model} crashed (SIGSEGV) in llama.cpp while loading the model" in last, proc.stderr
+    assert "make llama-rebuild" in last and "Traceback" not in proc.stderr
+    assert "Segmentation fault" not in proc.stderr  # the caller never died of it
+
+
 # --- (c) end to end through the served app ---------------------------------------------------------
 
 

@@ -237,10 +237,10 @@ class ModelHost:
             pass  # a write to the dead host was cut off: nothing to flush
         with self._lock:
             first, self.returncode = self.returncode is None, code
-        if first and code != 0 and not quiet:
-            tail = "\n".join(self.stderr_tail)
-            log.warning("model host of %s (pid %s) ended with %s; its last output:\n%s", self.spec.label,
-                        self.proc.pid, describe_exit(self.returncode), tail)
+        if first and code != 0 and not quiet:  # one line here; the native stack dump only at debug level
+            log.warning("model host of %s (pid %s) ended with %s", self.spec.label, self.proc.pid,
+                        describe_exit(code))
+            log.debug("its last output:\n%s", "\n".join(self.stderr_tail))
 
     def _drain_stderr(self) -> None:
         for raw in self.proc.stderr:  # type: ignore[union-attr]
