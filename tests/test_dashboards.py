@@ -281,7 +281,14 @@ def test_a_broken_rules_file_says_how_to_fix_it(tmp_path):
 
 def test_costs_page_reads_the_snapshot_and_exports_csv(stack, history):
     from dashboards.costs import CostsPage
+    from workbench.tasks.service import NewTask
 
+    # A budgeted task for the budget chart, unless an earlier test of this module already ran one.
+    if not _count(stack.store, "SELECT count(*) FROM tasks WHERE budget_usd IS NOT NULL"):
+        task = stack.service.create(NewTask(prompt="A budgeted task", mode="single", budget_usd=0.5))
+        stack.runner.submit(task["id"])
+        assert stack.runner.wait(task["id"], timeout=120)["status"] == "completed"
+        _sync(stack.store)
     page = CostsPage()
     assert not page.empty.visible
     by_model = page.frames["by_model"].set_index("model")
