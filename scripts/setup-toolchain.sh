@@ -18,7 +18,7 @@
 set -euo pipefail
 
 TC="${WORKBENCH_TOOLCHAIN_DIR:-/opt/workbench-toolchain}"
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)"
 BASE_PYTHON="${WORKBENCH_TOOLCHAIN_PYTHON:-/usr/bin/python3.11}"
 
 PYTEST=9.2.0

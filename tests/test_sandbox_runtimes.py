@@ -223,5 +223,11 @@ def test_docker_container_is_locked_down():
 def test_toolchain_stamp_lists_versions():
     stamp = TOOLCHAIN.stamp()
     require(stamp, f"no sandbox toolchain stamp at {TOOLCHAIN.root}: {TOOLCHAIN_FIX}")
-    assert {"pytest", "coverage", "typescript", "tsx", "prettier", "python", "node"} <= set(stamp)
+    assert {"pytest", "coverage", "typescript", "tsx", "prettier", "python", "node", "node_origin"} <= set(stamp)
+    # The node the runtimes use is the one setup recorded (the system's or PyPI's), and it is >= 20.
+    from workbench.sandbox.components import node_origin, node_version
+
+    node = TOOLCHAIN.paths()["node"]
+    assert node_version(node)[1] == stamp["node"] and node_origin(node) == stamp["node_origin"]
+    assert node_version(node)[0] >= 20
     assert not str(TOOLCHAIN.root.resolve()).startswith(str(Path(__file__).resolve().parent.parent))

@@ -132,6 +132,44 @@ def test_setup_system_with_everything_installed_is_silent():
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
+def test_setup_toolchain_without_a_writable_directory_names_the_fix_and_goes_on():
+    """As a user who cannot create the default /opt directory: one line with the commands, exit 0."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a directory that the unprivileged user cannot write")
+    parent = outside_repo_and_home("wb-toolchain-readonly-")  # root's, 0755: nobody cannot write in it
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "CI"}
+        env.update(WORKBENCH_TOOLCHAIN_DIR=str(parent / "tc"), HOME="/nonexistent")
+        done = _run_as_unprivileged(SETUP_TOOLCHAIN, env)
+        assert done.returncode == 0, done
+        lines = [line for line in done.stderr.splitlines() if line.startswith("setup-toolchain:")]
+        assert len(lines) == 1 and f"cannot write {parent / 'tc'}" in lines[0], done.stderr
+        assert f"sudo mkdir -p {parent / 'tc'} && sudo chown nobody" in lines[0], lines[0]
+        assert not (parent / "tc").exists()
+        ci = _run_as_unprivileged(SETUP_TOOLCHAIN, {**env, "CI": "true"})
+        assert ci.returncode == 1, ci
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_toolchain_under_tmp_is_refused_with_the_fix():
+    """The sandbox mounts its own /tmp: setup refuses to build there, the sandbox to bind it (bwrap itself
+    would only say "Can't make symlink at /tmp")."""
+    tc = Path(tempfile.mkdtemp(prefix="wb-toolchain-in-tmp-", dir="/tmp"))
+    try:
+        done = subprocess.run(["bash", str(SETUP_TOOLCHAIN)], env={**os.environ, "WORKBENCH_TOOLCHAIN_DIR": str(tc)},
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 1 and "is under /tmp" in done.stderr and "/opt/workbench-toolchain" in done.stderr
+        assert list(tc.iterdir()) == []
+        if sandbox_ok(toolchain=False)[0]:
+            from workbench.errors import SandboxError
+
+            with pytest.raises(SandboxError, match="lies under /tmp.*WORKBENCH_TOOLCHAIN_DIR=/opt/workbench-toolchain"):
+                BwrapExecutor(tc, warm=False).run(["/bin/true"])
+    finally:
+        shutil.rmtree(tc, ignore_errors=True)
+
+
 # --- a toolchain without node: doctor, the run itself, the dashboards ------------------------------
 
 
