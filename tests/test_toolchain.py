@@ -20,7 +20,7 @@ from helpers import REPO, require, requires, run_cli, sandbox_ok
 from workbench.config import reload_settings
 from workbench.sandbox.bwrap import BwrapExecutor
 from workbench.sandbox.components import RuntimeUnavailable
-from workbench.sandbox.runtimes import Toolchain, get_runtime, run_program, run_tests
+from workbench.sandbox.runtimes import Toolchain, get_runtime, require_runtime, run_program, run_tests
 
 SETUP_TOOLCHAIN = REPO / "scripts" / "setup-toolchain.sh"
 SETUP_SYSTEM = REPO / "scripts" / "setup-system.sh"
@@ -208,6 +208,9 @@ def test_a_typescript_run_without_node_is_one_error_with_the_fix(toolchain_witho
     with pytest.raises(RuntimeUnavailable, match=r"typescript runtime is unavailable.*Fix: make toolchain"):
         run_tests("typescript", {"sum.ts": TS_SRC, "sum.test.ts": TS_TESTS},
                   executor=BwrapExecutor(toolchain_without_node, warm=False))
+    # The same check, alone, for callers that must know before asking a model for TypeScript.
+    with pytest.raises(RuntimeUnavailable, match="Fix: make toolchain"):
+        require_runtime("ts", BwrapExecutor(toolchain_without_node, warm=False))
 
     (tmp_path / "main.ts").write_text("console.log(1)\n")
     out = run_cli("sandbox", "exec", "-l", "typescript", str(tmp_path / "main.ts"),

@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="Skip checks that load a model or start processes."),
         model: str = typer.Option(None, "--model", "-m", help="Check this model instead of the default."),
     ) -> None:
-        """Check the local model, weights, providers, Postgres, DuckDB, Dask, sandbox, Chromium and disk."""
+        """Check the local model, weights, providers, Postgres, DuckDB, Dask, the sandbox and its Python,
+        TypeScript and Java runtimes, Chromium and disk. Exits 1 only on a failure: a missing optional
+        component (the sandbox, a runtime, the browser) is "unavailable", with the command that installs it."""
         if model:
             import os
 

@@ -364,13 +364,24 @@ def _prepare(runtime: Runtime, files: Mapping[str, str | bytes], executor: Execu
     if not encoded:
         raise SandboxError(f"Nothing to run: no {runtime.name} files were given.")
     executor = executor or get_executor()
+    require_runtime(runtime.name, executor)
     tools = executor.tools()
-    if executor.name != "docker":  # the docker backend's tools live in its image
-        Toolchain.require(runtime, tools)
     limits = limits or default_limits()
     limits = limits.merged(memory_mb=max(limits.memory_mb, runtime.min_memory_mb),
                            timeout_s=max(limits.timeout_s, runtime.min_timeout_s))
     return executor, tools, encoded, limits
+
+
+def require_runtime(language: str, executor: Executor | None = None) -> Runtime:
+    """The language's runtime if it can run here, else RuntimeUnavailable naming the command that
+    installs it. Cheap (file checks): call it before spending model time on code for that language."""
+    from workbench.sandbox import get_executor
+
+    runtime = get_runtime(language)
+    executor = executor or get_executor()
+    if executor.name != "docker":  # the docker backend's tools live in its image
+        Toolchain.require(runtime, executor.tools())
+    return runtime
 
 
 def _scan(runtime: Runtime, files: dict[str, bytes], allow_high: bool, run: SandboxRun) -> bool:
