@@ -59,11 +59,13 @@ def pypi_toolchain():
     tc = root / "tc"
     # CI=true: a part that cannot be built is an error here, not a line and exit 0.
     env = {**os.environ, "PATH": path_without_node(root), "WORKBENCH_TOOLCHAIN_DIR": str(tc), "CI": "true"}
-    done = subprocess.run(["bash", str(SETUP_TOOLCHAIN)], env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    yield tc, env, done
-    shutil.rmtree(root, ignore_errors=True)
+    try:  # removed even when the build fails: a half-built toolchain is ~200 MB
+        done = subprocess.run(["bash", str(SETUP_TOOLCHAIN)], env=env, capture_output=True, text=True, timeout=900,
+                              check=False)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        yield tc, env, done
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.slow
