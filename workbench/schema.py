@@ -1,4 +1,5 @@
-"""Strict configuration records: pydantic models that refuse unknown keys, with fix-it errors.
+"""Strict configuration records: pydantic models (or pydantic dataclasses) that refuse unknown keys,
+with fix-it errors.
 
     class RetrySettings(Strict):
         attempts: int = 3
@@ -11,18 +12,20 @@ ignored and leaving the default in place.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from workbench.errors import ConfigError
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
+FORBID = ConfigDict(extra="forbid")  # for pydantic dataclasses: @dataclass(config=FORBID)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = FORBID
 
 
 def parse(model: type[M], data: Any, where: str) -> M:
@@ -30,20 +33,26 @@ def parse(model: type[M], data: Any, where: str) -> M:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of {', '.join(model.model_fields)}; got {data!r}.")
+        raise ConfigError(f"{where}: expected a mapping of {', '.join(field_names(model))}; got {data!r}.")
     try:
-        return model.model_validate(dict(data))
+        return TypeAdapter(model).validate_python(dict(data))
     except ValidationError as exc:
         raise ConfigError(f"{where}: {describe(exc, model)}") from None
 
 
-def describe(exc: ValidationError, model: type[BaseModel]) -> str:
+def field_names(model: type) -> list[str]:
+    if dataclasses.is_dataclass(model):
+        return [f.name for f in dataclasses.fields(model)]
+    return list(model.model_fields)
+
+
+def describe(exc: ValidationError, model: type) -> str:
     """Pydantic's errors as one line: unknown keys first, with the keys `model` does accept."""
     unknown = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"]
     others = [e for e in exc.errors() if e["type"] != "extra_forbidden"]
     parts = []
     if unknown:
         top = all("." not in k for k in unknown)  # nested ones name their own path
-        parts.append(f"Unknown key(s) {unknown}" + (f"; use some of: {', '.join(model.model_fields)}." if top else "."))
+        parts.append(f"Unknown key(s) {unknown}" + (f"; use some of: {', '.join(field_names(model))}." if top else "."))
     parts += [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']} (got {e.get('input')!r})." for e in others]
     return " ".join(parts)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from pydantic import Field
 
 from workbench.config import get_settings
