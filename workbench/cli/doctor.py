@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from workbench import health
+from workbench import doctor as checks
 
 STATUS_STYLE = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
 
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
             os.environ["WORKBENCH_MODEL"] = model
             reload_settings()
-        results = health.run_all(include_heavy=not quick)
+        results = checks.run_all(include_heavy=not quick)
         failed = [r for r in results if not r.ok]
         if as_json:
             print(json.dumps({"ok": not failed, "checks": [r.as_dict() for r in results]}, indent=2))
