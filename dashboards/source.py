@@ -233,9 +233,3 @@ def analytics_generation() -> tuple[Any, str]:
     if not info:
         return None, ""
     return info.get("generation"), str(info.get("published_at") or "")
-
-
-def analytics_query(sql: str, params: list | None = None) -> pd.DataFrame:
-    from workbench.store import analytics
-
-    return analytics.query(sql, params)
