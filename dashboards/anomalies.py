@@ -3,7 +3,7 @@
 Training reads the analytics snapshot and stores its scores in Postgres (workbench/analysis/anomaly.py);
 this page reads the newest training of the chosen level from Postgres. "Retrain now" trains in a
 background thread (one training at a time per process); the served app also retrains by itself after
-RETRAIN_NEW_ROWS new rows or RETRAIN_EVERY_S (workbench/server/maintenance.py).
+RETRAIN_NEW_ROWS new rows or RETRAIN_EVERY_S (workbench/services/maintenance.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards import page
+from dashboards.pages import page
 from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, served
 from workbench.analysis import anomaly
 from workbench.errors import WorkbenchError

@@ -12,7 +12,7 @@ import workbench
 from workbench import providers
 from workbench.errors import WorkbenchError
 
-from dashboards import page
+from dashboards.pages import page
 
 _DONE = object()
 

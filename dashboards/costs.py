@@ -17,7 +17,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards import page
+from dashboards.pages import page
 from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, money
 from dashboards.source import analytics_generation
 

@@ -65,7 +65,7 @@ def _connected() -> bool:
 
 
 def nav(current: str) -> pn.pane.HTML:
-    from dashboards import PAGES
+    from dashboards.pages import PAGES
 
     routes = [r for r in NAV_ORDER if r in PAGES] + sorted(r for r in PAGES if r not in NAV_ORDER)
     links = []
@@ -210,7 +210,7 @@ class Dashboard(pn.viewable.Viewer):
             self.source = None
             self._set_banner(str(exc))
         if served():
-            from workbench.server import maintenance
+            from workbench.services import maintenance
 
             maintenance.ensure_started()
             pn.state.add_periodic_callback(self._tick, period=self.tick_ms)

@@ -19,7 +19,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards import page
+from dashboards.pages import page
 from dashboards.layout import Dashboard, chart_card, chart_pane, csv_button, empty_state, served
 from dashboards.source import analytics_generation
 from workbench.errors import WorkbenchError
@@ -68,10 +68,10 @@ _LAST_RECORDED: dict[str, tuple[str, ...]] = {}
 def run_doctor(heavy: bool) -> pd.DataFrame:
     """Run the checks; record a `health_check` event for every full run and whenever the light checks'
     failures changed (a page open all day must not write an identical event every minute)."""
-    from workbench import health
+    from workbench import doctor
     from workbench.store import emit_event
 
-    results = health.run_all(include_heavy=heavy)
+    results = doctor.run_all(include_heavy=heavy)
     df = pd.DataFrame([r.as_dict() for r in results], columns=["name", "status", "detail", "fix", "duration_ms"])
     failed = tuple(df[df["status"] == "fail"]["name"])
     scope = "full" if heavy else "light"

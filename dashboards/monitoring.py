@@ -3,7 +3,7 @@ percentiles per model, and the alert rules.
 
 Tasks, events, rates and latencies are read from Postgres over a look-back window (index on events.ts);
 worker CPU/memory/queue come from the Dask scheduler's own heartbeat metrics, sampled every 2 s by the
-server's maintenance thread (workbench/server/maintenance.py) and kept for an hour; alert states are
+server's maintenance thread (workbench/services/maintenance.py) and kept for an hour; alert states are
 that thread's evaluations of workbench/alerts.yaml (or WORKBENCH_ALERTS_FILE).
 """
 
@@ -18,9 +18,9 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards import page
+from dashboards.pages import page
 from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state
-from workbench.server import maintenance
+from workbench.services import maintenance
 
 _RUNNING = """
 SELECT t.id::text AS id, t.title, t.status, coalesce(t.model, '(default)') AS model, t.created_at, t.started_at,

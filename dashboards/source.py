@@ -5,7 +5,7 @@ through `Source.fetch(key, fn)`, which is single-flight (one query per key at a 
 for its answer) and cached until something changed:
 
 * live state (Postgres) is re-read only after the EventHub woke us (one LISTEN connection for the
-  whole process, see workbench/server/live.py) and at most once per `min_interval`;
+  whole process, see workbench/services/live.py) and at most once per `min_interval`;
 * history (DuckDB over the Parquet snapshots) is keyed by the snapshot generation the sync publishes.
 
 When Postgres is unreachable the layer says so once (`StoreUnavailable`, shown as a banner by every page)
@@ -72,7 +72,7 @@ class Source:
         self._all = None
         self._queue = None
         if rt is not None and getattr(rt, "hub", None) is not None:
-            from workbench.server.live import ALL
+            from workbench.services.live import ALL
 
             self._all = rt.hub.subscribe(ALL)
             self._queue = self._all.__enter__()
@@ -210,13 +210,13 @@ _SOURCE_LOCK = threading.Lock()
 
 def get_source() -> Source:
     """The Source of the running server (or of the runtime a test installed)."""
-    from workbench.server import runtime
+    from workbench.services import runtime
 
     global _SOURCE
     rt = runtime.current()
     if rt is None:
         raise NotServed("The dashboards read the served workbench's store: run `workbench serve` and open "
-                        "http://127.0.0.1:5006, or install a runtime with workbench.server.runtime.set_runtime().")
+                        "http://127.0.0.1:5006, or install a runtime with workbench.services.runtime.set_runtime().")
     with _SOURCE_LOCK:
         if _SOURCE is None or _SOURCE.rt is not rt:
             if _SOURCE is not None:
@@ -233,9 +233,3 @@ def analytics_generation() -> tuple[Any, str]:
     if not info:
         return None, ""
     return info.get("generation"), str(info.get("published_at") or "")
-
-
-def analytics_query(sql: str, params: list | None = None) -> pd.DataFrame:
-    from workbench.store import analytics
-
-    return analytics.query(sql, params)

@@ -16,7 +16,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards import page
+from dashboards.pages import page
 from dashboards.layout import DEMO_HINT, Dashboard, chart_pane, empty_state, money, served
 from dashboards.source import StoreUnavailable
 from dashboards.trace import waterfall_frame, waterfall_plot

@@ -12,8 +12,7 @@ import pytest
 from agent_data import make_events_db, make_parquet_dir
 
 from workbench.agents import trace
-from workbench.agents.registry import Registry
-from workbench.agents.specialist import run_specialist
+from workbench.agents.registry import Registry, run_specialist
 from workbench.agents.specialists.data import DataError, check_select, describe, open_snapshot, run_select
 from workbench.errors import QueryRefused
 from workbench.testing import FunctionModel

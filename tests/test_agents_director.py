@@ -22,8 +22,8 @@ from workbench.agents.director import (
     validate_plan,
 )
 from workbench.agents.inline import run_task
-from workbench.agents.registry import Registry
-from workbench.agents.specialist import Specialist, Subtask, SubtaskResult, run_specialist
+from workbench.agents.registry import Registry, run_specialist
+from workbench.agents.specialist import Specialist, Subtask, SubtaskResult
 from workbench.errors import ConfigError, PlanError, ProviderError, SpecialistDisabled, UnknownSpecialist
 from workbench.testing import FunctionModel
 

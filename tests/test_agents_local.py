@@ -8,8 +8,7 @@ import pytest
 from agent_data import make_events_db
 
 from workbench.agents.director import plan, topological_waves, validate_plan
-from workbench.agents.registry import Registry
-from workbench.agents.specialist import run_specialist
+from workbench.agents.registry import Registry, run_specialist
 
 SMALL = """
 director: {max_subtasks: 3, max_tokens: 220, reasoning_max_chars: 100, instructions_max_chars: 140, timeout_s: 600}

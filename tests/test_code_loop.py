@@ -148,7 +148,6 @@ def test_cli_writes_exactly_the_named_files(tmp_path, monkeypatch):
     from workbench.config import reload_settings
 
     reload_settings()
-    cli._load()
     out = tmp_path / "out"
     res = CliRunner().invoke(cli.app, ["code", TASK, "--language", "python", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(600)
 def stack():
     from workbench import cluster
     from workbench.config import reload_settings
-    from workbench.server import maintenance, runtime
+    from workbench.services import maintenance, runtime
     from workbench.store import close_store, open_store
     from workbench.store import postgres as embedded
     from workbench.tasks.runner import TaskRunner
@@ -33,7 +33,7 @@ def stack():
 
     import asyncio
 
-    from workbench.server.live import EventHub
+    from workbench.services.live import EventHub
 
     # Not under pytest's basetemp: every new pytest session chmods /tmp/pytest-of-<user> to 0700, which locks
     # the embedded Postgres (it runs as the `pgserver` user) out of its own data directory mid-run.

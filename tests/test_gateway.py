@@ -202,10 +202,9 @@ def test_offline_mode_keeps_cloud_calls_on_the_local_model(test_model, monkeypat
     monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
     monkeypatch.setenv("WORKBENCH_MODEL", test_model)
     reload_settings()
-    from workbench.gateway import router
+    from workbench.gateway import availability
 
-    route = router.route(complexity=5, agent="director")
-    assert route.model == test_model and route.local_only and "offline" in route.reason
+    assert availability.local_only() == (True, "offline mode (WORKBENCH_OFFLINE=1)")
     c = compose("openai:gpt-4o-mini", cache=False).complete("Say hi", max_tokens=4, temperature=0)
     assert c.model == test_model
     skipped = [a for a in attempts.recent() if a["outcome"] == "skipped"]

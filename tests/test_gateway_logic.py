@@ -18,7 +18,7 @@ from workbench.errors import (
     RateLimited,
     SchemaError,
 )
-from workbench.gateway import attempts, breaker, budget, cache, policy, router
+from workbench.gateway import attempts, availability, breaker, budget, cache, policy
 from workbench.gateway.breaker import BreakerModel
 from workbench.gateway.budget import BudgetModel
 from workbench.gateway.cache import CacheModel, ResponseCache
@@ -174,45 +174,26 @@ def test_rate_limit_per_key_is_a_token_bucket(tmp_path, monkeypatch):
 # --- routing and policy ---------------------------------------------------------------------------
 
 
-def test_router_picks_cheapest_available_model_whose_tier_fits(monkeypatch):
-    monkeypatch.setattr(router, "available", lambda m, check_breaker=True: (m.startswith("local:"), "no key"))
-    r = router.route(complexity=1)
-    assert r.model == "local:qwen2.5-coder-0.5b" and r.tier == 1
-    r = router.route(complexity=2)
-    assert r.model == "local:qwen2.5-coder-1.5b"
-    monkeypatch.setattr(router, "available", lambda m, check_breaker=True: (True, ""))
-    r = router.route(complexity=2)
-    assert r.model == "groq:llama-3.1-8b-instant" and r.chain[-1] == "local:qwen2.5-coder-1.5b"
-    assert router.route(complexity=4).model == "groq:llama-3.3-70b-versatile"
-    assert router.route(complexity=4, max_usd_per_mtok=0.5).model == "local:qwen2.5-coder-1.5b"  # nothing fits
-
-
-def test_router_overrides_and_availability(tmp_path, monkeypatch):
+def test_availability_follows_keys(tmp_path, monkeypatch):
     write_policy(tmp_path, monkeypatch, "")
-    pol = policy.load()
-    pol.overrides = {"agents": {"director": "openai:gpt-4o"}, "tasks": {"t-9": "groq:llama-3.1-8b-instant"}}
-    assert router.route(3, agent="director", policy=pol).model == "openai:gpt-4o"
-    assert router.route(3, agent="director", task_id="t-9", policy=pol).reason == "task override"
-    assert router.route(3, model="gpt-4o-mini", policy=pol).model == "openai:gpt-4o-mini"  # alias resolved
-    assert router.available("openai:gpt-4o-mini") == (False, "OPENAI_API_KEY not set")
+    assert availability.available("openai:gpt-4o-mini") == (False, "OPENAI_API_KEY not set")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     reload_settings()
-    assert router.available("openai:gpt-4o-mini") == (True, "")
+    assert availability.available("openai:gpt-4o-mini") == (True, "")
     breaker.get("openai:gpt-4o-mini", failures=1).failure(1.0, "boom")
-    assert router.available("openai:gpt-4o-mini") == (False, "breaker open")
+    assert availability.available("openai:gpt-4o-mini") == (False, "breaker open")
 
 
 def test_local_only_when_offline_or_every_cloud_breaker_is_open(monkeypatch):
-    assert router.local_only() == (False, "")
+    assert availability.local_only() == (False, "")
     breaker.get("openai:a", failures=1).failure(1.0, "x")
     breaker.get("test:echo", failures=1)  # not a cloud deployment: does not count
-    assert router.local_only() == (True, "every cloud provider's breaker is open")
+    assert availability.local_only() == (True, "every cloud provider's breaker is open")
     breaker.get("groq:b", failures=1)
-    assert router.local_only()[0] is False
+    assert availability.local_only()[0] is False
     monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
     reload_settings()
-    assert router.local_only() == (True, "offline mode (WORKBENCH_OFFLINE=1)")
-    assert router.route(4, model="openai:gpt-4o").model == "local:qwen2.5-coder-1.5b"
+    assert availability.local_only() == (True, "offline mode (WORKBENCH_OFFLINE=1)")
 
 
 def test_policy_with_a_failover_cycle_is_refused_naming_the_cycle(tmp_path, monkeypatch):
@@ -232,10 +213,13 @@ def test_policy_with_a_failover_cycle_is_refused_naming_the_cycle(tmp_path, monk
 def test_policy_typos_are_refused(tmp_path):
     bad = tmp_path / "typo.yaml"
     bad.write_text(policy.DEFAULT_FILE.read_text() + "\nbudget: {}\n")
-    with pytest.raises(ConfigError, match="unknown section"):
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) \['budget'\]; use some of: local_model, models"):
         policy.load(bad)
-    bad.write_text(policy.DEFAULT_FILE.read_text().replace("{tier: 1,", "{tier: 9,"))
-    with pytest.raises(ConfigError, match="tier must be an integer 1-5"):
+    bad.write_text(policy.DEFAULT_FILE.read_text().replace("retry: {attempts: 3", "retry: {atempts: 3"))
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) \['retry.atempts'\]"):
+        policy.load(bad)
+    bad.write_text(policy.DEFAULT_FILE.read_text().replace("cpu_s_per_input_token: 0.010", "cpu_s_per_input_token: -1"))
+    with pytest.raises(ConfigError, match="cpu_s_per_input_token: Input should be greater than or equal to 0"):
         policy.load(bad)
 
 

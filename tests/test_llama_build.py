@@ -158,7 +158,7 @@ def test_the_installed_library_has_no_amx_instructions():
 
 
 def test_doctor_reports_the_build():
-    from workbench import health
+    from workbench import checks, health  # noqa: F401 (checks registers it)
 
     _installed_record()
     result = health.run_check(health.CHECKS["llama.cpp build"])

@@ -113,10 +113,6 @@ class Settings(BaseSettings):
     )
 
     @property
-    def db_dir(self) -> Path:
-        return self.home / "postgres"
-
-    @property
     def duckdb_path(self) -> Path:
         return self.home / "workbench.duckdb"
 

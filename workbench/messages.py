@@ -80,12 +80,6 @@ class Stream:
         if self.completion is None:
             self.completion = self._finish("".join(self._parts))
 
-    def until_done(self) -> Completion:
-        for _ in self:
-            pass
-        assert self.completion is not None
-        return self.completion
-
 
 MessagesLike = str | Iterable[Message | dict[str, Any]]
 

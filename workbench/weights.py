@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -186,8 +185,3 @@ def remove(name: str) -> None:
     for p in (path, _stamp_path(path), path.with_name(path.name + ".partial")):
         if p.exists():
             p.unlink()
-
-
-def disk_free_bytes(path: Path) -> int:
-    path.mkdir(parents=True, exist_ok=True)
-    return shutil.disk_usage(path).free

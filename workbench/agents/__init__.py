@@ -23,7 +23,7 @@ _EXPORTS = {
     "default_registry": "workbench.agents.registry",
     "Specialist": "workbench.agents.specialist",
     "SubtaskResult": "workbench.agents.specialist",
-    "run_specialist": "workbench.agents.specialist",
+    "run_specialist": "workbench.agents.registry",
     "Plan": "workbench.agents.director",
     "Subtask": "workbench.agents.director",
     "plan": "workbench.agents.director",

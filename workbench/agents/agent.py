@@ -10,19 +10,23 @@ does with managed agents). `model=None` means the configured default (agents.yam
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from workbench.errors import ConfigError
 from workbench.providers.base import Model
+from workbench.schema import FORBID, parse
 from workbench.tools import PERMISSIONS, Tool, Toolset
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
-@dataclass
+@pydantic.dataclasses.dataclass(config=FORBID)
 class Limits:
     max_steps: int = 6
     max_tokens: int | None = 8000  # input + output tokens of the whole run
@@ -32,18 +36,13 @@ class Limits:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "limits") -> Limits:
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"Unknown key(s) {sorted(unknown)} in {where}; use some of: {', '.join(sorted(known))}.")
-        limits = cls(**data)
+        limits = parse(cls, data, where)
         if limits.max_steps < 1 or limits.max_tokens_per_call < 1:
             raise ConfigError(f"{where}: max_steps and max_tokens_per_call must be at least 1.")
         return limits
 
     def merged(self, overrides: dict[str, Any] | None, where: str = "limits") -> Limits:
-        return Limits.from_dict({**self.__dict__, **(overrides or {})}, where)
+        return Limits.from_dict({**dataclasses.asdict(self), **(overrides or {})}, where)
 
 
 @dataclass

@@ -3,7 +3,6 @@
     bus.send("request", sender="director", to="code", text="Write median()", subtask_id="s2")
     bus.send("result", sender="code", to="director", text="def median(...)", subtask_id="s2")
     bus.send("note", sender="data", to="*", text="the log has no failed calls yet")
-    bus.inbox(store, task_id, "director")      # messages to the director (or to everyone), oldest first
 
 Rows go through the batched writer like every other event; Postgres NOTIFY on insert pushes them to
 the API's WebSocket (/api/v1/tasks/{id}/stream) and the dashboards as they happen, from whichever
@@ -27,14 +26,3 @@ def send(kind: str, *, sender: str, to: str, text: str, **data: Any) -> dict[str
     clipped = text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f" [... {len(text) - MAX_TEXT} more chars]"
     return trace.emit("message", agent=sender, payload={"type": kind, "from": sender, "to": to, "text": clipped,
                                                          **data})
-
-
-def inbox(store, task_id: str, recipient: str) -> list[dict[str, Any]]:
-    """Messages of a task addressed to `recipient` or to everyone ("*"), oldest first."""
-    from psycopg.rows import dict_row
-
-    with store.pool.connection() as conn:
-        rows = conn.cursor(row_factory=dict_row).execute(
-            "SELECT seq, ts, agent, payload FROM events WHERE task_id = %s AND kind = 'message' "
-            "AND payload->>'to' IN (%s, '*') ORDER BY seq", (task_id, recipient)).fetchall()
-    return rows

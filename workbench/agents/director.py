@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from workbench.agents import trace
@@ -29,16 +30,17 @@ from workbench.agents.steps import Step
 from workbench.errors import (
     AgentTimeout,
     BudgetExceeded,
-    ConfigError,
     PlanError,
     ProviderError,
     WorkbenchError,
 )
 from workbench.providers.base import Model
+from workbench.schema import Strict, parse
 
 
-@dataclass
-class DirectorSettings:
+class DirectorSettings(Strict):
+    """The `director:` section of agents.yaml."""
+
     model: str | None = None
     max_subtasks: int = 3
     max_tokens: int = 320
@@ -51,12 +53,7 @@ class DirectorSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DirectorSettings:
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        if set(data) - known:
-            raise ConfigError(f"Unknown key(s) {sorted(set(data) - known)} under director: in agents.yaml; "
-                              f"use some of: {', '.join(sorted(known))}.")
-        return cls(**data)
+        return parse(cls, data, "agents.yaml: director")
 
 
 @dataclass
@@ -214,43 +211,40 @@ def fold_test_subtasks(plan: Plan, registry: Registry) -> Plan:
 
 def find_cycle(subtasks: list[Subtask]) -> list[str] | None:
     """A dependency cycle as a path that returns to its start (["s1", "s2", "s1"]), or None."""
-    deps = {s.id: [d for d in s.depends_on if d != s.id] for s in subtasks}
-    state: dict[str, str] = {}  # visiting | done
+    order = [s.id for s in subtasks]
+    return _first_cycle({s.id: [d for d in s.depends_on if d != s.id] for s in subtasks}, order)
 
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        state[node] = "visiting"
-        for dep in deps.get(node, []):
-            if state.get(dep) == "visiting":
-                return path[path.index(dep):] + [dep]  # visiting nodes are exactly the current path
-            if dep in deps and dep not in state:
-                found = visit(dep, path + [dep])
-                if found:
-                    return found
-        state[node] = "done"
-        return None
 
-    for sid in deps:
-        if sid not in state:
-            found = visit(sid, [sid])
-            if found:
-                return found
+def _first_cycle(deps: Mapping[str, list[str]], order: list[str]) -> list[str] | None:
+    try:
+        TopologicalSorter(deps).prepare()
+    except CycleError as exc:
+        # graphlib walks from dependency to dependent; read it the other way, from the earliest subtask
+        ring = list(reversed(exc.args[1]))[:-1]
+        start = min(range(len(ring)), key=lambda i: order.index(ring[i]) if ring[i] in order else len(order))
+        ring = ring[start:] + ring[:start]
+        return ring + ring[:1]
     return None
 
 
 def topological_waves(plan: Plan) -> list[list[str]]:
     """Subtask ids in groups: every subtask's dependencies are in earlier groups; a group may run in parallel."""
-    remaining = {s.id: set(s.depends_on) for s in plan.subtasks}
+    order = [s.id for s in plan.subtasks]
+    unknown = sorted({d for s in plan.subtasks for d in s.depends_on} - set(order))
+    if unknown:
+        raise PlanError(f"The plan depends on subtask(s) {unknown} that it does not have; "
+                        f"validate it with validate_plan() first.")
+    sorter = TopologicalSorter({s.id: s.depends_on for s in plan.subtasks})
+    try:
+        sorter.prepare()
+    except CycleError:
+        raise PlanError(f"The plan has a dependency cycle {' -> '.join(find_cycle(plan.subtasks) or [])}; "
+                        f"validate it with validate_plan() first.") from None
     waves: list[list[str]] = []
-    done: set[str] = set()
-    while remaining:
-        wave = [sid for sid, deps in remaining.items() if deps <= done]
-        if not wave:
-            raise PlanError(f"The plan has a dependency cycle {' -> '.join(find_cycle(plan.subtasks) or [])}; "
-                            f"validate it with validate_plan() first.")
+    while sorter.is_active():
+        wave = sorted(sorter.get_ready(), key=order.index)
+        sorter.done(*wave)
         waves.append(wave)
-        done.update(wave)
-        for sid in wave:
-            del remaining[sid]
     return waves
 
 

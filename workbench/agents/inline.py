@@ -19,8 +19,8 @@ from typing import Any
 from workbench.agents import trace
 from workbench.agents.director import FinalAnswer, Plan, aggregate, plan, topological_waves
 from workbench.agents.guards import Budget
-from workbench.agents.registry import Registry, default_registry
-from workbench.agents.specialist import SubtaskResult, run_specialist
+from workbench.agents.registry import Registry, default_registry, run_specialist
+from workbench.agents.specialist import SubtaskResult
 from workbench.errors import WorkbenchError
 from workbench.providers.base import Model
 

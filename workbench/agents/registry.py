@@ -1,8 +1,13 @@
-"""The specialist registry: register, enable/disable, health, and per-agent settings from agents.yaml.
+"""The specialist registry: register, enable/disable, health, per-agent settings from agents.yaml, and
+`run_specialist`, the one call that runs a subtask on its registered specialist (in this process, or
+inside a Dask task — it has no cluster dependency).
 
     registry = default_registry()          # built-ins + agents.yaml (or WORKBENCH_AGENTS_FILE)
     registry.names()                       # enabled specialists: the Director's schema enum
     registry.disable("code"); registry.health()
+    result = run_specialist({"id": "s2", "specialist": "code", "instructions": "...", "depends_on": ["s1"]},
+                            context={"s1": result_s1}, budget=task_budget.remaining(), task_id="t-1")
+    result.ok, result.output, result.data, result.tokens_in, result.cost_usd
 
 The Director builds its prompt and its schema from `registry.specialists()`, so a new specialist is a
 `Specialist(...)` plus a `factory:` line in agents.yaml — no Director change.
@@ -13,21 +18,39 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from workbench.agents.agent import Limits
-from workbench.agents.specialist import Specialist
+from workbench.agents import trace
+from workbench.agents.guards import Budget
+from workbench.agents.specialist import Specialist, SpecialistCall, Subtask, SubtaskResult
 from workbench.errors import ConfigError, SpecialistDisabled, UnknownSpecialist, WorkbenchError
+from workbench.providers.base import Model
+from workbench.schema import Strict, parse
 
 PACKAGED = Path(__file__).with_name("agents.yaml")
 BUILTIN = ("workbench.agents.specialists.general", "workbench.agents.specialists.code",
            "workbench.agents.specialists.data")  # each module defines SPECIALIST
-ENTRY_KEYS = {"enabled", "model", "limits", "options", "tools", "permissions", "description", "keywords",
-              "system_prompt", "factory"}
+
+
+class Entry(Strict):
+    """One `specialists.NAME:` entry of agents.yaml; a key left out keeps the specialist's own value."""
+
+    enabled: bool = True
+    model: str | None = None
+    limits: dict[str, Any] | None = None  # checked by Limits.merged, which names the bad key
+    options: dict[str, Any] | None = None
+    tools: list[str] | None = None
+    permissions: list[str] | None = None
+    description: str | None = None
+    keywords: list[str] | None = None
+    system_prompt: str | None = None
+    factory: str | None = None
 
 
 @dataclass
@@ -73,7 +96,7 @@ class Registry:
                 raise ConfigError(f"A specialist named {spec.name!r} is already registered; "
                                   f"pass replace=True to swap it.")
             self._specs[spec.name] = spec
-            self._enabled[spec.name] = bool(entry.get("enabled", True))
+            self._enabled[spec.name] = bool(entry.get("enabled", True))  # configure() checked the entry
         return spec
 
     def unregister(self, name: str) -> None:
@@ -132,20 +155,19 @@ class Registry:
 
 def configure(spec: Specialist, entry: dict[str, Any], where: str) -> Specialist:
     """A copy of `spec` with its agents.yaml entry applied; unknown keys are refused (typos fail loudly)."""
-    unknown = set(entry) - ENTRY_KEYS
-    if unknown:
-        raise ConfigError(f"Unknown key(s) {sorted(unknown)} in {where}; use some of: {', '.join(sorted(ENTRY_KEYS))}.")
-    changes: dict[str, Any] = {k: entry[k] for k in ("model", "description", "system_prompt") if entry.get(k)}
-    if "limits" in entry:
-        changes["limits"] = spec.limits.merged(entry["limits"], f"{where}.limits")
-    if "options" in entry:
-        changes["options"] = {**spec.options, **(entry["options"] or {})}
-    if "tools" in entry:
-        changes["tools"] = tuple(entry["tools"] or ())
-    if "permissions" in entry:
-        changes["permissions"] = frozenset(entry["permissions"] or ())
-    if "keywords" in entry:
-        changes["keywords"] = tuple(entry["keywords"] or ())
+    given = parse(Entry, entry, where)
+    changes: dict[str, Any] = {k: getattr(given, k) for k in ("model", "description", "system_prompt")
+                               if getattr(given, k)}
+    if "limits" in given.model_fields_set:
+        changes["limits"] = spec.limits.merged(given.limits, f"{where}.limits")
+    if "options" in given.model_fields_set:
+        changes["options"] = {**spec.options, **(given.options or {})}
+    if "tools" in given.model_fields_set:
+        changes["tools"] = tuple(given.tools or ())
+    if "permissions" in given.model_fields_set:
+        changes["permissions"] = frozenset(given.permissions or ())
+    if "keywords" in given.model_fields_set:
+        changes["keywords"] = tuple(given.keywords or ())
     spec = dataclasses.replace(spec, **changes)
     spec.agent()  # validates name, permissions and tool names now, not at the first subtask
     return spec
@@ -198,9 +220,38 @@ def default_registry() -> Registry:
         return _DEFAULT["registry"]
 
 
-def reset_default_registry() -> None:
-    with _DEFAULT_LOCK:
-        _DEFAULT.update(key=None, registry=None)
+def run_specialist(subtask: Subtask | Mapping[str, Any], context: Mapping[str, SubtaskResult | str] | None = None,
+                   *, registry: Registry | None = None, model: Model | str | None = None,
+                   budget: Budget | None = None, task_id: str | None = None,
+                   options: Mapping[str, Any] | None = None) -> SubtaskResult:
+    """Run one subtask on its specialist; every failure comes back as a failed SubtaskResult.
+
+    context: results of the subtask's dependencies ({id: SubtaskResult or text}).
+    model: overrides the specialist's configured model (a Model or a name).
+    options: override the specialist's options from agents.yaml (e.g. {"snapshot": path} for data).
+    """
+    registry = registry or default_registry()
+    started = time.time()
+    subtask = Subtask.coerce(subtask)
+    texts = {key: value.as_context() if isinstance(value, SubtaskResult) else str(value)
+             for key, value in (context or {}).items()}
+    with trace.span("subtask", agent=subtask.specialist, task_id=task_id) as span:
+        try:
+            spec = registry.require(subtask.specialist)
+            call = SpecialistCall(subtask, texts, spec.agent(), model if model is not None else spec.model,
+                                  budget or Budget(name="task"), task_id, {**spec.options, **(options or {})})
+            result = spec.handler(call)
+        except WorkbenchError as exc:
+            result = SubtaskResult.failed(subtask, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - failure isolation: a handler bug fails only its subtask
+            result = SubtaskResult.failed(subtask, f"{subtask.specialist} crashed: {type(exc).__name__}: {exc}")
+        result.started_at, result.finished_at = started, time.time()
+        result.duration_ms = result.duration_ms or (result.finished_at - started) * 1000
+        # Totals stay in the payload: the steps inside already carry tokens and cost in their columns.
+        span.set(model=result.model, error=result.error,
+                 payload={**result.as_dict(), "output": result.output[:4000], "instructions": subtask.instructions,
+                          "depends_on": subtask.depends_on})
+    return result
 
 
-__all__ = ["Health", "Limits", "Registry", "default_registry", "reset_default_registry"]
+__all__ = ["Entry", "Health", "Registry", "default_registry", "run_specialist"]

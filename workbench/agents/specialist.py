@@ -1,9 +1,5 @@
-"""Specialists: a declared name + description + handler, and `run_specialist`, the one call that runs a
-subtask on its specialist (in this process, or inside a Dask task — it has no cluster dependency).
-
-    result = run_specialist({"id": "s2", "specialist": "code", "instructions": "...", "depends_on": ["s1"]},
-                            context={"s1": result_s1}, budget=task_budget.remaining(), task_id="t-1")
-    result.ok, result.output, result.data, result.tokens_in, result.cost_usd
+"""Specialists: a declared name + description + handler, and the records a subtask goes in and out as
+(Subtask, SpecialistCall, SubtaskResult). `workbench.agents.registry.run_specialist` runs one.
 
 A handler is `fn(call: SpecialistCall) -> SubtaskResult`. Anything it raises becomes a failed result
 (failure isolation): one broken specialist fails its subtask, never the task.
@@ -11,22 +7,17 @@ A handler is `fn(call: SpecialistCall) -> SubtaskResult`. Anything it raises bec
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from workbench.agents import trace
 from workbench.agents.agent import Agent, Limits
 from workbench.agents.guards import Budget
 from workbench.agents.steps import AgentResult
-from workbench.errors import ConfigError, PlanError, WorkbenchError
+from workbench.errors import ConfigError, PlanError
 from workbench.providers.base import Model
 from workbench.tools import BUILTIN_TOOLS, Tool
-
-if TYPE_CHECKING:
-    from workbench.agents.registry import Registry
 
 CONTEXT_CHARS = 1500  # per dependency: a small model's context window is shared by every input
 
@@ -164,39 +155,3 @@ def _workspace() -> Path:
     path = settings.agent_workspace or settings.home / "workspace"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def run_specialist(subtask: Subtask | Mapping[str, Any], context: Mapping[str, SubtaskResult | str] | None = None,
-                   *, registry: Registry | None = None, model: Model | str | None = None,
-                   budget: Budget | None = None, task_id: str | None = None,
-                   options: Mapping[str, Any] | None = None) -> SubtaskResult:
-    """Run one subtask on its specialist; every failure comes back as a failed SubtaskResult.
-
-    context: results of the subtask's dependencies ({id: SubtaskResult or text}).
-    model: overrides the specialist's configured model (a Model or a name).
-    options: override the specialist's options from agents.yaml (e.g. {"snapshot": path} for data).
-    """
-    from workbench.agents.registry import default_registry
-
-    registry = registry or default_registry()
-    started = time.time()
-    subtask = Subtask.coerce(subtask)
-    texts = {key: value.as_context() if isinstance(value, SubtaskResult) else str(value)
-             for key, value in (context or {}).items()}
-    with trace.span("subtask", agent=subtask.specialist, task_id=task_id) as span:
-        try:
-            spec = registry.require(subtask.specialist)
-            call = SpecialistCall(subtask, texts, spec.agent(), model if model is not None else spec.model,
-                                  budget or Budget(name="task"), task_id, {**spec.options, **(options or {})})
-            result = spec.handler(call)
-        except WorkbenchError as exc:
-            result = SubtaskResult.failed(subtask, f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - failure isolation: a handler bug fails only its subtask
-            result = SubtaskResult.failed(subtask, f"{subtask.specialist} crashed: {type(exc).__name__}: {exc}")
-        result.started_at, result.finished_at = started, time.time()
-        result.duration_ms = result.duration_ms or (result.finished_at - started) * 1000
-        # Totals stay in the payload: the steps inside already carry tokens and cost in their columns.
-        span.set(model=result.model, error=result.error,
-                 payload={**result.as_dict(), "output": result.output[:4000], "instructions": subtask.instructions,
-                          "depends_on": subtask.depends_on})
-    return result

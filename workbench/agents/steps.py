@@ -35,10 +35,6 @@ class Step:
     started_at: float = 0.0  # epoch seconds (comparable across worker processes)
     duration_ms: float = 0.0
 
-    @property
-    def is_final(self) -> bool:
-        return self.stop_reason is not None
-
     def as_event(self) -> dict[str, Any]:
         """Fields for `emit("agent_step", **step.as_event())`: event columns + a JSON payload."""
         return {

@@ -1,16 +1,30 @@
-"""`workbench` command line. Each module in COMMANDS adds its commands with `register(app)`.
+"""`workbench` command line. Each module in COMMANDS adds its commands with `register(app)`; they are
+imported plainly, so a command module that cannot be imported is an error, never a missing command.
 
 Errors from workbench become one clear line and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 from rich.console import Console
 
+from workbench.cli import (
+    chat,
+    code,
+    config_cmd,
+    db,
+    demo,
+    doctor,
+    models,
+    run,
+    sandbox,
+    serve,
+    tasks,
+    trace,
+)
 from workbench.errors import WorkbenchError
 
 app = typer.Typer(
@@ -22,22 +36,12 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)
 
-COMMANDS = ("config_cmd", "models", "chat", "doctor", "serve", "tasks", "db", "sandbox", "code", "demo", "trace", "run")
-
-
-def _load() -> None:
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"workbench.cli.{name}")
-        except ModuleNotFoundError as exc:  # a component not installed in this checkout: skip its commands
-            if exc.name != f"workbench.cli.{name}":
-                raise
-            continue
-        module.register(app)
+COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run)
+for _command in COMMANDS:
+    _command.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    _load()
     try:
         result = app(args=argv, standalone_mode=False)
         if isinstance(result, int) and result:  # typer.Exit(code) comes back as a return value here

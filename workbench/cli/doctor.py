@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from workbench import health
+from workbench import doctor as checks
 
 STATUS_STYLE = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]",
                 "unavailable": "[yellow]unavailable[/]"}
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
             os.environ["WORKBENCH_MODEL"] = model
             reload_settings()
-        results = health.run_all(include_heavy=not quick)
+        results = checks.run_all(include_heavy=not quick)
         failed = [r for r in results if not r.ok]
         missing = [r for r in results if r.status == "unavailable"]
         if as_json:

@@ -20,8 +20,8 @@ from typing import Any
 from workbench.config import get_settings
 from workbench.errors import ConfigError, ContextTooLong, NeedsKeyError, ProviderError, WeightsError
 from workbench.gateway import attempts
+from workbench.gateway.availability import available, is_cloud
 from workbench.gateway.faults import classify, describe, interrupted, partial
-from workbench.gateway.router import available, is_cloud
 from workbench.gateway.wrapper import WrapperModel
 from workbench.messages import Completion, MessagesLike, Stream
 from workbench.providers.base import Model

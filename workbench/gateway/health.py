@@ -1,7 +1,6 @@
 """A health check for `workbench doctor` and `/health`: every deployment's breaker and rolling health.
 
-Registered on import with workbench.health's @check; health._load_component_checks() imports it once
-"workbench.gateway.health" is in its list (one line for the lead).
+Registered on import with workbench.health's @check.
 """
 
 from __future__ import annotations
@@ -11,10 +10,10 @@ from workbench.health import Outcome, check
 
 @check("gateway")
 def gateway_check() -> Outcome:
-    from workbench.gateway import breaker, cache, router
+    from workbench.gateway import availability, breaker, cache
 
     snaps = breaker.snapshot()
-    offline, why = router.local_only()
+    offline, why = availability.local_only()
     hits = cache.stats()
     summary = (f"{len(snaps)} deployment(s) seen; cache hit rate {hits['hit_rate'] if hits['hit_rate'] is not None else '–'}, "
                f"saved ${hits['saved_usd']:.6f}" + (f"; local-only: {why}" if offline else ""))

@@ -1,31 +1,69 @@
 """Load and check the gateway policy (policy.yaml, or WORKBENCH_GATEWAY_POLICY).
 
-Checked at load, so a bad file fails once with the fix named instead of misrouting calls later:
-unknown sections, tiers outside 1-5, missing complexity levels, names that are not "provider:model",
-and cycles in the failover chains (named, e.g. "a → b → a").
+Checked at load, so a bad file fails once with the fix named instead of misbehaving later: unknown
+sections and keys, names that are not "provider:model", and cycles in the failover chains (named,
+e.g. "a → b → a").
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from workbench.config import get_settings
 from workbench.errors import ConfigError
+from workbench.schema import Strict, describe
 
 DEFAULT_FILE = Path(__file__).with_name("policy.yaml")
-SECTIONS = {"local_model", "models", "complexity", "failover", "overrides", "retry", "breaker", "cache", "budgets",
-            "rate_limits", "estimates"}
-DEFAULTS: dict[str, Any] = {
-    "retry": {"attempts": 3, "base_s": 0.25, "cap_s": 8.0, "max_wait_s": 30.0},
-    "breaker": {"failures": 5, "cooldown_s": 30.0, "window": 200},
-    "cache": {"ttl_s": 3600.0, "max_entries": 10000},
-    "estimates": {"output_tokens": 512},
-}
+
+
+class RetrySettings(Strict):
+    attempts: int = 3
+    base_s: float = 0.25
+    cap_s: float = 8.0
+    max_wait_s: float = 30.0
+
+
+class BreakerSettings(Strict):
+    failures: int = 5
+    cooldown_s: float = 30.0
+    window: int = 200
+
+
+class CacheSettings(Strict):
+    ttl_s: float = 3600.0
+    max_entries: int = 10000
+
+
+class Estimates(Strict):
+    output_tokens: int = 512
+
+
+class LocalCost(Strict):
+    """A local model's measured CPU-seconds per token: budget checks estimate a call's cost from them."""
+
+    cpu_s_per_input_token: float = Field(0.023, ge=0)
+    cpu_s_per_output_token: float = Field(0.082, ge=0)
+
+
+class PolicyFile(Strict):
+    """The file's shape: every section optional, no others allowed."""
+
+    local_model: str = "local:qwen2.5-coder-1.5b"
+    models: dict[str, LocalCost] = {}
+    failover: dict[str, list[str] | str] = {}
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    cache: CacheSettings = CacheSettings()
+    estimates: Estimates = Estimates()
+    budgets: dict[str, dict[str, float | None]] = {}
+    rate_limits: dict[str, dict[str, Any]] = {}
 
 
 @dataclass
@@ -33,9 +71,7 @@ class Policy:
     path: Path
     local_model: str
     models: dict[str, dict[str, Any]]
-    complexity: dict[int, dict[str, float]]
     failover: dict[str, list[str]]
-    overrides: dict[str, dict[str, str]]
     retry: dict[str, float]
     breaker: dict[str, float]
     cache: dict[str, float]
@@ -91,25 +127,13 @@ def parse(data: dict[str, Any], path: Path) -> Policy:
 
     if not isinstance(data, dict):
         raise bad("the file must be a mapping of sections.")
-    unknown = set(data) - SECTIONS
-    if unknown:
-        raise bad(f"unknown section(s) {sorted(unknown)}; allowed: {', '.join(sorted(SECTIONS))}.")
-    local = str(data.get("local_model") or "local:qwen2.5-coder-1.5b")
-    models = {str(k): dict(v or {}) for k, v in (data.get("models") or {}).items()}
-    for name, entry in models.items():
+    try:
+        file = PolicyFile.model_validate(data)
+    except ValueError as exc:
+        raise bad(describe(exc, PolicyFile)) from None
+    for name in [file.local_model, *file.models]:
         _check_name(name, bad)
-        tier = entry.get("tier")
-        if not isinstance(tier, int) or not 1 <= tier <= 5:
-            raise bad(f"models.{name}.tier must be an integer 1-5 (got {tier!r}).")
-    complexity = {int(k): dict(v) for k, v in (data.get("complexity") or {}).items()}
-    missing = [c for c in range(1, 6) if c not in complexity]
-    if missing:
-        raise bad(f"complexity needs levels 1-5; missing {missing}.")
-    for level, rule in complexity.items():
-        if not 1 <= int(rule.get("min_tier", 0)) <= 5 or float(rule.get("max_usd_per_mtok", -1)) < 0:
-            raise bad(f"complexity.{level} needs min_tier 1-5 and max_usd_per_mtok >= 0 (got {rule}).")
-    failover = {str(k): [str(t) for t in (v if isinstance(v, list) else [v])]
-                for k, v in (data.get("failover") or {}).items()}
+    failover = {k: v if isinstance(v, list) else [v] for k, v in file.failover.items()}
     for name, targets in failover.items():
         for target in [name, *targets]:
             _check_name(target, bad)
@@ -117,46 +141,17 @@ def parse(data: dict[str, Any], path: Path) -> Policy:
     if cycle:
         raise bad(f"the failover chain has a cycle: {' → '.join(cycle)}. Remove one of these links so every "
                   f"chain ends (the local model is appended to cloud chains automatically).")
-    overrides = {scope: {str(k): str(v) for k, v in ((data.get("overrides") or {}).get(scope) or {}).items()}
-                 for scope in ("agents", "tasks")}
-    for scope, table in overrides.items():
-        for name, target in table.items():
-            _check_name(target, lambda m, where=f"overrides.{scope}.{name}": bad(f"{where}: {m}"))
-    sections = {}
-    for name, defaults in DEFAULTS.items():
-        given = dict(data.get(name) or {})
-        if set(given) - set(defaults):
-            raise bad(f"unknown key(s) {sorted(set(given) - set(defaults))} in {name}; allowed: {', '.join(defaults)}.")
-        sections[name] = {**defaults, **given}
-    return Policy(path=path, local_model=local, models=models, complexity=complexity, failover=failover,
-                  overrides=overrides, budgets=dict(data.get("budgets") or {}),
-                  rate_limits=dict(data.get("rate_limits") or {}), **sections)
+    sections = file.model_dump(include={"retry", "breaker", "cache", "estimates", "budgets", "rate_limits", "models"})
+    return Policy(path=path, local_model=file.local_model, failover=failover, **sections)
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     """A cycle as a path that returns to its start, e.g. ["a", "b", "a"]; None when there is none."""
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            if state.get(nxt) is None:
-                found = visit(nxt)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
-    for start in graph:
-        if state.get(start) is None:
-            found = visit(start)
-            if found:
-                return found
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        # graphlib reads graph[node] as the node's predecessors, so it reports the path backwards
+        return list(reversed(exc.args[1]))
     return None
 
 

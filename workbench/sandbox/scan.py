@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from workbench.errors import SandboxError
-
 # B101 (assert used) is how tests are written; reporting it on every test file is noise.
 DEFAULT_SKIP = ("B101",)
 BLOCKING_SEVERITY = "HIGH"
@@ -57,17 +55,6 @@ class ScanReport:
         d = asdict(self)
         d["blocks"] = self.blocks
         return d
-
-
-class ScanBlocked(SandboxError):
-    """High-severity findings: the code was not run."""
-
-    def __init__(self, report: ScanReport):
-        self.report = report
-        listing = "; ".join(str(f) for f in report.high[:5])
-        super().__init__(f"The security scan (bandit) found {len(report.high)} high-severity issue(s), so the "
-                         f"code was not run: {listing}. Fix the code, or pass allow_high=True "
-                         f"(CLI: --allow-high-severity) to run it in the sandbox anyway.")
 
 
 def scan_python(files: Mapping[str, str | bytes], *, allow_high: bool = False,

@@ -189,8 +189,8 @@ async def lifespan(app: FastAPI):
     """The served app owns: the store (embedded Postgres or external) with its continuous DuckDB sync,
     the Dask client, the task runner (recovering unfinished tasks) and the LISTEN hub."""
     from workbench import cluster
-    from workbench.server import runtime
-    from workbench.server.live import EventHub
+    from workbench.services import runtime
+    from workbench.services.live import EventHub
     from workbench.store import serve_store
     from workbench.tasks.runner import TaskRunner
 

@@ -1,6 +1,7 @@
-"""create_app(): FastAPI with /health, the Panel pages (via bokeh-fastapi) and, later, the API routers.
+"""create_app(): FastAPI with /health, the API routers and the Panel pages (via bokeh-fastapi).
 
-Lifespan owns the long-lived services; routers added by later components register in ROUTERS.
+Lifespan owns the long-lived services: each module in ROUTERS exposes `router` (a FastAPI APIRouter)
+and optionally `lifespan(app)` (an async context manager for the services it owns).
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from workbench import health
+from dashboards import load_pages
+from workbench import doctor, health
 from workbench.config import get_settings
 from workbench.errors import WorkbenchError
 from workbench.gateway import breaker
+from workbench.server import api_plans, api_v1, openai_routes
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
-# Modules that each expose `router` (a FastAPI APIRouter) and optionally `lifespan(app)` (an async
-# context manager for the services they own). Missing modules are skipped, so components land one by one.
-ROUTER_MODULES = ("workbench.server.api_v1", "workbench.server.api_plans", "workbench.server.openai_routes")
+ROUTERS = (api_v1, api_plans, openai_routes)
 
 
 class HealthCache:
@@ -37,14 +38,14 @@ class HealthCache:
         self._task: asyncio.Task | None = None
 
     async def results(self) -> list[health.CheckResult]:
-        light = await asyncio.to_thread(health.run_all, False)
+        light = await asyncio.to_thread(doctor.run_all, False)
         if time.monotonic() - self.heavy_at > HEAVY_CHECK_TTL_S and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._refresh())
         return light + self.heavy
 
     async def _refresh(self) -> None:
         heavy_names = [c.name for c in health.CHECKS.values() if c.heavy]
-        self.heavy = await asyncio.to_thread(health.run_all, True, heavy_names)
+        self.heavy = await asyncio.to_thread(doctor.run_all, True, heavy_names)
         self.heavy_at = time.monotonic()
 
 
@@ -62,7 +63,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     cache = HealthCache()
 
-    components = _components()
+    components = ROUTERS
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -139,23 +140,8 @@ def create_app() -> FastAPI:
     return app
 
 
-def _components() -> list:
-    import importlib
-
-    found = []
-    for name in ROUTER_MODULES:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
-
-
 def _mount_pages(app: FastAPI) -> None:
     from panel.io.fastapi import add_application
-
-    from dashboards import load_pages
 
     for route, (title, factory) in load_pages().items():
         add_application(route, app=app, title=f"workbench · {title}")(factory)

@@ -199,10 +199,9 @@ async def get_model(model_id: str) -> JSONResponse:
 @router.get("/gateway/health")
 async def gateway_health() -> JSONResponse:
     """Breakers with rolling health per deployment, cache hit rate and savings, budgets, local-only state."""
-    from workbench.gateway import breaker, budget, cache
-    from workbench.gateway import router as routing
+    from workbench.gateway import availability, breaker, budget, cache
 
-    offline, why = routing.local_only()
+    offline, why = availability.local_only()
     return JSONResponse({"breakers": breaker.snapshot(), "cache": cache.stats(), "budgets": budget.report(),
                          "local_only": offline, "local_only_reason": why, "attempts": dict(attempts.STATS)})
 

@@ -11,7 +11,7 @@
 One Store per process is the normal case (`get_store()`); `Store.open()` builds independent ones (tests,
 tools). Closing stops only what this process started or attached to, and only when no other live process
 still holds the embedded server. `open_store()` also installs a SIGTERM handler that closes the store first,
-because an owner killed without one leaves Postgres running (../shared/FACTS.md).
+because an owner killed without one leaves Postgres running.
 """
 
 from __future__ import annotations

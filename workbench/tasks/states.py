@@ -27,11 +27,6 @@ class IllegalTransition(WorkbenchError):
         super().__init__(f"Task {task_id} is {current}; it cannot become {wanted}. Allowed from {current}: {allowed}.")
 
 
-def allowed_from(wanted: str) -> list[str]:
-    """Statuses from which `wanted` may be entered (used in UPDATE ... WHERE status = ANY(...))."""
-    return [s for s, targets in TRANSITIONS.items() if wanted in targets]
-
-
 def check(task_id: str, current: str, wanted: str) -> None:
     if wanted not in TRANSITIONS.get(current, frozenset()):
         raise IllegalTransition(task_id, current, wanted)

@@ -1,7 +1,8 @@
-"""Code: writes code. Until the sandbox code loop is plugged in it does NOT run the code, and says so.
+"""Code: writes code, and with the sandbox code loop (the packaged agents.yaml) tests and repairs it.
 
 The seam is one function call: `handle` runs `options["code_loop"]` (an import path to
-`fn(call: SpecialistCall) -> SubtaskResult`, set in agents.yaml) when given, else `write_code`.
+`fn(call: SpecialistCall) -> SubtaskResult`, set in agents.yaml) when given, else `write_code`, which
+writes code without running it and says so (for a machine without a sandbox, and for tests).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ SYSTEM_PROMPT = (
     "(```python ... ``` unless another language is asked for). Handle the edge cases the request names. "
     "Put no example usage, print() or input() at the top level. After the block, at most two sentences."
 )
-NOT_EXECUTED = ("Not executed: the sandbox code loop is not available yet, so this code was written but "
-                "never run or tested. Review it before use.")
+NOT_EXECUTED = ("Not executed: the Code specialist runs without its sandbox code loop (code_loop: null), "
+                "so this code was written but never run or tested. Review it before use.")
 FENCE = re.compile(r"```([a-zA-Z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 
 

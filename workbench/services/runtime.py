@@ -12,7 +12,7 @@ class Runtime:
     store: Any  # workbench.store.Store
     tasks: Any  # workbench.tasks.service.TaskService
     runner: Any  # workbench.tasks.runner.TaskRunner
-    hub: Any  # workbench.server.live.EventHub
+    hub: Any  # workbench.services.live.EventHub
     client: Any  # distributed.Client
     loop: asyncio.AbstractEventLoop
 

@@ -29,8 +29,8 @@ from typing import Any
 from workbench.agents import bus, trace
 from workbench.agents.director import DirectorSettings, Plan, aggregate, plan
 from workbench.agents.guards import Budget
-from workbench.agents.registry import Registry, default_registry
-from workbench.agents.specialist import Subtask, SubtaskResult, run_specialist
+from workbench.agents.registry import Registry, default_registry, run_specialist
+from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.errors import AgentTimeout, AwaitingApproval, TaskFailed, WorkbenchError
 from workbench.tasks.plans import PlanStore
 

@@ -107,7 +107,7 @@ class Maintenance:
         self._stop.set()
 
     def _run(self) -> None:
-        from workbench.server import runtime
+        from workbench.services import runtime
 
         while not self._stop.wait(TICK_S):
             rt = runtime.current()
