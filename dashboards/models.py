@@ -9,6 +9,7 @@ median latency.
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 from typing import Any
@@ -162,9 +163,11 @@ class ModelsPage(Dashboard):
         self.frames["doctor"] = doc
         rows = []
         for _, r in doc.iterrows():
-            color = {"ok": "#2ca02c", "fail": "#d62728"}.get(r["status"], "#888")
-            rows.append(f"<tr><td>{r['name']}</td><td style='color:{color};font-weight:700'>{r['status']}</td>"
-                        f"<td>{r['detail']}</td><td>{r['fix'] or ''}</td><td>{r['duration_ms']:.0f} ms</td></tr>")
+            color = {"ok": "#2ca02c", "fail": "#d62728", "unavailable": "#d68a00"}.get(r["status"], "#888")
+            # details quote stderr, paths and model names: text, never markup
+            cells = [html.escape(str(r[k] or "")) for k in ("name", "status", "detail", "fix")]
+            rows.append(f"<tr><td>{cells[0]}</td><td style='color:{color};font-weight:700'>{cells[1]}</td>"
+                        f"<td>{cells[2]}</td><td>{cells[3]}</td><td>{r['duration_ms']:.0f} ms</td></tr>")
         if rows and self.should_render("doctor", doc):
             self.doctor.object = ("<table style='width:100%;border-collapse:collapse'><tr style='text-align:left'><th>check</th>"
                                   "<th>status</th><th>detail</th><th>fix</th><th>took</th></tr>" + "".join(rows) + "</table>")

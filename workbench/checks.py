@@ -6,7 +6,6 @@ runs them all.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -142,24 +141,6 @@ def _duckdb() -> Outcome:
         value = con.execute("select 42").fetchone()[0]
         con.close()
     return ("ok", f"duckdb {duckdb.__version__} answers", "") if value == 42 else ("fail", "wrong answer", "")
-
-
-@check("chromium")
-def _chromium() -> Outcome:
-    path = get_settings().chromium
-    if not path.exists():
-        return "fail", f"{path} not found", "make setup (installs Debian's chromium)"
-    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=20)
-    return "ok", out.stdout.strip() or "present", ""
-
-
-@check("bubblewrap")
-def _bwrap() -> Outcome:
-    exe = shutil.which("bwrap")
-    if not exe:
-        return "fail", "bwrap not found", "make setup (installs Debian's bubblewrap)"
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
-    return "ok", out.stdout.strip(), ""
 
 
 @check("disk space")

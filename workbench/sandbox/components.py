@@ -22,22 +22,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.errors import SandboxError
-
-MIN_NODE_MAJOR = 20  # the sandbox uses node 20's test runner reporters and --disable-warning
-JDK_PACKAGE = "default-jdk-headless"  # Debian 12: OpenJDK 17
-BASE_PYTHON = Path("/usr/bin/python3.11")  # the toolchain's venv is built on Debian's Python
-
-
-class RuntimeUnavailable(SandboxError):
-    """A language's runtime is not installed here; nothing was run. The message ends with the fix."""
-
-    http_status = 503
-
-    def __init__(self, language: str, missing: list[str], fix: str):
-        self.language, self.missing, self.fix = language, missing, fix
-        super().__init__(f"The {language} runtime is unavailable here ({', '.join(missing)} missing), so nothing "
-                         f"was run. Fix: {fix}")
+from workbench.sandbox.fixes import (  # noqa: F401 - RuntimeUnavailable is part of this module's interface
+    MIN_NODE_MAJOR,
+    RuntimeUnavailable,
+    apt_install,
+    missing_tools_fix,
+    toolchain_fix,
+)
 
 
 @dataclass(frozen=True)
@@ -46,36 +37,6 @@ class Component:
     available: bool
     detail: str
     fix: str = ""  # the command that installs what is missing ("" when available)
-
-
-def apt_install(*packages: str) -> str:
-    command = "apt-get install -y " + " ".join(packages)
-    return command if os.geteuid() == 0 else f"sudo {command}"
-
-
-def toolchain_fix() -> str:
-    return ("make toolchain (runs scripts/setup-toolchain.sh; it installs Node.js from PyPI when no node >= "
-            f"{MIN_NODE_MAJOR} is on PATH)")
-
-
-def _base_python_ok() -> bool:
-    """Debian splits venv/ensurepip off into python3.11-venv; without it the toolchain has no Python."""
-    if not BASE_PYTHON.exists():
-        return False
-    done = subprocess.run([str(BASE_PYTHON), "-c", "import venv, ensurepip"], capture_output=True, timeout=20,
-                          check=False)
-    return done.returncode == 0
-
-
-def missing_tools_fix(language: str, missing: Iterable[str]) -> str:
-    """The command that installs the tools (keys of Toolchain.paths()) a runtime lacks."""
-    missing = set(missing)
-    if language == "java":
-        packages = ([JDK_PACKAGE] if missing & {"javac", "java"} else []) + (["junit5"] if "junit" in missing else [])
-        return apt_install(*(packages or [JDK_PACKAGE, "junit5"]))
-    if language == "python" and not _base_python_ok():
-        return f"{apt_install('python3.11-venv')}, then {toolchain_fix()}"
-    return toolchain_fix()
 
 
 # --- one function per component ------------------------------------------------------------------

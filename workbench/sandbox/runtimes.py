@@ -32,6 +32,7 @@ from workbench.sandbox import (
     files_from_path,
     reports,
 )
+from workbench.sandbox.fixes import RuntimeUnavailable, missing_tools_fix
 from workbench.sandbox.scan import ScanReport, scan_python
 
 REPORT_DIR = ".workbench"
@@ -76,8 +77,6 @@ class Toolchain:
     @staticmethod
     def require(runtime: Runtime, tools: Mapping[str, str]) -> None:
         """Fail with the fix when a tool the runtime needs is not installed (checked on the host)."""
-        from workbench.sandbox.components import RuntimeUnavailable, missing_tools_fix
-
         missing = [key for key in runtime.tools if not Path(tools[key]).exists()]
         if missing:
             raise RuntimeUnavailable(runtime.name, [f"{key} ({tools[key]})" for key in missing],
