@@ -138,6 +138,16 @@ def test_the_installed_llama_cpp_is_the_portable_build_for_this_cpu():
     assert "-DGGML_NATIVE=OFF" in record["cmake_args"]
 
 
+def test_a_library_replaced_after_setup_is_noticed():
+    """pip installing another build over setup's (the same file names) must not pass as the portable one."""
+    record = _installed_record()
+    tampered = {**record, "libraries": {rel: "0" * 64 for rel in record["libraries"]}}
+    ok, detail = llama_build.verify_installed(tampered)
+    assert not ok and "differs" in detail
+    ok, detail = llama_build.verify_installed({**record, "libraries": {"llama_cpp/lib/libgone.so": "0" * 64}})
+    assert not ok and "missing" in detail
+
+
 def test_the_installed_library_has_no_amx_instructions():
     import importlib.util
 
