@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.agents import trace
+from workbench import telemetry
 from workbench.agents.agent import Agent, Limits
 from workbench.agents.guards import Budget
 from workbench.agents.steps import AgentResult
@@ -183,7 +183,7 @@ def run_specialist(subtask: Subtask | Mapping[str, Any], context: Mapping[str, S
     subtask = Subtask.coerce(subtask)
     texts = {key: value.as_context() if isinstance(value, SubtaskResult) else str(value)
              for key, value in (context or {}).items()}
-    with trace.span("subtask", agent=subtask.specialist, task_id=task_id) as span:
+    with telemetry.span("subtask", agent=subtask.specialist, task_id=task_id) as span:
         try:
             spec = registry.require(subtask.specialist)
             call = SpecialistCall(subtask, texts, spec.agent(), model if model is not None else spec.model,
