@@ -124,11 +124,11 @@ def test_trace_of_a_run_nests_attempts_under_calls_and_worker_events_under_the_d
     assert all(parent[id(a)].kind == "llm_call" for a in attempts)  # never a sibling of its call
     assert all([c.kind for c in call.children] == ["llm_attempt"] for call in calls)
     assert all(parent[id(c)].kind in ("agent", "plan", "agent_step") for c in calls)
-    task_span = next(n for n in tree if n.kind == "task")
+    task_span = next(n for n in nodes if n.kind == "task")
     results = [n for n in nodes if n.kind == "message" and n.event["payload"]["type"] == "result"]
     workers = {n.event["payload"]["worker"] for n in results}
     assert len(results) == 3 and "in-process" not in workers  # sent from worker processes
-    assert all(parent[id(n)] is task_span for n in results)
+    assert all(parent.get(id(n)) is task_span for n in results)
 
 
 def test_a_failing_specialist_fails_only_its_subtask(stack):

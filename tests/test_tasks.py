@@ -169,20 +169,20 @@ def test_illegal_transition_refused(stack):
 def test_a_status_change_and_its_event_commit_together(stack, monkeypatch):
     """The status event is written in the status row's transaction: a failure between the two (after the
     event is written, before the commit) leaves neither; a refused event leaves the status unchanged."""
-    from workbench.store import writer
+    from workbench.tasks.service import TaskService
 
     service = stack[2]
     task_id = _new(service)
-    real = writer.insert
+    real = TaskService._status_event
 
-    def insert_then_fail(conn, event, *a):
-        real(conn, event, *a)
+    def event_then_fail(*args):
+        real(*args)
         raise RuntimeError("crashed after writing the status event")
 
-    monkeypatch.setattr(writer, "insert", insert_then_fail)
+    monkeypatch.setattr(TaskService, "_status_event", staticmethod(event_then_fail))
     with pytest.raises(RuntimeError, match="crashed after"):
         service.transition(task_id, "queued", reason="never committed")
-    monkeypatch.setattr(writer, "insert", real)
+    monkeypatch.setattr(TaskService, "_status_event", staticmethod(real))
     assert service.get(task_id)["status"] == "pending"
     assert _statuses(service, task_id) == [(None, "pending")]  # the event rolled back with the row
     service.transition(task_id, "queued")
@@ -195,13 +195,13 @@ def test_a_process_killed_mid_status_change_leaves_neither_row_nor_event(stack):
     task_id = _new(service)
     code = f"""
 import os
-from workbench.store import open_store, writer
+from workbench.store import open_store
 from workbench.tasks.service import TaskService
-real = writer.insert
-def insert_then_die(conn, event, *a):
-    real(conn, event, *a)
+real = TaskService._status_event
+def event_then_die(*args):
+    real(*args)
     os._exit(9)   # no rollback, no close: the process is gone mid-transaction
-writer.insert = insert_then_die
+TaskService._status_event = staticmethod(event_then_die)
 TaskService(open_store()).transition("{task_id}", "queued", reason="killed")
 """
     env = {**os.environ, "WORKBENCH_HOME": str(home)}
