@@ -78,14 +78,13 @@ def test_extra_fields_go_to_the_payload_and_unknown_columns_are_refused_by_the_s
 
 
 def test_spans_nest_and_cross_threads_only_when_carried():
-    with MemorySink() as rec:
-        with telemetry.span("task", agent="director") as task:
-            carried = telemetry.wrap(lambda: telemetry.emit("message", payload={"carried": True}))
-            with ThreadPoolExecutor(1) as pool:
-                pool.submit(carried).result()
-                pool.submit(lambda: telemetry.emit("message", payload={"carried": False})).result()
-            with telemetry.span("subtask", agent="data"):
-                telemetry.emit("tool_call")
+    with MemorySink() as rec, telemetry.span("task", agent="director") as task:
+        carried = telemetry.wrap(lambda: telemetry.emit("message", payload={"carried": True}))
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(carried).result()
+            pool.submit(lambda: telemetry.emit("message", payload={"carried": False})).result()
+        with telemetry.span("subtask", agent="data"):
+            telemetry.emit("tool_call")
     carried_msg = rec.of("message", carried=True)[0]
     assert carried_msg.parent_span_id == task.id and carried_msg.agent == "director"
     assert carried_msg.task_id == task.task_id and carried_msg.trace_id == task.context.trace_id

@@ -108,11 +108,6 @@ def task(task_id: str | uuid.UUID, agent: str | None = None) -> contextlib.Abstr
     return use(Context(task_id=tid, trace_id=tid, agent=agent, call=_CTX.get().call))
 
 
-def in_call(**fields: Any) -> contextlib.AbstractContextManager[Context]:
-    """The current context with the gateway's caller scope replaced by `fields`."""
-    return use(replace(_CTX.get(), call=fields))
-
-
 # --- spans ------------------------------------------------------------------------------------------
 
 

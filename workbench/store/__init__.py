@@ -284,8 +284,7 @@ def open_store(home: Path | None = None, url: str | None = None, *, migrate: boo
             return store
         _STORE = Store.open(home, url, migrate=migrate)
         _STORE_PID = os.getpid()
-        if _STORE.writer is not None:
-            telemetry.add_sink(_STORE.record)
+        telemetry.add_sink(_STORE.record)
         atexit.unregister(_close_at_exit)  # once, however often a store is reopened
         atexit.register(_close_at_exit)
         _install_sigterm()
@@ -304,8 +303,7 @@ def close_store(timeout: float = 30.0) -> None:
         store = current_store()
         _STORE = None
         if store is not None:
-            if store.writer is not None:
-                telemetry.remove_sink(store.record)
+            telemetry.remove_sink(store.record)
             store.close(timeout)
 
 
