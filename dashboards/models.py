@@ -48,9 +48,8 @@ def _set_model_env(name: str) -> str:
 
 def switch_default(name: str, client=None) -> str:
     """Make `name` the served default model (this process and its current Dask workers); recorded as an event."""
-    from workbench import providers
+    from workbench import providers, telemetry
     from workbench.config import get_settings, reload_settings
-    from workbench.store import emit_event
 
     full = providers.resolve(name)
     providers.get_model(full)  # UnknownModelError lists the available names
@@ -59,7 +58,7 @@ def switch_default(name: str, client=None) -> str:
     reload_settings()
     if client is not None:
         client.run(_set_model_env, full)
-    emit_event("config", agent="dashboard", payload={"setting": "model", "from": old, "to": full})
+    telemetry.emit("config", agent="dashboard", payload={"setting": "model", "from": old, "to": full})
     return full
 
 
@@ -69,8 +68,7 @@ _LAST_RECORDED: dict[str, tuple[str, ...]] = {}
 def run_doctor(heavy: bool) -> pd.DataFrame:
     """Run the checks; record a `health_check` event for every full run and whenever the light checks'
     failures changed (a page open all day must not write an identical event every minute)."""
-    from workbench import doctor
-    from workbench.store import emit_event
+    from workbench import doctor, telemetry
 
     results = doctor.run_all(include_heavy=heavy)
     df = pd.DataFrame([r.as_dict() for r in results], columns=["name", "status", "detail", "fix", "duration_ms"])
@@ -78,7 +76,7 @@ def run_doctor(heavy: bool) -> pd.DataFrame:
     scope = "full" if heavy else "light"
     if heavy or _LAST_RECORDED.get(scope) != failed:
         _LAST_RECORDED[scope] = failed
-        emit_event("health_check", agent="doctor", payload={
+        telemetry.emit("health_check", agent="doctor", payload={
             "scope": scope, "checks": len(df), "failed": len(failed), "failed_names": ", ".join(failed),
             "results": df.to_dict("records")})
     return df

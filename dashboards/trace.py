@@ -1,8 +1,8 @@
 """A task's trace as a waterfall: one bar per span from its events' span/parent ids, end time and duration.
 
-Spans emit their event when they end (workbench.store.context), so an event's `ts` is the span's end and
-`ts - duration_ms` its start; children are drawn under their parent (depth-first, by start time). Events
-without a duration (status changes, messages) are points.
+The tree is workbench.traces.build_tree's (the one `workbench trace` prints): a span's event is written
+when it ends, so `ts` is its end and `ts - duration_ms` its start; children are drawn under their parent
+(depth first, by start time). Events without a duration (status changes, messages) are points.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 import holoviews as hv
 import pandas as pd
+
+from workbench import traces
 
 KIND_COLORS = {"llm_call": "#1f77b4", "agent_step": "#2ca02c", "tool_call": "#ff7f0e", "sandbox_run": "#9467bd",
                "status": "#7f7f7f", "message": "#17becf", "llm_attempt": "#aec7e8", "alert": "#d62728"}
@@ -29,43 +31,29 @@ def _label(e: dict[str, Any], depth: int) -> str:
 
 
 def waterfall_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows in drawing order; times in seconds from the first span's start."""
+    """Rows in drawing order (the span tree of workbench.traces, depth first); times in seconds from the
+    first span's start."""
     if not events:
         return pd.DataFrame(columns=COLUMNS)
-    spans: dict[str, dict] = {}
-    for e in events:
-        end = pd.Timestamp(e["ts"])
-        duration = float(e.get("duration_ms") or 0.0)
-        spans_key = e.get("span_id") or f"seq-{e['seq']}"
-        spans[spans_key] = {**e, "_key": spans_key, "_end": end, "_start": end - pd.Timedelta(milliseconds=duration),
-                            "_duration": duration}
-    children: dict[str | None, list[dict]] = {}
-    for s in spans.values():
-        parent = s.get("parent_span_id")
-        children.setdefault(parent if parent in spans and parent != s["_key"] else None, []).append(s)
-    t0 = min(s["_start"] for s in spans.values())
-    ordered: list[tuple[dict, int]] = []
-    seen: set[str] = set()
+    tree = traces.build_tree(events)
+    ordered: list[tuple[traces.Node, int]] = []
 
-    def visit(node: dict, depth: int) -> None:
-        if node["_key"] in seen:  # malformed parent links must not loop
-            return
-        seen.add(node["_key"])
+    def visit(node: traces.Node, depth: int) -> None:
         ordered.append((node, depth))
-        for child in sorted(children.get(node["_key"], []), key=lambda c: (c["_start"], c["seq"])):
+        for child in node.children:
             visit(child, depth + 1)
 
-    for root in sorted(children.get(None, []), key=lambda c: (c["_start"], c["seq"])):
+    for root in tree:
         visit(root, 0)
-    ordered = ordered[-MAX_ROWS:]
+    t0 = min(n.start for n, _ in ordered)
     rows = []
-    for i, (s, depth) in enumerate(ordered):
-        tokens = (s.get("tokens_in") or 0) + (s.get("tokens_out") or 0)
-        rows.append({"row": i, "start_s": (s["_start"] - t0).total_seconds(), "end_s": (s["_end"] - t0).total_seconds(),
-                     "depth": depth, "kind": s["kind"], "label": _label(s, depth), "agent": s.get("agent") or "",
-                     "model": s.get("model") or "", "tokens": tokens, "cost_usd": s.get("cost_usd"),
-                     "duration_ms": s["_duration"], "error": s.get("error") or "", "seq": s["seq"],
-                     "span_id": s.get("span_id") or "", "parent_span_id": s.get("parent_span_id") or ""})
+    for i, (n, depth) in enumerate(ordered[-MAX_ROWS:]):
+        e = n.event
+        rows.append({"row": i, "start_s": n.start - t0, "end_s": n.end - t0, "depth": depth, "kind": e["kind"],
+                     "label": _label(e, depth), "agent": e.get("agent") or "", "model": e.get("model") or "",
+                     "tokens": (e.get("tokens_in") or 0) + (e.get("tokens_out") or 0), "cost_usd": e.get("cost_usd"),
+                     "duration_ms": float(e.get("duration_ms") or 0.0), "error": e.get("error") or "",
+                     "seq": e["seq"], "span_id": e.get("span_id") or "", "parent_span_id": e.get("parent_span_id") or ""})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -8,13 +8,12 @@ import time
 
 import pytest
 
-from workbench.agents import trace
 from workbench.agents.agent import Agent, Limits
 from workbench.agents.guards import Budget
 from workbench.agents.loop import run, run_agent
 from workbench.errors import ConfigError, ProviderError
 from workbench.messages import Completion, Usage
-from workbench.testing import FunctionModel
+from workbench.testing import FunctionModel, MemorySink
 from workbench.tools import tool
 
 
@@ -54,11 +53,14 @@ def agent(**kwargs) -> Agent:
     defaults = {"name": "calc", "description": "Adds numbers.", "tools": [add], "limits": Limits(max_steps=6)}
     return Agent(**{**defaults, **kwargs})
 
+recorded = MemorySink()  # every event the code under test emits
+
 
 @pytest.fixture(autouse=True)
 def fresh_trace():
-    trace.clear()
-    yield
+    recorded.clear()
+    with recorded:
+        yield
 
 
 def test_final_answer_stops_the_loop():
@@ -82,8 +84,8 @@ def test_tool_call_via_json_then_answer():
     assert result.ok and result.output == "5" and result.stop_reason == "final_answer"
     first = result.steps[0]
     assert first.action["tool"] == "add" and first.tool_calls[0].result == "5"
-    assert [e["payload"]["step"] for e in trace.recent(kind="agent_step")] == [1, 2]
-    assert trace.recent(kind="tool_call")[0]["payload"]["tool"] == "add"
+    assert [e["payload"]["step"] for e in recorded.of("agent_step")] == [1, 2]
+    assert recorded.of("tool_call")[0]["payload"]["tool"] == "add"
 
 
 @pytest.mark.parametrize("printed, how", [
@@ -227,10 +229,10 @@ def test_step_event_has_the_logged_fields():
     event = steps[0].as_event()
     assert set(event) == {"agent", "model", "tokens_in", "tokens_out", "cost_usd", "duration_ms", "error", "payload"}
     assert {"step", "model_input", "model_output", "action", "tool_calls", "stop_reason"} <= set(event["payload"])
-    recorded = trace.recent(kind="agent_step")[-1]
-    span = trace.recent(kind="agent")[-1]  # the agent span's own event, emitted when the run ends
-    assert recorded["parent_span_id"] == span["span_id"] and recorded["agent"] == "calc"
-    assert recorded["task_id"] == span["task_id"] == span["trace_id"] == "7f3b7a52-4c8e-4b0e-9d1e-3f1c2a9b8c7d"
+    step = recorded.of("agent_step")[-1]
+    span = recorded.of("agent")[-1]  # the agent span's own event, emitted when the run ends
+    assert step["parent_span_id"] == span["span_id"] and step["agent"] == "calc"
+    assert step["task_id"] == span["task_id"] == span["trace_id"] == "7f3b7a52-4c8e-4b0e-9d1e-3f1c2a9b8c7d"
     assert span["payload"]["stop_reason"] == "final_answer" and span["payload"]["steps"] == 1
-    assert "tokens_in" not in span  # totals live in the payload: sums over the log must not count twice
-    json.dumps([recorded, span])  # records are JSON-serialisable
+    assert span.tokens_in is None  # totals live in the payload: sums over the log must not count twice
+    json.dumps([step.as_dict(), span.as_dict()])  # records are JSON-serialisable

@@ -106,6 +106,31 @@ def test_independent_subtasks_run_in_parallel_on_two_workers_and_pass_context(st
                                                                 for s in ("s1", "s2", "s3")}
 
 
+def test_trace_of_a_run_nests_attempts_under_calls_and_worker_events_under_the_director(stack):
+    """The trace of a task run like `workbench run`: every llm_attempt hangs under its llm_call, every
+    llm_call under the agent span that made it, and the result messages sent from the worker processes
+    under the Director's task span (the context captured there, carried through Dask)."""
+    from workbench import traces
+
+    task = run(stack, "Answer in parts [plan:fan-out]")
+    assert task["status"] == "completed", task["error"]
+    events = traces.load(task["id"], stack[0])
+    tree = traces.build_tree(events)
+    nodes = [n for root in tree for n in root.walk()]
+    parent = {id(c): n for n in nodes for c in n.children}
+    calls = [n for n in nodes if n.kind == "llm_call"]
+    attempts = [n for n in nodes if n.kind == "llm_attempt"]
+    assert calls and len(attempts) >= len(calls)
+    assert all(parent[id(a)].kind == "llm_call" for a in attempts)  # never a sibling of its call
+    assert all([c.kind for c in call.children] == ["llm_attempt"] for call in calls)
+    assert all(parent[id(c)].kind in ("agent", "plan", "agent_step") for c in calls)
+    task_span = next(n for n in nodes if n.kind == "task")
+    results = [n for n in nodes if n.kind == "message" and n.event["payload"]["type"] == "result"]
+    workers = {n.event["payload"]["worker"] for n in results}
+    assert len(results) == 3 and "in-process" not in workers  # sent from worker processes
+    assert all(parent.get(id(n)) is task_span for n in results)
+
+
 def test_a_failing_specialist_fails_only_its_subtask(stack):
     task = run(stack, "Answer in parts [plan:isolation]")
     assert task["status"] == "completed", task["error"]  # a partial result, never a dead Director

@@ -11,11 +11,10 @@ import duckdb
 import pytest
 from agent_data import make_events_db, make_parquet_dir
 
-from workbench.agents import trace
 from workbench.agents.registry import Registry, run_specialist
 from workbench.agents.specialists.data import DataError, check_select, describe, open_snapshot, run_select
 from workbench.errors import QueryRefused
-from workbench.testing import FunctionModel
+from workbench.testing import FunctionModel, MemorySink
 
 ESCAPES = {
     "read_text": "SELECT * FROM read_text('/etc/passwd')",
@@ -34,11 +33,14 @@ ESCAPES = {
 def events_db(tmp_path):
     return make_events_db(tmp_path / "events.duckdb")
 
+recorded = MemorySink()  # every event the code under test emits
+
 
 @pytest.fixture(autouse=True)
 def fresh_trace():
-    trace.clear()
-    yield
+    recorded.clear()
+    with recorded:
+        yield
 
 
 @pytest.mark.parametrize("name", sorted(ESCAPES))
@@ -112,7 +114,7 @@ def test_data_specialist_answers_with_the_sql_it_ran(events_db):
     assert f"```sql\n{sql}\n```" in result.output and "| local:qwen2.5-coder-0.5b | 0.0012 |" in result.output
     assert model.requests[0][1]["schema"]["properties"]["sql"]["maxLength"] == 600
     assert "events(seq BIGINT" in model.requests[0][0][-1]["content"]
-    logged = trace.recent(kind="tool_call")[-1]
+    logged = recorded.of("tool_call")[-1]
     assert logged["payload"]["tool"] == "duckdb_sql" and logged["payload"]["arguments"]["sql"] == sql
 
 
@@ -125,7 +127,7 @@ def test_data_specialist_refuses_injected_sql_and_logs_it(events_db):
         registry=Registry.from_config(), model=model, options={"snapshot": str(events_db)})
     assert not result.ok and result.status == "failed" and "No query ran successfully" in result.error
     assert "root:" not in result.output + str(result.data)
-    refused = trace.recent(kind="tool_call", refused=True)
+    refused = recorded.of("tool_call", refused=True)
     assert [r["payload"]["arguments"]["sql"].split()[0] for r in refused] == ["SELECT", "COPY"]
     assert "That did not work: Refused" in model.requests[1][0][-1]["content"]
 

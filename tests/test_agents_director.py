@@ -10,7 +10,6 @@ import jsonschema
 import pytest
 from agent_data import make_events_db
 
-from workbench.agents import trace
 from workbench.agents.agent import Limits
 from workbench.agents.director import (
     Plan,
@@ -25,7 +24,7 @@ from workbench.agents.inline import run_task
 from workbench.agents.registry import Registry, run_specialist
 from workbench.agents.specialist import Specialist, Subtask, SubtaskResult
 from workbench.errors import ConfigError, PlanError, ProviderError, SpecialistDisabled, UnknownSpecialist
-from workbench.testing import FunctionModel
+from workbench.testing import FunctionModel, MemorySink
 
 TWO_PART = "Compare the average cost per model in the execution log, then write a Python function for the median"
 
@@ -53,11 +52,14 @@ def registry() -> Registry:
 def events_db(tmp_path) -> str:
     return str(make_events_db(tmp_path / "events.duckdb"))
 
+recorded = MemorySink()  # every event the code under test emits
+
 
 @pytest.fixture(autouse=True)
 def fresh_trace():
-    trace.clear()
-    yield
+    recorded.clear()
+    with recorded:
+        yield
 
 
 def test_valid_plan_with_schema_built_from_the_registry(registry):
@@ -80,7 +82,7 @@ def test_valid_plan_with_schema_built_from_the_registry(registry):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"reasoning": "r", "subtasks": [sub("s1", deps=["s2"]), sub("s2")]}, schema)
     assert "- data: Queries the execution log" in messages[0]["content"]
-    event = trace.recent(kind="plan")[-1]
+    event = recorded.of("plan")[-1]
     assert event["agent"] == "director" and event["payload"]["plan"]["subtasks"][0]["id"] == "s1"
 
 
@@ -101,7 +103,7 @@ def test_unknown_specialist_reasked_then_falls_back_to_best_guess(registry):
     assert p.source == "fallback" and len(model.requests) == 2
     assert [(s.id, s.specialist, s.depends_on) for s in p.subtasks] == [("s1", "code", [])]
     assert "specialist 'wizard' does not exist" in p.reasoning
-    assert trace.recent(kind="plan")[-1]["error"]
+    assert recorded.of("plan")[-1]["error"]
 
 
 def test_fallback_uses_the_configured_specialist_when_nothing_matches(registry):
@@ -209,7 +211,7 @@ def test_aggregate_cites_each_subtask_and_reports_failures():
     assert "[s2] code (failed): median function" in answer.text
     assert answer.failed == ["s2"] and answer.skipped == ["s3"] and not answer.ok
     assert "Incomplete: 1 failed (s2), 1 skipped (s3)" in answer.text
-    assert trace.recent(kind="final_answer")[-1]["payload"]["citations"][0]["id"] == "s1"
+    assert recorded.of("final_answer")[-1]["payload"]["citations"][0]["id"] == "s1"
 
 
 # --- registry -------------------------------------------------------------------------------------
@@ -341,7 +343,7 @@ def test_specialist_disabled_mid_run_fails_only_its_subtask(registry):
     registry.register(crash)
     result = run_specialist(sub("s9", "crash"), registry=registry)
     assert result.status == "failed" and "crash crashed: ZeroDivisionError" in result.error
-    assert trace.recent(kind="subtask")[-1]["payload"]["subtask_id"] == "s9"
+    assert recorded.of("subtask")[-1]["payload"]["subtask_id"] == "s9"
 
 
 def test_code_loop_seam_is_one_configured_function(registry):
@@ -365,12 +367,10 @@ def test_every_event_fits_the_store_schema(registry, events_db, monkeypatch):
     """Each record the agents emit passes the store's own row validation (columns, UUID task id, payload)."""
     from workbench.store.writer import build_row
 
-    rows: list = []
-    trace._hooks()
-    monkeypatch.setitem(trace._HOOKS, "emit", lambda kind, **fields: rows.append(build_row(kind, fields)) or True)
     result = run_task(TWO_PART, registry=registry, model=team_model([]), options={"data": {"snapshot": events_db}})
-    records = trace.recent()
-    assert result.answer.ok and len(rows) == len(records) and not any(r.get("store_error") for r in records)
+    records = recorded.of()
+    rows = [build_row(r) for r in records]  # raises on a value the store would refuse
+    assert result.answer.ok and len(rows) == len(records) > 0
     assert {"task", "plan", "subtask", "agent", "agent_step", "tool_call", "final_answer"} <= {r["kind"] for r in records}
     task_span = next(r for r in records if r["kind"] == "task")
     assert {r["task_id"] for r in records} == {task_span["task_id"]}  # one task = one trace

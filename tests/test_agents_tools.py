@@ -9,18 +9,20 @@ from typing import Literal
 
 import pytest
 
-from workbench.agents import trace
 from workbench.agents.agent import Agent, Limits
 from workbench.agents.loop import run
 from workbench.errors import ToolError, ToolRefused
-from workbench.testing import FunctionModel
+from workbench.testing import FunctionModel, MemorySink
 from workbench.tools import Toolset, confine, list_files, read_file, tool, write_file
+
+recorded = MemorySink()  # every event the code under test emits
 
 
 @pytest.fixture(autouse=True)
 def fresh_trace():
-    trace.clear()
-    yield
+    recorded.clear()
+    with recorded:
+        yield
 
 
 @pytest.fixture
@@ -138,7 +140,7 @@ def test_toolset_refuses_a_tool_whose_permission_the_agent_lacks(workspace):
     call = tools.call("write_file", {"path": "x.txt", "content": "pwned"})
     assert call.refused and "writes_files" in call.error
     assert not (workspace / "x.txt").exists()
-    logged = trace.recent(kind="tool_call", refused=True)
+    logged = recorded.of("tool_call", refused=True)
     assert logged and logged[-1]["agent"] == "reader" and logged[-1]["payload"]["tool"] == "write_file"
     ok = tools.call("read_file", {"path": "notes/todo.txt"})
     assert ok.result == "buy milk" and not ok.refused
@@ -186,7 +188,7 @@ def test_prompt_injection_to_read_secrets_is_refused_and_logged(workspace):
     assert [c.arguments["path"] for c in refused] == ["/etc/passwd", "~/.ssh/id_rsa", ".env", "../outside.txt"]
     everything = " ".join(s.model_output + str([c.result for c in s.tool_calls]) for s in result.steps)
     assert "root:" not in everything and "sk-test-secret" not in everything and "not yours" not in everything
-    assert len(trace.recent(kind="tool_call", refused=True)) == 4
+    assert len(recorded.of("tool_call", refused=True)) == 4
 
 
 def test_tool_failures_become_observations(workspace):

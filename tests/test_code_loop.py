@@ -209,9 +209,9 @@ def test_every_round_and_sandbox_run_is_logged(tmp_path):
     import uuid
     from pathlib import Path
 
+    from workbench import telemetry
     from workbench.store import close_store, current_store, open_store
     from workbench.store import postgres as embedded
-    from workbench.store.context import task_context
 
     root = Path(tempfile.mkdtemp(prefix="wb-code-"))  # short path: the Postgres socket lives inside
     home = root / "home"
@@ -219,7 +219,7 @@ def test_every_round_and_sandbox_run_is_logged(tmp_path):
     tid = str(uuid.uuid4())
     try:
         store = open_store(home, url="")
-        with task_context(tid):
+        with telemetry.task(tid):
             result = solve(TASK, "python", model=scripted(WRONG, RIGHT), max_rounds=3)
         current_store().flush()
         events = store.events(tid)

@@ -10,8 +10,11 @@ from fault_upstream import FaultUpstream
 
 from workbench.config import reload_settings
 from workbench.errors import BreakerOpen, NeedsKeyError, ProviderError, StreamInterrupted
-from workbench.gateway import attempts, breaker
+from workbench.gateway import breaker
 from workbench.gateway.stack import compose
+from workbench.testing import MemorySink
+
+recorded = MemorySink()  # every event the code under test emits
 
 pytestmark = pytest.mark.timeout(120)
 FAST_RETRY = {"base_s": 0.01, "cap_s": 0.05, "max_wait_s": 2.0}
@@ -31,8 +34,9 @@ def gateway_env(upstream, monkeypatch):
     monkeypatch.setenv("WORKBENCH_REQUEST_TIMEOUT_S", "5")
     reload_settings()
     breaker.reset()
-    attempts.clear()
-    yield
+    recorded.clear()
+    with recorded:
+        yield
     breaker.reset()
 
 
@@ -42,7 +46,7 @@ def gateway(name: str, fallbacks=("test:echo",), **kw):
 
 
 def outcomes() -> list[tuple]:
-    return [(a["model"], a["outcome"], a.get("fault"), a.get("status")) for a in attempts.recent()]
+    return [(a["model"], a["outcome"], a.get("fault"), a.get("status")) for a in recorded.of("llm_attempt")]
 
 
 def test_429_honours_retry_after_then_succeeds(upstream):
@@ -52,8 +56,8 @@ def test_429_honours_retry_after_then_succeeds(upstream):
     assert time.perf_counter() - start >= 0.3  # waited as long as the upstream asked
     assert c.text == "echo: hello" and c.model == "openai:r429"
     assert outcomes() == [("openai:r429", "error", "rate_limit", 429), ("openai:r429", "ok", None, None)]
-    assert [a["attempt"] for a in attempts.recent()] == [1, 2]
-    assert len({a["call_id"] for a in attempts.recent()}) == 1  # one logical call
+    assert [a["attempt"] for a in recorded.of("llm_attempt")] == [1, 2]
+    assert len({a["call_id"] for a in recorded.of("llm_attempt")}) == 1  # one logical call
     assert upstream.count("r429") == 2
 
 
@@ -62,7 +66,7 @@ def test_long_retry_after_fails_over_instead_of_waiting(upstream):
     start = time.perf_counter()
     c = gateway("long429").complete("hello")
     assert time.perf_counter() - start < 2 and c.model == "test:echo"
-    rec = attempts.recent()
+    rec = recorded.of("llm_attempt")
     assert outcomes() == [("openai:long429", "error", "rate_limit", 429), ("test:echo", "ok", None, None)]
     assert rec[1]["position"] == 1 and rec[1]["failover_from"] == "openai:long429"
 
@@ -88,7 +92,7 @@ def test_hang_times_out_and_fails_over(upstream, monkeypatch):
     c = gateway("slow", retry={**FAST_RETRY, "attempts": 2}).complete("hello")
     assert c.model == "test:echo"
     assert outcomes()[:2] == [("openai:slow", "error", "timeout", None)] * 2
-    assert all(a["duration_ms"] >= 350 for a in attempts.recent()[:2])
+    assert all(a["duration_ms"] >= 350 for a in recorded.of("llm_attempt")[:2])
 
 
 def test_dropped_connection_fails_over(upstream):
@@ -192,7 +196,7 @@ def test_cloud_unreachable_completes_on_the_local_model(test_model, monkeypatch)
     model = compose("openai:gpt-4o-mini", retry=FAST_RETRY, cache=False)
     c = model.complete("Reply with the single word: ok", max_tokens=4, temperature=0)
     assert c.model == test_model and c.cost_source == "cpu-seconds" and c.cost_usd > 0
-    rec = attempts.recent()
+    rec = recorded.of("llm_attempt")
     assert [a["fault"] for a in rec if a["model"] == "openai:gpt-4o-mini"] == ["connection"] * 3
     assert ("mistral:codestral-latest", "skipped") in [(a["model"], a["outcome"]) for a in rec]
     assert rec[-1]["model"] == test_model and rec[-1]["outcome"] == "ok" and rec[-1]["failover_from"]
@@ -207,6 +211,6 @@ def test_offline_mode_keeps_cloud_calls_on_the_local_model(test_model, monkeypat
     assert availability.local_only() == (True, "offline mode (WORKBENCH_OFFLINE=1)")
     c = compose("openai:gpt-4o-mini", cache=False).complete("Say hi", max_tokens=4, temperature=0)
     assert c.model == test_model
-    skipped = [a for a in attempts.recent() if a["outcome"] == "skipped"]
+    skipped = [a for a in recorded.of("llm_attempt") if a["outcome"] == "skipped"]
     assert skipped[0]["model"] == "openai:gpt-4o-mini" and "offline" in skipped[0]["reason"]
-    assert not any(a["outcome"] == "error" for a in attempts.recent())  # the cloud was never called
+    assert not any(a["outcome"] == "error" for a in recorded.of("llm_attempt"))  # the cloud was never called

@@ -3,9 +3,6 @@ policy checks, retry classification, the composed order and the attempt hook."""
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from workbench.config import reload_settings
@@ -27,15 +24,18 @@ from workbench.gateway.priced import PricedModel
 from workbench.gateway.retry import RetryModel
 from workbench.gateway.stack import compose
 from workbench.messages import Completion, Usage
-from workbench.testing import FakeModel, FunctionModel, echo
+from workbench.testing import FakeModel, FunctionModel, MemorySink, echo
+
+recorded = MemorySink()  # every event the code under test emits
 
 
 @pytest.fixture(autouse=True)
 def clean():
     breaker.reset()
-    attempts.clear()
+    recorded.clear()
     budget.BUDGETS.reset()
-    yield
+    with recorded:
+        yield
     breaker.reset()
     budget.BUDGETS.reset()
 
@@ -67,7 +67,7 @@ def test_cache_hit_miss_ttl_and_off(monkeypatch):
     stats = store.stats()
     assert stats["hits"] == 1 and stats["misses"] == 1 and stats["saved_usd"] == pytest.approx(first.cost_usd)
     assert stats["hit_rate"] == 0.5
-    assert [a["outcome"] for a in attempts.recent()] == ["ok", "cache_hit", "ok"]
+    assert [a["outcome"] for a in recorded.of("llm_attempt")] == ["ok", "cache_hit", "ok"]
     now = [1000.0]
     monkeypatch.setattr(cache.time, "monotonic", lambda: now[0])
     store.put("k", first)
@@ -111,7 +111,7 @@ def test_zero_budget_refuses_everything_with_a_clear_message():
     with attempts.caller(agent="intern"), pytest.raises(BudgetExceeded) as err:
         model.complete("hi")
     assert "budget for 'intern' is $0" in str(err.value) and err.value.budget == "agent:intern"
-    assert attempts.recent()[-1]["outcome"] == "refused"
+    assert recorded.of("llm_attempt")[-1]["outcome"] == "refused"
     assert model.complete("hi").text == "hi"  # another caller is not limited
 
 
@@ -276,40 +276,32 @@ def test_compose_order_outermost_first():
     assert type(single.wrapped.wrapped) is RetryModel
 
 
-def test_attempts_go_to_the_store_when_it_is_importable(monkeypatch):
-    sent = []
-    fake_store = types.ModuleType("workbench.store")
-    fake_store.emit_event = lambda kind, **fields: sent.append((kind, fields)) or True
-    fake_store.current_store = lambda: object()  # "a store is open in this process"
-    monkeypatch.setitem(sys.modules, "workbench.store", fake_store)
-    attempts.clear()
+def test_attempts_are_events_with_the_caller_in_the_payload():
     with attempts.caller(agent="coder", api_key="sk-secret", task_id="t-7"):
         compose(FunctionModel(echo, name="echo"), cache=False).complete("hi")
-    kind, fields = sent[-1]
-    assert kind == "llm_attempt" and fields["payload"]["outcome"] == "ok" and fields["agent"] == "coder"
-    assert fields["model"] == "test:echo" and fields["duration_ms"] >= 0 and fields["tokens_in"] == 1
-    assert fields["payload"]["task_id"] == "t-7"  # not a UUID: kept in the payload, the store's context fills task_id
-    assert fields["payload"]["key"].startswith("key-") and "sk-secret" not in str(fields)
-    attempts.clear()
+    event = recorded.of("llm_attempt")[-1]
+    assert event.payload["outcome"] == "ok" and event.agent == "coder"
+    assert event.model == "test:echo" and event.duration_ms >= 0 and event.tokens_in == 1
+    assert event.payload["task_id"] == "t-7" and event.task_id is None  # not a UUID: kept in the payload
+    assert event.payload["key"].startswith("key-") and "sk-secret" not in str(event)
 
 
 def test_attempt_events_fit_the_store_schema():
     from workbench.store import writer
     task = "3f0b3c1e-2d4b-4c55-9a7e-0e1f2a3b4c5d"
     with attempts.caller(agent="coder", task_id=task):
-        record = attempts.record(model="openai:x", outcome="error", fault="server", error="ProviderError: 503",
-                                 status=503, duration_ms=1.5, attempt=1)
-    event = attempts.as_event(record)
-    assert event["task_id"] == task and event["error"] == "ProviderError: 503" and event["payload"]["status"] == 503
-    writer.build_row("llm_attempt", event)  # raises on a field the store does not know
+        event = attempts.record(model="openai:x", outcome="error", fault="server", error="ProviderError: 503",
+                                status=503, duration_ms=1.5, attempt=1)
+    assert event.task_id == task and event.error == "ProviderError: 503" and event.payload["status"] == 503
+    writer.build_row(event)  # raises on a value the store would refuse
 
 
-def test_budget_sees_agent_and_task_of_the_store_run_context():
-    from workbench.store import context
+def test_budget_sees_agent_and_task_of_the_telemetry_context():
+    from workbench import telemetry
     task = "9a1b3c1e-2d4b-4c55-9a7e-0e1f2a3b4c5d"
     budget.set_limit("task", task, 0)
     model = compose(FunctionModel(echo, name="echo"), cache=False)
-    with context.use(task_id=task, agent="coder"), pytest.raises(BudgetExceeded, match=task):
+    with telemetry.task(task, agent="coder"), pytest.raises(BudgetExceeded, match=task):
         model.complete("hi")
 
 

@@ -18,8 +18,10 @@ import workbench.gateway
 from workbench.config import reload_settings
 from workbench.gateway import attempts, breaker, budget
 from workbench.gateway.stack import compose
+from workbench.testing import MemorySink
 
 pytestmark = pytest.mark.timeout(180)
+recorded = MemorySink()  # every event the code under test emits
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +59,10 @@ def full_gateway(monkeypatch):
     if not any(isinstance(m, BudgetModel) for m in layers(workbench.gateway.build(FunctionModel(echo)))):
         monkeypatch.setattr(workbench.gateway, "build", lambda model: LoggedModel(compose(model)))
     breaker.reset()
-    attempts.clear()
+    recorded.clear()
     budget.BUDGETS.reset()
-    yield
+    with recorded:
+        yield
     budget.BUDGETS.reset()
 
 
@@ -73,7 +76,7 @@ def test_chat_completion(client):
     assert r.object == "chat.completion" and r.id.startswith("chatcmpl-") and r.model == "test:echo"
     assert r.choices[0].message.content == "hello gateway" and r.choices[0].finish_reason == "stop"
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens > 0
-    assert attempts.recent()[-1]["key"] == attempts.fingerprint("sk-client-test")
+    assert recorded.of("llm_attempt")[-1]["key"] == attempts.fingerprint("sk-client-test")
 
 
 def test_chat_completion_stream_with_usage(client):
@@ -193,7 +196,7 @@ def test_endpoint_fails_over_before_the_first_token(client, upstream):
     chunks = list(client.chat.completions.create(model="openai:ep-500", messages=[{"role": "user", "content": "hi"}],
                                                  stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "hi"
-    assert [(a["model"], a["outcome"]) for a in attempts.recent()] == [
+    assert [(a["model"], a["outcome"]) for a in recorded.of("llm_attempt")] == [
         ("openai:ep-500", "error"), ("openai:ep-500", "error"), ("test:echo", "ok")]
 
 

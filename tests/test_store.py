@@ -23,11 +23,11 @@ import psycopg
 import pytest
 from helpers import REPO
 
+from workbench import telemetry
 from workbench.config import get_settings, reload_settings
 from workbench.errors import StoreError
-from workbench.store import Store, close_store, current_store, emit_event, migrations, open_store
+from workbench.store import Store, close_store, current_store, migrations, open_store
 from workbench.store import postgres as embedded
-from workbench.store.context import span, task_context
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -164,10 +164,11 @@ def test_processes_times_events_exact_and_server_survives_them(store, pg_home, t
     tasks = [str(uuid.uuid4()) for _ in range(n_procs)]
     code = """
         import sys
-        from workbench.store import open_store, emit_event, close_store
+        from workbench import telemetry
+        from workbench.store import open_store, close_store
         open_store(url="")
         for i in range({m}):
-            assert emit_event("tool_call", task_id=sys.argv[1] if len(sys.argv) > 1 else "{tid}", payload={{"i": i}})
+            telemetry.emit("tool_call", task_id=sys.argv[1] if len(sys.argv) > 1 else "{tid}", payload={{"i": i}})
         close_store()   # flushes; must not stop the server the test process still uses
     """
     procs = [spawn_py(code.format(m=m, tid=t), pg_home) for t in tasks]
@@ -197,10 +198,11 @@ def test_flush_is_durable_even_if_the_process_dies_right_after(store, pg_home):
     tid = str(uuid.uuid4())
     run_py(f"""
         import os
-        from workbench.store import open_store, emit_event
+        from workbench import telemetry
+        from workbench.store import open_store
         store = open_store(url="")
         for i in range(5000):
-            emit_event("message", task_id="{tid}", payload={{"i": i}})
+            telemetry.emit("message", task_id="{tid}", payload={{"i": i}})
         store.flush()
         os._exit(0)   # no close, no atexit: only flush() stands between the events and loss
     """, pg_home)
@@ -370,9 +372,10 @@ def test_spans_nest_and_carry_the_task(store, pg_home):
     tid = str(uuid.uuid4())
     open_store(pg_home, url="")
     try:
-        with task_context(tid), span("agent_step", agent="coder") as step:
-            assert emit_event("tool_call", payload={"tool": "run"})
-            with pytest.raises(ValueError), span("sandbox_run") as inner:
+        with telemetry.task(tid), telemetry.span("agent_step", agent="coder") as step:
+            assert telemetry.has_sink()  # the store registered itself when it was opened
+            telemetry.emit("tool_call", payload={"tool": "run"})
+            with pytest.raises(ValueError), telemetry.span("sandbox_run") as inner:
                 raise ValueError("exit 1")
             step.set(tokens_in=7)
         current_store().flush()
@@ -387,9 +390,9 @@ def test_spans_nest_and_carry_the_task(store, pg_home):
     assert rows["sandbox_run"]["error"] == "ValueError: exit 1"
 
 
-def test_emit_event_without_a_store_is_a_no_op():
-    assert current_store() is None
-    assert emit_event("tool_call", payload={"x": 1}) is False
+def test_emit_without_a_store_goes_nowhere():
+    assert current_store() is None and not telemetry.has_sink()  # close_store() unregistered it
+    assert telemetry.emit("tool_call", payload={"x": 1}).kind == "tool_call"
 
 
 def test_notify_on_insert(store):
@@ -454,10 +457,11 @@ def test_sigterm_flushes_events_and_stops_the_server(pg_tmp):
     tid = str(uuid.uuid4())
     proc = spawn_py(f"""
         import time
-        from workbench.store import open_store, emit_event
+        from workbench import telemetry
+        from workbench.store import open_store
         open_store(url="")
         for i in range(2000):
-            emit_event("message", task_id="{tid}", payload={{"i": i}})
+            telemetry.emit("message", task_id="{tid}", payload={{"i": i}})
         print("ready", flush=True)   # no flush: the SIGTERM handler must do it
         time.sleep(120)
     """, home)
@@ -535,7 +539,7 @@ def test_logged_model_writes_one_llm_call_per_call(store, pg_home):
     model = _logged(answer)
     open_store(pg_home, url="")
     try:
-        with task_context(tid), span("agent_step", agent="coder") as step:
+        with telemetry.task(tid), telemetry.span("agent_step", agent="coder") as step:
             done = model.complete("what is it?", temperature=0, max_tokens=9)
             with pytest.raises(ProviderError):
                 model.complete([{"role": "user", "content": "please fail"}])

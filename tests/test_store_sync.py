@@ -219,16 +219,16 @@ def test_second_process_queries_analytics_while_a_sync_runs(store, pg_home):
 def test_notebook_02_runs_on_real_events(store, pg_home, tmp_path):
     import papermill
 
+    from workbench import telemetry
     from workbench.gateway.logged import LoggedModel
     from workbench.gateway.priced import PricedModel
-    from workbench.store.context import task_context
     from workbench.testing import FunctionModel
 
     open_store(pg_home, url="")
     try:
         model = LoggedModel(PricedModel(FunctionModel(lambda m, o: "reply " * 5, name="nb")))
         tid = str(uuid.uuid4())
-        with task_context(tid):
+        with telemetry.task(tid):
             for i in range(20):
                 model.complete(f"question {i}")
         open_store().flush()
@@ -268,15 +268,16 @@ def test_duckdb_file_held_by_another_process_is_a_clear_error(store, pg_home, tm
 
 
 def test_serve_store_syncs_continuously_and_flushes_before_its_last_round(store, pg_home, monkeypatch):
+    from workbench import telemetry
     from workbench.config import reload_settings
-    from workbench.store import emit_event, serve_store
+    from workbench.store import serve_store
 
     monkeypatch.setenv("WORKBENCH_HOME", str(pg_home))
     reload_settings()
     tid = str(uuid.uuid4())
     with serve_store(sync_interval_s=0.3):
         for _ in range(500):
-            emit_event("tool_call", task_id=tid)
+            telemetry.emit("tool_call", task_id=tid)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # the background sync picks them up without being asked
             try:
@@ -288,5 +289,5 @@ def test_serve_store_syncs_continuously_and_flushes_before_its_last_round(store,
         else:
             raise AssertionError("the background sync never published the events")
         for _ in range(300):  # emitted just before shutdown: flushed, then synced by the last round
-            emit_event("tool_call", task_id=tid)
+            telemetry.emit("tool_call", task_id=tid)
     assert analytics.query(f"SELECT count(*) AS n FROM events WHERE task_id = '{tid}'")["n"][0] == 800

@@ -166,6 +166,52 @@ def test_illegal_transition_refused(stack):
         service.transition(task_id, "processing")
 
 
+def test_a_status_change_and_its_event_commit_together(stack, monkeypatch):
+    """The status event is written in the status row's transaction: a failure between the two (after the
+    event is written, before the commit) leaves neither; a refused event leaves the status unchanged."""
+    from workbench.tasks.service import TaskService
+
+    service = stack[2]
+    task_id = _new(service)
+    real = TaskService._status_event
+
+    def event_then_fail(*args):
+        real(*args)
+        raise RuntimeError("crashed after writing the status event")
+
+    monkeypatch.setattr(TaskService, "_status_event", staticmethod(event_then_fail))
+    with pytest.raises(RuntimeError, match="crashed after"):
+        service.transition(task_id, "queued", reason="never committed")
+    monkeypatch.setattr(TaskService, "_status_event", staticmethod(real))
+    assert service.get(task_id)["status"] == "pending"
+    assert _statuses(service, task_id) == [(None, "pending")]  # the event rolled back with the row
+    service.transition(task_id, "queued")
+    assert _statuses(service, task_id) == [(None, "pending"), ("pending", "queued")]
+
+
+def test_a_process_killed_mid_status_change_leaves_neither_row_nor_event(stack):
+    """Killed between writing the status event and committing: Postgres keeps neither."""
+    service, home = stack[2], stack[3]
+    task_id = _new(service)
+    code = f"""
+import os
+from workbench.store import open_store
+from workbench.tasks.service import TaskService
+real = TaskService._status_event
+def event_then_die(*args):
+    real(*args)
+    os._exit(9)   # no rollback, no close: the process is gone mid-transaction
+TaskService._status_event = staticmethod(event_then_die)
+TaskService(open_store()).transition("{task_id}", "queued", reason="killed")
+"""
+    env = {**os.environ, "WORKBENCH_HOME": str(home)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 9, out.stderr[-3000:]
+    assert service.get(task_id)["status"] == "pending"
+    assert _statuses(service, task_id) == [(None, "pending")]
+
+
 def test_killed_worker_retries_then_reports(stack, runner):
     from workbench.tasks.runner import RunOptions
 

@@ -1,8 +1,8 @@
 """`workbench trace`: the span tree of a real task in a real store, its totals, text and JSON, and the
 OpenTelemetry export (GenAI conventions) through the in-memory exporter and a local OTLP/HTTP receiver.
 
-The task is built the way agents build one: workbench.store.context.task_context around
-workbench.agents.trace spans, real gateway calls on the deterministic test models (so the gateway writes
+The task is built the way agents build one: workbench.telemetry.task around telemetry spans, real
+gateway calls on the deterministic test models (so the gateway writes
 its own llm_call and llm_attempt events), a tool call, a sandbox run and a message.
 """
 
@@ -28,12 +28,10 @@ def traced():
     """A task with plan → llm_call, subtask(coder) → llm_call/tool_call/sandbox_run/message, and a failing
     subtask(reviewer) whose call fails on every attempt. Yields (home, store, task id, events, span ids)."""
     import workbench
-    from workbench import traces
-    from workbench.agents import trace
+    from workbench import telemetry, traces
     from workbench.errors import ProviderError
     from workbench.store import close_store, open_store
     from workbench.store import postgres as embedded
-    from workbench.store.context import span, task_context
     from workbench.tasks.service import NewTask, TaskService
 
     home = home_dir("wb-trace-")
@@ -41,25 +39,25 @@ def traced():
     ids: dict[str, str] = {}
     try:
         tid = TaskService(store).create(NewTask(prompt="Write and review a haiku about queues"))["id"]
-        with task_context(tid):
-            with trace.span("plan", agent="director") as plan:
+        with telemetry.task(tid):
+            with telemetry.span("plan", agent="director") as plan:
                 reply = workbench.get_model("test:echo").complete("Plan: write, then review.")
                 # the agent keeps a copy of its call's usage: the totals must not count it twice
                 plan.set(model="test:echo", tokens_in=reply.usage.input_tokens, tokens_out=reply.usage.output_tokens)
             ids["plan"] = plan.id
-            with trace.span("subtask", agent="coder") as coder:
+            with telemetry.span("subtask", agent="coder") as coder:
                 workbench.get_model("test:echo").complete("Write a haiku about queues.")
                 began = time.perf_counter()
                 time.sleep(0.01)
-                trace.emit("tool_call", duration_ms=(time.perf_counter() - began) * 1000,
+                telemetry.emit("tool_call", duration_ms=(time.perf_counter() - began) * 1000,
                            payload={"tool": "write_file", "arguments": {"path": "haiku.txt", "token": SECRET}})
-                with pytest.raises(RuntimeError), span("sandbox_run") as run:
+                with pytest.raises(RuntimeError), telemetry.span("sandbox_run") as run:
                     run.set(payload={"language": "python", "exit_code": 1, "stderr_tail": SECRET})
                     raise RuntimeError("exit 1")
                 ids["sandbox_run"] = run.id
-                trace.emit("message", payload={"text": "haiku written"})
+                telemetry.emit("message", payload={"text": "haiku written"})
             ids["coder"] = coder.id
-            with pytest.raises(ProviderError), trace.span("subtask", agent="reviewer") as reviewer:
+            with pytest.raises(ProviderError), telemetry.span("subtask", agent="reviewer") as reviewer:
                 workbench.get_model("test:fail").complete("Review the haiku.")
             ids["reviewer"] = reviewer.id
         store.flush()
@@ -88,13 +86,18 @@ def test_tree_nests_calls_under_their_agent_span(traced):
     call = _find(plan.children, "llm_call")
     assert call.event["parent_span_id"] == ids["plan"] and call.event["agent"] == "director"
     assert call.event["model"] == "test:echo" and call.start >= plan.start - 0.001 and call.end <= plan.end + 0.001
+    assert [n.kind for n in call.children] == ["llm_attempt"]  # each attempt under its own call
     coder = _find(tree, "subtask", "coder")
-    assert {n.kind for n in coder.children} == {"llm_call", "llm_attempt", "tool_call", "sandbox_run", "message"}
+    assert sorted(n.kind for n in coder.children) == ["llm_call", "message", "sandbox_run", "tool_call"]
+    assert [n.kind for n in _find(coder.children, "llm_call").children] == ["llm_attempt"]
     assert [n.start for n in coder.children] == sorted(n.start for n in coder.children)
     assert _find(coder.children, "tool_call").duration_ms >= 10
     reviewer = _find(tree, "subtask", "reviewer")
-    attempts = [n for n in reviewer.children if n.kind == "llm_attempt"]
-    assert len(attempts) == 3 and all(a.event["error"] for a in attempts)  # retried, then gave up
+    failed_call = _find(reviewer.children, "llm_call")
+    assert [n.kind for n in reviewer.children] == ["llm_call"]
+    attempts = failed_call.children
+    assert [a.kind for a in attempts] == ["llm_attempt"] * 3 and all(a.event["error"] for a in attempts)  # retried
+    assert all(failed_call.start <= a.start and a.end <= failed_call.end + 0.001 for a in attempts)
     assert reviewer.event["error"].startswith("ProviderError")
 
 
@@ -160,7 +163,7 @@ def test_cli_json_is_the_nested_tree(traced):
     assert data["task_id"] == tid and data["totals"]["llm_calls"] == 3 and data["totals"]["events"] == len(events)
     plan = next(n for n in data["tree"] if n["kind"] == "plan")
     assert plan["span_id"] == ids["plan"] and plan["children"][0]["kind"] == "llm_call"
-    assert plan["children"][0]["children"] == [] and plan["start"] < plan["end"]
+    assert [c["kind"] for c in plan["children"][0]["children"]] == ["llm_attempt"] and plan["start"] < plan["end"]
     text = run_cli("trace", tid, env={"WORKBENCH_HOME": str(home)})
     assert text.returncode == 0 and "├── plan · director" in text.stdout, text.stderr
 

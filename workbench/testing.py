@@ -185,3 +185,42 @@ def _list() -> list[ModelInfo]:
 
 
 register(ProviderEntry("test", _factory, _list, open_names=False))
+
+
+# --- recorded events --------------------------------------------------------------------------------
+
+
+class MemorySink:
+    """Every event emitted in this process while installed, in memory (no store):
+
+        with MemorySink() as events:
+            model.complete("hi")
+        events.of("llm_attempt")[0]["outcome"]      # columns and payload fields by name
+    """
+
+    def __init__(self) -> None:
+        from workbench.events import Event
+
+        self.events: list[Event] = []
+
+    def __call__(self, event: Any) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str | None = None, **match: Any) -> list[Any]:
+        """Events of `kind` (any kind: None) whose columns or payload fields equal `match`, oldest first."""
+        return [e for e in self.events if (kind is None or e.kind == kind)
+                and all(e.get(k) == v for k, v in match.items())]
+
+    def clear(self) -> None:
+        self.events.clear()
+
+    def __enter__(self) -> MemorySink:  # noqa: PYI034 - never subclassed
+        from workbench import telemetry
+
+        telemetry.add_sink(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from workbench import telemetry
+
+        telemetry.remove_sink(self)

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench import telemetry
 from workbench.errors import ToolError, ToolRefused
 
 PERMISSIONS = ("reads_files", "writes_files", "network", "reads_secrets", "runs_code")
@@ -300,12 +301,9 @@ def _as_text(value: Any) -> str:
 
 
 def _log(record: ToolCall, agent: str) -> None:
-    # Imported here: workbench.agents imports this module, so a top-level import would be circular.
-    from workbench.agents import trace
-
-    trace.emit("tool_call", agent=agent or None, duration_ms=record.duration_ms, error=record.error,
-               payload={"tool": record.name, "arguments": record.arguments, "refused": record.refused,
-                        "result": (record.result or "")[:1000]})
+    telemetry.emit("tool_call", agent=agent or None, duration_ms=record.duration_ms, error=record.error,
+                   payload={"tool": record.name, "arguments": record.arguments, "refused": record.refused,
+                            "result": (record.result or "")[:1000]})
 
 
 # --- built-in file tools (the workspace is the only place they can reach) -------------------------

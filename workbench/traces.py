@@ -8,8 +8,8 @@
 A span writes its event when it ENDS, so a node's start is `ts - duration_ms` and its end is `ts`; point
 events (no duration) are instants. An event hangs under the event whose span_id is its parent_span_id;
 one whose parent is missing (or not in this task) is shown at the root, as are status events (no parent).
-llm_attempt events nest under their llm_call only when they point at its span; the gateway records them
-inside the caller's span, so they usually show up as the llm_call's siblings.
+An llm_call is a span (the gateway's LoggedModel), so its llm_attempt events hang under it. The
+dashboards' waterfall draws this same tree.
 
 Totals convention: tokens and cost are summed over `llm_call` events ONLY. agent_step, subtask and agent
 events carry copies of their calls' usage (in columns or payload) and llm_attempt events repeat it per

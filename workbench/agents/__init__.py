@@ -2,8 +2,7 @@
 
     from workbench.agents import Agent, run_agent, plan, run_specialist, aggregate, topological_waves
 
-Names are loaded on first use (PEP 562): `workbench.tools` logs through `workbench.agents.trace`, and
-importing every submodule here would make that a circular import.
+Names are loaded on first use (PEP 562), so importing one agent module does not import them all.
 """
 
 from __future__ import annotations

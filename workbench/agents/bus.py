@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.agents import trace
+from workbench import telemetry
 
 KINDS = ("request", "result", "note")
 MAX_TEXT = 4000  # the event keeps the start; the full text lives in the subtask result
@@ -24,5 +24,5 @@ def send(kind: str, *, sender: str, to: str, text: str, **data: Any) -> dict[str
     if kind not in KINDS:
         raise ValueError(f"Unknown message kind {kind!r}; use one of {', '.join(KINDS)}.")
     clipped = text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f" [... {len(text) - MAX_TEXT} more chars]"
-    return trace.emit("message", agent=sender, payload={"type": kind, "from": sender, "to": to, "text": clipped,
+    return telemetry.emit("message", agent=sender, payload={"type": kind, "from": sender, "to": to, "text": clipped,
                                                          **data})

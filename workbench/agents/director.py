@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from workbench.agents import trace
+from workbench import telemetry
 from workbench.agents.actions import parse_json_object
 from workbench.agents.agent import resolve_model
 from workbench.agents.guards import Budget
@@ -271,7 +271,7 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
     options = {"schema": plan_schema(names, settings), "max_tokens": settings.max_tokens, "temperature": 0.0}
     attempts: list[dict[str, Any]] = []
     result: Plan | None = None
-    with trace.span("plan", agent="director", task_id=task_id) as span:
+    with telemetry.span("plan", agent="director", task_id=task_id) as span:
         for number in (1, 2):
             step = _planning_call(llm, messages, options, budget, number)
             attempts.append(_attempt(step))
@@ -285,7 +285,7 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
                     messages += [{"role": "assistant", "content": step.model_output or "(no reply)"},
                                  {"role": "user", "content": f"{exc} Fix these problems and reply with the "
                                                              f"corrected plan as JSON only."}]
-            trace.emit("agent_step", **step.as_event())
+            telemetry.emit("agent_step", **step.as_event())
             if step.stop_reason is not None:  # a valid plan, or budget/timeout/model down: re-asking cannot help
                 break
         result = result or fallback_plan(task.strip(), registry, settings, attempts)
@@ -394,7 +394,7 @@ def aggregate(task: str, plan: Plan, results: Mapping[str, SubtaskResult | Mappi
         text += f"\n\nIncomplete: {len(failed)} failed ({', '.join(failed) or '-'}), {len(skipped)} skipped " \
                 f"({', '.join(skipped) or '-'}); the answer above covers the rest."
     answer = FinalAnswer(text=text, citations=citations, ok=not failed and not skipped, failed=failed, skipped=skipped)
-    trace.emit("final_answer", agent="director", error=None if answer.ok else f"failed {failed}, skipped {skipped}",
+    telemetry.emit("final_answer", agent="director", error=None if answer.ok else f"failed {failed}, skipped {skipped}",
                payload={**answer.as_dict(), "task": task})
     return answer
 

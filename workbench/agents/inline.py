@@ -12,11 +12,12 @@ use, and documents the rules both follow:
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workbench.agents import trace
+from workbench import telemetry
 from workbench.agents.director import FinalAnswer, Plan, aggregate, plan, topological_waves
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
@@ -53,20 +54,20 @@ def run_task(task: str, *, registry: Registry | None = None, model: Model | str 
     registry = registry or default_registry()
     budget = budget or Budget(name="task")
     began = time.perf_counter()
-    with trace.span("task", task_id=task_id) as span:
-        ids = span.ids
-        the_plan = plan(task, registry=registry, model=model, budget=budget, task_id=ids["task_id"])
+    with telemetry.span("task", task_id=task_id or str(uuid.uuid4())) as span:
+        tid = span.task_id
+        the_plan = plan(task, registry=registry, model=model, budget=budget, task_id=tid)
         waves = topological_waves(the_plan)
         results: dict[str, SubtaskResult] = {}
         for wave in waves:
             for sid in wave:
-                results[sid] = _run_one(the_plan, sid, results, registry, model, budget, ids["task_id"], options)
+                results[sid] = _run_one(the_plan, sid, results, registry, model, budget, tid, options)
         answer = aggregate(task, the_plan, results)
         span.set(error=None if answer.ok else f"failed {answer.failed}, skipped {answer.skipped}",
                  payload={"task": task, "subtasks": len(the_plan.subtasks), "waves": waves})
     spent = the_plan.tokens_in + the_plan.tokens_out + sum(r.tokens_in + r.tokens_out for r in results.values())
     cost = the_plan.cost_usd + sum(r.cost_usd for r in results.values())
-    return TaskResult(ids["task_id"], task, the_plan, results, answer, spent, cost,
+    return TaskResult(tid, task, the_plan, results, answer, spent, cost,
                       (time.perf_counter() - began) * 1000, waves)
 
 

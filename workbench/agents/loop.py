@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from workbench.agents import trace
+from workbench import telemetry
 from workbench.agents.actions import (
     FINAL,
     action_schema,
@@ -64,7 +64,7 @@ def run_agent(agent: Agent, task: str, *, context: str | Mapping[str, str] | Non
     detector = LoopDetector()
     corrections = 0
     step_no = 1
-    with trace.span("agent", agent=agent.name, task_id=task_id) as span:
+    with telemetry.span("agent", agent=agent.name, task_id=task_id) as span:
         while step_no <= limits.max_steps:
             step = Step(number=step_no, agent=agent.name, model=llm.model_id, model_input=list(messages),
                         started_at=time.time())
@@ -215,7 +215,7 @@ def act(toolset: Toolset, action: dict[str, Any], step: Step, messages: list[dic
                  {"role": "user", "content": observation}]
 
 
-def tally(span: trace.Span, step: Step) -> None:
+def tally(span: telemetry.Span, step: Step) -> None:
     """Totals for the agent span's event. In the payload, not the token columns: the agent_step events
     (and the gateway's llm_call events) already carry them, and sums over the log must not count twice."""
     totals = span.fields.setdefault("payload", {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0})
@@ -231,4 +231,4 @@ def finish(step: Step, began: float, stop: Stop | None) -> None:
     if stop is not None:
         step.stop_reason, error = stop
         step.error = error if error is not None else (step.error if stop[0] != "final_answer" else None)
-    trace.emit("agent_step", **step.as_event())
+    telemetry.emit("agent_step", **step.as_event())

@@ -26,10 +26,20 @@ from typing import Any
 
 import yaml
 
-from workbench.agents import trace
+from workbench import telemetry
 from workbench.agents.guards import Budget
-from workbench.agents.specialist import Specialist, SpecialistCall, Subtask, SubtaskResult
-from workbench.errors import ConfigError, SpecialistDisabled, UnknownSpecialist, WorkbenchError
+from workbench.agents.specialist import (
+    Specialist,
+    SpecialistCall,
+    Subtask,
+    SubtaskResult,
+)
+from workbench.errors import (
+    ConfigError,
+    SpecialistDisabled,
+    UnknownSpecialist,
+    WorkbenchError,
+)
 from workbench.providers.base import Model
 from workbench.schema import Strict, parse
 
@@ -235,7 +245,7 @@ def run_specialist(subtask: Subtask | Mapping[str, Any], context: Mapping[str, S
     subtask = Subtask.coerce(subtask)
     texts = {key: value.as_context() if isinstance(value, SubtaskResult) else str(value)
              for key, value in (context or {}).items()}
-    with trace.span("subtask", agent=subtask.specialist, task_id=task_id) as span:
+    with telemetry.span("subtask", agent=subtask.specialist, task_id=task_id) as span:
         try:
             spec = registry.require(subtask.specialist)
             call = SpecialistCall(subtask, texts, spec.agent(), model if model is not None else spec.model,

@@ -2,7 +2,7 @@
 
     manager = AlertManager(load_rules())
     states = manager.check(store)     # evaluates every rule; a rule that starts or stops firing is
-                                      # recorded (emit_event("alert", ...)) and POSTed to the webhook
+                                      # recorded (telemetry.emit("alert", ...)) and POSTed to the webhook
 
 Metrics read Postgres (the system of record) over a look-back window, using the events_ts index, so an
 evaluation costs a few small queries however large the log is. Only transitions are recorded: a rule
@@ -178,14 +178,14 @@ class AlertManager:
         return list(self.states.values())
 
     def _record(self, state: AlertState) -> None:
-        from workbench.store import emit_event
+        from workbench import telemetry
 
         rule = state.rule
         body = {"rule": rule.name, "state": "firing" if state.firing else "resolved", "metric": rule.metric,
                 "value": state.value, "threshold": rule.threshold, "op": rule.op, "window_s": rule.window_s,
                 "count": state.count, "condition": rule.describe(), "at": state.since}
         state.history.append(body)
-        emit_event("alert", agent="alerts", error=None, payload=body)
+        telemetry.emit("alert", agent="alerts", error=None, payload=body)
         if self.webhook:
             state.webhook = post(self.webhook, body)
 

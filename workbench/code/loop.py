@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench import telemetry
 from workbench.code import prompts
 from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
 from workbench.code.testfile import corrected, tidy_tests, with_examples
@@ -345,11 +345,8 @@ def _resolve(model: Any) -> Any:
 
 
 def _log(rnd: Round, task: CodeTask, model: Any) -> None:
-    """One agent_step event per round (code, test output, tokens, cost, time) when a store is open."""
-    store = sys.modules.get("workbench.store")
-    if store is None:  # never imported, so no store is open: nothing to log to
-        return
-    store.emit_event("agent_step", agent="code", model=getattr(model, "model_id", None), tokens_in=rnd.tokens_in,
+    """One agent_step event per round (code, test output, tokens, cost, time)."""
+    telemetry.emit("agent_step", agent="code", model=getattr(model, "model_id", None), tokens_in=rnd.tokens_in,
                tokens_out=rnd.tokens_out, cost_usd=rnd.cost_usd, duration_ms=(rnd.model_s + rnd.sandbox_s) * 1000,
                error=None if rnd.ok else (rnd.error or f"{len(rnd.failing)} of {rnd.tests} tests failed"),
                payload={"loop": "code", "language": task.language, **rnd.as_dict()})

@@ -1,37 +1,31 @@
-"""The one hook every gateway wrapper reports through: one record per attempt (provider calls, retries,
-failovers, skipped members, cache hits, refusals), tagged with who called and which logical call it was.
+"""The one hook every gateway wrapper reports through: one `llm_attempt` event per attempt (provider
+calls, retries, failovers, skipped members, cache hits, refusals), tagged with who called and which
+logical call it was.
 
-    with attempts.scope(agent="director", task_id="t-1"):   # who is calling (API key: fingerprint only)
+    with attempts.caller(agent="director", api_key=key):   # who is calling (API key: fingerprint only)
         model.complete("hi")
-    attempts.recent()   # the last records, newest last (tests, /gateway/health)
 
-Each record also goes to `workbench.store.emit_event("llm_attempt", **record)` when the store is
-importable; the store batches writes off the hot path, so recording costs microseconds here.
+Who is calling is the `call` part of the telemetry context (workbench.telemetry), so it travels with the
+task, trace and span: an attempt lands under the llm_call span the LoggedModel opened around it, and
+agent and task default to the telemetry context's. Attempts are events like any other: the store's
+writer (or a test's MemorySink) receives them through telemetry.emit.
 """
 
 from __future__ import annotations
 
-import collections
-import contextvars
+import dataclasses
 import hashlib
 import itertools
-import threading
-import time
-import types
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-RING_SIZE = 2000
-_RING: collections.deque[dict[str, Any]] = collections.deque(maxlen=RING_SIZE)
-# A read-only empty default: scopes always set a new dict, never mutate the current one.
-_CTX: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("workbench_gateway_call",
-                                                                         default=types.MappingProxyType({}))
+from workbench import telemetry
+from workbench.events import COLUMNS, Event, Kind
+
 _IDS = itertools.count(1)
-_EMIT: list[Any] = []  # resolved once: [emit_event, current_store] (or Nones without a store)
-_STORE_CONTEXT: list[Callable[[], dict] | None] = []
-_LOCK = threading.Lock()
-STATS = {"recorded": 0, "emitted": 0, "emit_failed": 0}
+STATS = {"recorded": 0}
+_ERROR_OUTCOMES = ("error", "refused", "breaker_open")  # where `error` is the event's error, not a note
 
 
 def fingerprint(api_key: str) -> str:
@@ -40,31 +34,24 @@ def fingerprint(api_key: str) -> str:
 
 
 def current() -> Mapping[str, Any]:
-    return _CTX.get()
+    return telemetry.current().call
 
 
 def who() -> Mapping[str, Any]:
-    """The current context, with agent and task taken from the store's run context when not set here
-    (an agent run sets them there with workbench.store.context.task_context / span)."""
-    ctx = _CTX.get()
-    if ctx.get("agent") and ctx.get("task_id"):
-        return ctx
-    if not _STORE_CONTEXT:
-        try:
-            from workbench.store.context import current as store_context
-        except ImportError:
-            store_context = None
-        _STORE_CONTEXT.append(store_context)
-    if _STORE_CONTEXT[0] is None:
-        return ctx
-    run = _STORE_CONTEXT[0]()
-    return {**ctx, "agent": ctx.get("agent") or run.get("agent"), "task_id": ctx.get("task_id") or run.get("task_id")}
+    """The caller scope, with agent and task taken from the telemetry context when not set in it."""
+    ctx = telemetry.current()
+    call = ctx.call
+    if call.get("agent") and call.get("task_id"):
+        return call
+    return {**call, "agent": call.get("agent") or ctx.agent, "task_id": call.get("task_id") or ctx.task_id}
 
 
-def captured() -> dict[str, Any]:
+def captured() -> telemetry.Context:
     """The current context with a call id, to carry into a stream that runs later (possibly elsewhere)."""
-    ctx = _CTX.get()
-    return ctx if "call_id" in ctx else {**ctx, "call_id": f"call-{next(_IDS)}"}
+    ctx = telemetry.current()
+    if "call_id" in ctx.call:
+        return ctx
+    return dataclasses.replace(ctx, call={**ctx.call, "call_id": f"call-{next(_IDS)}"})
 
 
 class _Scope:
@@ -72,30 +59,31 @@ class _Scope:
 
     __slots__ = ("ctx", "token")
 
-    def __init__(self, ctx: dict[str, Any] | None):
+    def __init__(self, ctx: telemetry.Context | None):
         self.ctx, self.token = ctx, None
 
-    def __enter__(self) -> dict[str, Any]:
+    def __enter__(self) -> Mapping[str, Any]:
         if self.ctx is None:  # nothing to add: keep the current context
-            return _CTX.get()
-        self.token = _CTX.set(self.ctx)
-        return self.ctx
+            return telemetry.current().call
+        self.token = telemetry.enter(self.ctx)
+        return self.ctx.call
 
     def __exit__(self, *exc: object) -> None:
         if self.token is not None:
-            _CTX.reset(self.token)
+            telemetry.leave(self.token)
 
 
 def scope(**fields: Any) -> _Scope:
     """Add fields to every record made inside; the outermost scope also opens a new call id."""
-    base = _CTX.get()
+    ctx = telemetry.current()
+    base = ctx.call
     add = {k: v for k, v in fields.items() if v is not None} if fields else None
     if not add and "call_id" in base:
         return _Scope(None)
-    ctx = {**base, **add} if add else dict(base)
-    if "call_id" not in ctx:
-        ctx["call_id"] = f"call-{next(_IDS)}"
-    return _Scope(ctx)
+    call = {**base, **add} if add else dict(base)
+    if "call_id" not in call:
+        call["call_id"] = f"call-{next(_IDS)}"
+    return _Scope(dataclasses.replace(ctx, call=call))
 
 
 def caller(*, agent: str | None = None, api_key: str | None = None, task_id: str | None = None,
@@ -104,41 +92,33 @@ def caller(*, agent: str | None = None, api_key: str | None = None, task_id: str
     return scope(agent=agent, key=fingerprint(api_key) if api_key else None, task_id=task_id, **extra)
 
 
-def restored(ctx: dict[str, Any], **fields: Any) -> _Scope:
+def restored(ctx: telemetry.Context | None, **fields: Any) -> _Scope:
     """Re-enter a captured context (streams resume in whatever context their consumer runs)."""
-    return _Scope({**ctx, **{k: v for k, v in fields.items() if v is not None}})
+    ctx = ctx or telemetry.current()
+    return _Scope(dataclasses.replace(ctx, call={**ctx.call, **{k: v for k, v in fields.items() if v is not None}}))
 
 
-def record(ctx: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-    """One attempt. `ctx` is a captured context (streams); otherwise the current one is used."""
-    event = {"ts": time.time(), **(ctx if ctx is not None else _CTX.get()), **fields}
-    _RING.append(event)
+def record(ctx: telemetry.Context | None = None, **fields: Any) -> Event:
+    """One attempt, as an llm_attempt event. `ctx` is a captured context (streams); else the current one.
+    The caller scope and anything that is not an event column go into the payload."""
     STATS["recorded"] += 1
-    emit = _emitter()
-    if emit is not None:
-        try:
-            ok = emit("llm_attempt", **as_event(event))
-        except Exception:  # the record is in the ring; a failing store must never fail a model call
-            ok = False
-        STATS["emitted" if ok is not False else "emit_failed"] += 1
-    return event
+    if ctx is None:
+        return telemetry.emit(Kind.LLM_ATTEMPT, **_fields(telemetry.current(), fields))
+    with telemetry.use(ctx):
+        return telemetry.emit(Kind.LLM_ATTEMPT, **_fields(ctx, fields))
 
 
-COLUMNS = ("ts", "agent", "model", "tokens_in", "tokens_out", "cost_usd", "duration_ms")  # the store's own columns
-
-
-def as_event(record: dict[str, Any]) -> dict[str, Any]:
-    """A record in the store's event shape: its columns, the rest (outcome, fault, attempt, ...) in payload.
-    task_id is a column only when it is a UUID; the store fills task, trace and span from its own context."""
-    fields = {k: record[k] for k in COLUMNS if record.get(k) is not None}
-    payload = {k: v for k, v in record.items() if k not in fields}
-    if record.get("outcome") in ("error", "refused", "breaker_open") and record.get("error"):
-        fields["error"] = payload.pop("error")
+def _fields(ctx: telemetry.Context, fields: dict[str, Any]) -> dict[str, Any]:
+    record = {**ctx.call, **fields}
+    out = {k: v for k, v in record.items() if k in COLUMNS and k not in ("task_id", "error", "payload")}
+    payload = {k: v for k, v in record.items() if k not in out}
+    if record.get("outcome") in _ERROR_OUTCOMES and record.get("error"):
+        out["error"] = payload.pop("error")  # elsewhere `error` is a note (why a member was skipped)
     task = record.get("task_id")
-    if task is not None and _is_uuid(task):
-        fields["task_id"] = payload.pop("task_id")
-    fields["payload"] = payload
-    return fields
+    if task is not None and _is_uuid(task):  # the column holds task UUIDs; an API caller's label stays in payload
+        out["task_id"] = payload.pop("task_id")
+    out["payload"] = payload
+    return out
 
 
 def _is_uuid(value: Any) -> bool:
@@ -148,33 +128,3 @@ def _is_uuid(value: Any) -> bool:
         return False
     return True
 
-
-def recent(n: int | None = None, **match: Any) -> list[dict[str, Any]]:
-    """Newest last; `match` filters on equal fields, e.g. recent(call_id=...)."""
-    items = [e for e in list(_RING) if all(e.get(k) == v for k, v in match.items())]
-    return items[-n:] if n else items
-
-
-def clear() -> None:
-    """Forget records and re-resolve the store hook (tests)."""
-    _RING.clear()
-    with _LOCK:
-        _EMIT.clear()
-    for key in STATS:
-        STATS[key] = 0
-
-
-def _emitter() -> Callable[..., Any] | None:
-    """emit_event while a store is open in this process, else None (checked per record: stores open late)."""
-    if not _EMIT:
-        with _LOCK:
-            if not _EMIT:
-                try:
-                    from workbench.store import current_store, emit_event
-                except ImportError:  # the store is optional: records stay in the ring buffer
-                    current_store = emit_event = None
-                _EMIT.extend([emit_event, current_store])
-    emit, is_open = _EMIT
-    if emit is None or (is_open is not None and is_open() is None):
-        return None
-    return emit

@@ -1,7 +1,7 @@
 """Budgets (USD) and rate limits per agent, per API key and per task, checked before a call is made.
 
 Who is calling comes from attempts.caller(agent=..., api_key=..., task_id=...), else agent and task from
-the store's run context (workbench.store.context). Limits come from the
+the telemetry context (workbench.telemetry). Limits come from the
 policy (`budgets:`, `rate_limits:`) and from code: set_limit("task", task_id, usd) — the agents' per-task
 budget — or set_task_hook(fn) to look task budgets up elsewhere. Before a call, its cost is estimated
 (prompt tokens from the model's own tokenizer when it has one, else chars/4 flagged estimated; output =

@@ -21,13 +21,13 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from workbench import telemetry
 from workbench.sandbox import ExecResult, Limits
 
 CHUNK = 65536
@@ -363,13 +363,9 @@ def to_result(out: Outcome, inputs: Mapping[str, bytes], limits: Limits, backend
 
 
 def log_run(result: ExecResult, command: list[str], language: str | None) -> None:
-    """One sandbox_run event per run when a store is open in this process (else nothing)."""
-    store = sys.modules.get("workbench.store")
-    if store is None:  # never imported, so no store is open: skip the (slow) first import
-        return
-    emit_event = store.emit_event
+    """One sandbox_run event per run (recorded where a sink, such as an open store, is registered)."""
     error = result.killed_reason or (f"exit {result.exit_code}" if result.exit_code else None)
-    emit_event("sandbox_run", duration_ms=result.duration_s * 1000, error=error, payload={
+    telemetry.emit("sandbox_run", duration_ms=result.duration_s * 1000, error=error, payload={
         "backend": result.backend, "language": language, "command": [c[:2000] for c in command[:20]],
         "exit_code": result.exit_code, "timed_out": result.timed_out, "killed_reason": result.killed_reason,
         "stdout_tail": result.stdout[-2000:], "stderr_tail": result.stderr[-2000:],

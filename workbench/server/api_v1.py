@@ -14,6 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 
+from workbench import events
 from workbench.tasks import states
 from workbench.tasks.service import MAX_PROMPT_BYTES, NewTask, TaskService
 
@@ -73,22 +74,7 @@ class TaskPage(BaseModel):
     offset: int
 
 
-class Event(BaseModel):
-    seq: int
-    ts: str
-    task_id: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    parent_span_id: str | None = None
-    kind: str
-    agent: str | None = None
-    model: str | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    cost_usd: float | None = None
-    duration_ms: float | None = None
-    error: str | None = None
-    payload: Any = None
+Event = events.api_model()
 
 
 class Error(BaseModel):

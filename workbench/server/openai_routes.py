@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.routing import Route
 
+from workbench import telemetry
 from workbench.errors import UnknownModelError, WorkbenchError
 from workbench.gateway import attempts
 from workbench.server.openai_schema import ChatRequest, Refused, translate
@@ -203,5 +204,6 @@ async def gateway_health() -> JSONResponse:
 
     offline, why = availability.local_only()
     return JSONResponse({"breakers": breaker.snapshot(), "cache": cache.stats(), "budgets": budget.report(),
-                         "local_only": offline, "local_only_reason": why, "attempts": dict(attempts.STATS)})
+                         "local_only": offline, "local_only_reason": why,
+                         "attempts": dict(attempts.STATS), "events": dict(telemetry.STATS)})
 

@@ -1,9 +1,10 @@
 """The execution store: Postgres is the system of record for tasks and events.
 
-    from workbench.store import open_store, emit_event, close_store
+    from workbench.store import open_store, close_store
     store = open_store()                     # embedded Postgres under WORKBENCH_HOME/postgres, or
-                                             # WORKBENCH_POSTGRES_URL; migrations applied; writer started
-    emit_event("tool_call", payload={...})   # True: queued for this process's writer (False: no store open)
+                                             # WORKBENCH_POSTGRES_URL; migrations applied; writer started;
+                                             # registered as the telemetry sink of this process, so
+    telemetry.emit("tool_call", payload={...})   # is queued for its writer
     store.flush()                            # everything emitted so far is committed
     with store.connection() as conn: ...     # pooled psycopg 3 connection (for tasks, queries)
     close_store()                            # flush, close the pool, stop the server if we were its last user
@@ -31,7 +32,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from workbench import telemetry
 from workbench.errors import StoreError
+from workbench.events import Event
 from workbench.store import migrations
 from workbench.store import postgres as embedded
 from workbench.store.writer import EventWriter
@@ -122,6 +125,11 @@ class Store:
         if self.writer is None:
             raise StoreError("This store was opened with writer=False: open it with a writer to emit events.")
         self.writer.emit(kind, **fields)
+
+    def record(self, event: Event) -> None:
+        """The telemetry sink: queue an event unless the store was closed meanwhile (then it is not kept)."""
+        if not self.closed and self.writer is not None:
+            self.writer.write(event)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Block until every event emitted so far in this process is committed (StoreError on timeout)."""
@@ -276,6 +284,7 @@ def open_store(home: Path | None = None, url: str | None = None, *, migrate: boo
             return store
         _STORE = Store.open(home, url, migrate=migrate)
         _STORE_PID = os.getpid()
+        telemetry.add_sink(_STORE.record)
         atexit.unregister(_close_at_exit)  # once, however often a store is reopened
         atexit.register(_close_at_exit)
         _install_sigterm()
@@ -294,21 +303,8 @@ def close_store(timeout: float = 30.0) -> None:
         store = current_store()
         _STORE = None
         if store is not None:
+            telemetry.remove_sink(store.record)
             store.close(timeout)
-
-
-def emit_event(kind: str, **fields: Any) -> bool:
-    """Queue an event if a store is open in this process (True); False without one (nothing is logged).
-
-    Lets wrappers log without forcing a database on every caller. Fields: task_id, trace_id, span_id,
-    parent_span_id, agent, model, tokens_in, tokens_out, cost_usd, duration_ms, error, payload, ts, event_id;
-    task/trace/parent span/agent default to the current context (workbench.store.context).
-    """
-    store = current_store()
-    if store is None or store.writer is None:
-        return False
-    store.writer.emit(kind, **fields)
-    return True
 
 
 def _close_at_exit() -> None:
@@ -369,7 +365,6 @@ __all__ = [
     "StoreError",
     "close_store",
     "current_store",
-    "emit_event",
     "get_store",
     "mask_url",
     "open_store",

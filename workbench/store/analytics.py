@@ -19,16 +19,12 @@ from typing import Any
 
 import duckdb
 
+from workbench import events
 from workbench.errors import StoreError
 
 MANIFEST = "manifest.json"
 
-EVENTS_DDL = """
-CREATE TABLE IF NOT EXISTS events (
-    seq BIGINT NOT NULL, event_id UUID NOT NULL, ts TIMESTAMPTZ NOT NULL, task_id UUID, trace_id VARCHAR,
-    span_id VARCHAR, parent_span_id VARCHAR, kind VARCHAR NOT NULL, agent VARCHAR, model VARCHAR,
-    tokens_in INTEGER, tokens_out INTEGER, cost_usd DOUBLE, duration_ms DOUBLE, error VARCHAR, payload JSON
-)"""
+EVENTS_DDL = events.duckdb_ddl()
 TASKS_DDL = """
 CREATE TABLE IF NOT EXISTS tasks (
     id UUID NOT NULL, title VARCHAR, prompt VARCHAR, kind VARCHAR, language VARCHAR, complexity SMALLINT,

@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from workbench import events
 from workbench.errors import StoreError
 from workbench.store import analytics
 
@@ -45,22 +46,21 @@ GC_GRACE_S = 600.0  # unreferenced Parquet files are deleted after this long (re
 # Events leave Postgres as one NDJSON value per batch (row_to_json + string_agg, built by the server) and are
 # parsed by Arrow's C++ reader: no Python object per value or per row. fetchall() + pa.array, or COPY TO
 # STDOUT (one message per row), spent most of the sync's time in Python. Timestamps travel as epoch µs.
+def _wire(column: str, pg_type: str) -> str:
+    return {"timestamptz": f"(extract(epoch FROM {column}) * 1000000)::bigint AS {column}",
+            "jsonb": f"{column}::text AS {column}"}.get(pg_type, column)
+
+
 _EVENTS_FETCH = (
     "SELECT convert_to(string_agg(row_to_json(t)::text, E'\\n' ORDER BY seq), 'UTF8'), count(*) FROM ("
-    " SELECT seq, event_id, (extract(epoch FROM ts) * 1000000)::bigint AS ts, task_id, trace_id, span_id,"
-    " parent_span_id, kind, agent, model, tokens_in, tokens_out, cost_usd, duration_ms, error,"
-    " payload::text AS payload FROM events WHERE seq > %s ORDER BY seq LIMIT %s) t"
+    f" SELECT seq, {', '.join(_wire(c, t) for c, t in zip(events.COLUMNS, events.PG_TYPES))}"
+    " FROM events WHERE seq > %s ORDER BY seq LIMIT %s) t"
 )
-_EVENTS_ARROW = pa.schema([
-    ("seq", pa.int64()), ("event_id", pa.string()), ("ts", pa.int64()),
-    ("task_id", pa.string()), ("trace_id", pa.string()), ("span_id", pa.string()),
-    ("parent_span_id", pa.string()), ("kind", pa.string()), ("agent", pa.string()), ("model", pa.string()),
-    ("tokens_in", pa.int32()), ("tokens_out", pa.int32()), ("cost_usd", pa.float64()),
-    ("duration_ms", pa.float64()), ("error", pa.string()), ("payload", pa.string()),
-])
+_EVENTS_ARROW = events.arrow_schema()
+_DUCK_CAST = {"uuid": "::UUID", "jsonb": "::JSON"}
 _EVENTS_INSERT = (
-    "INSERT INTO events SELECT seq, event_id::UUID, ts, task_id::UUID, trace_id, span_id, parent_span_id, kind,"
-    " agent, model, tokens_in, tokens_out, cost_usd, duration_ms, error, payload::JSON FROM batch WHERE seq > ?"
+    f"INSERT INTO events SELECT seq, {', '.join(c + _DUCK_CAST.get(t, '') for c, t in zip(events.COLUMNS, events.PG_TYPES))}"
+    " FROM batch WHERE seq > ?"
 )
 
 
@@ -263,7 +263,8 @@ class Syncer:
             read_options=pajson.ReadOptions(block_size=len(data) + 1),  # a row may not straddle blocks
             parse_options=pajson.ParseOptions(explicit_schema=_EVENTS_ARROW, unexpected_field_behavior="error"),
         )
-        return table.set_column(2, "ts", table.column("ts").cast(pa.timestamp("us", tz="UTC"))), len(data)
+        ts = table.schema.get_field_index("ts")
+        return table.set_column(ts, "ts", table.column(ts).cast(pa.timestamp("us", tz="UTC"))), len(data)
 
     def _copy_tasks(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         watermark = _state(con)["tasks_xid"]

@@ -51,24 +51,19 @@ from psycopg import pq
 from psycopg.adapt import Dumper
 
 from workbench.errors import StoreError
-from workbench.store import context
+from workbench.events import COLUMNS, PG_TYPES, Event
 
-COLUMNS = ("event_id", "ts", "task_id", "trace_id", "span_id", "parent_span_id", "kind", "agent", "model",
-           "tokens_in", "tokens_out", "cost_usd", "duration_ms", "error", "payload")
-TYPES = ("uuid", "timestamptz", "uuid", "text", "text", "text", "text", "text", "text",
-         "int4", "int4", "float8", "float8", "text", "jsonb")
+TYPES = PG_TYPES
 FIELDS = frozenset(COLUMNS) - {"kind"}
 MAX_PAYLOAD_BYTES = 200 * 2**20  # jsonb holds ~255 MB; keep a margin for escaping
 REDACTED = "[REDACTED]"
 _P = COLUMNS.index("payload")
 _UTC = dt.UTC
 _COPY_SQL = f"COPY events ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary)"
-_STAGE_SQL = (
-    "CREATE TEMP TABLE IF NOT EXISTS _events_in (ord integer, event_id uuid, ts timestamptz, task_id uuid,"
-    " trace_id text, span_id text, parent_span_id text, kind text, agent text, model text, tokens_in integer,"
-    " tokens_out integer, cost_usd double precision, duration_ms double precision, error text, payload jsonb)"
-    " ON COMMIT DELETE ROWS"
-)
+_STAGE_SQL = (f"CREATE TEMP TABLE IF NOT EXISTS _events_in (ord integer, "
+              f"{', '.join(f'{c} {t}' for c, t in zip(COLUMNS, TYPES))}) ON COMMIT DELETE ROWS")
+_INSERT_ONE_SQL = (f"INSERT INTO events ({', '.join(COLUMNS)}) "
+                   f"VALUES ({', '.join(f'%s::{t}' for t in TYPES)})")
 _IDEMPOTENT_SQL = (
     f"INSERT INTO events ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM _events_in ORDER BY ord"
     " ON CONFLICT (event_id) DO NOTHING"
@@ -282,46 +277,53 @@ def _uuid4_bytes() -> bytes:
     return bytes(b)
 
 
-def build_row(kind: str, fields: dict[str, Any], secrets: tuple[str, ...] = ()) -> tuple:
-    """Validate one event and return its row in COLUMNS order (context fills what fields leave out).
-
-    An event without span_id is a point event inside its parent span (span() gives spans their ids).
-    """
+def event(kind: str, fields: dict[str, Any]) -> Event:
+    """An Event from keyword fields, refusing names that are not columns (a typo must not vanish)."""
     if not FIELDS.issuperset(fields):
         unknown = sorted(set(fields) - FIELDS)
         raise TypeError(f"Unknown event field(s) {unknown}; known: {', '.join(sorted(FIELDS))}. "
                         f"Put anything else in payload={{...}}.")
+    return Event(kind=kind, **fields)
+
+
+def build_row(e: Event, secrets: tuple[str, ...] = ()) -> tuple:
+    """Validate one event and return its row in COLUMNS order. The trace defaults to the task.
+
+    An event without span_id is a point event inside its parent span (telemetry.span gives spans their ids).
+    """
+    kind = e.kind
     if not isinstance(kind, str) or not kind.strip() or len(kind) > 64:
         raise StoreError(f"Event kind {kind!r} must be a short non-empty string such as 'llm_call'.")
-    get = fields.get
-    task_id, trace_id, agent = get("task_id"), get("trace_id"), get("agent")
-    parent = get("parent_span_id")
-    if task_id is None or trace_id is None or agent is None or "parent_span_id" not in fields:
-        ctx = context.current()
-        task_id = task_id or ctx["task_id"]
-        trace_id = trace_id or ctx["trace_id"] or (str(task_id) if task_id else None)
-        agent = agent or ctx["agent"]
-        if "parent_span_id" not in fields:
-            parent = ctx["parent_span_id"]
-    error = get("error")
-    event_id = get("event_id")
+    task_id, error, event_id = e.task_id, e.error, e.event_id
     return (
         _uuid(event_id, "event_id") if event_id is not None else _uuid4_bytes(),
-        _ts(get("ts")),
+        _ts(e.ts),
         _uuid(task_id, "task_id"),
-        _ident(trace_id),
-        _ident(get("span_id")),
-        _ident(parent),
+        _ident(e.trace_id or (str(task_id) if task_id else None)),
+        _ident(e.span_id),
+        _ident(e.parent_span_id),
         _ident(kind),
-        _ident(agent),
-        _ident(get("model")),
-        _count(get("tokens_in"), "tokens_in"),
-        _count(get("tokens_out"), "tokens_out"),
-        _number(get("cost_usd"), "cost_usd"),
-        _number(get("duration_ms"), "duration_ms"),
+        _ident(e.agent),
+        _ident(e.model),
+        _count(e.tokens_in, "tokens_in"),
+        _count(e.tokens_out, "tokens_out"),
+        _number(e.cost_usd, "cost_usd"),
+        _number(e.duration_ms, "duration_ms"),
         None if error is None else clean_text(str(error), secrets),
-        encode_payload(get("payload"), secrets),
+        encode_payload(e.payload, secrets),
     )
+
+
+def insert(conn: psycopg.Connection, e: Event, secrets: tuple[str, ...] = ()) -> None:
+    """Write one event inside the caller's transaction: it commits (or rolls back) with the caller's
+    other writes. For status changes, whose event must never exist without the status row or lag it."""
+    row = list(build_row(e, secrets))
+    for i, t in enumerate(TYPES):
+        if t == "uuid" and isinstance(row[i], bytes):
+            row[i] = uuid.UUID(bytes=row[i])
+        elif t == "jsonb":
+            row[i] = row[i].decode()
+    conn.execute(_INSERT_ONE_SQL, row)
 
 
 def row_as_dict(row: tuple) -> dict[str, Any]:
@@ -388,9 +390,12 @@ class EventWriter:
     # --- producer side (any thread) ----------------------------------------------------------------
 
     def emit(self, kind: str, **fields: Any) -> None:
+        """Queue one event given as columns (see `write`)."""
+        self.put(build_row(event(kind, fields), self.secrets))
+
+    def write(self, e: Event) -> None:
         """Queue one event; validates and sanitises it here, never touches the database."""
-        row = build_row(kind, fields, self.secrets)
-        self.put(row)
+        self.put(build_row(e, self.secrets))
 
     def put(self, row: tuple) -> None:
         if self._closing or self._closed:

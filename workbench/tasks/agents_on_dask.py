@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-from workbench.agents import bus, trace
+from workbench import telemetry
+from workbench.agents import bus
 from workbench.agents.director import DirectorSettings, Plan, aggregate, plan
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
@@ -51,8 +52,8 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
     budget = Budget.create(max_tokens=settings.task_max_tokens, max_usd=task.get("budget_usd"),
                            timeout_s=settings.task_timeout_s, name="task")
     began = time.perf_counter()
-    with trace.span("task", agent="director") as span, worker_client(separate_thread=True) as client:
-        parent = trace.current()
+    with telemetry.span("task", agent="director") as span, worker_client(separate_thread=True) as client:
+        parent = telemetry.capture()
         record = plans.get(task["id"])
         if record.plan is None:
             planned = _submit(client, plan_step, (task, parent, budget.remaining()),
@@ -91,7 +92,7 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
 class Scheduler:
     """Runs the plan's subtasks as Dask tasks as soon as their inputs are ready; collects every result."""
 
-    def __init__(self, client, the_plan: Plan, task: dict, parent: dict, budget: Budget, version: int,
+    def __init__(self, client, the_plan: Plan, task: dict, parent: telemetry.Context, budget: Budget, version: int,
                  registry: Registry, ctx, plans: PlanStore, resumed: dict[str, SubtaskResult]):
         self.client, self.plan, self.task, self.parent, self.budget = client, the_plan, task, parent, budget
         self.version, self.registry, self.ctx, self.plans = version, registry, ctx, plans
@@ -159,7 +160,7 @@ class Scheduler:
         except KilledWorker as exc:
             tries = self.tries[sid] = self.tries.get(sid, 0) + 1
             if tries <= SUBTASK_RETRIES:
-                trace.emit("agent_step", agent="director", payload={"retry": sid, "reason": str(exc)[:300]})
+                telemetry.emit("agent_step", agent="director", payload={"retry": sid, "reason": str(exc)[:300]})
                 self._start(sub)
                 return
             result = SubtaskResult.failed(sub, f"its worker died {tries} time(s): {exc}")
@@ -175,7 +176,7 @@ class Scheduler:
         """Record a result the Director decided (skipped, or failed without a worker to record it)."""
         self.results[result.subtask_id] = result
         self.plans.save_subtask(self.task["id"], self.version, result.as_dict(), worker="director")
-        trace.emit("subtask", agent=result.specialist, error=result.error,
+        telemetry.emit("subtask", agent=result.specialist, error=result.error,
                    payload={**result.as_dict(), "decided_by": "director"})
 
     def _time_out(self) -> None:
@@ -193,14 +194,14 @@ class Scheduler:
 # --- what runs on the workers ---------------------------------------------------------------------
 
 
-def plan_step(task: dict[str, Any], parent: Mapping[str, Any], budget: Budget) -> dict[str, Any]:
+def plan_step(task: dict[str, Any], parent: telemetry.Context, budget: Budget) -> dict[str, Any]:
     """Classify the task and plan it (one LLM-slot task: both are model calls)."""
     import workbench
     from workbench.tasks.understanding import classify
 
-    with _in_trace(task["id"], parent):
+    with _in_trace(parent):
         model = workbench.get_model(_model_for(task, None, default_registry()))
-        with trace.span("agent_step", agent="understanding") as step:
+        with telemetry.span("agent_step", agent="understanding") as step:
             try:
                 understanding = classify(task["prompt"], model)
             except WorkbenchError as exc:  # classification is a hint; planning can go on without it
@@ -211,12 +212,12 @@ def plan_step(task: dict[str, Any], parent: Mapping[str, Any], budget: Budget) -
     return {"understanding": understanding, "plan": the_plan.as_dict()}
 
 
-def run_subtask(task_id: str, parent: Mapping[str, Any], subtask: dict[str, Any], context: dict[str, str],
+def run_subtask(task_id: str, parent: telemetry.Context, subtask: dict[str, Any], context: dict[str, str],
                 budget: Budget, model: str | None, version: int) -> dict[str, Any]:
     """One subtask on its specialist; checkpoints the result and posts it to the Director."""
     from workbench.store import get_store
 
-    with _in_trace(task_id, parent):
+    with _in_trace(parent):
         result = run_specialist(subtask, context, model=model, budget=budget, task_id=task_id)
         bus.send("result", sender=result.specialist, to="director", text=result.output or result.error or "",
                  subtask_id=result.subtask_id, status=result.status, worker=_worker_name())
@@ -225,14 +226,13 @@ def run_subtask(task_id: str, parent: Mapping[str, Any], subtask: dict[str, Any]
 
 
 @contextlib.contextmanager
-def _in_trace(task_id: str, parent: Mapping[str, Any]) -> Iterator[None]:
+def _in_trace(parent: telemetry.Context) -> Iterator[None]:
     """Enter the Director's span on this worker, so the work done here nests under it; flush on exit."""
     from workbench.store import get_store
-    from workbench.store.context import use
 
-    store = get_store()  # open it BEFORE anything is emitted: without an open store events are dropped
+    store = get_store()  # open it BEFORE anything is emitted: it is this process's telemetry sink
     try:
-        with use(task_id=task_id, trace_id=task_id, parent_span_id=parent.get("span_id"), agent="director"):
+        with telemetry.use(parent):
             yield
     finally:
         store.flush()  # the Director reads results right after: their events must be durable

@@ -61,8 +61,8 @@ def sleep(task: dict, ctx) -> dict:
 @body("emit")
 def emit(task: dict, ctx) -> dict:
     """Emits `ctx.options.events` tool_call events through the batched writer."""
-    from workbench.store import emit_event
+    from workbench import telemetry
 
     for i in range(ctx.options.events):
-        emit_event("tool_call", agent="synthetic", duration_ms=0.0, payload={"i": i})
+        telemetry.emit("tool_call", agent="synthetic", duration_ms=0.0, payload={"i": i})
     return {"answer": f"emitted {ctx.options.events} events"}

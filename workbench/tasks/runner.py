@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench import telemetry
 from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, states
 from workbench.tasks.service import TaskService
@@ -67,9 +68,8 @@ class RunContext:
 def execute(task_id: str, options: RunOptions) -> str:
     """Runs on a Dask worker. Returns the final status (the task row holds the result)."""
     from workbench.store import get_store
-    from workbench.store.context import span, task_context
 
-    store = get_store()
+    store = get_store()  # opened first: it is this process's telemetry sink
     service = TaskService(store)
     try:
         task = service.transition(task_id, "processing", reason=_where())
@@ -77,17 +77,17 @@ def execute(task_id: str, options: RunOptions) -> str:
         return service.get(task_id)["status"]  # cancelled while queued
     ctx = RunContext(task, service, options)
     final, fields, reason = "completed", {}, ""
-    with task_context(task_id):
+    with telemetry.task(task_id):
         try:
             if options.classify:
                 from workbench.tasks.understanding import classify
 
-                with span("agent_step", agent="understanding") as step:
+                with telemetry.span("agent_step", agent="understanding") as step:
                     understanding = classify(task["prompt"], ctx.model())
                     step.set(payload=understanding)
                 service.update(task_id, **understanding)
                 task.update(understanding)
-            with span("agent_step", agent=options.body) as step:
+            with telemetry.span("agent_step", agent=options.body) as step:
                 fields["result"] = bodies.BODIES[options.body](task, ctx)
                 step.set(payload={"result": fields["result"]})
         except Cancelled:
@@ -100,7 +100,7 @@ def execute(task_id: str, options: RunOptions) -> str:
             final, fields["error"] = "failed", str(exc)
         except Exception as exc:  # a bug in a body fails its task, never the worker
             final, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
-    store.flush()
+    store.flush()  # the task's events are durable before it is seen finished (its status event is not batched)
     try:
         service.transition(task_id, final, reason=fields.get("error") or reason, **fields)
     except states.IllegalTransition:

@@ -13,7 +13,9 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from workbench import events, telemetry
 from workbench.errors import WorkbenchError
+from workbench.store import writer
 from workbench.tasks import states
 from workbench.tasks.plans import MODES, PlanStore
 
@@ -179,9 +181,7 @@ class TaskService:
         _check_uuid(task_id)
         with self._conn() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(
-                "SELECT seq, ts, task_id, trace_id, span_id, parent_span_id, kind, agent, model, tokens_in, "
-                "tokens_out, cost_usd, duration_ms, error, payload FROM events "
-                "WHERE task_id = %s AND seq > %s ORDER BY seq LIMIT %s", (task_id, after_seq, limit)).fetchall()
+                f"SELECT {', '.join(events.READ_COLUMNS)} FROM events WHERE task_id = %s AND seq > %s ORDER BY seq LIMIT %s", (task_id, after_seq, limit)).fetchall()
         return [_jsonable(r) for r in rows]
 
     def stale(self) -> list[dict[str, Any]]:
@@ -194,12 +194,10 @@ class TaskService:
 
     @staticmethod
     def _status_event(conn, task_id: str, old: str | None, new: str, reason: str) -> None:
-        conn.execute(
-            "INSERT INTO events (event_id, task_id, trace_id, span_id, kind, agent, payload) "
-            "VALUES (%s, %s, %s, %s, 'status', 'workbench', %s)",
-            (str(uuid.uuid4()), task_id, task_id, uuid.uuid4().hex[:16],
-             Jsonb({"from": old, "to": new, "reason": reason})),
-        )
+        """In the status change's own transaction: a status row never exists without its event."""
+        writer.insert(conn, events.Event(
+            kind=events.Kind.STATUS, task_id=task_id, span_id=telemetry.new_span_id(), agent="workbench",
+            payload={"from": old, "to": new, "reason": reason}))
 
 
 _UPDATABLE = {"priority", "kind", "language", "complexity", "summary", "result", "error", "attempts", "model", "title"}

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workbench.agents import trace
+from workbench import telemetry
 from workbench.agents.agent import Limits, resolve_model
 from workbench.agents.guards import Budget
 from workbench.agents.loop import malformed_json, tally
@@ -196,7 +196,7 @@ def handle(call: SpecialistCall) -> SubtaskResult:
     llm = resolve_model(call.model)
     steps: list[Step] = []
     query: dict[str, Any] | None = None
-    with trace.span("agent", agent="data", task_id=call.task_id) as span, open_snapshot(snapshot) as con:
+    with telemetry.span("agent", agent="data", task_id=call.task_id) as span, open_snapshot(snapshot) as con:
         messages = [{"role": "system", "content": call.agent.system_prompt},
                     {"role": "user", "content": _question(call, describe(con))}]
         while len(steps) < limits.max_steps:
@@ -211,7 +211,7 @@ def handle(call: SpecialistCall) -> SubtaskResult:
                 messages += [{"role": "assistant", "content": step.model_output or "(no reply)"},
                              {"role": "user", "content": f"That did not work: {step.error}. Reply with a corrected "
                                                          f'query as JSON: {{"sql": "SELECT ..."}}.'}]
-            trace.emit("agent_step", **step.as_event())
+            telemetry.emit("agent_step", **step.as_event())
             tally(span, step)
             if last:
                 break
@@ -275,7 +275,7 @@ def _execute(con: Any, step: Step, options: dict[str, Any]) -> dict[str, Any] | 
     record.duration_ms = (time.perf_counter() - began) * 1000
     step.tool_calls.append(record)
     step.error = record.error
-    trace.emit("tool_call", agent="data", duration_ms=record.duration_ms, error=record.error,
+    telemetry.emit("tool_call", agent="data", duration_ms=record.duration_ms, error=record.error,
                payload={"tool": "duckdb_sql", "arguments": {"sql": sql}, "refused": record.refused,
                         "result": record.result})
     return query
