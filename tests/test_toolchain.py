@@ -246,3 +246,15 @@ def test_dashboards_name_the_unavailable_runtime_as_escaped_text(toolchain_witho
     assert "typescript runtime (fix: make toolchain" in pane.object
     # The line is text: '>=' in the fix arrives escaped, so nothing in it can become markup.
     assert "node &gt;= 20" in pane.object and "node >= 20" not in pane.object
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_the_code_loop_refuses_a_missing_runtime_before_asking_the_model():
+    from workbench.code.loop import solve
+    from workbench.testing import FunctionModel
+
+    model = FunctionModel(lambda messages, options: "export function sum(a: number, b: number) { return a + b; }")
+    with pytest.raises(RuntimeUnavailable, match="apt-get install -y default-jdk-headless"):
+        solve("Write a Java class Sum with a static method add(int a, int b) returning a + b.", "java",
+              model=model, executor=_NoJdk(warm=False))
+    assert model.requests == []  # no model time spent on code that could not run here

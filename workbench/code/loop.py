@@ -37,7 +37,7 @@ from workbench.code import prompts
 from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
 from workbench.code.testfile import corrected, tidy_tests, with_examples
 from workbench.sandbox import Executor, Limits
-from workbench.sandbox.runtimes import SandboxRun, run_tests
+from workbench.sandbox.runtimes import SandboxRun, require_runtime, run_tests
 
 MAX_REPLY_CHARS = 20_000  # kept per round in the record
 SAMPLE_TEMPERATURE = 0.8  # a "sample" round: a fresh draw, seeded by its round number (so reruns repeat)
@@ -133,6 +133,7 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
           max_tokens: int = 1024, on_round: Callable[[Round], None] | None = None) -> CodeResult:
     """Write tests for every rule of the task (unless `tests` are given), then code until they pass."""
     task = task if isinstance(task, CodeTask) else parse_task(task, language, tests)
+    require_runtime(task.language, executor)  # a missing JDK or node: say so before the model writes code
     model = _resolve(model)
     start = time.perf_counter()
     rounds: list[Round] = []
