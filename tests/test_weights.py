@@ -35,7 +35,7 @@ def test_pull_verify_detect_corruption_and_rebuild(scratch_models):
     with open(path, "r+b") as f:
         f.truncate(1000)
     ok, reason = weights.status(name)
-    assert not ok and "truncated" in reason
+    assert not ok and "truncated" in reason and f"workbench models pull --force {name}" in reason
     with pytest.raises(WeightsError, match="truncated"):
         weights.verified_path(name, rebuild=False)
     assert weights.verified_path(name) == path and weights.status(name)[0]
@@ -45,7 +45,7 @@ def test_pull_verify_detect_corruption_and_rebuild(scratch_models):
         f.seek(5000)
         f.write(b"\0" * 16)
     ok, reason = weights.status(name)
-    assert not ok and "changed" in reason
+    assert not ok and "changed" in reason and f"workbench models pull --force {name}" in reason
 
     # A file that was never verified (no stamp) is not loaded either.
     os.remove(str(path) + ".verified.json")
