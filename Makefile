@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 DEFAULT_MODEL := qwen2.5-coder-1.5b
 TEST_MODEL := qwen2.5-coder-0.5b
+# llama.cpp is built by workbench/llama_build.py with -DGGML_NATIVE=OFF and explicit ISA flags (AMX off):
+# a native build is not portable and crashes on CPUs with AMX.
 # LLAMA_VARIANT=haswell (AVX2 only) etc. overrides the llama.cpp build chosen from the CPU's flags.
 LLAMA_VARIANT ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1

@@ -1,4 +1,4 @@
-"""The agents benchmark (issue 4): small real tasks through the Director and its specialists, end to end.
+"""The agents benchmark: small real tasks through the Director and its specialists, end to end.
 
     .venv/bin/python benchmarks/agent_tasks.py [--model NAME] [--only 01,02] [--limit N] [--resume]
 
@@ -42,7 +42,7 @@ from benchmarks._common import RESULTS, save, table
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 PARTIAL = RESULTS / "agent_tasks.partial.jsonl"
-GOALS = {"completion_rate": 0.95, "median_s": 30.0}  # seed goals of issue 4: completion > 95 %, median < 30 s
+GOALS = {"completion_rate": 0.95, "median_s": 30.0}  # the project's goals: completion > 95 %, median < 30 s
 TASK_TIMEOUT_S = 900
 KINDS = ("general", "code", "data")
 

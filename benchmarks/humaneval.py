@@ -1,4 +1,4 @@
-"""HumanEval (issue 5): one shot, the repair loop, and plain resampling at the loop's token budget.
+"""HumanEval: one shot, the repair loop, and plain resampling at the loop's token budget.
 
     .venv/bin/python benchmarks/humaneval.py [--model NAME] [--limit N] [--only HumanEval/0,HumanEval/1]
                                              [--modes single,loop,resample] [--resume] [--report]

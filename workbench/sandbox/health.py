@@ -8,6 +8,7 @@ but broken (a sandboxed run that goes wrong, code running without isolation) is 
 
 from __future__ import annotations
 
+import functools
 import time
 
 from workbench.health import Outcome, check
@@ -21,31 +22,16 @@ def _outcome(c: Component) -> Outcome:
     return ("ok", c.detail, "") if c.available else (UNAVAILABLE, c.detail, c.fix)
 
 
-# "bubblewrap" and "chromium" are also registered, as failures, by workbench.health; this module is
-# imported after it, so these (optional: "unavailable") replace them under the same names.
-@check("bubblewrap")
-def _bubblewrap() -> Outcome:
-    return _outcome(components.bubblewrap())
-
-
-@check("python runtime")
-def _python_runtime() -> Outcome:
-    return _outcome(components.python_runtime())
-
-
-@check("typescript runtime")
-def _typescript_runtime() -> Outcome:
-    return _outcome(components.typescript_runtime())
-
-
-@check("java runtime")
-def _java_runtime() -> Outcome:
-    return _outcome(components.java_runtime())
-
-
-@check("chromium")
-def _chromium() -> Outcome:
-    return _outcome(components.browser())
+# One doctor check per optional component, under the component's own name; all report through _outcome.
+_COMPONENT_CHECKS = {
+    "bubblewrap": components.bubblewrap,
+    "python runtime": components.python_runtime,
+    "typescript runtime": components.typescript_runtime,
+    "java runtime": components.java_runtime,
+    "chromium": components.browser,
+}
+for _name, _probe in _COMPONENT_CHECKS.items():
+    check(_name)(functools.partial(lambda probe: _outcome(probe()), _probe))
 
 
 @check("sandbox", heavy=True)
