@@ -87,6 +87,20 @@ def _wait_task(served, task_id: str, timeout: float = 120) -> dict:
     raise TimeoutError(f"task {task_id} still {task['status']}")
 
 
+def _page_state(tab) -> str:
+    """What a live page showed when a wait ran out: its counters, when it last updated, and the server log's
+    tail (a page that stopped ticking and one whose data never changed read differently)."""
+    shown = []
+    for text in ("unfinished task(s)", re.compile("^updated")):
+        try:
+            shown.append(tab.get_by_text(text).first.inner_text(timeout=2_000))
+        except PlaywrightTimeout:
+            shown.append(f"(no {text!r})")
+    log = REPO / "artifacts" / "dashboards-serve.log"
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+    return f"{shown}; server log tail:\n" + "\n".join(tail)
+
+
 def test_form_refuses_empty_then_a_submitted_task_completes_live(served, tab):
     tab.goto(f"{served[0]}/tasks")
     tab.get_by_text("New task").wait_for(timeout=UI_TIMEOUT_MS)
@@ -124,21 +138,26 @@ def test_monitoring_shows_running_tasks_live(served, tab):
     tab.get_by_text("unfinished task(s)").wait_for(timeout=UI_TIMEOUT_MS)
     # A burst, submitted while the page is open: the single LLM slot works through it one task at a time,
     # so they show up queued or processing, live, and leave the list as they finish.
-    # Single-call tasks: a history of known shape for the pages (the agents path has its own tests).
+    # Single-call tasks: a history of known shape for the pages (the agents path has its own tests). Two slow
+    # ones first hold the slot for seconds, so the burst is seen waiting however fast the echo model answers.
+    slow_ids = [_api(served, "POST", "/tasks", json={"prompt": f"burst task slow {i}", "model": "test:slow",
+                                                     "mode": "single"})["id"] for i in range(2)]
     bodies = [{"prompt": f"burst task {i}: " + "count the words " * (i % 7 + 1), "mode": "single"} for i in range(30)]
     bodies += [{"prompt": f"failing task {i}", "model": "test:fail", "mode": "single"} for i in range(2)]
     with ThreadPoolExecutor(8) as pool:
         submitted = pool.map(lambda body: _api(served, "POST", "/tasks", json=body)["id"], bodies)
-        tab.get_by_text("burst task").first.wait_for(timeout=UI_TIMEOUT_MS)
+        try:
+            tab.get_by_text("burst task").first.wait_for(timeout=UI_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            pytest.fail(f"no burst task on the page after {UI_TIMEOUT_MS} ms: {_page_state(tab)}")
         screenshot(tab, "monitoring")
-        ids = list(submitted)
+        ids = slow_ids + list(submitted)
     for task_id in ids:
         _wait_task(served, task_id)
     try:
         tab.get_by_text(re.compile(r"^\s*0 unfinished task")).first.wait_for(timeout=UI_TIMEOUT_MS)  # live, no reload
     except PlaywrightTimeout:
-        shown = [tab.get_by_text(text).first.inner_text() for text in ("unfinished task(s)", re.compile("^updated"))]
-        pytest.fail(f"every task finished but after {UI_TIMEOUT_MS} ms the page still shows {shown}")
+        pytest.fail(f"every task finished but after {UI_TIMEOUT_MS} ms the page still shows {_page_state(tab)}")
 
 
 def test_anomalies_after_training(served, tab):

@@ -17,6 +17,7 @@ import collections
 import ctypes
 import json
 import os
+import time
 from typing import Any, Callable, Iterator
 
 from workbench.errors import ProviderError, WorkbenchError
@@ -115,7 +116,13 @@ def fail(messages: list[dict], options: dict) -> str:
     raise ProviderError("test:fail always fails (HTTP 503)", status=503)
 
 
-FUNCTIONS: dict[str, Callable[[list[dict], dict], Reply]] = {"echo": echo, "fail": fail}
+def slow(messages: list[dict], options: dict) -> str | dict:
+    """`test:echo` after a second (`test:slow`): a task that stays visibly running for a live page to show."""
+    time.sleep(1.0)
+    return echo(messages, options)
+
+
+FUNCTIONS: dict[str, Callable[[list[dict], dict], Reply]] = {"echo": echo, "fail": fail, "slow": slow}
 
 # Words in a prompt that make the crash model's native code kill its process.
 CRASHES: dict[str, Callable[[], None]] = {
