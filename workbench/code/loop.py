@@ -1,25 +1,31 @@
-"""The code loop: tests from the request first, then code, run in the sandbox, fix, repeat.
+"""The code loop: the plain answer first, then tests from the request, then samples and fixes chosen by
+what failed, and the candidate kept by agreement.
 
     result = solve("Write fib.py with fib(n) ... (rules) ...", "python", model="local", max_rounds=4)
-    result.ok, result.files, result.rounds[-1].failing, result.summary()
+    result.ok, result.files, result.rounds[-1].decision, result.summary()
 
-One readable loop (smolagents' `_run_stream`): every pass through it is a `Round` record — what
-the model wrote, what the sandbox said, tokens, cost, time — logged as an `agent_step` event when
-a store is open. After the first solution ("code"), each round is chosen by what failed:
+It is built so that it cannot lose what a single call gets (the literature and this project's own
+HumanEval runs agree: a small model shown its own tests misreads tasks it reads right alone, and
+self-repair pays only where the feedback is trustworthy):
 
-- the best candidate misses one of the request's own examples -> "sample": a fresh solution at
-  temperature 0.8, shown the examples but not the model's own tests (a small model that misread the
-  task rarely mends it from a failure report, and its own wrong tests can be what misled it; a new
-  draw often reads it right — HumanEval, qwen2.5-coder-1.5B: see benchmarks/humaneval.py);
-- otherwise, or when the last answer handed back the function's stub unwritten -> "fix": the failure
-  report goes back, and the model corrects the code or its own tests.
+1. "code": the plain answer, from the request alone, checked against the request's own examples
+   (`workbench.code.examples`) in a file of their own.
+2. "tests": tests for the request's rules (unless the user gave tests), checked before they judge
+   anything (`workbench.code.testcheck`): imports of names the request never defines are mended or
+   their tests dropped; a file that still cannot judge is asked for once more, then left out, and
+   the examples judge alone. A test file's fault is never blamed on the code.
+3. Until a candidate passes every test, one round at a time, chosen by what failed:
+   "fix" when the failure is mechanical (the solution does not load, compile or finish; a stub handed
+   back) or when the failing tests are ones another candidate passes (`candidates.trusted_failures`);
+   "sample" otherwise: a fresh answer at temperature 0.8 from the request alone.
+   A fix that fails like the round before is followed by a sample, never by the same fix again.
+   It stops early when two answers pass every example and the same tests and no answer passes a test
+   they fail ("agreed": the tests they fail are then the likelier mistake).
 
-It stops when every test passes (at least one test, at least one assertion); after one fix round
-when every example passes but the model's own tests still fail ("examples_pass": its tests are more
-often wrong than the code then); when a fix round fails exactly like the round before (same failing
-test ids and error types: asking again will not help); or after `max_rounds`. The best candidate is
-kept: most of the request's examples passing (those tests come from the request,
-`workbench.code.examples`), then most tests passing, then the fewest tokens.
+The candidate kept is chosen by `workbench.code.candidates.best`: a real solution over a stub, then
+the examples, then dual execution agreement (CodeT), then the earliest round, so the first answer is
+replaced only on evidence. It is always written, even when nothing verified it. Every round is one
+`agent_step` event whose payload says what was decided and why (`decision`).
 """
 
 from __future__ import annotations
@@ -34,28 +40,36 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.code import prompts
-from workbench.code.task import CodeTask, count_assertions, count_tests, parse_task
-from workbench.code.testfile import corrected, tidy_tests, with_examples
+from workbench.code.candidates import Candidate, best, trusted_failures
+from workbench.code.judge import Judge, Verdict
+from workbench.code.task import CodeTask, CodeTaskError, count_assertions, count_tests, parse_task
+from workbench.code.testcheck import check_tests, request_names
+from workbench.code.testfile import tidy_tests
 from workbench.sandbox import Executor, Limits
-from workbench.sandbox.runtimes import SandboxRun, require_runtime, run_tests
+from workbench.sandbox.runtimes import require_runtime
 
 MAX_REPLY_CHARS = 20_000  # kept per round in the record
 SAMPLE_TEMPERATURE = 0.8  # a "sample" round: a fresh draw, seeded by its round number (so reruns repeat)
 TOKENS_PER_TEST = 64  # the test round's answer is capped to what its tests need: small models otherwise
 #                       repeat near-identical tests until max_tokens, at ~14 tokens/s on 2 cores
+CODE_KINDS = ("code", "sample", "fix")
 
 
 @dataclass
 class Round:
     number: int
-    kind: str  # "tests" (writing them), "code" (first solution), "sample" (a fresh one), "fix" (from a failure)
+    kind: str  # "code" (the plain answer), "tests" (writing them), "sample" (a fresh answer), "fix" (from a failure)
+    decision: str = ""  # why this round was chosen, in words
     files: dict[str, str] = field(default_factory=dict)  # what this round's answer contained
     reply: str = ""
     tests: int = 0
     passed: int = 0
     failing: list[tuple[str, str]] = field(default_factory=list)  # (test id, error type)
     assertions: int = 0
-    examples_passed: int = 0  # of the task's example tests (the candidate ranking looks at these first)
+    examples: int = 0  # the request's example tests
+    examples_passed: int = 0
+    tests_broken: str | None = None  # the model's test file could not judge (its fault, not the code's)
+    mechanical: str | None = None  # a failure a fix mends (the solution did not load, compile or finish)
     unwritten: list[str] = field(default_factory=list)  # the task's function, if the answer left it a stub
     coverage: float | None = None
     ok: bool = False
@@ -69,12 +83,6 @@ class Round:
     model_s: float = 0.0
     sandbox_s: float = 0.0
 
-    def signature(self) -> frozenset:
-        """What failed and how: the same signature twice in a row stops the loop."""
-        if self.failing:
-            return frozenset(self.failing)
-        return frozenset({("round", self.error or f"{self.passed}/{self.tests} passed")})
-
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -85,10 +93,11 @@ class CodeResult:
     ok: bool
     files: dict[str, str]  # the best candidate: solution (+ other named files) and tests
     rounds: list[Round]
-    stop_reason: str  # passed | examples_pass | repeated_failure | max_rounds | no_tests
+    stop_reason: str  # passed | agreed | max_rounds | unverified | no_code
     best_round: int | None
     model: str
     seconds: float
+    final: Round | None = None  # the kept candidate judged by the final tests (its round may predate them)
 
     @property
     def best(self) -> Round | None:
@@ -107,9 +116,9 @@ class CodeResult:
         return sum(r.cost_usd for r in self.rounds)
 
     def summary(self) -> dict[str, Any]:
-        best = self.best
+        best = self.final or self.best
         return {"passed": self.ok, "stop_reason": self.stop_reason, "language": self.task.language,
-                "files": sorted(self.files), "rounds": sum(1 for r in self.rounds if r.kind != "tests"),
+                "files": sorted(self.files), "rounds": sum(1 for r in self.rounds if r.kind in CODE_KINDS),
                 "model_calls": len(self.rounds), "tests_run": best.tests if best else 0,
                 "tests_passed": best.passed if best else 0, "coverage": best.coverage if best else None,
                 "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "cost_usd": round(self.cost_usd, 8),
@@ -131,88 +140,147 @@ class CodeResult:
 def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, max_rounds: int = 4,
           tests: dict[str, str] | None = None, executor: Executor | None = None, limits: Limits | None = None,
           max_tokens: int = 1024, on_round: Callable[[Round], None] | None = None) -> CodeResult:
-    """Write tests for every rule of the task (unless `tests` are given), then code until they pass."""
+    """Answer, write tests, then sample or fix until a candidate passes them, two answers agree against
+    the rest, or `max_rounds` answers were given."""
     task = task if isinstance(task, CodeTask) else parse_task(task, language, tests)
     require_runtime(task.language, executor)  # a missing JDK or node: say so before the model writes code
+    _refuse_contradictions(task)
     model = _resolve(model)
     start = time.perf_counter()
+    judge = Judge(task, executor, limits)
     rounds: list[Round] = []
+    pool: list[Candidate] = []
 
     def record(rnd: Round) -> None:
+        rnd.number = len(rounds) + 1
         rounds.append(rnd)
         _log(rnd, task, model)
         if on_round is not None:
             on_round(rnd)
 
-    # 1. Every rule and example of the request becomes a named test, before any code is written.
-    test_files = dict(task.user_tests) or _write_tests(task, model, max_tokens, record)
-    if not test_files:
-        return CodeResult(task, False, {}, rounds, "no_tests", None, model.model_id, time.perf_counter() - start)
-
-    # 2. Code, run, read the failures, fix: until all pass, the same failure repeats, or rounds run out.
-    best: Round | None = None
-    best_files: dict[str, str] = {}
-    candidate: dict[str, str] = {}
-    problem = ""
-    stop = "max_rounds"
-    step = 0
-    while step < max_rounds:
-        step += 1
-        kind = _next_kind(task, best, step, rounds[-1] if rounds else None)
-        if kind == "fix":
-            messages = prompts.fix_prompt(task, test_files, candidate, None, problem, may_fix_tests=not task.user_tests)
-        else:  # a sample is shown only the examples: the model's own tests may be what misled the first try
-            messages = prompts.code_prompt(task, test_files if kind == "code" else _examples_only(task))
-        sampling = {"temperature": SAMPLE_TEMPERATURE, "seed": step} if kind == "sample" else {}
+    def answer(kind: str, decision: str, messages: list[dict], **sampling: Any) -> None:
         rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind, **sampling)
-        files = prompts.parse_files(task, reply, task.solution_file)
-        rnd.files = files
-        new_tests = _maybe_new_tests(task, test_files, files)
-        if task.solution_file not in files and candidate and new_tests != test_files:
-            files = {**candidate, **files}  # only the tests were corrected: rerun the last solution with them
-        if task.solution_file not in files:
+        rnd.decision = decision
+        code = _solution_files(task, prompts.parse_files(task, reply, task.solution_file))
+        rnd.files = code
+        if task.solution_file not in code:
             rnd.error = f"no code block for {task.solution_file} in the answer"
-            problem = prompts.failure_report(task, None, 1)
         else:
-            test_files = new_tests
-            candidate = {n: s for n, s in files.items() if n not in test_files and n in task.files}
-            candidate, rnd.notes = _normalize(task, candidate, test_files)
-            run = run_tests(task.language, {**candidate, **test_files}, tests=sorted(test_files),
-                            executor=executor, limits=limits)
-            _fill(rnd, task, run, test_files)
-            candidate = {n: _text(run.files.get(n), s) for n, s in candidate.items()}  # as formatted
-            if best is None or _rank(rnd) > _rank(best):
-                best = rnd
-                best_files = {**candidate, **{n: _text(run.files.get(n), s) for n, s in test_files.items()}}
-            problem = prompts.failure_report(task, run, rnd.assertions)
-            rnd.unwritten = _unwritten(task, candidate)
-            if rnd.unwritten:  # small models echo the stub they were given: say so plainly in the fix round
-                problem = (f"{', '.join(rnd.unwritten)} has no body yet (only its signature and docstring): "
-                           f"write the complete body.\n{problem}")
+            code, rnd.notes = _normalize(task, code, judge.tests)
+            candidate = _judged(judge, rnd.number, code)
+            pool.append(candidate)
+            _fill(rnd, candidate, task)
         record(rnd)
-        if rnd.ok:
-            stop = "passed"
+
+    # 1. The plain answer, as a single call gets it; judged by the request's own examples.
+    answer("code", "the plain answer, from the request alone (what a single call gets)", prompts.code_prompt(task, {}))
+    # 2. Tests from the request's rules, checked before they judge anything; every candidate judged by them.
+    if not task.user_tests:
+        _write_tests(task, model, max_tokens, judge, pool, record)
+    # 3. One round at a time, chosen by what failed, until a candidate passes everything or the rounds run out.
+    stop = "max_rounds"
+    while sum(1 for r in rounds if r.kind in CODE_KINDS) < max_rounds:
+        top = best(pool)
+        if top is not None and top.verdict.ok:
             break
-        if kind == "fix" and best is not None and _examples(task) and best.examples_passed == _examples(task):
-            stop = "examples_pass"
+        if top is not None and _agreed(top, pool):
+            stop = "agreed"  # two answers read the request alike and no other answer disputes them
             break
-        previous = next((r for r in reversed(rounds[:-1]) if r.kind != "tests"), None)
-        if kind == "fix" and previous is not None and previous.signature() == rnd.signature():
-            stop = "repeated_failure"
+        if top is not None and not judge.has_tests:
+            stop = "unverified"  # nothing can tell candidates apart: another one would be a guess
             break
-    ok = best is not None and best.ok
-    return CodeResult(task, ok, best_files or {**candidate, **test_files}, rounds, stop,
-                      best.number if best else None, model.model_id, time.perf_counter() - start)
+        kind, decision, messages, sampling = _next_round(task, judge, top, pool, rounds)
+        answer(kind, decision, messages, **sampling)
+    top = best(pool)
+    if top is not None and top.verdict.ok:
+        stop = "passed"
+    elif top is None:
+        stop = "no_code"
+    files = {**(top.files if top else {}), **judge.files()}
+    final = None
+    if top is not None:
+        final = Round(number=top.number, kind="final", decision="the candidate kept, judged by the final tests")
+        _fill(final, top, task)
+    return CodeResult(task, bool(top and top.verdict.ok), files, rounds, stop, top.number if top else None,
+                      model.model_id, time.perf_counter() - start, final)
 
 
-def _next_kind(task: CodeTask, best: Round | None, step: int, last: Round | None) -> str:
-    """The first solution; a fix when the last answer left the function unwritten; a fresh sample while
-    the best one misses an example; else a fix."""
-    if step == 1:
-        return "code"
-    if last is not None and last.unwritten:
-        return "fix"
-    return "sample" if best is not None and best.examples_passed < _examples(task) else "fix"
+def _agreed(top: Candidate, pool: list[Candidate]) -> bool:
+    """Two or more answers pass every example and exactly the same tests, and no answer passes a test
+    they fail: the tests they fail are more likely wrong than both answers (more samples would only
+    be asked the same question)."""
+    v = top.verdict
+    twins = [c for c in pool if c.real and c.verdict.passed_tests == v.passed_tests
+             and c.verdict.examples_passed == v.examples_passed]
+    return (len(twins) >= 2 and v.examples_passed == len(v.examples) and not v.mechanical
+            and not trusted_failures(top, pool))
+
+
+def _next_round(task: CodeTask, judge: Judge, top: Candidate | None, pool: list[Candidate],
+                rounds: list[Round]) -> tuple[str, str, list[dict], dict]:
+    """(kind, why, messages, sampling options) of the next answer."""
+    number = len(rounds) + 1
+    sample = ("sample", {"temperature": SAMPLE_TEMPERATURE, "seed": number})
+    last = next((r for r in reversed(rounds) if r.kind in CODE_KINDS), None)
+    fixed = next((c for c in pool if last is not None and last.kind == "fix" and c.number == last.number), None)
+    repeated = (fixed is not None and top is not None and fixed is not top
+                and _failures(fixed.verdict) == _failures(top.verdict))
+    if top is None:
+        return (*sample[:1], "no answer had code yet: a fresh one", prompts.code_prompt(task, {}), sample[1])
+    verdict = top.verdict
+    if repeated:
+        why = "the last fix failed like the answer it fixed: a fresh answer instead"
+        return sample[0], why, prompts.code_prompt(task, {}), sample[1]
+    if top.unwritten or verdict.mechanical:
+        problem = (f"{task.function_name} has no body yet (only its signature and docstring): write the complete body."
+                   if top.unwritten else verdict.mechanical)
+        return ("fix", f"round {top.number}'s answer has a mechanical fault, which a fix mends: {problem}",
+                _fix_messages(task, judge, top, verdict, None, problem), {})
+    examples = len(verdict.examples)
+    if verdict.examples_passed < examples:
+        why = (f"round {top.number}'s answer, the best so far, passes {verdict.examples_passed} of the request's "
+               f"{examples} examples: a fresh answer reads the request again")
+        return sample[0], why, prompts.code_prompt(task, {}), sample[1]
+    trusted = trusted_failures(top, pool)
+    if trusted:
+        why = (f"round {top.number}'s answer fails {len(trusted)} test(s) that another answer passes: a fix, "
+               f"shown only those")
+        return "fix", why, _fix_messages(task, judge, top, verdict, trusted, None), {}
+    why = (f"round {top.number}'s answer passes the examples but fails tests no other answer passes yet "
+           f"(the tests may be wrong): a fresh answer to compare")
+    return sample[0], why, prompts.code_prompt(task, {}), sample[1]
+
+
+def _fix_messages(task: CodeTask, judge: Judge, top: Candidate, verdict: Verdict, only: set[str] | None,
+                  problem: str | None) -> list[dict]:
+    report = prompts.failure_report(task, verdict.run, verdict.assertions, only=only)
+    shown = judge.files() if only else {}
+    return prompts.fix_prompt(task, shown, top.files, f"{problem}\n{report}" if problem else report)
+
+
+def _failures(verdict: Verdict) -> frozenset[tuple[str, str]]:
+    """What failed and how (test id, error type): a fix that fails alike is not asked for again."""
+    return frozenset((c.id, c.error_type) for c in verdict.failing())
+
+
+def _refuse_contradictions(task: CodeTask) -> None:
+    clashes = task.contradictions()
+    if clashes:
+        pairs = "; ".join(f"{a} but {b}" for a, b in clashes[:3])
+        raise CodeTaskError(f"The request's examples contradict each other ({pairs}): no code can pass both. "
+                            f"Correct the example that is wrong and run it again.")
+
+
+def _solution_files(task: CodeTask, files: dict[str, str]) -> dict[str, str]:
+    """The answer's files that are the solution's (not the tests: a code round's test edits are ignored)."""
+    return {n: s for n, s in files.items() if n in task.files and n != task.test_file and n not in task.user_tests}
+
+
+def _judged(judge: Judge, number: int, code: dict[str, str]) -> Candidate:
+    verdict = judge.evaluate(code)
+    ran = verdict.run.files if verdict.run is not None else {}
+    formatted = {n: _text(ran.get(n), s) for n, s in code.items()}
+    return Candidate(number, formatted, verdict, unwritten=bool(_unwritten(judge.task, formatted)))
 
 
 def _unwritten(task: CodeTask, candidate: dict[str, str]) -> list[str]:
@@ -234,42 +302,52 @@ def _is_filler(stmt: ast.stmt) -> bool:
                                           and (isinstance(stmt.value.value, str) or stmt.value.value is Ellipsis))
 
 
-def _examples_only(task: CodeTask) -> dict[str, str]:
-    return {task.test_file: with_examples(task, "")}
-
-
-def _examples(task: CodeTask) -> int:
-    """How many of the tests are the request's own examples (none when the user gave the tests)."""
-    return 0 if task.user_tests else len(task.example_names)
-
-
-def _rank(rnd: Round) -> tuple[int, int, int]:
-    """Better candidates first pass more of the task's own examples (a self-written test can be wrong,
-    and a fix that pleases it by breaking an example is worse), then more tests, then use fewer tokens."""
-    return rnd.examples_passed, rnd.passed, -rnd.tokens_out
-
-
-def _write_tests(task: CodeTask, model: Any, max_tokens: int, record: Callable[[Round], None]) -> dict[str, str]:
-    """Ask for the test file; once more if it has no test or no assertion. {} when both attempts fail."""
+def _write_tests(task: CodeTask, model: Any, max_tokens: int, judge: Judge, pool: list[Candidate],
+                 record: Callable[[Round], None]) -> None:
+    """Ask for the test file, check it, judge every candidate by it; ask once more if it cannot judge,
+    then leave it out (the examples judge alone)."""
     messages = prompts.tests_prompt(task)
     limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task) + len(task.example_names)))
+    defined = request_names(task, pool[0].files if pool else {})
     for attempt in range(2):
-        rnd, reply = _ask(model, messages, limit, number=attempt + 1, kind="tests")
-        files = prompts.parse_files(task, reply, task.test_file)
-        source, rnd.notes, left = tidy_tests(task, files.get(task.test_file, ""))
+        rnd, reply = _ask(model, messages, limit, number=0, kind="tests")  # numbered when recorded
+        rnd.decision = ("tests from the request's rules, after the plain answer" if attempt == 0 else
+                        "the tests again: the first test file could not judge the code")
+        source, rnd.notes, left = tidy_tests(task, prompts.parse_files(task, reply, task.test_file).get(task.test_file, ""))
+        problem = f"the placeholders {', '.join(left)} were left in the tests" if left else None
+        if problem is None:
+            checked = check_tests(task, source, defined)
+            source, problem = checked.source, checked.problem
+            rnd.notes += checked.notes
+        if problem is None:
+            judge.set_tests(source)
+            _rejudge(judge, pool)
+            broken = next((c.verdict.tests_broken for c in pool if c.verdict.tests_broken), None)
+            problem = broken
         rnd.files = {task.test_file: source} if source else {}
         rnd.tests, rnd.assertions = count_tests(task, source), count_assertions(task, source)
-        if rnd.tests and rnd.assertions and not left:
-            record(rnd)
-            return {task.test_file: source}
-        rnd.error = ("no tests" if not rnd.tests else "tests without assertions" if not rnd.assertions
-                     else f"the placeholders {', '.join(left)} were left in the tests")
+        rnd.error = problem
+        if pool and problem is None and pool[0].verdict.other_tests:
+            first = pool[0].verdict
+            rnd.notes.append(f"round {pool[0].number}'s answer passes {len(first.passed_tests)} of "
+                             f"{len(first.other_tests)} of these tests")
+        if problem is not None:
+            judge.set_tests(None)
         record(rnd)
+        if problem is None:
+            return
+        names = ", ".join(sorted(defined)) or task.function_name
         messages = [*messages, {"role": "assistant", "content": reply},
-                    {"role": "user", "content": f"That has {rnd.error}. Give the complete {task.test_file} with "
-                                                f"one test per rule, each with an assertion and real values from "
-                                                f"the task, in one code block."}]
-    return {}
+                    {"role": "user", "content": f"That test file cannot judge the code: {problem}. Give the complete "
+                                                f"{task.test_file} again, importing only {names} from {task.module}, "
+                                                f"one test per rule with an assertion, in one code block."}]
+    _rejudge(judge, pool)
+
+
+def _rejudge(judge: Judge, pool: list[Candidate]) -> None:
+    """Every candidate judged again by the current tests (a sandbox run each: cheap beside a model call)."""
+    for i, candidate in enumerate(pool):
+        pool[i] = _judged(judge, candidate.number, candidate.files)
 
 
 def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str,
@@ -280,22 +358,6 @@ def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind
                 tokens_in=completion.usage.input_tokens, tokens_out=completion.usage.output_tokens,
                 cost_usd=completion.cost_usd or 0.0, model_s=time.perf_counter() - started)
     return rnd, completion.text
-
-
-def _maybe_new_tests(task: CodeTask, tests: dict[str, str], files: dict[str, str]) -> dict[str, str]:
-    """Accept corrected tests only for generated tests: in Python the corrected functions replace their
-    namesakes; elsewhere a whole new file, only if it keeps every test."""
-    new = files.get(task.test_file)
-    if task.user_tests or not new or new == tests.get(task.test_file):
-        return tests
-    old = tests.get(task.test_file, "")
-    if task.language == "python":  # a Python fix round sends only the corrected test functions
-        fixed = corrected(task, old, new)
-        return {**tests, task.test_file: fixed} if fixed else tests
-    new, _, left = tidy_tests(task, new)
-    if count_tests(task, new) >= count_tests(task, old) and count_assertions(task, new) > 0 and not left:
-        return {**tests, task.test_file: new}
-    return tests
 
 
 _JAVA_PACKAGE = re.compile(r"^\s*package\s+[\w.]+\s*;\s*\n", re.MULTILINE)
@@ -311,26 +373,25 @@ def _normalize(task: CodeTask, candidate: dict[str, str], tests: dict[str, str])
     return fixed, [f"removed the package line of {n} (the tests are in the default package)" for n in changed]
 
 
-def _fill(rnd: Round, task: CodeTask, run: SandboxRun, tests: dict[str, str]) -> None:
-    rnd.assertions = sum(count_assertions(task, s) for s in tests.values())
+def _fill(rnd: Round, candidate: Candidate, task: CodeTask) -> None:
+    verdict, run = candidate.verdict, candidate.verdict.run
+    rnd.tests_broken, rnd.mechanical = verdict.tests_broken, verdict.mechanical
+    rnd.unwritten = [task.function_name] if candidate.unwritten else []
+    if run is None:
+        rnd.notes.append("nothing to judge it by yet: the request has no examples; the tests come next")
+        return
+    rnd.assertions = verdict.assertions
     rnd.coverage = run.coverage
     rnd.scan = [str(f) for f in run.scan.findings] if run.scan else []
+    rnd.tests, rnd.passed = len(verdict.outcomes), sum(1 for s in verdict.outcomes.values() if s == "passed")
+    rnd.examples, rnd.examples_passed = len(verdict.examples), verdict.examples_passed
+    rnd.failing = sorted((c.id, c.error_type) for c in verdict.failing() if c.id in verdict.outcomes)
     if run.result is not None:
         rnd.sandbox_s = run.result.duration_s
         rnd.output = (run.result.stdout[-2000:] + run.result.stderr[-2000:]).strip()
-        rnd.error = run.result.killed_reason
-    else:
-        rnd.error = "blocked by the security scan"
-    if run.report is not None:
-        rnd.tests, rnd.passed = run.report.tests, run.report.passed
-        rnd.examples_passed = sum(1 for c in run.report.cases if c.name in task.example_names and c.status == "passed")
-        rnd.failing = sorted(run.report.failure_signature())
-        if not rnd.tests and not rnd.error:
-            rnd.error = run.report.problem or "no tests ran"
-    if rnd.assertions == 0 and not rnd.error:
-        rnd.error = "the tests contain no assertions"
-    # Zero tests or zero assertions never count as a pass.
-    rnd.ok = run.ok and rnd.tests > 0 and rnd.assertions > 0
+    rnd.error = (verdict.mechanical or verdict.tests_broken or (None if rnd.tests else "no tests ran")
+                 or (None if rnd.assertions else "the tests contain no assertions"))
+    rnd.ok = verdict.ok  # zero tests or zero assertions never count as a pass
 
 
 def _text(data: bytes | None, fallback: str) -> str:

@@ -55,10 +55,11 @@ def tests_prompt(task: CodeTask) -> list[dict]:
 
 
 def code_prompt(task: CodeTask, tests: dict[str, str]) -> list[dict]:
+    """The solution from the request (the plain answer, with no tests) or from the request and tests."""
     shown = "\n\n".join(_block(task, name, src) for name, src in tests.items())
     body = (
         f"Task:\n{task.text}\n\n"
-        f"These tests must pass:\n{shown}\n\n"
+        + (f"These tests must pass:\n{shown}\n\n" if shown else "") +
         f"Write the complete file {task.solution_file}, with the body of every function written out. "
         f"{task.lang.rules}\n\n"
         f"Answer with one code block whose first line is a comment with the file name {task.solution_file}."
@@ -66,27 +67,22 @@ def code_prompt(task: CodeTask, tests: dict[str, str]) -> list[dict]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
 
 
-def fix_prompt(task: CodeTask, tests: dict[str, str], candidate: dict[str, str], run: SandboxRun | None,
-               problem: str, may_fix_tests: bool) -> list[dict]:
+def fix_prompt(task: CodeTask, tests: dict[str, str], candidate: dict[str, str], problem: str) -> list[dict]:
+    """The candidate back with what failed: the tests it must pass (those shown) and the failure report."""
     messages = code_prompt(task, tests)
     previous = "\n\n".join(_block(task, name, src) for name, src in candidate.items() if name not in tests)
-    tests_note = "" if not may_fix_tests else (
-        f" If one of the failing tests is itself wrong about the task (never a test_example_ one), also give just "
-        f"the corrected test functions, with their names unchanged, in a second block for {task.test_file}."
-        if task.language == "python" else
-        f" If a test contradicts the task, also give the corrected {task.test_file} in a second block "
-        f"(keep every test" + (f", and the {task.lang.examples.prefix} ones exactly as they are)." if task.example_cases
-                               else ")."))
     messages.append({"role": "assistant", "content": previous or "(no code block)"})
     messages.append({"role": "user", "content": (
         f"That did not work.\n{problem}\n\n"
         f"First explain in at most three sentences why it fails. Then give the complete corrected "
-        f"{task.solution_file} in one code block whose first line is a comment with its file name.{tests_note}")})
+        f"{task.solution_file} in one code block whose first line is a comment with its file name.")})
     return messages
 
 
-def failure_report(task: CodeTask, run: SandboxRun | None, assertions: int, max_chars: int = 2500) -> str:
-    """What went wrong, for the fix prompt: failing tests with their errors, else the run's output."""
+def failure_report(task: CodeTask, run: SandboxRun | None, assertions: int, max_chars: int = 2500,
+                   only: set[str] | None = None) -> str:
+    """What went wrong, for the fix prompt: failing tests with their errors (`only` those ids when
+    given), else the run's output."""
     if run is None:
         return "No code block with the solution was found in the answer."
     if run.blocked:
@@ -96,8 +92,9 @@ def failure_report(task: CodeTask, run: SandboxRun | None, assertions: int, max_
     if result.killed_reason:
         lines.append(f"The run was stopped: {result.killed_reason}.")
     if report is not None and report.tests:
-        lines.append(f"{report.failed + report.errors} of {report.tests} tests failed:")
-        for case in report.failing()[:8]:
+        failing = [c for c in report.failing() if only is None or c.id in only]
+        lines.append(f"{len(failing)} of {report.tests} tests failed:")
+        for case in failing[:8]:
             detail = case.details[-600:] if case.details else case.message
             lines.append(f"- {case.id}: {case.error_type or case.status}: {case.message[:200]}\n{detail}")
     else:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
 
-from workbench.code.example_tests import EXAMPLE_STYLES, ExampleStyle, ExampleTest
-from workbench.code.examples import find_examples
+from workbench.code.example_tests import EXAMPLE_STYLES, ExampleStyle, ExampleTest, call_and_result
+from workbench.code.examples import Example, find_examples
 from workbench.errors import WorkbenchError
 from workbench.sandbox.runtimes import get_runtime
 
@@ -120,16 +120,36 @@ class CodeTask:
                      if n not in _NOT_NAMES and (len(n) > 1 or n in defined)), "NAME")
 
     @cached_property
-    def example_cases(self) -> list[ExampleTest]:
-        """The task's worked examples as named tests in its language (`workbench.code.example_tests`):
-        the user's own spec, so the loop keeps them whatever the model writes. Cached: every round asks."""
+    def examples(self) -> list[Example]:
+        """The task's worked examples of its function (`workbench.code.examples`)."""
         if self.function_name == "NAME":
             return []
         text = self.text
         for word, python in self.lang.literal_words:  # `isEven(2) returns true` -> True
             text = re.sub(rf"\b{word}\b", python, text)
-        return self.lang.examples.tests(find_examples(text, self.function_name), function=self.function_name,
-                                        stem=self.stem)
+        return find_examples(text, self.function_name)
+
+    @cached_property
+    def example_cases(self) -> list[ExampleTest]:
+        """The task's worked examples as named tests in its language (`workbench.code.example_tests`):
+        the user's own spec, so the loop keeps them whatever the model writes. Cached: every round asks."""
+        if not self.examples:
+            return []
+        return self.lang.examples.tests(self.examples, function=self.function_name, stem=self.stem)
+
+    def contradictions(self) -> list[tuple[str, str]]:
+        """Pairs of examples that call the function with the same arguments and want different results."""
+        seen: dict[str, tuple[object, str]] = {}
+        found = []
+        for example in self.examples:
+            parts = call_and_result(example, self.function_name)
+            if parts is None:
+                continue
+            key = repr(parts[0])
+            if key in seen and seen[key][0] != parts[1]:
+                found.append((seen[key][1], example.shown))
+            seen.setdefault(key, (parts[1], example.shown))
+        return found
 
     @property
     def example_tests(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
-from workbench.code.example_tests import function_lines, without_functions
+from workbench.code.example_tests import without_functions
 from workbench.code.prompts import max_tests
 from workbench.code.task import CodeTask, count_assertions, count_tests
 
@@ -83,24 +83,6 @@ def with_examples(task: CodeTask, source: str) -> str:
         return source
     return task.lang.examples.insert(source, task.example_cases, function=task.function_name, stem=task.stem,
                                      module=task.module)
-
-
-def corrected(task: CodeTask, old: str, new: str) -> str | None:
-    """`old` with the test functions that `new` redefines replaced by the new versions (a fix round's
-    corrections: the model names a wrong test and rewrites it); tests only `new` has are ignored, the
-    task's examples never change. None when nothing changed or `new` is no Python."""
-    old_tree, new_tree = _tree(task, old), _tree(task, new)
-    if old_tree is None or new_tree is None:
-        return None
-    fixes = {f.name: ast.get_source_segment(new, f) for f in _tests(new_tree) if f.name not in task.example_names}
-    lines = old.splitlines(keepends=True)
-    changed = False
-    for node in sorted(_tests(old_tree), key=lambda n: n.lineno, reverse=True):
-        fix = fixes.get(node.name)
-        if fix and fix.strip() != (ast.get_source_segment(old, node) or "").strip():
-            lines[function_lines(node)] = [fix.rstrip() + "\n"]
-            changed = True
-    return "".join(lines) if changed and _parses("".join(lines)) else None
 
 
 def _tree(task: CodeTask, source: str) -> ast.Module | None:
