@@ -11,11 +11,12 @@ the workbench default model unless --model names another. Every program runs in 
 Modes, per problem:
   single    one greedy completion (temperature 0) of the function from the HumanEval prompt
   loop      `workbench.code.loop.solve(..., max_rounds=3)`: the task text is the prompt (signature, docstring,
-            examples) asking for solution.py and test_solution.py; the loop turns the docstring's examples
-            into tests (`workbench.code.examples`) and the model writes the other tests itself. A round after
-            a missed example is a fresh sample (temperature 0.8, seeded, shown the examples but not the
-            model's own tests); after a stub handed back, or a failure of only the model's own tests, a fix
-            (at most one while every example passes). The model never sees the hidden tests.
+            examples) asking for solution.py and test_solution.py. Round 1 is the plain answer (the request
+            alone, greedy); the docstring's examples (`workbench.code.examples`) judge it, then the model's own
+            tests, written after it and checked before they judge. A missed example brings a fresh sample
+            (temperature 0.8, seeded, from the request alone); a mechanical fault, or a test another answer
+            passes, a fix; the answer kept is chosen by the examples, then by dual execution agreement over
+            the model's tests, then the earliest. The model never sees the hidden tests.
   resample  samples at temperature 0.8 (seeds 1, 2, ...) until the tokens spent (in + out) reach what the loop
             spent on that problem (at least one sample; the last one may overshoot). The hidden tests are NOT
             used to choose: the sample kept is the first one that passes the docstring's own examples (run in

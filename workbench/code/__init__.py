@@ -1,4 +1,4 @@
-"""The code vertical: turn a request into tests, then code that passes them in the sandbox.
+"""The code vertical: turn a request into code that its examples and tests pass in the sandbox.
 
     from workbench.code import solve
     result = solve("Write fib.py with fib(n) for n >= 0; fib(0) == 0 ...", "python", model="local")

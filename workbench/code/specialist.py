@@ -1,6 +1,6 @@
 """The seam to the agents' Code specialist: `code_loop: workbench.code.specialist:handle` in agents.yaml
-makes the Code specialist write tests, run them in the sandbox and fix the code, instead of only
-writing code. Options (specialists.code.options): max_rounds (default 3), language (default: guessed
+makes the Code specialist run the code loop (`workbench.code.loop`: an answer, tests, samples and fixes
+judged in the sandbox) instead of only writing code. Options (specialists.code.options): max_rounds (default 3), language (default: guessed
 from the instructions: TypeScript / Java when named, else Python).
 """
 
