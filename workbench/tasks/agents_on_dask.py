@@ -14,13 +14,13 @@ function models run in parallel. The rules are those of `workbench.agents.inline
 sequential version): dependents run after their inputs with them as context; a failed subtask fails
 alone and its dependents are skipped; the task budget and wall-clock limit cover everything.
 
-Dispatch costs a few milliseconds a subtask on top of raw Dask. Results are gathered on the client's event
-loop as each subtask finishes (`as_completed(with_results=True)`), not by the Director thread waiting on
-futures one at a time and then fetching each result. A subtask's worker hands its checkpoint to a thread of
-its own and returns; it does not flush its events per subtask either. When its subtasks are over the
-Director waits, on every worker at once, for the checkpoints and events written so far (`flush_workers`),
-so the task's final status still comes after every checkpoint and event of its subtasks. The LLM-slot check asks the scheduler once per task and model, not once per
-subtask.
+Dispatch adds little to raw Dask per subtask (benchmarks/tasks_dispatch.py): results are fetched on the
+client's event loop as each subtask finishes (`as_completed(with_results=True)`), not by the Director
+waiting on futures and then fetching each result; a subtask's worker hands its checkpoint to a thread of
+its own and returns, and does not flush its events per subtask; when the subtasks are over the Director
+waits, on every worker at once, for the checkpoints and events written so far (`flush_workers`), so the
+task's final status still comes after every checkpoint and event of its subtasks. The LLM-slot check asks
+the scheduler once per task and model, not once per subtask.
 
 Checkpoints (workbench.tasks.plans): the plan is stored before any subtask runs and each subtask's
 result when it finishes, so a task retried after its worker died resumes from its finished subtasks.
@@ -161,10 +161,10 @@ class Scheduler:
         model = _model_for(self.task, sub.specialist, self.registry)
         if model not in self.resources:  # one look at the workers' slots per model, not per subtask
             self.resources[model] = _resources(self.client, model)
-        future = self.client.submit(
-            run_subtask, self.task["id"], self.parent, sub.as_dict(), context, self.budget.remaining(),
-            self.task.get("model"), self.version, key=f"run_subtask-{self.task['id']}-{sub.id}-{self.tries.get(sub.id, 0)}",
-            resources=self.resources[model], pure=False)
+        key = f"run_subtask-{self.task['id']}-{sub.id}-{self.tries.get(sub.id, 0)}"
+        future = self.client.submit(run_subtask, self.task["id"], self.parent, sub.as_dict(), context,
+                                    self.budget.remaining(), self.task.get("model"), self.version, key=key,
+                                    resources=self.resources[model], pure=False)
         self.running[future] = sub.id
         self.finished.add(future)
 
@@ -177,6 +177,8 @@ class Scheduler:
         try:
             if future.status == "error":
                 raise outcome[1]
+            if future.status != "finished":  # cancelled by someone else (the Director drops its own first)
+                raise WorkbenchError(f"its Dask future ended {future.status}")
             result = SubtaskResult.from_dict(outcome)
         except KilledWorker as exc:
             tries = self.tries[sid] = self.tries.get(sid, 0) + 1
@@ -254,7 +256,7 @@ def _checkpoint_soon(task_id: str, version: int, result: dict[str, Any], worker:
     """Save a finished subtask's checkpoint on this process's checkpoint thread (in order, one at a time)."""
     with _CHECKPOINTS_LOCK:
         if _CHECKPOINTS["thread"] is None:
-            _CHECKPOINTS["thread"] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="workbench-checkpoint")
+            _CHECKPOINTS["thread"] = concurrent.futures.ThreadPoolExecutor(1, "workbench-checkpoint")
         saving = _CHECKPOINTS["thread"].submit(telemetry.wrap(_checkpoint), task_id, version, result, worker)
         _CHECKPOINTS["pending"].add(saving)
     saving.add_done_callback(_CHECKPOINTS["pending"].discard)
