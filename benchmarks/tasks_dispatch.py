@@ -1,6 +1,6 @@
-"""What running a task through workbench costs on top of Dask: latency, throughput and memory.
+"""What running a task, and each subtask of an agents task, through workbench costs on top of Dask.
 
-    .venv/bin/python benchmarks/tasks_dispatch.py [--sequential 50] [--tasks 1000]
+    .venv/bin/python benchmarks/tasks_dispatch.py [--chains 10] [--chain 10] [--sequential 50] [--tasks 1000]
 
 Everything runs on the real stack the server uses: a fresh embedded Postgres in a temporary WORKBENCH_HOME
 and the LocalCluster of `workbench.cluster.start_local_cluster` (worker processes, 1 thread each). Both
@@ -11,6 +11,15 @@ sides run in the same process, on the same cluster, in the same run:
   commits pending -> queued -> processing -> completed, each with its event, and flushes its writer);
 - raw Dask: `client.submit(noop, pure=False)`, done when the future's result is back.
 
+0. subtask dispatch: agents tasks planned (by `test:dispatch`, benchmarks/_dispatch_team.py) as a chain
+   s1 -> s2 -> ... -> sN, each subtask after the one before and with its output as context, run by the
+   real Director (`TaskRunner`, body "agents": the plan step, checkpoints, messages, spans, LLM-slot
+   check, cancellation checks); against the same chain of the same `run_specialist` calls submitted from
+   a worker through `worker_client()` on raw Dask, each one as soon as its input is back. Measured per
+   dependency: from one subtask's specialist finishing to the next one's starting (the `finished_at` and
+   `started_at` the specialist run records), i.e. one whole dispatch round: result back, Director,
+   submit, scheduler, worker. The specialist's own work (an instant model) is the same on both sides
+   and outside the measure, so the difference is what the Director adds per subtask;
 1. sequential latency: one task at a time, end to end (p50/p95 per task; workbench split into create,
    submit, and submit -> completed);
 2. throughput: N tasks submitted at once (one loop of submits, then wait for all); no task may be lost:
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -35,6 +45,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # _dispatch_team, the plugin the workers load too
 from benchmarks._common import save, table
 
 
@@ -126,6 +137,57 @@ class Workbench:
         return t1 - t0, t2 - t1, time.perf_counter() - t2
 
 
+def chain_gaps(results: list[dict]) -> list[float]:
+    """Seconds from each subtask's specialist finishing to the next one's starting, in chain order."""
+    ordered = sorted(results, key=lambda r: int(r["subtask_id"][1:]))
+    return [b["started_at"] - a["finished_at"] for a, b in zip(ordered, ordered[1:])]
+
+
+def subtasks(client, service, chains: int, length: int) -> list[dict]:
+    """Agents tasks whose plan is a chain, against the same chain of specialist runs on raw Dask."""
+    import _dispatch_team as team
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(team)  # workers have no benchmarks/ on their path
+
+    from workbench.tasks.runner import TaskRunner
+    from workbench.tasks.service import NewTask
+
+    runner = TaskRunner(client, service)  # by the task's mode: agents (plan step, then the Director)
+
+    def ours(n: int) -> tuple[list[float], float]:
+        task = service.create(NewTask(prompt=f"dispatch benchmark [chain:{n}]", model="test:dispatch"))
+        start = time.perf_counter()
+        runner.submit(task["id"])
+        done = runner.wait(task["id"], timeout=300)
+        wall = time.perf_counter() - start
+        assert done["status"] == "completed" and done["result"]["ok"], done["error"]
+        return chain_gaps(list(done["result"]["subtasks"].values())), wall
+
+    def raw(n: int) -> list[float]:
+        return chain_gaps(client.submit(team.raw_chain, n, "test:dispatch", pure=False).result())
+
+    ours(3), raw(3)  # warm-up: imports, plugins, the registry and each worker's store
+    gaps_ours, gaps_raw, walls = [], [], []
+    for _ in range(chains):  # interleaved, so both sides see the same neighbours on a shared machine
+        gaps, wall = ours(length)
+        gaps_ours += gaps
+        walls.append(wall)
+        gaps_raw += raw(length)
+    n = len(gaps_ours)
+    rows = []
+    for name, q in (("p50", 0.5), ("p95", 0.95)):
+        w, r = pct(gaps_ours, q) * 1e3, pct(gaps_raw, q) * 1e3
+        rows.append({"measure": f"subtask dispatch {name} (ms per dependent subtask, n={n})", "workbench": w,
+                     "raw_dask": r, "ratio": w / r, "difference": w - r})
+    w, r = statistics.mean(gaps_ours) * 1e3, statistics.mean(gaps_raw) * 1e3
+    rows.append({"measure": f"subtask dispatch mean (ms per dependent subtask, n={n})", "workbench": w,
+                 "raw_dask": r, "ratio": w / r, "difference": w - r})
+    rows.append({"measure": f"  workbench p50: agents task with a chain of {length}, submit -> completed (ms)",
+                 "workbench": pct(walls, 0.5) * 1e3})
+    return rows
+
+
 def sequential(wb: Workbench, client, n: int) -> list[dict]:
     ours, parts, raw = [], [], []
     for i in range(n):  # interleaved, so both sides see the same neighbours on a shared machine
@@ -138,10 +200,12 @@ def sequential(wb: Workbench, client, n: int) -> list[dict]:
     rows = []
     for name, q in (("p50", 0.5), ("p95", 0.95)):
         w, r = pct(ours, q) * 1e3, pct(raw, q) * 1e3
-        rows.append({"measure": f"sequential latency {name} (ms/task, n={n})", "workbench": w, "raw_dask": r,
+        rows.append({"measure": f"task (noop body, no subtasks) latency {name} (ms/task, n={n})",
+                     "workbench": w, "raw_dask": r,
                      "ratio": w / r, "difference": w - r})
     w, r = statistics.mean(ours) * 1e3, statistics.mean(raw) * 1e3
-    rows.append({"measure": f"sequential latency mean (ms/task, n={n})", "workbench": w, "raw_dask": r,
+    rows.append({"measure": f"task (noop body, no subtasks) latency mean (ms/task, n={n})",
+                 "workbench": w, "raw_dask": r,
                  "ratio": w / r, "difference": w - r})
     for k, label in enumerate(("create: row + status event", "submit: get + queued + client.submit",
                                "submitted -> completed row")):
@@ -203,6 +267,8 @@ def throughput(wb: Workbench, client, n: int, pgdata: Path, worker_pids: list[in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chains", type=int, default=10, help="agents tasks with a chain plan, per side")
+    parser.add_argument("--chain", type=int, default=10, help="subtasks in each chain")
     parser.add_argument("--sequential", type=int, default=50, help="tasks one at a time, per side")
     parser.add_argument("--tasks", type=int, default=1000, help="tasks submitted at once, per side")
     args = parser.parse_args()
@@ -212,6 +278,11 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="wb-bench-tasks-"))
     home.chmod(0o755)
     os.environ["WORKBENCH_HOME"] = str(home)  # workers inherit WORKBENCH_* and open this store themselves
+    here = Path(__file__).resolve().parent
+    agents = home / "agents.yaml"  # the packaged one, with room for the chain in a plan
+    agents.write_text(re.sub(r"max_subtasks: \d+", f"max_subtasks: {args.chain}",
+                             (here.parent / "workbench" / "agents" / "agents.yaml").read_text()))
+    os.environ.update(WORKBENCH_AGENTS_FILE=str(agents), WORKBENCH_PLUGINS=str(here / "_dispatch_team.py"))
     from distributed import Client
 
     from workbench import cluster
@@ -238,7 +309,8 @@ def main() -> None:
             wb.finish(task_id, future)
         client.gather([client.submit(noop, -i, pure=False) for i in range(1, 9)])
 
-        rows = sequential(wb, client, args.sequential)
+        rows = subtasks(client, wb.service, args.chains, args.chain)
+        rows += sequential(wb, client, args.sequential)
         mem_before = memory(client, store.pgdata)
         rss_before = rss_mib(os.getpid())
         more, lost = throughput(wb, client, args.tasks, store.pgdata, worker_pids)
@@ -281,7 +353,8 @@ def main() -> None:
                 memory_after_workbench=mem_mid, memory_after_raw_dask=mem_after,
                 this_process_rss_mib=[round(m, 1) for m in (rss_before, lost["this_process_mib"], rss_after)],
                 tasks_by_status=lost["by_status"], status_events=lost["status_events"],
-                sequential=args.sequential, tasks=args.tasks, workers=get_settings().dask_workers,
+                chains=args.chains, chain=args.chain, sequential=args.sequential, tasks=args.tasks,
+                workers=get_settings().dask_workers,
                 start_s=round(started, 1), load_average_1min=load,
                 note="2-core machine shared with other work; see the module docstring for what is measured")
     print(f"saved {path}")

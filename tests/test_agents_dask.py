@@ -106,6 +106,39 @@ def test_independent_subtasks_run_in_parallel_on_two_workers_and_pass_context(st
                                                                 for s in ("s1", "s2", "s3")}
 
 
+def _writer_interval(interval_s: float) -> float:
+    """On a worker: set how often its event writer writes by itself; returns the previous interval."""
+    from workbench.store import get_store
+
+    writer = get_store().writer
+    previous, writer.interval_s = writer.interval_s, interval_s
+    writer.flush()  # wakes the writer thread, so the new interval applies from now
+    return previous
+
+
+def test_every_subtask_event_and_checkpoint_is_in_postgres_before_the_task_reads_completed(stack):
+    """Workers do not flush per subtask; the Director flushes them all before the final status. With the
+    workers' writers left to themselves only once a minute, only that flush can have written s1 and s2's
+    events (they run on both workers, so on at least one other than the Director's) and checkpoints."""
+    _, client, service, _, _ = stack
+    before = client.run(_writer_interval, 60.0)
+    try:
+        task = run(stack, "Answer in parts [plan:fan-out]")
+        events = service.events(task["id"])  # at once: nothing has had time to be written by the timer
+        saved = checkpoints(stack, task["id"])
+    finally:
+        client.run(_writer_interval, next(iter(before.values())))
+    assert task["status"] == "completed", task["error"]
+    assert {w["worker"] for w in saved.values()} == {"worker-0", "worker-1"}
+    assert {sid: c["status"] for sid, c in saved.items()} == {"s1": "done", "s2": "done", "s3": "done"}
+    spans = {e["payload"]["subtask_id"]: e for e in events if e["kind"] == "subtask"}
+    assert sorted(spans) == ["s1", "s2", "s3"]
+    calls = [e for e in events if e["kind"] == "llm_call" and e["agent"] == "general"]
+    assert len(calls) >= 3
+    messages = [e["payload"] for e in events if e["kind"] == "message"]
+    assert sorted(m["subtask_id"] for m in messages if m["type"] == "result") == ["s1", "s2", "s3"]
+
+
 def test_trace_of_a_run_nests_attempts_under_calls_and_worker_events_under_the_director(stack):
     """The trace of a task run like `workbench run`: every llm_attempt hangs under its llm_call, every
     llm_call under the agent span that made it, and the result messages sent from the worker processes

@@ -14,6 +14,14 @@ function models run in parallel. The rules are those of `workbench.agents.inline
 sequential version): dependents run after their inputs with them as context; a failed subtask fails
 alone and its dependents are skipped; the task budget and wall-clock limit cover everything.
 
+Dispatch adds little to raw Dask per subtask (benchmarks/tasks_dispatch.py): results are fetched on the
+client's event loop as each subtask finishes (`as_completed(with_results=True)`), not by the Director
+waiting on futures and then fetching each result; a subtask's worker hands its checkpoint to a thread of
+its own and returns, and does not flush its events per subtask; when the subtasks are over the Director
+waits, on every worker at once, for the checkpoints and events written so far (`flush_workers`), so the
+task's final status still comes after every checkpoint and event of its subtasks. The LLM-slot check asks
+the scheduler once per task and model, not once per subtask.
+
 Checkpoints (workbench.tasks.plans): the plan is stored before any subtask runs and each subtask's
 result when it finishes, so a task retried after its worker died resumes from its finished subtasks.
 With approve_plan the task stops in `awaiting_approval` after planning, until approved or edited.
@@ -21,7 +29,10 @@ With approve_plan the task stops in `awaiting_approval` after planning, until ap
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +46,7 @@ from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.errors import AgentTimeout, AwaitingApproval, TaskFailed, WorkbenchError
 from workbench.tasks.plans import PlanStore
 
+log = logging.getLogger(__name__)
 SUBTASK_RETRIES = 1  # a subtask whose worker died is run once more before it counts as failed
 POLL_S = 0.5  # how often the Director looks at cancellation and the deadline while it waits
 
@@ -100,27 +112,29 @@ class Scheduler:
         self.pending = [s.id for s in the_plan.subtasks if s.id not in resumed]
         self.running: dict[Any, str] = {}  # future -> subtask id
         self.tries: dict[str, int] = {}
+        self.resources: dict[str, dict[str, int] | None] = {}  # model -> what its subtasks ask for
+        self.finished = None  # as_completed(with_results=True) over the subtasks' futures, made by run()
 
     def run(self) -> dict[str, SubtaskResult]:
-        from distributed import wait
+        from distributed import as_completed
 
+        # Each result is fetched on the event loop the moment its subtask finishes, and handed over here.
+        self.finished = as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
         try:
             while self.pending or self.running:
                 self._dispatch_ready()
                 if not self.running:
                     continue  # everything left was skipped just now (or is waiting on a skipped input)
-                try:
-                    done, _ = wait(list(self.running), timeout=POLL_S, return_when="FIRST_COMPLETED")
-                except TimeoutError:  # nothing finished yet: look at cancellation and the deadline
-                    done = ()
-                for future in done:
-                    self._collect(future)
-                self.ctx.check_cancelled()
+                for future, outcome in _next_finished(self.finished, POLL_S):
+                    if future in self.running:  # not one cancelled meanwhile
+                        self._collect(future, outcome)
+                self.ctx.check_cancelled()  # RunContext looks at the row at most every CANCEL_CHECK_S
                 if self.budget.seconds_left() is not None and self.budget.seconds_left() <= 0:
                     self._time_out()
         finally:
             for future in self.running:  # cancelled or crashed: do not leave subtasks running
                 future.cancel()
+            flush_workers(self.client)  # the subtasks' events are durable before the task's final status
         return self.results
 
     def _dispatch_ready(self) -> None:
@@ -145,18 +159,27 @@ class Scheduler:
                  depends_on=sub.depends_on)
         context = {d: self.results[d].as_context() for d in sub.depends_on}
         model = _model_for(self.task, sub.specialist, self.registry)
-        future = _submit(self.client, run_subtask, (self.task["id"], self.parent, sub.as_dict(), context,
-                         self.budget.remaining(), self.task.get("model"), self.version), model=model,
-                         key=f"{self.task['id']}-{sub.id}-{self.tries.get(sub.id, 0)}")
+        if model not in self.resources:  # one look at the workers' slots per model, not per subtask
+            self.resources[model] = _resources(self.client, model)
+        key = f"run_subtask-{self.task['id']}-{sub.id}-{self.tries.get(sub.id, 0)}"
+        future = self.client.submit(run_subtask, self.task["id"], self.parent, sub.as_dict(), context,
+                                    self.budget.remaining(), self.task.get("model"), self.version, key=key,
+                                    resources=self.resources[model], pure=False)
         self.running[future] = sub.id
+        self.finished.add(future)
 
-    def _collect(self, future) -> None:
+    def _collect(self, future, outcome) -> None:
+        """One finished subtask: `outcome` is its result dict, or (type, exception, traceback) if it raised."""
         from distributed.scheduler import KilledWorker
 
         sid = self.running.pop(future)
         sub = self.plan.get(sid)
         try:
-            result = SubtaskResult.from_dict(future.result())
+            if future.status == "error":
+                raise outcome[1]
+            if future.status != "finished":  # cancelled by someone else (the Director drops its own first)
+                raise WorkbenchError(f"its Dask future ended {future.status}")
+            result = SubtaskResult.from_dict(outcome)
         except KilledWorker as exc:
             tries = self.tries[sid] = self.tries.get(sid, 0) + 1
             if tries <= SUBTASK_RETRIES:
@@ -214,20 +237,54 @@ def plan_step(task: dict[str, Any], parent: telemetry.Context, budget: Budget) -
 
 def run_subtask(task_id: str, parent: telemetry.Context, subtask: dict[str, Any], context: dict[str, str],
                 budget: Budget, model: str | None, version: int) -> dict[str, Any]:
-    """One subtask on its specialist; checkpoints the result and posts it to the Director."""
-    from workbench.store import get_store
-
-    with _in_trace(parent):
+    """One subtask on its specialist; posts its result to the Director and queues its checkpoint."""
+    worker = _worker_name()
+    with _in_trace(parent, flush=False):  # the Director flushes every worker once, at the end (flush_workers)
         result = run_specialist(subtask, context, model=model, budget=budget, task_id=task_id)
         bus.send("result", sender=result.specialist, to="director", text=result.output or result.error or "",
-                 subtask_id=result.subtask_id, status=result.status, worker=_worker_name())
-        PlanStore(get_store()).save_subtask(task_id, version, result.as_dict(), worker=_worker_name())
-    return result.as_dict()
+                 subtask_id=result.subtask_id, status=result.status, worker=worker)
+        done = result.as_dict()
+        _checkpoint_soon(task_id, version, done, worker)
+    return done
+
+
+_CHECKPOINTS: dict[str, Any] = {"thread": None, "pending": set()}
+_CHECKPOINTS_LOCK = threading.Lock()
+
+
+def _checkpoint_soon(task_id: str, version: int, result: dict[str, Any], worker: str) -> None:
+    """Save a finished subtask's checkpoint on this process's checkpoint thread (in order, one at a time)."""
+    with _CHECKPOINTS_LOCK:
+        if _CHECKPOINTS["thread"] is None:
+            _CHECKPOINTS["thread"] = concurrent.futures.ThreadPoolExecutor(1, "workbench-checkpoint")
+        saving = _CHECKPOINTS["thread"].submit(telemetry.wrap(_checkpoint), task_id, version, result, worker)
+        _CHECKPOINTS["pending"].add(saving)
+    saving.add_done_callback(_CHECKPOINTS["pending"].discard)
+
+
+def _checkpoint(task_id: str, version: int, result: dict[str, Any], worker: str) -> None:
+    from workbench.store import get_store
+
+    try:
+        PlanStore(get_store()).save_subtask(task_id, version, result, worker=worker)
+    except Exception as exc:  # noqa: BLE001 - the Director has the result; only a resume would need it
+        log.warning("checkpoint of subtask %s of task %s not saved: %s", result["subtask_id"], task_id, exc)
+        telemetry.emit("agent_step", agent=result["specialist"],
+                       error=f"checkpoint of {result['subtask_id']} not saved ({type(exc).__name__}: {exc}); "
+                             f"a resumed task would run it again")
+
+
+def wait_for_checkpoints(timeout: float = 30.0) -> None:
+    """Block until every checkpoint this process queued so far is saved (or reported as not saved)."""
+    with _CHECKPOINTS_LOCK:
+        pending = list(_CHECKPOINTS["pending"])
+    concurrent.futures.wait(pending, timeout=timeout)
 
 
 @contextlib.contextmanager
-def _in_trace(parent: telemetry.Context) -> Iterator[None]:
-    """Enter the Director's span on this worker, so the work done here nests under it; flush on exit."""
+def _in_trace(parent: telemetry.Context, *, flush: bool = True) -> Iterator[None]:
+    """Enter the Director's span on this worker, so the work done here nests under it; flush on exit
+    unless the caller makes the events durable later (the Director's `flush_workers`)."""
     from workbench.store import get_store
 
     store = get_store()  # open it BEFORE anything is emitted: it is this process's telemetry sink
@@ -235,15 +292,45 @@ def _in_trace(parent: telemetry.Context) -> Iterator[None]:
         with telemetry.use(parent):
             yield
     finally:
-        store.flush()  # the Director reads results right after: their events must be durable
+        if flush:
+            store.flush()
+
+
+def _next_finished(finished, timeout: float) -> list[tuple[Any, Any]]:
+    """(future, result) pairs of the subtasks finished so far, waiting up to `timeout` s for the first."""
+    with finished.thread_condition:  # as_completed notifies it after it queues a result
+        if not finished.has_ready():
+            finished.thread_condition.wait(timeout)
+    return finished.next_batch(block=False)
+
+
+def flush_workers(client) -> None:
+    """Make every checkpoint and event the workers have written so far durable (all workers at once)."""
+    try:
+        client.run(_flush_events, on_error="ignore")  # a worker that died meanwhile has nothing left to flush
+    except Exception as exc:  # noqa: BLE001 - never hide why the task ended; the writers flush by themselves
+        telemetry.emit("agent_step", agent="director", error=f"flushing the workers' events failed: {exc}")
+
+
+def _flush_events() -> None:
+    from workbench.store import current_store
+
+    wait_for_checkpoints()  # first: a checkpoint that failed leaves an event to flush
+    store = current_store()  # a worker that never opened the store has no events to flush
+    if store is not None:
+        store.flush()
+
+
+def _resources(client, model: str) -> dict[str, int] | None:
+    """What a step on `model` asks Dask for: an LLM slot when the model is local (refused if none exists)."""
+    from workbench import cluster
+
+    return cluster.require_llm_slot(client) if _is_local(model) else None
 
 
 def _submit(client, fn, args: tuple, *, model: str, key: str):
     """Submit to the cluster, asking for an LLM slot when the step's model is local."""
-    from workbench import cluster
-
-    resources = cluster.require_llm_slot(client) if _is_local(model) else None
-    return client.submit(fn, *args, key=f"{fn.__name__}-{key}", resources=resources, pure=False)
+    return client.submit(fn, *args, key=f"{fn.__name__}-{key}", resources=_resources(client, model), pure=False)
 
 
 def _model_for(task: dict[str, Any], specialist: str | None, registry: Registry) -> str:
