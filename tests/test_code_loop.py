@@ -461,3 +461,14 @@ def test_a_test_file_cut_off_mid_test_is_cut_back_to_its_last_complete_test():
     first = result.rounds[1]
     assert first.error is None and first.tests == 2 and first.notes[0].startswith("cut the test file after line")
     assert result.ok and "fib(2" not in result.files["test_fib.py"]
+
+
+@sandboxed
+def test_the_loop_checks_its_budget_before_every_call_and_keeps_its_best_answer_when_it_runs_out():
+    from workbench.agents.guards import Budget
+
+    budget = Budget.create(max_tokens=1, name="code specialist")
+    model = scripted(RIGHT)
+    result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=4, budget=budget)
+    assert result.stop_reason == "budget_exceeded" and len(model.requests) == 1  # no call past the limit
+    assert budget.spent_tokens > 1 and "a, b = b, a + b" in result.files["fib.py"] and result.ok  # examples pass

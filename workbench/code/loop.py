@@ -39,12 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from workbench import telemetry
+from workbench.agents.guards import Budget
 from workbench.code import prompts
 from workbench.code.candidates import Candidate, best, trusted_failures
 from workbench.code.judge import Judge, Verdict
 from workbench.code.task import CodeTask, CodeTaskError, count_assertions, count_tests, parse_task
 from workbench.code.testcheck import check_tests, request_names
 from workbench.code.testfile import tidy_tests
+from workbench.errors import AgentTimeout, BudgetExceeded
 from workbench.sandbox import Executor, Limits
 from workbench.sandbox.runtimes import require_runtime
 
@@ -93,7 +95,7 @@ class CodeResult:
     ok: bool
     files: dict[str, str]  # the best candidate: solution (+ other named files) and tests
     rounds: list[Round]
-    stop_reason: str  # passed | agreed | max_rounds | unverified | no_code
+    stop_reason: str  # passed | agreed | max_rounds | unverified | no_code | budget_exceeded | timeout
     best_round: int | None
     model: str
     seconds: float
@@ -139,9 +141,12 @@ class CodeResult:
 
 def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, max_rounds: int = 4,
           tests: dict[str, str] | None = None, executor: Executor | None = None, limits: Limits | None = None,
-          max_tokens: int = 1024, on_round: Callable[[Round], None] | None = None) -> CodeResult:
+          max_tokens: int = 1024, on_round: Callable[[Round], None] | None = None,
+          budget: Budget | None = None) -> CodeResult:
     """Answer, write tests, then sample or fix until a candidate passes them, two answers agree against
-    the rest, or `max_rounds` answers were given."""
+    the rest, or `max_rounds` answers were given. A `budget` (the agents' task and specialist limits) is
+    checked before every model call and charged after it; when it runs out the loop stops and keeps
+    its best candidate (stop_reason budget_exceeded or timeout)."""
     task = task if isinstance(task, CodeTask) else parse_task(task, language, tests)
     require_runtime(task.language, executor)  # a missing JDK or node: say so before the model writes code
     _refuse_contradictions(task)
@@ -159,7 +164,7 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
             on_round(rnd)
 
     def answer(kind: str, decision: str, messages: list[dict], **sampling: Any) -> None:
-        rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind, **sampling)
+        rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind, budget=budget, **sampling)
         rnd.decision = decision
         code = _solution_files(task, prompts.parse_files(task, reply, task.solution_file))
         rnd.files = code
@@ -172,30 +177,34 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
             _fill(rnd, candidate, task)
         record(rnd)
 
-    # 1. The plain answer, as a single call gets it; judged by the request's own examples.
-    answer("code", "the plain answer, from the request alone (what a single call gets)", prompts.code_prompt(task, {}))
-    # 2. Tests from the request's rules, checked before they judge anything; every candidate judged by them.
-    if not task.user_tests:
-        _write_tests(task, model, max_tokens, judge, pool, record)
-    # 3. One round at a time, chosen by what failed, until a candidate passes everything or the rounds run out.
     stop = "max_rounds"
-    while sum(1 for r in rounds if r.kind in CODE_KINDS) < max_rounds:
-        top = best(pool)
-        if top is not None and top.verdict.ok:
-            break
-        if top is not None and _agreed(top, pool):
-            stop = "agreed"  # two answers read the request alike and no other answer disputes them
-            break
-        if top is not None and not judge.has_tests:
-            stop = "unverified"  # nothing can tell candidates apart: another one would be a guess
-            break
-        kind, decision, messages, sampling = _next_round(task, judge, top, pool, rounds)
-        answer(kind, decision, messages, **sampling)
+    try:
+        # 1. The plain answer, as a single call gets it; judged by the request's own examples.
+        answer("code", "the plain answer, from the request alone (what a single call gets)",
+               prompts.code_prompt(task, {}))
+        # 2. Tests from the request's rules, checked before they judge anything; every candidate judged by them.
+        if not task.user_tests:
+            _write_tests(task, model, max_tokens, judge, pool, record, budget)
+        # 3. One round at a time, chosen by what failed, until a candidate passes everything or rounds run out.
+        while sum(1 for r in rounds if r.kind in CODE_KINDS) < max_rounds:
+            top = best(pool)
+            if top is not None and top.verdict.ok:
+                break
+            if top is not None and _agreed(top, pool):
+                stop = "agreed"  # two answers read the request alike and no other answer disputes them
+                break
+            if top is not None and not judge.has_tests:
+                stop = "unverified"  # nothing can tell candidates apart: another one would be a guess
+                break
+            kind, decision, messages, sampling = _next_round(task, judge, top, pool, rounds)
+            answer(kind, decision, messages, **sampling)
+    except (BudgetExceeded, AgentTimeout) as exc:
+        stop = "timeout" if isinstance(exc, AgentTimeout) else "budget_exceeded"
+        telemetry.emit("agent_step", agent="code", error=str(exc),
+                       payload={"loop": "code", "kind": "stop", "decision": f"stopped: {exc}"})
     top = best(pool)
-    if top is not None and top.verdict.ok:
-        stop = "passed"
-    elif top is None:
-        stop = "no_code"
+    if stop not in ("budget_exceeded", "timeout"):  # those say why it stopped, whatever the best one passed
+        stop = "passed" if top is not None and top.verdict.ok else "no_code" if top is None else stop
     files = {**(top.files if top else {}), **judge.files()}
     final = None
     if top is not None:
@@ -303,14 +312,14 @@ def _is_filler(stmt: ast.stmt) -> bool:
 
 
 def _write_tests(task: CodeTask, model: Any, max_tokens: int, judge: Judge, pool: list[Candidate],
-                 record: Callable[[Round], None]) -> None:
+                 record: Callable[[Round], None], budget: Budget | None) -> None:
     """Ask for the test file, check it, judge every candidate by it; ask once more if it cannot judge,
     then leave it out (the examples judge alone)."""
     messages = prompts.tests_prompt(task)
     limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task) + len(task.example_names)))
     defined = request_names(task, pool[0].files if pool else {})
     for attempt in range(2):
-        rnd, reply = _ask(model, messages, limit, number=0, kind="tests")  # numbered when recorded
+        rnd, reply = _ask(model, messages, limit, number=0, kind="tests", budget=budget)  # numbered when recorded
         rnd.decision = ("tests from the request's rules, after the plain answer" if attempt == 0 else
                         "the tests again: the first test file could not judge the code")
         source, rnd.notes, left = tidy_tests(task, prompts.parse_files(task, reply, task.test_file).get(task.test_file, ""))
@@ -350,10 +359,16 @@ def _rejudge(judge: Judge, pool: list[Candidate]) -> None:
         pool[i] = _judged(judge, candidate.number, candidate.files)
 
 
-def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str,
+def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str, budget: Budget | None = None,
          temperature: float = 0, seed: int | None = None) -> tuple[Round, str]:
+    if budget is not None:
+        budget.check()
+        left = budget.tokens_left()
+        max_tokens = max_tokens if left is None else max(1, min(max_tokens, left))
     started = time.perf_counter()
     completion = model.complete(messages, temperature=temperature, max_tokens=max_tokens, seed=seed)
+    if budget is not None:
+        budget.charge(tokens=completion.usage.input_tokens + completion.usage.output_tokens, usd=completion.cost_usd)
     rnd = Round(number=number, kind=kind, reply=completion.text[:MAX_REPLY_CHARS],
                 tokens_in=completion.usage.input_tokens, tokens_out=completion.usage.output_tokens,
                 cost_usd=completion.cost_usd or 0.0, model_s=time.perf_counter() - started)

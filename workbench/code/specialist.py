@@ -25,7 +25,8 @@ def handle(call: SpecialistCall) -> SubtaskResult:
     if call.context:
         text += "\n\nContext from earlier steps:\n" + "\n".join(f"- {k}: {v}" for k, v in call.context.items())
     language = call.options.get("language") or guess_language(call.subtask.instructions)
-    result = solve(text, language, model=call.model, max_rounds=int(call.options.get("max_rounds", 3)))
+    result = solve(text, language, model=call.model, max_rounds=int(call.options.get("max_rounds", 3)),
+                   budget=call.budget)
     summary = result.summary()
     blocks = "\n\n".join(f"{name}:\n```{result.task.lang.fence}\n{src.rstrip()}\n```" for name, src in result.files.items())
     coverage = "" if summary["coverage"] is None else f", coverage {summary['coverage']:.0f}%"
