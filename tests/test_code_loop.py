@@ -338,7 +338,7 @@ def test_examples_in_the_task_text_become_checks():
 
 
 @sandboxed
-def test_a_verbatim_copy_of_the_skeleton_keeps_its_filled_in_example():
+def test_a_verbatim_copy_of_the_skeleton_is_dropped_and_the_examples_judge():
     def answer(messages, options):
         prompt = messages[1]["content"]
         if "Write ONLY the test file" in prompt:  # answer with the skeleton exactly as shown
@@ -348,8 +348,14 @@ def test_a_verbatim_copy_of_the_skeleton_keeps_its_filled_in_example():
     result = solve(EXAMPLES_TASK, "python", model=FunctionModel(answer), max_rounds=2)
     first = result.rounds[1]
     assert first.kind == "tests" and first.error is None and first.tests == 3
-    assert first.notes == ["dropped the tests that kept the placeholders EXPECTED, INPUT, WHAT_IT_CHECKS"]
+    assert first.notes == ["dropped the tests that kept the placeholders EXPECTED, INPUT, WHAT_IT_CHECKS",
+                           "the answer had no test: the task's examples are the tests"]
     assert result.ok and "WHAT_IT_CHECKS" not in result.files["test_fib.py"]
+    assert "test_example" not in model_prompt(EXAMPLES_TASK)  # the examples are not shown to be copied
+
+
+def model_prompt(task: str) -> str:
+    return prompts.tests_prompt(parse_task(task))[1]["content"]
 
 
 @sandboxed

@@ -316,7 +316,7 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, judge: Judge, pool
     """Ask for the test file, check it, judge every candidate by it; ask once more if it cannot judge,
     then leave it out (the examples judge alone)."""
     messages = prompts.tests_prompt(task)
-    limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task) + len(task.example_names)))
+    limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task)))  # the examples are not rewritten
     defined = request_names(task, pool[0].files if pool else {})
     for attempt in range(2):
         rnd, reply = _ask(model, messages, limit, number=0, kind="tests", budget=budget)  # numbered when recorded

@@ -46,9 +46,9 @@ def tests_prompt(task: CodeTask) -> list[dict]:
         f"{lang.import_hint.format(stem=task.stem, module=task.module)}\n"
         f"- Do not write the solution.\n\n"
         f"The file looks like this (fill in the UPPERCASE parts; one test per rule):\n"
-        f"{_block(task, task.test_file, task.test_skeleton())}\n\n"
-        + (f"The {task.lang.examples.prefix} tests are the task's own examples: keep them as they are and add at most "
-           f"{max_tests(task)} tests for the other rules and edge cases.\n\n" if task.example_tests else "") +
+        f"{_block(task, task.test_file, task.test_skeleton(with_examples=False))}\n\n"
+        + (f"The task's own examples are tested already: do not repeat them. Write at most {max_tests(task)} tests "
+           f"for the other rules and edge cases.\n\n" if task.example_tests else "") +
         f"Answer with one code block whose first line is a comment with the file name {task.test_file}."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]

@@ -161,11 +161,13 @@ class CodeTask:
         """The example tests' names as the test report shows them (test_example_1, "example 1", example1())."""
         return frozenset(t.name for t in self.example_cases)
 
-    def test_skeleton(self) -> str:
+    def test_skeleton(self, with_examples: bool = True) -> str:
         """The shape of the test file, with the task's function name filled in and, for Python, the
-        task's worked examples as real tests: small models copy the skeleton literally, and copied
-        examples are still tests that check something."""
-        return self.lang.skeleton.format(stem=self.stem, module=self.module, example=self.example_tests).replace(
+        task's worked examples as real tests (small models copy the skeleton literally, and copied
+        examples are still tests). The test round leaves them out: the loop tests the examples itself,
+        and a copy only costs output tokens."""
+        example = self.example_tests if with_examples else ""
+        return self.lang.skeleton.format(stem=self.stem, module=self.module, example=example).replace(
             "NAME", self.function_name)
 
 
