@@ -1,24 +1,32 @@
-"""The agents benchmark: small real tasks through the Director and its specialists, end to end.
+"""The agents benchmark: real tasks through the Director and its specialists, end to end, judged strictly.
 
-    .venv/bin/python benchmarks/agent_tasks.py [--model NAME] [--only 01,02] [--limit N] [--resume]
+    .venv/bin/python benchmarks/agent_tasks.py [--model NAME] [--only 01,02] [--limit N] [--kinds code,data]
+                                               [--resume] [--report] [--name NAME]
 
-Each file in benchmarks/tasks/ (sorted; general, code, then data) defines PROMPT, KIND and
-`check(task) -> (passed, why)`, which judges the finished task row by its structure and behaviour (a code
-subtask that ran its tests in the sandbox, a data subtask whose SQL returned rows, an answer that names a
-key term), never by exact wording. Everything runs on the stack the server uses, in a throwaway
-WORKBENCH_HOME: the embedded Postgres, the LocalCluster (`workbench.cluster.get_client`), the background
-DuckDB sync (the data specialist reads its published snapshot, so the data tasks query the execution log
-of the tasks run before them), and `TaskRunner` with the task's default body (agents). One task at a time:
-create, submit, wait for a final status; its time is create -> final status, wall clock.
+Each file in benchmarks/tasks/ defines PROMPT, KIND (general, code, data, multi) and `check`, a checker from
+benchmarks/tasks/_checks.py with two verdicts (see its docstring):
 
-Reported: per task (status, passed, seconds, tokens, cost, subtasks, specialists used) and a summary
-(completion rate = share of tasks `completed`; pass rate = share whose checker passed; median and p95
-seconds; mean tokens and cost per task; pass rate per kind), against the seed goals completion > 95 %
-and median < 30 s. Results go to benchmarks/results/agent_tasks.json.
+- strict, the number reported as the pass rate: the task is `completed` AND its check passes. Code: the code
+  the agents produced passes every held-out test in the task file, run here in the sandbox (never shown to
+  the model). Data: the data specialist's result rows hold the value this script computes with its own SQL
+  over the same analytics snapshot. General: the answer states every required fact. Multi: every part.
+- lenient, the earlier rule (one own test passing, any non-null value, one key term), reported beside it
+  and labelled, to compare with earlier runs.
 
---resume: finished tasks are appended to benchmarks/results/agent_tasks.partial.jsonl as they finish (with
-the WORKBENCH_HOME they ran in); after a crash, --resume skips them and reuses that home, so the data tasks
-still see the earlier tasks' log. A run that ends normally deletes the home and the partial file.
+Everything runs on the stack the server uses, in a throwaway WORKBENCH_HOME: the embedded Postgres, the
+LocalCluster, the background DuckDB sync, and `TaskRunner` with the task's default body (agents). One task at
+a time (general, code, data, multi; by file name within each): create, submit, wait for a final status; its
+time is create -> final status, wall clock. A task that asks about the execution log runs on a frozen
+snapshot: the sync publishes everything so far, then pauses until that task and its check are done, so the
+data specialist and the benchmark's own SQL read the same rows (the log of the tasks run before it).
+
+Each finished task is one JSON line in benchmarks/results/<name>.jsonl (default agent_tasks.jsonl), appended
+as it finishes, with the model, the verdicts and the home it ran in. --resume skips the tasks already there
+for the same model; on a fresh machine (the home gone) the remaining tasks run in a new home, and the data
+tasks' expected values are computed over that home's log, so strictness holds either way. A task run again
+is appended too; the report uses the last line of each (model, task). The report (also `--report` alone)
+gives completion rate, strict pass rate, lenient pass rate, median and p95 seconds, mean tokens and cost,
+pass rates per kind, against the goals completion > 95 % and median < 30 s; saved to <name>.json.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -38,35 +47,59 @@ from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tasks"))  # the task files' shared `_checks`
-from benchmarks._common import RESULTS, save, table
+from _checks import AllOf, DataAnswer, Verdict  # noqa: E402
+
+from benchmarks._common import RESULTS, save, table  # noqa: E402
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
-PARTIAL = RESULTS / "agent_tasks.partial.jsonl"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 GOALS = {"completion_rate": 0.95, "median_s": 30.0}  # the project's goals: completion > 95 %, median < 30 s
 TASK_TIMEOUT_S = 900
-KINDS = ("general", "code", "data")
+KINDS = ("general", "code", "data", "multi")
 
 
-def load_tasks(only: str | None, limit: int | None) -> list[tuple[str, ModuleType]]:
-    """The task modules, sorted by file name; `only` keeps those whose number (or name) is listed."""
+def load_tasks(only: str | None = None, limit: int | None = None, kinds: str | None = None
+               ) -> list[tuple[str, ModuleType]]:
+    """The task modules in run order (by KIND, then file name); `only` keeps those whose number or name is
+    listed, `kinds` those of the listed kinds."""
     wanted = {w.strip() for w in only.split(",") if w.strip()} if only else None
+    wanted_kinds = {k.strip() for k in kinds.split(",") if k.strip()} if kinds else set(KINDS)
+    unknown = wanted_kinds - set(KINDS)
+    if unknown:
+        raise SystemExit(f"--kinds: unknown {', '.join(sorted(unknown))}; choose from {', '.join(KINDS)}.")
     tasks = []
     for path in sorted(TASKS_DIR.glob("[0-9][0-9]_*.py")):
         name = path.stem
         if wanted is not None and name.split("_")[0] not in wanted and name not in wanted:
             continue
-        spec = importlib.util.spec_from_file_location(f"agent_task_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        for attr in ("PROMPT", "KIND", "check"):
-            if not hasattr(module, attr):
-                raise SystemExit(f"{path} defines no {attr}; every task file needs PROMPT, KIND and check(task).")
-        if module.KIND not in KINDS:
-            raise SystemExit(f"{path}: KIND {module.KIND!r} is not one of {', '.join(KINDS)}.")
-        tasks.append((name, module))
+        module = load_task(path)
+        if module.KIND in wanted_kinds:
+            tasks.append((name, module))
     if wanted is not None and not tasks:
-        raise SystemExit(f"--only {only} matches no file in {TASKS_DIR}.")
+        raise SystemExit(f"--only {only} matches no file in {TASKS_DIR} (of the kinds asked for).")
+    tasks.sort(key=lambda t: (KINDS.index(t[1].KIND), t[0]))
     return tasks[:limit] if limit else tasks
+
+
+def load_task(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"agent_task_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for attr in ("PROMPT", "KIND", "check"):
+        if not hasattr(module, attr):
+            raise SystemExit(f"{path} defines no {attr}; every task file needs PROMPT, KIND and check.")
+    if module.KIND not in KINDS:
+        raise SystemExit(f"{path}: KIND {module.KIND!r} is not one of {', '.join(KINDS)}.")
+    if not (hasattr(module.check, "strict") and hasattr(module.check, "lenient")):
+        raise SystemExit(f"{path}: check must be a checker from _checks (Mentions, HeldOutTests, DataAnswer, AllOf).")
+    return module
+
+
+def reads_log(check) -> bool:
+    """True when the check compares with the execution log (so the task runs on a frozen snapshot)."""
+    if isinstance(check, AllOf):
+        return any(reads_log(p) for p in check.parts)
+    return isinstance(check, DataAnswer)
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -76,44 +109,73 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-# --- the partial results file (--resume) ------------------------------------------------------------
+# --- the results file ---------------------------------------------------------------------------------
 
 
-def read_partial(model: str) -> tuple[Path | None, list[dict]]:
-    """The home and finished rows of an interrupted run on the same model (refuses another model's)."""
-    if not PARTIAL.exists():
-        return None, []
-    lines = []
-    for line in PARTIAL.read_text().splitlines():
-        try:
-            lines.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass  # the line being written when the run was killed: that task runs again
-    if not lines or "header" not in lines[0]:
-        return None, []
-    header = lines[0]["header"]
-    if header["model"] != model:
-        raise SystemExit(f"{PARTIAL} holds a run on {header['model']}, not {model}: rerun with --model "
-                         f"{header['model']} --resume, or without --resume to start over.")
-    return Path(header["home"]), lines[1:]
+def read_rows(jsonl: Path) -> dict[tuple[str, str], dict]:
+    """The last line of each (model, task); a line cut off by a crash is skipped (that task runs again)."""
+    rows: dict[tuple[str, str], dict] = {}
+    if jsonl.exists():
+        for line in jsonl.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "task" in row and "model" in row:
+                rows[(row["model"], row["task"])] = row
+    return rows
 
 
-def start_partial(model: str, home: Path) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    PARTIAL.write_text(json.dumps({"header": {"model": model, "home": str(home)}}) + "\n")
-
-
-def append_partial(row: dict) -> None:
-    with PARTIAL.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+def append(jsonl: Path, row: dict) -> None:
+    jsonl.parent.mkdir(parents=True, exist_ok=True)
+    with jsonl.open("a") as f:
+        f.write(json.dumps(row, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
-# --- one task ---------------------------------------------------------------------------------------
+# --- judging ------------------------------------------------------------------------------------------
 
 
-def run_one(name: str, module: ModuleType, model: str | None, service, runner) -> dict:
+class Judge:
+    """What a checker may use: the sandbox, and SQL over the analytics snapshot the data specialist read."""
+
+    def __init__(self, executor, home: Path):
+        self.executor, self.home = executor, home
+
+    def run_tests(self, language: str, files: dict[str, str], tests: list[str]):
+        from workbench.sandbox.runtimes import run_tests
+
+        return run_tests(language, files, tests=tests, executor=self.executor, format=False)
+
+    def query(self, sql: str) -> list[tuple]:
+        from workbench.store import analytics
+
+        con = analytics.connect(self.home)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def log_events(self) -> int | None:
+        try:
+            return self.query("SELECT count(*) FROM events")[0][0]
+        except Exception:  # noqa: BLE001 - nothing published yet
+            return None
+
+
+def judged(module: ModuleType, task: dict, judge: Judge) -> tuple[Verdict, Verdict]:
+    """(strict, lenient); a checker that raises fails its task, not the run."""
+    out = []
+    for how in ("strict", "lenient"):
+        try:
+            out.append(module.check.strict(task, judge) if how == "strict" else module.check.lenient(task))
+        except Exception as exc:  # noqa: BLE001
+            out.append(Verdict(False, f"{how} checker raised {type(exc).__name__}: {exc}"[:300]))
+    return out[0], out[1]
+
+
+def run_one(name: str, module: ModuleType, model: str | None, service, runner, judge: Judge) -> dict:
     from workbench.errors import WorkbenchError
     from workbench.tasks.service import NewTask
 
@@ -131,33 +193,37 @@ def run_one(name: str, module: ModuleType, model: str | None, service, runner) -
             pass  # it finished meanwhile
         task = service.get(task_id)
     seconds = time.perf_counter() - began
-    try:
-        passed, why = module.check(task)
-    except Exception as exc:  # noqa: BLE001 - a broken checker fails its task, not the run
-        passed, why = False, f"checker raised {type(exc).__name__}: {exc}"
+    strict, lenient = judged(module, task, judge)
     if timed_out:
-        passed, why = False, f"timed out after {TASK_TIMEOUT_S} s ({why})"
+        strict = Verdict(False, f"timed out after {TASK_TIMEOUT_S} s ({strict.why})", strict.detail)
     result = task.get("result") or {}
     subtasks = result.get("subtasks") or {}
-    return {"task": name, "kind": module.KIND, "status": task["status"], "passed": bool(passed), "why": str(why),
-            "seconds": round(seconds, 2), "tokens": result.get("tokens"), "cost_usd": result.get("cost_usd"),
-            "subtasks": len(subtasks),
+    return {"task": name, "kind": module.KIND, "status": task["status"], "passed": bool(strict.passed),
+            "why": str(strict.why), "lenient_passed": bool(lenient.passed), "lenient_why": str(lenient.why),
+            "detail": strict.detail, "seconds": round(seconds, 2), "tokens": result.get("tokens"),
+            "cost_usd": result.get("cost_usd"), "subtasks": len(subtasks),
             "specialists": "+".join(sorted({s.get("specialist", "?") for s in subtasks.values()})) or "-",
             "plan_source": (result.get("plan") or {}).get("source"), "task_id": task_id,
             "error": task.get("error"), "answer_head": (result.get("answer") or "")[:300]}
 
 
-def wait_for_sync(sync, store, rounds: int = 2, timeout_s: float = 15.0) -> None:
-    """Before a data task: let the background sync publish the rows of the tasks run so far."""
+def publish_and_pause(sync, store, rounds: int = 2, timeout_s: float = 30.0):
+    """Before a task that reads the log: let the background sync publish the rows of the tasks run so far,
+    then stop it (one final round), so the snapshot stays as it is until the task has been judged."""
     store.flush()
     target, deadline = sync.rounds + rounds, time.monotonic() + timeout_s
     while sync.rounds < target and time.monotonic() < deadline:
         time.sleep(0.1)
+    sync.stop(final_round=True)
     if sync.last_error:
         print(f"  (the DuckDB sync reports: {sync.last_error})", flush=True)
 
 
-# --- the summary ------------------------------------------------------------------------------------
+# --- the summary ----------------------------------------------------------------------------------------
+
+
+def rate(rows: list[dict], key: str) -> float | None:
+    return sum(bool(r.get(key)) for r in rows) / len(rows) if rows else None
 
 
 def summarize(rows: list[dict]) -> tuple[list[dict], dict]:
@@ -165,13 +231,14 @@ def summarize(rows: list[dict]) -> tuple[list[dict], dict]:
     seconds = [r["seconds"] for r in rows]
     completion = sum(r["status"] == "completed" for r in rows) / n
     median = statistics.median(seconds)
-    tokens = [r["tokens"] for r in rows if r["tokens"] is not None]
-    costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+    tokens = [r["tokens"] for r in rows if r.get("tokens") is not None]
+    costs = [r["cost_usd"] for r in rows if r.get("cost_usd") is not None]
     out = [
         {"measure": "tasks", "value": n},
         {"measure": "completion rate (status completed)", "value": completion,
          "goal": f"> {GOALS['completion_rate']}", "met": completion > GOALS["completion_rate"]},
-        {"measure": "pass rate (checker passed)", "value": sum(r["passed"] for r in rows) / n},
+        {"measure": "STRICT pass rate (completed and check passed)", "value": rate(rows, "passed")},
+        {"measure": "lenient pass rate (earlier rule, for comparison)", "value": rate(rows, "lenient_passed")},
         {"measure": "median s per task", "value": median, "goal": f"< {GOALS['median_s']:g}",
          "met": median < GOALS["median_s"]},
         {"measure": "p95 s per task", "value": pct(seconds, 0.95)},
@@ -181,20 +248,62 @@ def summarize(rows: list[dict]) -> tuple[list[dict], dict]:
     for kind in KINDS:
         of_kind = [r for r in rows if r["kind"] == kind]
         if of_kind:
-            out.append({"measure": f"pass rate {kind} (n={len(of_kind)})",
-                        "value": sum(r["passed"] for r in of_kind) / len(of_kind)})
-    met = {"completion_rate": out[1]["met"], "median_s": out[3]["met"]}
+            out.append({"measure": f"STRICT pass rate {kind} (n={len(of_kind)})", "value": rate(of_kind, "passed")})
+            out.append({"measure": f"lenient pass rate {kind} (n={len(of_kind)})",
+                        "value": rate(of_kind, "lenient_passed")})
+            out.append({"measure": f"median s {kind} (n={len(of_kind)})",
+                        "value": statistics.median(r["seconds"] for r in of_kind)})
+    met = {"completion_rate": out[1]["met"], "median_s": out[4]["met"]}
     return out, met
+
+
+def report(jsonl: Path, model: str | None = None, extra: dict | None = None) -> None:
+    rows_by = read_rows(jsonl)
+    models = sorted({m for m, _ in rows_by})
+    if not rows_by:
+        raise SystemExit(f"No results in {jsonl}: run the benchmark first.")
+    if model is None and len(models) > 1:
+        raise SystemExit(f"{jsonl} holds runs of {', '.join(models)}: name one with --model.")
+    model = model or models[0]
+    rows = sorted((r for (m, _), r in rows_by.items() if m == model), key=lambda r: (KINDS.index(r["kind"]), r["task"]))
+    if not rows:
+        raise SystemExit(f"No results for {model} in {jsonl}.")
+    summary, met = summarize(rows)
+    shown = [{**r, "why": r["why"][:60]} for r in rows]
+    print(table(shown, ["task", "kind", "status", "passed", "lenient_passed", "seconds", "tokens", "specialists", "why"]))
+    print()
+    print(table(summary, ["measure", "value", "goal", "met"]))
+    print(f"\ngoals met: {met}; model {model}; {len(rows)} task(s) from {jsonl.name}")
+    path = save(jsonl.stem, [{k: v for k, v in r.items() if k != "detail"} for r in rows], summary=summary,
+                goals=GOALS, goals_met=met, model=model, tasks=len(rows), task_timeout_s=TASK_TIMEOUT_S,
+                source=str(jsonl.relative_to(RESULTS.parent.parent)), **(extra or {}),
+                note="one task at a time; seconds = create -> final status (wall clock). passed = STRICT "
+                     "(status completed and the check passed: all held-out tests, the value the benchmark's "
+                     "own SQL computes on the same snapshot, every required fact); lenient_passed = the "
+                     "earlier rule, for comparison only. See benchmarks/tasks/_checks.py.")
+    print(f"saved {path}")
+
+
+# --- main -------------------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model for every task (default: the workbench default)")
     parser.add_argument("--only", default=None, help="comma-separated task numbers or names, e.g. 01,15")
-    parser.add_argument("--limit", type=int, default=None, help="run only the first N (after --only)")
-    parser.add_argument("--resume", action="store_true", help=f"skip the tasks already in {PARTIAL.name}")
+    parser.add_argument("--kinds", default=None, help=f"comma-separated kinds: {','.join(KINDS)}")
+    parser.add_argument("--limit", type=int, default=None, help="run only the first N (after --only, --kinds)")
+    parser.add_argument("--resume", action="store_true", help="skip the tasks already in the jsonl for this model")
+    parser.add_argument("--report", action="store_true", help="only print and save the report from the jsonl")
+    parser.add_argument("--name", default="agent_tasks", help="results name: <name>.jsonl rows, <name>.json report")
     args = parser.parse_args()
-    tasks = load_tasks(args.only, args.limit)
+    if not NAME.fullmatch(args.name):
+        raise SystemExit(f"--name {args.name!r}: use letters, digits, '.', '_' or '-' (a file name in {RESULTS}).")
+    jsonl = RESULTS / f"{args.name}.jsonl"
+    if args.report:
+        report(jsonl, args.model)
+        return
+    tasks = load_tasks(args.only, args.limit, args.kinds)
 
     # The benchmark runs on its own store and cluster, never on a configured external one.
     for key in ("WORKBENCH_POSTGRES_URL", "WORKBENCH_DASK_SCHEDULER"):
@@ -202,39 +311,43 @@ def main() -> None:
     from workbench.config import get_settings
 
     model = args.model or get_settings().model
-    home, done = read_partial(model) if args.resume else (None, [])
-    if home is not None and not home.is_dir():
-        print(f"{home} (the interrupted run's home) is gone: the data tasks will see only this run's log.")
-        home = None
-    if home is None:  # a fresh run (or a resumed one whose home is gone): a new partial file names it
+    done = {t: r for (m, t), r in read_rows(jsonl).items() if m == model} if args.resume else {}
+    todo = [(n, m) for n, m in tasks if n not in done]
+    if not todo:
+        print(f"every task asked for is in {jsonl.name} for {model}")
+        report(jsonl, model)
+        return
+    homes = [Path(r["home"]) for r in sorted(done.values(), key=lambda r: r.get("at", "")) if r.get("home")]
+    home = homes[-1] if homes and homes[-1].is_dir() else None
+    if done:
+        print(f"resuming: {len(done)} task(s) in {jsonl.name}, {len(todo)} to run, "
+              + (f"home {home}" if home else "in a fresh home (the earlier one is not on this machine)"))
+    if home is None:
         # Outside /tmp/pytest-of-root (a pytest session chmods that to 0700); the embedded Postgres runs as
         # another user and must be able to enter the directory.
         home = Path(tempfile.mkdtemp(prefix="wb-bench-agents-"))
         home.chmod(0o755)
-        start_partial(model, home)
-        for row in done:
-            append_partial(row)
-    finished = {r["task"] for r in done}
-    todo = [(n, m) for n, m in tasks if n not in finished]
-    if finished:
-        print(f"resuming: {len(finished)} task(s) already done in {PARTIAL}, {len(todo)} to run, home {home}")
 
     os.environ["WORKBENCH_HOME"] = str(home)  # workers inherit WORKBENCH_* and open this store themselves
     from workbench import cluster
     from workbench.config import reload_settings
+    from workbench.errors import SandboxError
+    from workbench.sandbox import get_executor
     from workbench.store import close_store, open_store
     from workbench.store import postgres as embedded
-    from workbench.store.sync import start_background_sync
+    from workbench.store.sync import BackgroundSync, start_background_sync
     from workbench.tasks.runner import TaskRunner
     from workbench.tasks.service import TaskService
 
     reload_settings()
-    # SIGTERM (e.g. `timeout`) ends the run like Ctrl-C: the finally below stops the cluster and Postgres and
-    # keeps the partial file. open_store() chains its own handler (close the store) in front of this one.
+    try:
+        judge = Judge(get_executor(), home)
+    except SandboxError as exc:
+        raise SystemExit(f"the code checks need the sandbox: {exc}") from exc
+    # SIGTERM (e.g. `timeout`) ends the run like Ctrl-C: the finally below stops the cluster and Postgres.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
-    rows = [r for r in done if r["task"] in {n for n, _ in tasks}]
     sync = None
     completed_run = False
     try:
@@ -247,17 +360,24 @@ def main() -> None:
         client.wait_for_workers(get_settings().dask_workers, timeout=120)
         sync = start_background_sync(store)
         runner = TaskRunner(client, service)
-        started = time.perf_counter() - began
-        print(f"store + cluster + sync started in {started:.1f} s; {len(todo)} task(s) on {model}, home {home}",
-              flush=True)
+        print(f"store + cluster + sync started in {time.perf_counter() - began:.1f} s; {len(todo)} task(s) on "
+              f"{model}, home {home}", flush=True)
         for i, (name, module) in enumerate(todo, 1):
-            if module.KIND == "data":
-                wait_for_sync(sync, store)
-            row = run_one(name, module, args.model, service, runner)
-            rows.append(row)
-            append_partial(row)
-            print(f"[{i}/{len(todo)}] {name}: {row['status']}, {'PASS' if row['passed'] else 'FAIL'} "
-                  f"({row['why'][:100]}), {row['seconds']:.1f} s, {row['tokens']} tokens", flush=True)
+            frozen = reads_log(module.check)
+            if frozen:
+                publish_and_pause(sync, store)
+            try:
+                row = run_one(name, module, args.model, service, runner, judge)
+                if frozen:
+                    row["log_events"] = judge.log_events()
+            finally:
+                if frozen:
+                    sync = BackgroundSync(sync.syncer, sync.interval_s)
+            row.update(model=model, home=str(home), at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            append(jsonl, row)
+            print(f"[{i}/{len(todo)}] {name}: {row['status']}, strict {'PASS' if row['passed'] else 'FAIL'} "
+                  f"({row['why'][:90]}), lenient {'pass' if row['lenient_passed'] else 'fail'}, "
+                  f"{row['seconds']:.1f} s, {row['tokens']} tokens", flush=True)
         completed_run = True
     finally:
         cluster.close_client()  # workers first (they hold store connections), then the sync, then Postgres
@@ -268,31 +388,12 @@ def main() -> None:
         if completed_run:
             shutil.rmtree(home, ignore_errors=True)
         else:
-            print(f"interrupted: finished tasks are in {PARTIAL}, the store in {home}; rerun with --resume "
+            print(f"interrupted: finished tasks are in {jsonl}, the store in {home}; rerun with --resume "
                   f"(delete {home} when done with it)", file=sys.stderr)
-
-    if not rows:
-        raise SystemExit("no task ran")
-    rows.sort(key=lambda r: r["task"])
-    summary, met = summarize(rows)
-    shown = [{**r, "why": r["why"][:70]} for r in rows]
-    print()
-    print(table(shown, ["task", "kind", "status", "passed", "seconds", "tokens", "cost_usd", "subtasks",
-                        "specialists", "why"]))
-    print()
-    print(table(summary, ["measure", "value", "goal", "met"]))
     load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    whole = time.perf_counter() - began
-    print(f"\nseed goals met: {met}; model {model}; 1-minute load average before/after {load}; "
-          f"whole run {whole:.0f} s")
-    path = save("agent_tasks", rows, summary=summary, goals=GOALS, goals_met=met, model=model,
-                tasks=len(rows), resumed=sorted(finished), task_timeout_s=TASK_TIMEOUT_S,
-                workers=get_settings().dask_workers, llm_slots=get_settings().llm_slots,
-                load_average_1min=load, whole_run_s=round(whole, 1),
-                note="one task at a time on a fresh store; seconds = create -> final status (wall clock); "
-                     "see the module docstring and benchmarks/tasks/ for what each checker accepts")
-    PARTIAL.unlink(missing_ok=True)
-    print(f"saved {path}")
+    report(jsonl, model, extra={"load_average_1min_last_session": load,
+                                "last_session_s": round(time.perf_counter() - began, 1),
+                                "workers": get_settings().dask_workers, "llm_slots": get_settings().llm_slots})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""General: says what threads share (memory / address space)."""
+"""General: says what threads share, and that processes are separate."""
 
-from _checks import mentions
+from _checks import Mentions
 
-PROMPT = "Explain the difference between a process and a thread in two sentences."
+PROMPT = 'Explain the difference between a process and a thread in two sentences.'
 KIND = "general"
-check = mentions(r"memory|address space|\bshar(e|es|ed|ing)\b")
+check = Mentions(r"memory|address space", r"\bshar(e|es|ed|ing)\b|\bown\b|separate|independent|isolat\w*")

@@ -1,7 +1,7 @@
-"""General: shows a `for ... in` example."""
+"""General: shows a `for ... in` example inside brackets."""
 
-from _checks import mentions
+from _checks import Mentions
 
-PROMPT = "What is a Python list comprehension? Give one short example."
+PROMPT = 'What is a Python list comprehension? Give one short example.'
 KIND = "general"
-check = mentions(r"\bfor\b.+\bin\b")
+check = Mentions(r"\bfor\b.+\bin\b", r"\[[^\]\n]*\bfor\b[^\]\n]*\]")

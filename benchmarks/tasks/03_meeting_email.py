@@ -1,7 +1,7 @@
-"""General: has a greeting or sign-off."""
+"""General: greets, and names both days."""
 
-from _checks import mentions
+from _checks import Mentions
 
-PROMPT = "Write a short, polite email to a colleague asking to move our Friday meeting to Monday."
+PROMPT = 'Write a short, polite email to a colleague asking to move our Friday meeting to Monday.'
 KIND = "general"
-check = mentions(r"\b(dear|hi|hello|regards|thanks?|thank you|best|sincerely|cheers)\b")
+check = Mentions(r"\b(dear|hi|hello|regards|thanks?|thank you|best|sincerely|cheers)\b", r"\bFriday\b", r"\bMonday\b")

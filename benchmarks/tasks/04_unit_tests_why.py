@@ -1,7 +1,7 @@
-"""General: names what tests catch or enable."""
+"""General: names what tests catch and what they make safe."""
 
-from _checks import mentions
+from _checks import Mentions
 
-PROMPT = "Summarize in two sentences why unit tests are useful."
+PROMPT = 'Summarize in two sentences why unit tests are useful.'
 KIND = "general"
-check = mentions(r"\b(bugs?|regressions?|confidence|errors?|refactor\w*|defects?)\b")
+check = Mentions(r"\b(bugs?|regressions?|errors?|defects?)\b", r"\b(confiden\w*|refactor\w*|chang\w*|maintain\w*|document\w*|early)\b")

@@ -1,7 +1,7 @@
-"""General: talks about rows/tables being combined."""
+"""General: says rows of tables are combined on a matching column."""
 
-from _checks import mentions
+from _checks import Mentions
 
-PROMPT = "Explain what a SQL JOIN does in two sentences."
+PROMPT = 'Explain what a SQL JOIN does in two sentences.'
 KIND = "general"
-check = mentions(r"\b(rows?|tables?|combin\w*|match\w*|keys?)\b")
+check = Mentions(r"\b(rows?|tables?)\b", r"\b(combin\w*|match\w*|related|common|keys?|columns?|condition)\b")

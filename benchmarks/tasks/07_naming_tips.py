@@ -1,7 +1,7 @@
-"""General: gives naming advice."""
+"""General: gives three list items of naming advice."""
 
-from _checks import mentions
+from _checks import Mentions
 
-PROMPT = "Give three tips for naming variables well."
+PROMPT = 'Give three tips for naming variables well.'
 KIND = "general"
-check = mentions(r"\b(descriptive|meaningful|clear|consistent\w*|abbreviat\w*|avoid|readab\w*)\b")
+check = Mentions(r"\b(descriptive|meaningful|clear|consistent\w*|abbreviat\w*|avoid|readab\w*)\b", r"(?ms)^\s*(?:\**\d[.)]|[-*\u2022]\s).*^\s*(?:\**\d[.)]|[-*\u2022]\s).*^\s*(?:\**\d[.)]|[-*\u2022]\s)")

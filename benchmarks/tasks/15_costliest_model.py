@@ -1,7 +1,8 @@
-"""Data: the data specialist answers with DuckDB SQL over this run's execution log."""
+"""Data: the model with the highest average cost per call. The expected answer is this file's SQL over the same snapshot."""
 
-from _checks import data_rows
+from _checks import DataAnswer
 
-PROMPT = "Which model has the highest average cost per call in the execution log?"
+PROMPT = 'Which model has the highest average cost per LLM call in the execution log?'
 KIND = "data"
-check = data_rows()
+SQL = "SELECT model, avg(cost_usd) AS v FROM events WHERE kind = 'llm_call' AND model IS NOT NULL GROUP BY model ORDER BY v DESC NULLS LAST"
+check = DataAnswer(SQL, 'top')

@@ -1,7 +1,8 @@
-"""Data: the data specialist answers with DuckDB SQL over this run's execution log."""
+"""Data: LLM calls per model. The expected answer is this file's SQL over the same snapshot."""
 
-from _checks import data_rows
+from _checks import DataAnswer
 
-PROMPT = "How many LLM calls per model are in the execution log?"
+PROMPT = 'How many LLM calls per model are in the execution log?'
 KIND = "data"
-check = data_rows()
+SQL = "SELECT model, count(*) FROM events WHERE kind = 'llm_call' GROUP BY model"
+check = DataAnswer(SQL, 'per')

@@ -1,7 +1,8 @@
-"""Data: the data specialist answers with DuckDB SQL over this run's execution log."""
+"""Data: mean LLM call duration per agent. The expected answer is this file's SQL over the same snapshot."""
 
-from _checks import data_rows
+from _checks import DataAnswer
 
-PROMPT = "What is the average duration in milliseconds of the LLM calls per agent in the execution log?"
+PROMPT = 'What is the average duration in milliseconds of the LLM calls per agent in the execution log?'
 KIND = "data"
-check = data_rows()
+SQL = "SELECT agent, avg(duration_ms) FROM events WHERE kind = 'llm_call' GROUP BY agent"
+check = DataAnswer(SQL, 'per')

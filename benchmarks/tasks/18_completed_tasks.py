@@ -1,7 +1,8 @@
-"""Data: the data specialist answers with DuckDB SQL over this run's execution log."""
+"""Data: tasks with status completed. The expected answer is this file's SQL over the same snapshot."""
 
-from _checks import data_rows
+from _checks import DataAnswer
 
-PROMPT = "How many tasks in the execution log have status completed?"
+PROMPT = 'How many tasks in the execution log have status completed?'
 KIND = "data"
-check = data_rows()
+SQL = "SELECT count(*) FROM tasks WHERE status = 'completed'"
+check = DataAnswer(SQL, 'value')

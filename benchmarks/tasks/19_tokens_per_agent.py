@@ -1,7 +1,8 @@
-"""Data: the data specialist answers with DuckDB SQL over this run's execution log."""
+"""Data: the agent with the most tokens in its LLM calls. The expected answer is this file's SQL over the same snapshot."""
 
-from _checks import data_rows
+from _checks import DataAnswer
 
-PROMPT = "Which agent used the most tokens (input plus output) in the execution log?"
+PROMPT = 'Counting only llm_call events, which agent used the most tokens (tokens_in plus tokens_out) in the execution log?'
 KIND = "data"
-check = data_rows()
+SQL = "SELECT agent, sum(coalesce(tokens_in, 0) + coalesce(tokens_out, 0)) AS v FROM events WHERE kind = 'llm_call' GROUP BY agent ORDER BY v DESC NULLS LAST"
+check = DataAnswer(SQL, 'top')

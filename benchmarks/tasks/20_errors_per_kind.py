@@ -1,7 +1,8 @@
-"""Data: the data specialist answers with DuckDB SQL over this run's execution log."""
+"""Data: events with an error, per kind. The expected answer is this file's SQL over the same snapshot."""
 
-from _checks import data_rows
+from _checks import DataAnswer
 
-PROMPT = "How many events in the execution log have an error, per event kind?"
+PROMPT = 'How many events in the execution log have an error, per event kind?'
 KIND = "data"
-check = data_rows()
+SQL = 'SELECT kind, count(*) FROM events WHERE error IS NOT NULL GROUP BY kind'
+check = DataAnswer(SQL, 'per')
