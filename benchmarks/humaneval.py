@@ -9,7 +9,8 @@ through `workbench.get_model` (the gateway prices it; no store is opened here, s
 the workbench default model unless --model names another. Every program runs in the workbench sandbox.
 
 Modes, per problem:
-  single    one greedy completion (temperature 0) of the function from the HumanEval prompt
+  single    one greedy call (temperature 0) with the loop's own first prompt (`prompts.code_prompt` of the
+            task text below): exactly the loop's round 1, so the loop's rows show what its other rounds add
   loop      `workbench.code.loop.solve(..., max_rounds=3)`: the task text is the prompt (signature, docstring,
             examples) asking for solution.py and test_solution.py. Round 1 is the plain answer (the request
             alone, greedy); the docstring's examples (`workbench.code.examples`) judge it, then the model's own
@@ -64,7 +65,6 @@ JUDGE_TIMEOUT_S = 10.0
 MAX_TOKENS = 1024
 LOOP_ROUNDS = 3
 RESAMPLE_TEMPERATURE = 0.8
-SYSTEM = "You are a careful Python programmer. You answer with complete Python code in one fenced code block."
 MAIN_GUARD = re.compile(r"^if\s+__name__\s*==\s*['\"]__main__['\"]\s*:", re.MULTILINE)
 
 
@@ -148,12 +148,13 @@ class Runner:
         return {"passed": verdict["passed"], "judge": verdict}
 
     def complete(self, problem: dict, **options) -> tuple[str, int, int]:
-        body = (f"Complete the following Python function. Answer with the complete function "
-                f"`{problem['entry_point']}` (its signature, its body and the imports it needs) in one "
-                f"```python code block.\n\n```python\n{problem['prompt']}```")
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
-        c = self.model.complete(messages, max_tokens=MAX_TOKENS, cache=False, **options)
-        code = extract_code(c.text, problem["entry_point"])
+        """One call with the code loop's own first prompt: single shot is exactly the loop's round 1."""
+        from workbench.code import parse_task, prompts
+
+        task = parse_task(loop_task(problem), "python")
+        c = self.model.complete(prompts.code_prompt(task, {}), max_tokens=MAX_TOKENS, **options)
+        code = prompts.parse_files(task, c.text, task.solution_file).get(task.solution_file) or \
+            extract_code(c.text, problem["entry_point"])
         solution = program(problem["prompt"], code, problem["entry_point"])
         return solution, c.usage.input_tokens, c.usage.output_tokens
 
@@ -319,7 +320,7 @@ def main() -> None:
     modes = [m for m in MODES if m in modes]
     problems = load_problems(args.only, args.limit)
 
-    import workbench
+    from workbench import gateway, providers
     from workbench.errors import SandboxError
     from workbench.sandbox import get_executor
 
@@ -327,7 +328,8 @@ def main() -> None:
         executor = get_executor()
     except SandboxError as exc:
         raise SystemExit(str(exc)) from exc
-    model = workbench.get_model(args.model)
+    # No response cache: the loop's first call repeats single shot's, and each mode pays for its own calls.
+    model = gateway.build(providers.get_model(args.model), cache=False)
     done = read_rows(jsonl)
     if not args.resume or any((model.model_id, p["task_id"], m) not in done for p in problems for m in modes):
         start = time.perf_counter()

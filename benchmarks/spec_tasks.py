@@ -5,13 +5,14 @@
                                               [--resume] [--report] [--name NAME]
 
 The tasks are benchmarks/spec/ (12 Python, 10 TypeScript, 8 Java): requests with their rules in the text,
-each with held-out tests that no prompt ever contains. Every model call goes through `workbench.get_model`
-(no store is opened here, so nothing is logged), the workbench default model unless --model names another.
+each with held-out tests that no prompt ever contains. Every model call goes through the gateway (no
+response cache; no store is opened here, so nothing is logged), the workbench default model unless --model names another.
 Every program runs in the workbench sandbox.
 
 Modes, per task:
-  single    one greedy completion (temperature 0) of the request, asking for the files it names, one fenced
-            block each; the reply is parsed into the task's files with `workbench.code.prompts.parse_files`
+  single    one greedy call (temperature 0) with the loop's own first prompt (`prompts.code_prompt`: the request
+            and the files it names, one fenced block each), parsed with `workbench.code.prompts.parse_files`:
+            exactly the loop's round 1
   loop      `workbench.code.loop.solve(text, language, model=..., max_rounds=3)`, then `result.write(dir)`;
             the files written are the candidate
   resample  samples at temperature 0.8 (seeds 1, 2, ...) until the tokens spent (in + out) reach what the loop
@@ -61,14 +62,11 @@ def code_task(task: SpecTask):
 
 
 def single_messages(task: SpecTask) -> list[dict]:
-    """The request as the user wrote it, and the answer's shape (one block per file it names)."""
-    from workbench.code.prompts import SYSTEM
+    """The code loop's own first prompt (the request and the files it names): single shot is exactly the
+    loop's round 1, so the loop's rows show what its other rounds add."""
+    from workbench.code.prompts import code_prompt
 
-    names = ", ".join(task.files)
-    plural = "s" if len(task.files) > 1 else ""
-    body = (f"{task.text.rstrip()}\n\nAnswer with the complete file{plural} {names}, each in one fenced code block "
-            f"whose first line is a comment with the file name.")
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
+    return code_prompt(code_task(task), {})
 
 
 class Runner:
@@ -80,7 +78,7 @@ class Runner:
     def complete(self, task: SpecTask, **options) -> tuple[dict[str, str], int, int]:
         from workbench.code.prompts import parse_files
 
-        c = self.model.complete(single_messages(task), max_tokens=MAX_TOKENS, cache=False, **options)
+        c = self.model.complete(single_messages(task), max_tokens=MAX_TOKENS, **options)
         parsed = code_task(task)
         files = parse_files(parsed, c.text, parsed.solution_file)
         return files, c.usage.input_tokens, c.usage.output_tokens
@@ -265,7 +263,7 @@ def main() -> None:
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
 
-    import workbench
+    from workbench import gateway, providers
     from workbench.errors import SandboxError
     from workbench.sandbox import get_executor
 
@@ -273,7 +271,8 @@ def main() -> None:
         executor = get_executor()
     except SandboxError as exc:
         raise SystemExit(str(exc)) from exc
-    model = workbench.get_model(args.model)
+    # No response cache: the loop's first call repeats single shot's, and each mode pays for its own calls.
+    model = gateway.build(providers.get_model(args.model), cache=False)
     done = read_rows(jsonl)
     if not args.resume or any((model.model_id, t.id, m) not in done for t in tasks for m in modes):
         start = time.perf_counter()

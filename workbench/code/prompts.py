@@ -57,12 +57,16 @@ def tests_prompt(task: CodeTask) -> list[dict]:
 def code_prompt(task: CodeTask, tests: dict[str, str]) -> list[dict]:
     """The solution from the request (the plain answer, with no tests) or from the request and tests."""
     shown = "\n\n".join(_block(task, name, src) for name, src in tests.items())
+    sources = [task.solution_file, *task.extra_files]  # every file the request names but the tests
+    names = ", ".join(sources)
+    files, blocks = ((f"files {names}", f"one code block per file whose first line is a comment with its file name "
+                                         f"({names})") if len(sources) > 1 else
+                     (f"file {names}", f"one code block whose first line is a comment with the file name {names}"))
     body = (
         f"Task:\n{task.text}\n\n"
         + (f"These tests must pass:\n{shown}\n\n" if shown else "") +
-        f"Write the complete file {task.solution_file}, with the body of every function written out. "
-        f"{task.lang.rules}\n\n"
-        f"Answer with one code block whose first line is a comment with the file name {task.solution_file}."
+        f"Write the complete {files}, with the body of every function written out. {task.lang.rules}\n\n"
+        f"Answer with {blocks}."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
 

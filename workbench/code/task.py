@@ -82,6 +82,7 @@ _register(Language(
 ))
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_TIGHT_CALL = re.compile(r"\b([A-Za-z_]\w*)(?:<[^<>()\n]*>)?\(")  # `chunk(`, `chunk<T>(`: code, not prose
 _NOT_NAMES = {"if", "for", "while", "return", "print", "len", "range", "int", "str", "list", "dict", "set", "e",
               "i", "g", "eg", "ie", "assert", "assertEquals", "console", "log", "new", "function", "def", "with"}
 _FILE = re.compile(r"(?<![\w/.-])([A-Za-z_][\w-]*(?:/[A-Za-z_][\w-]*)*\.(?:py|ts|tsx|java))\b")
@@ -114,10 +115,17 @@ class CodeTask:
 
     @property
     def function_name(self) -> str:
-        """The first name the task calls like a function (`clamp(x, lo, hi)` -> clamp), else NAME."""
+        """The first name the task calls like a function (`clamp(x, lo, hi)` -> clamp, `chunk<T>(` -> chunk),
+        else NAME. A name written flush against its bracket is code; `objects (one per key)` is prose,
+        and counts only when the text has no code-like call at all."""
         defined = set(re.findall(r"\bdef\s+(\w+)\s*\(", self.text))  # `def f(` makes a one-letter name real
-        return next((n for n in _CALL.findall(self.text)
-                     if n not in _NOT_NAMES and (len(n) > 1 or n in defined)), "NAME")
+        files = {"java", "py", "ts", "tsx"}  # `Write X.java (default package)`: an extension, not a call
+        for pattern in (_TIGHT_CALL, _CALL):
+            found = next((n for n in pattern.findall(self.text) if n not in _NOT_NAMES and n not in files
+                          and (len(n) > 1 or n in defined)), None)
+            if found:
+                return found
+        return "NAME"
 
     @cached_property
     def examples(self) -> list[Example]:
@@ -125,6 +133,8 @@ class CodeTask:
         if self.function_name == "NAME":
             return []
         text = self.text
+        if self.language == "java":  # `RomanNumerals.fromRoman("XIV") == 14`: the class's static method
+            text = re.sub(rf"\b{re.escape(self.stem)}\.(?={re.escape(self.function_name)}\b)", "", text)
         for word, python in self.lang.literal_words:  # `isEven(2) returns true` -> True
             text = re.sub(rf"\b{word}\b", python, text)
         return find_examples(text, self.function_name)
@@ -184,6 +194,9 @@ def parse_task(text: str, language: str = "python", tests: dict[str, str] | None
     tests = dict(tests or {})
     test_names = [n for n in named if runtime.is_test(n)] + [n for n in tests if n not in named]
     sources = [n for n in named if not runtime.is_test(n)]
+    # Of several named files, the first that is not an exception class ("InsufficientFundsException.java and
+    # BankAccount.java": the account is the solution, the exception a file beside it).
+    sources.sort(key=lambda n: PurePosixPath(n).stem.endswith(("Exception", "Error")))
     solution = sources[0] if sources else lang.default_solution
     stem = PurePosixPath(solution).stem
     test_file = test_names[0] if test_names else str(PurePosixPath(solution).parent / lang.test_name.format(stem=stem))
