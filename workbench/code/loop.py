@@ -215,13 +215,14 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
 
 
 def _agreed(top: Candidate, pool: list[Candidate]) -> bool:
-    """Two or more answers pass every example and exactly the same tests, and no answer passes a test
-    they fail: the tests they fail are more likely wrong than both answers (more samples would only
-    be asked the same question)."""
+    """Two or more answers pass every example (there are some) and exactly the same tests, and no answer
+    passes a test they fail: the tests they fail are more likely wrong than both answers."""
     v = top.verdict
     twins = [c for c in pool if c.real and c.verdict.passed_tests == v.passed_tests
              and c.verdict.examples_passed == v.examples_passed]
-    return (len(twins) >= 2 and v.examples_passed == len(v.examples) and not v.mechanical
+    # Only where the request's examples vouch for them: without examples two answers can share a misreading
+    # that the model's tests rightly catch, and another sample may read it right.
+    return (len(twins) >= 2 and bool(v.examples) and v.examples_passed == len(v.examples) and not v.mechanical
             and not trusted_failures(top, pool))
 
 
