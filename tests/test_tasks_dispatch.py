@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 
 import pytest
@@ -55,18 +56,30 @@ def _count(conn, task_id, kind=None):
     return conn.execute(sql, (task_id, kind) if kind else (task_id,)).fetchone()[0]
 
 
-def test_transact_commits_the_job_with_the_events_emitted_before_it_and_no_later_ones(stack):
+def test_transact_commits_the_job_with_the_events_emitted_before_it(stack):
+    """Inside the job the earlier events are written but not yet visible to anyone else: one commit."""
+    import psycopg
+
+    from workbench.store.writer import EventWriter
+
     store = stack[0]
+    w = EventWriter(store.conninfo, home=stack[2], interval_s=60)  # writes only when woken: deterministic
     tid = str(uuid.uuid4())
-    for i in range(3):
-        store.emit("tool_call", task_id=tid, payload={"i": i})
-    seen = store.writer.transact(lambda conn: _count(conn, tid), delay_s=0.3)
-    for i in range(2):  # after the call: not the job's to commit
-        store.emit("tool_call", task_id=tid, payload={"late": i})
-    assert seen.result(30) == 3  # inside the job's own transaction, before its commit: exactly the earlier 3
-    store.flush()
+    try:
+        for i in range(3):
+            w.emit("tool_call", task_id=tid, payload={"i": i})
+
+        def look(conn):
+            with psycopg.connect(store.conninfo) as other:
+                return _count(conn, tid), _count(other, tid)
+
+        assert w.transact(look).result(30) == (3, 0)
+        w.emit("tool_call", task_id=tid, payload={"late": 1})
+        w.flush()
+    finally:
+        w.close()
     with store.connection() as conn:
-        assert _count(conn, tid) == 5
+        assert _count(conn, tid) == 4
 
 
 def test_a_failed_job_rolls_back_alone_and_its_events_are_still_written(stack):
@@ -123,6 +136,10 @@ def test_a_pooled_connection_the_server_ended_is_replaced_at_checkout(stack):
         mine = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     with store.connect() as other:
         assert other.execute("SELECT pg_terminate_backend(%s)", (mine,)).fetchone()[0]
+        deadline = time.monotonic() + 10
+        while other.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (mine,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the backend did not end"
+            time.sleep(0.01)
     for _ in range(3):  # the pool holds the ended connection; checkout notices and replaces it
         with store.connection() as conn:
             assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != mine
