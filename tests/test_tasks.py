@@ -167,22 +167,20 @@ def test_illegal_transition_refused(stack):
 
 
 def test_a_status_change_and_its_event_commit_together(stack, monkeypatch):
-    """The status event is written in the status row's transaction: a failure between the two (after the
-    event is written, before the commit) leaves neither; a refused event leaves the status unchanged."""
+    """The status event is written in the status row's statement: a failure after it ran, before the
+    commit, leaves neither; the next change then writes both."""
     from workbench.tasks.service import TaskService
 
     service = stack[2]
     task_id = _new(service)
-    real = TaskService._status_event
 
-    def event_then_fail(*args):
-        real(*args)
-        raise RuntimeError("crashed after writing the status event")
+    def fail(stage):
+        raise RuntimeError(f"crashed at {stage}")
 
-    monkeypatch.setattr(TaskService, "_status_event", staticmethod(event_then_fail))
-    with pytest.raises(RuntimeError, match="crashed after"):
+    monkeypatch.setattr(TaskService, "failpoint", staticmethod(fail))
+    with pytest.raises(RuntimeError, match="crashed at status_written"):
         service.transition(task_id, "queued", reason="never committed")
-    monkeypatch.setattr(TaskService, "_status_event", staticmethod(real))
+    monkeypatch.setattr(TaskService, "failpoint", None)
     assert service.get(task_id)["status"] == "pending"
     assert _statuses(service, task_id) == [(None, "pending")]  # the event rolled back with the row
     service.transition(task_id, "queued")
@@ -190,18 +188,16 @@ def test_a_status_change_and_its_event_commit_together(stack, monkeypatch):
 
 
 def test_a_process_killed_mid_status_change_leaves_neither_row_nor_event(stack):
-    """Killed between writing the status event and committing: Postgres keeps neither."""
+    """Killed after the status statement ran, before its commit: Postgres keeps neither."""
     service, home = stack[2], stack[3]
     task_id = _new(service)
     code = f"""
 import os
 from workbench.store import open_store
 from workbench.tasks.service import TaskService
-real = TaskService._status_event
-def event_then_die(*args):
-    real(*args)
+def die(stage):
     os._exit(9)   # no rollback, no close: the process is gone mid-transaction
-TaskService._status_event = staticmethod(event_then_die)
+TaskService.failpoint = staticmethod(die)
 TaskService(open_store()).transition("{task_id}", "queued", reason="killed")
 """
     env = {**os.environ, "WORKBENCH_HOME": str(home)}

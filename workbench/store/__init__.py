@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import select
 import signal
 import threading
 from collections.abc import Iterator
@@ -61,9 +62,9 @@ class Store:
         self.started_here = started_here
         self.pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True, name="workbench",
                                    kwargs={"application_name": "workbench"}, timeout=30,
-                                   # a restarted Postgres leaves dead connections in every worker's pool;
-                                   # one cheap round trip per checkout replaces them instead of failing a task
-                                   check=ConnectionPool.check_connection)
+                                   # a restarted Postgres leaves dead connections in every worker's pool:
+                                   # checked at checkout and replaced instead of failing a task
+                                   check=check_idle_connection)
         self.writer = EventWriter(conninfo, home=home) if writer else None
         self.closed = False
 
@@ -232,6 +233,21 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<Store {self.where}{' closed' if self.closed else ''}>"
+
+
+def check_idle_connection(conn: psycopg.Connection) -> None:
+    """The pool's checkout check without a round trip in the usual case: an idle connection has nothing to
+    read. A server that ended the session (restart, pg_terminate_backend, crash) leaves its notice or the
+    end of the stream on the socket, so a readable socket gets the full check (a query), which raises
+    for a dead connection and the pool replaces it."""
+    from psycopg_pool import ConnectionPool
+
+    try:
+        readable = bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        readable = True
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 def _check(conninfo: str, migrate: bool) -> None:

@@ -107,10 +107,9 @@ class LocalBackend:
     def create(self, body: dict, wait: bool) -> dict:
         from workbench.tasks.service import NewTask
 
-        task = self.service.create(NewTask(**body))
-        if wait:
-            self.runner().submit(task["id"])
-        return self.service.get(task["id"])
+        if wait:  # created and queued in one transaction, committed while Dask dispatches it
+            return self.runner().create(NewTask(**body))
+        return self.service.create(NewTask(**body))
 
     def list(self, status: str | None, limit: int) -> tuple[list[dict], int]:
         return self.service.list(status, limit)

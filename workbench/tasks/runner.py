@@ -2,12 +2,24 @@
 
 `TaskRunner` lives in the process that owns the Dask client (the server, or a CLI that started its
 own services). `execute()` is what runs on a worker: it owns the task's status from `processing` until
-a final state, writes events through the worker's batched writer and flushes them durably before the
-final status, so a finished task never has events still in flight.
+a final state, writes events through the worker's batched writer, and commits the final status in the
+writer's transaction that commits every event before it, so a finished task never has events in flight.
+
+What a task costs in Postgres, the commits being what counts (each waits for the disk):
+- submit: the `queued` change (one statement) is written, then Dask is given the task, then the
+  transaction commits: the commit's wait overlaps the scheduler's dispatch. The row stays locked until
+  then, and the worker's first read waits for it (a shared advisory lock: no write, nothing to commit);
+  `create()` does the same with the new task's insert, so create + submit are one commit;
+- the worker: one read (is it still queued?), the body, then one commit holding `processing`, the
+  body's events and the final status. A body that runs longer than PROCESSING_COMMIT_S gets its
+  `processing` committed on its own after that long (with its real start time), so a long task reads
+  processing while it runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import threading
@@ -23,6 +35,8 @@ from workbench.tasks.service import TaskService
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2  # a task whose worker dies is retried once, then failed with the reason
 CANCEL_CHECK_S = 0.5
+PROCESSING_COMMIT_S = 0.05  # `processing` waits this long to share the final status's commit
+FINAL_COMMIT_TIMEOUT_S = 30.0
 _GONE = ("cancelled", "lost")  # future states in which Dask will not run it
 WATCH_EVERY_S = 5.0
 LOST_AFTER_S = 10.0  # a task queued this long whose future Dask dropped is submitted again
@@ -71,10 +85,14 @@ def execute(task_id: str, options: RunOptions) -> str:
 
     store = get_store()  # opened first: it is this process's telemetry sink
     service = TaskService(store)
-    try:
-        task = service.transition(task_id, "processing", reason=_where())
-    except states.IllegalTransition:
-        return service.get(task_id)["status"]  # cancelled while queued
+    started, where = time.time(), _where()
+    with service.transaction() as conn:  # waits for the submit that queued it to commit
+        task = service.get_on(conn, task_id, wait_for_writers=True)
+    if task["status"] != "queued":
+        return task["status"]  # cancelled while queued (or a submit that never committed)
+    task["status"] = "processing"
+    store.writer.transact(lambda conn: _processing(service, conn, task_id, where, started),
+                          delay_s=PROCESSING_COMMIT_S)
     ctx = RunContext(task, service, options)
     final, fields, reason = "completed", {}, ""
     with telemetry.task(task_id):
@@ -100,13 +118,36 @@ def execute(task_id: str, options: RunOptions) -> str:
             final, fields["error"] = "failed", str(exc)
         except Exception as exc:  # a bug in a body fails its task, never the worker
             final, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
-    store.flush()  # the task's events are durable before it is seen finished (its status event is not batched)
-    try:
-        service.transition(task_id, final, reason=fields.get("error") or reason, **fields)
-    except states.IllegalTransition:
-        pass  # cancelled meanwhile: cancelled wins
+    reason = fields.get("error") or reason
+    _finish(store, service, task_id, final, reason, fields, where, started)
     _export_trace(task_id, store, final)
     return final
+
+
+def _processing(service: TaskService, conn, task_id: str, where: str, started: float) -> dict | None:
+    """queued -> processing at `started`; None if it is not queued (cancelled, or processing already)."""
+    return service.transition_on(conn, task_id, "processing", reason=where, sources=("queued",), started=started)
+
+
+def _finish(store, service: TaskService, task_id: str, final: str, reason: str, fields: dict, where: str,
+            started: float) -> None:
+    """The final status, committed with the task's events (and its `processing`, if still to write)."""
+    def commit(conn):
+        _processing(service, conn, task_id, where, started)
+        return service.transition_on(conn, task_id, final, reason=reason, sources=("processing",), **fields)
+
+    try:
+        store.writer.transact(commit).result(FINAL_COMMIT_TIMEOUT_S)
+        return  # None: refused (cancelled meanwhile: cancelled wins)
+    except Exception as exc:  # noqa: BLE001 - the writer's transaction failed; its events are still written
+        log.info("task %s: final status with the events failed (%s); writing them one after the other", task_id, exc)
+    store.flush()  # the task's events are durable before it is seen finished (its status event is not batched)
+    with service.transaction() as conn:
+        _processing(service, conn, task_id, where, started)
+    try:
+        service.transition(task_id, final, reason=reason, **fields)
+    except states.IllegalTransition:
+        pass  # cancelled meanwhile (or the failed commit had in fact happened)
 
 
 def _export_trace(task_id: str, store, final: str) -> None:
@@ -152,15 +193,52 @@ class TaskRunner:
         self._submissions = itertools.count()
 
     def submit(self, task_id: str, options: RunOptions | None = None) -> dict:
-        """Queue the task on Dask; returns its row as queued."""
+        """Queue the task on Dask (a pending one becomes queued); returns its row."""
+        opts = options or self.options or options_for(self.service.get(task_id))
+        resources = self._resources(opts)  # asks the scheduler: before any lock is held
+        with self._committing() as submit, self.service.transaction() as conn:
+            task = self.service.transition_on(conn, task_id, "queued", reason="submitted to Dask", sources=("pending",))
+            submit(task or self.service.get_on(conn, task_id), opts, resources)  # not pending: as it is
+        return task or self.service.get(task_id)
+
+    def create(self, new, options: RunOptions | None = None) -> dict:
+        """`TaskService.create` and `submit` in one transaction (pending -> queued, both events): one commit,
+        whose wait overlaps Dask's dispatch. Returns the row as queued."""
+        from workbench.tasks.service import validate
+
+        validate(new)
+        opts = options or self.options or options_for({"mode": new.mode})
+        resources = self._resources(opts)
+        with self._committing() as submit, self.service.transaction() as conn:
+            created = self.service.create_on(conn, new)
+            task = self.service.transition_on(conn, created()["id"], "queued", reason="submitted to Dask")
+            submit(task, opts, resources)
+        return task
+
+    @contextlib.contextmanager
+    def _committing(self):
+        """`_submit` inside the transaction that queues the task (so the commit's wait overlaps Dask's
+        dispatch); if that transaction then fails, the future is cancelled and forgotten."""
+        submitted = []
+        try:
+            yield lambda task, *args: submitted.append((task["id"], self._submit(task, *args)))
+        except BaseException:
+            for task_id, future in submitted:
+                with self._lock:
+                    if self.futures.get(task_id, (None,))[0] is future:
+                        del self.futures[task_id]
+                future.cancel()
+            raise
+
+    def _resources(self, opts: RunOptions) -> dict | None:
         from workbench import cluster
 
-        task = self.service.get(task_id)
-        if task["status"] == "pending":
-            task = self.service.transition(task_id, "queued", reason="submitted to Dask")
-        opts = options or self.options or options_for(task)
         # The agents body asks for LLM slots per step itself (its Director only waits): never hold one here.
-        resources = cluster.require_llm_slot(self.client) if opts.body == "single_call" else None
+        return cluster.require_llm_slot(self.client) if opts.body == "single_call" else None
+
+    def _submit(self, task: dict, opts: RunOptions, resources: dict | None):
+        """client.submit and the bookkeeping (the worker runs it only if it finds the task queued)."""
+        task_id = task["id"]
         # A key of its own per submission: Dask answers a known key with the existing (maybe cancelled) future.
         key = f"task-{task_id}-{task['attempts']}-{next(self._submissions)}"
         future = self.client.submit(execute, task_id, opts, key=key, priority=task["priority"], pure=False,
@@ -171,7 +249,7 @@ class TaskRunner:
                 self._watchdog = threading.Thread(target=self._watch, name="task-watchdog", daemon=True)
                 self._watchdog.start()
         future.add_done_callback(lambda f, tid=task_id: self._done(tid, f))
-        return task
+        return future
 
     def _watch(self) -> None:
         while self.client.status == "running":
@@ -250,12 +328,24 @@ class TaskRunner:
         return recovered
 
     def wait(self, task_id: str, timeout: float | None = None) -> dict:
-        """Block until the task reaches a final state (the row, not the future, is the truth)."""
+        """Block until the task reaches a final state (the row, not the future, is the truth). While this
+        runner holds the task's future, waits on it first: the row is final by the time it is done."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.005
         while True:
+            with self._lock:
+                entry = self.futures.get(task_id)
+            if entry is not None and not entry[0].done():
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                # Its outcome (a result, an error, a cancel, or still running after the timeout) does not
+                # matter here: the row says what happened.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    entry[0].result(timeout=min(left, 1.0) if left is not None else 1.0)
             task = self.service.get(task_id)
-            if task["status"] in states.TERMINAL or task["status"] == "awaiting_approval":
+            if task["status"] in states.RESTING:
                 return task
             if deadline is not None and time.monotonic() > deadline:
                 raise WorkbenchError(f"Task {task_id} is still {task['status']} after {timeout:g} s.")
-            time.sleep(0.1)
+            if entry is None or entry[0].done():
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)

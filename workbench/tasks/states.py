@@ -27,6 +27,11 @@ class IllegalTransition(WorkbenchError):
         super().__init__(f"Task {task_id} is {current}; it cannot become {wanted}. Allowed from {current}: {allowed}.")
 
 
+def sources(wanted: str) -> tuple[str, ...]:
+    """The statuses a task may become `wanted` from."""
+    return tuple(s for s, targets in TRANSITIONS.items() if wanted in targets)
+
+
 def check(task_id: str, current: str, wanted: str) -> None:
     if wanted not in TRANSITIONS.get(current, frozenset()):
         raise IllegalTransition(task_id, current, wanted)
