@@ -11,13 +11,14 @@ from workbench.gateway.wrapper import WrapperModel
 from workbench.providers.base import Model
 
 
-def build(model: Model) -> Model:
+def build(model: Model, *, cache: bool = True) -> Model:
     """Wrap a provider model with every cross-cutting behaviour (see stack.compose for the order):
     budget → cache → fallback → per model: retry → breaker → priced; LoggedModel outside all of it
-    writes one llm_call event per logical call (each attempt inside is an llm_attempt event)."""
+    writes one llm_call event per logical call (each attempt inside is an llm_attempt event).
+    cache=False leaves the response cache out (benchmarks: every mode pays for its own calls)."""
     from workbench.gateway.stack import compose
 
-    return LoggedModel(compose(model))
+    return LoggedModel(compose(model, cache=cache))
 
 
 __all__ = ["build", "WrapperModel", "PricedModel", "LoggedModel"]
