@@ -13,8 +13,8 @@ prompt tokens a call did not evaluate again.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 from workbench.errors import ConfigError, ContextTooLong, ProviderError
