@@ -116,62 +116,63 @@ def test_the_setting_reaches_the_host(test_model, monkeypatch):
 
 
 # --- the mechanism itself, bit for bit: the logits the first answer token is sampled from ------------------
+# In a child process: this one must never load llama.cpp (test_model_isolation checks it).
 
+BIT_FOR_BIT = """
+import json, os, sys
+import numpy as np
+from workbench import weights
+from workbench.config import get_settings
+from workbench.providers.llama_reuse import ReusingLlama
+from workbench.providers.prompt_cache import PrefixStore, whole_blocks
 
-@pytest.fixture(scope="module")
-def llama(test_model):
-    """The test model's ReusingLlama in this process (the product runs it in a model host)."""
-    import os
+name, shared, task, other = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+llm = ReusingLlama(model_path=str(weights.verified_path(name)), n_ctx=2048, verbose=False,
+                   n_threads=get_settings().n_threads or os.cpu_count() or 1, n_batch=512)
 
-    from workbench import weights
-    from workbench.config import get_settings
-    from workbench.providers.llama_reuse import ReusingLlama
-
-    path = weights.verified_path(test_model.removeprefix("local:"))
-    llm = ReusingLlama(model_path=str(path), n_ctx=2048, n_threads=get_settings().n_threads or os.cpu_count() or 1,
-                       n_batch=512, verbose=False)
-    yield llm
-    llm.close()
-
-
-def first_logits(llm, prompt: list[int]):
-    import numpy as np
-
+def first_logits(prompt):
     generation = llm.generate(prompt, temp=0.0)
     next(generation)  # the prompt is evaluated and one token sampled from these logits
     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
     generation.close()
     return logits
 
+def diff(a, b):
+    return float(np.abs(a - b).max())
+
+base = llm.tokenize(task.encode(), add_bos=False)[:shared]
+first = base + llm.tokenize(b" Answer in French, briefly.", add_bos=False)
+second = base + llm.tokenize(b" Now write the tests, with pytest.", add_bos=False)
+out = {"expected": whole_blocks(shared, len(second)), "long_enough": len(base) == shared}
+fresh = first_logits(second)
+out["fresh_reused"] = llm.reused_tokens
+llm.prefix_store = PrefixStore(64 << 20)
+first_logits(first)  # evaluated, snapshotted
+first_logits(llm.tokenize(other.encode(), add_bos=False))  # the context now holds another prompt
+restored = first_logits(second)
+out.update(restored_reused=llm.reused_tokens, restored_diff=diff(restored, fresh))
+llm.prefix_store = None
+first_logits(first)
+live = first_logits(second)  # the previous prompt's prefix, still in the context
+out.update(live_reused=llm.reused_tokens, live_diff=diff(live, fresh))
+print(json.dumps(out))
+"""
+
 
 @pytest.mark.parametrize("shared", [301, 334])  # not multiples of 4: llama.cpp's kernels treat batch tails apart
-def test_a_restored_prefix_gives_the_same_logits_bit_for_bit(llama, shared):
-    import numpy as np
+def test_a_reused_prefix_gives_the_same_logits_bit_for_bit(test_model, shared):
+    """A prompt evaluated after a restored snapshot, or after the previous prompt, gives exactly the logits
+    of a fresh evaluation."""
+    import json
+    import subprocess
+    import sys
 
-    from workbench.providers.prompt_cache import PrefixStore, whole_blocks
+    from helpers import REPO
 
-    base = llama.tokenize((TASK * 4).encode(), add_bos=False)
-    assert len(base) > shared
-    first = base[:shared] + llama.tokenize(b" Answer in French, briefly.", add_bos=False)
-    second = base[:shared] + llama.tokenize(b" Now write the tests, with pytest.", add_bos=False)
-    other = llama.tokenize((CODER * 6).encode(), add_bos=False)
-
-    llama.prefix_store = None
-    llama._keep(0)
-    fresh = first_logits(llama, second)
-    assert llama.reused_tokens == 0
-
-    llama.prefix_store = PrefixStore(64 << 20)
-    try:
-        first_logits(llama, first)  # evaluated, snapshotted
-        first_logits(llama, other)  # the context now holds another prompt
-        restored = first_logits(llama, second)
-    finally:
-        llama.prefix_store = None
-    assert llama.reused_tokens == whole_blocks(shared, len(second)) > 0
-    assert np.array_equal(restored, fresh), f"max difference {np.abs(restored - fresh).max():.3g}"
-
-    first_logits(llama, first)
-    live = first_logits(llama, second)  # the previous prompt's prefix, still in the context
-    assert llama.reused_tokens == whole_blocks(shared, len(second))
-    assert np.array_equal(live, fresh), f"max difference {np.abs(live - fresh).max():.3g}"
+    run = subprocess.run([sys.executable, "-c", BIT_FOR_BIT, test_model.removeprefix("local:"), str(shared),
+                          TASK * 4, CODER * 6], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["long_enough"] and out["fresh_reused"] == 0 and out["expected"] > 0
+    assert out["restored_reused"] == out["expected"] and out["restored_diff"] == 0.0, out
+    assert out["live_reused"] == out["expected"] and out["live_diff"] == 0.0, out
