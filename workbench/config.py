@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     test_model: str = Field("local:qwen2.5-coder-0.5b", description="Small model used by the tests.")
     n_ctx: int = Field(4096, description="Context window for local models (tokens).")
     n_threads: int = Field(0, description="CPU threads for local models; 0 = all cores.")
+    local_prompt_cache_mb: int = Field(
+        256, ge=0, description="Memory (MiB) each local model host keeps of evaluated prompts' KV state, so a later "
+                               "prompt starting the same way (system prompt, task text) skips that part; 0 = off."
+    )
     local_cpu_second_usd: float = Field(
         0.0000124, description="Price of one CPU-second of local inference (2-vCPU cloud VM, on-demand)."
     )

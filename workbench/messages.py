@@ -23,6 +23,7 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     estimated: bool = False  # True when no tokenizer could count them (a chars/4 estimate)
+    cache_read_tokens: int = 0  # of input_tokens, how many came from a prompt cache instead of being evaluated
 
     @property
     def total_tokens(self) -> int:

@@ -75,6 +75,7 @@ class LoggedModel(WrapperModel):
             payload.update(response=completion.text if text is None else text, finish_reason=completion.finish_reason,
                            cost_source=completion.cost_source, cached=completion.cached,
                            usage_estimated=completion.usage.estimated, cpu_seconds=completion.cpu_seconds,
+                           cache_read_tokens=completion.usage.cache_read_tokens,
                            provider_duration_ms=completion.duration_ms)
         if error is not None and text:
             payload["response"] = text

@@ -109,7 +109,12 @@ def _count_tokens(host: Host, request: dict) -> None:
     host.send({"id": request["id"], "result": host.model.count_tokens(request["text"])})
 
 
-OPS = {"complete": _complete, "stream": _stream, "count_tokens": _count_tokens}
+def _stats(host: Host, request: dict) -> None:
+    stats = getattr(host.model, "host_stats", None)
+    host.send({"id": request["id"], "result": stats() if stats is not None else {}})
+
+
+OPS = {"complete": _complete, "stream": _stream, "count_tokens": _count_tokens, "stats": _stats}
 
 
 def main(argv: list[str]) -> None:

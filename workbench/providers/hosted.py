@@ -40,6 +40,11 @@ class HostedModel(Model):
         with self.host().call("count_tokens", text=text) as call:
             return int(call.result())
 
+    def host_stats(self) -> dict[str, Any]:
+        """What the hosted model reports about itself (for a local model: its prompt cache); {} if nothing."""
+        with self.host().call("stats") as call:
+            return dict(call.result())
+
     def _complete(self, messages: list[dict], options: dict) -> Completion:
         with self.host().call("complete", messages=messages, options=options) as call:
             return completion_from(call.result())

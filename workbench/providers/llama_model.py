@@ -3,17 +3,24 @@
 Only a model host (host_process.py) imports this module; the caller's process talks to it through
 `local.LocalModel`, so a native crash here ends the host, not the caller. One instance per host
 process, loaded in the constructor (the host reports `ready` after the load).
+
+Prompt reuse (llama_reuse.py): prompts are evaluated in aligned blocks, so an answer never depends on what
+the context held before; with `prompt_cache_mb` > 0 the KV state of evaluated prompts is kept (up to that
+many MiB) and restored for later prompts that start the same way. `Usage.cache_read_tokens` says how many
+prompt tokens a call did not evaluate again.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 from workbench.errors import ConfigError, ContextTooLong, ProviderError
 from workbench.messages import Completion, Usage
 from workbench.providers.base import Model
+from workbench.providers.prompt_cache import PrefixStore, StoreStats
 
 DEFAULT_MAX_TOKENS = 1024
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message (role markers, newlines)
@@ -23,15 +30,23 @@ class LlamaModel(Model):
     provider = "local"
     structured_output = "grammar"
 
-    def __init__(self, name: str, path: str, n_ctx: int, n_threads: int):
+    def __init__(self, name: str, path: str, n_ctx: int, n_threads: int, prompt_cache_mb: int = 0):
         super().__init__(name)
         try:
-            from llama_cpp import Llama
+            from workbench.providers.llama_reuse import ReusingLlama
         except ImportError as exc:
             raise ConfigError(f"Cannot load local:{name}: llama-cpp-python is not installed in this environment "
                               f"({exc}). Install it with `make venv` (a portable build for this CPU).") from exc
         self.n_ctx = n_ctx
-        self.llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False)
+        self.llm = ReusingLlama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False)
+        self.prompt_cache = PrefixStore(prompt_cache_mb << 20) if prompt_cache_mb > 0 else None
+        self.llm.prefix_store = self.prompt_cache
+
+    def host_stats(self) -> dict[str, Any]:
+        """The prompt cache: what it holds and did (`capacity_bytes` 0 when it is off)."""
+        store = self.prompt_cache
+        stats = asdict(store.stats) if store is not None else asdict(StoreStats())
+        return {"prompt_cache": {**stats, "capacity_bytes": store.capacity_bytes if store is not None else 0}}
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
@@ -55,6 +70,7 @@ class LlamaModel(Model):
 
     def _complete(self, messages: list[dict], options: dict) -> Completion:
         _, max_tokens = self._budget(messages, options)
+        self.llm.reused_tokens = 0
         cpu0 = time.process_time()
         try:
             out = self.llm.create_chat_completion(**self._kwargs(messages, options, max_tokens))
@@ -66,7 +82,8 @@ class LlamaModel(Model):
         return Completion(
             text=choice["message"].get("content") or "",
             model=self.model_id,
-            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                        cache_read_tokens=self.llm.reused_tokens),
             finish_reason=choice.get("finish_reason"),
             cpu_seconds=cpu,
         )
@@ -76,6 +93,7 @@ class LlamaModel(Model):
         state: dict[str, Any] = {"cpu": 0.0, "finish": None}
 
         def deltas() -> Iterator[str]:
+            self.llm.reused_tokens = 0
             cpu0 = time.process_time()
             try:
                 for chunk in self.llm.create_chat_completion(stream=True, **self._kwargs(messages, options, max_tokens)):
@@ -89,7 +107,7 @@ class LlamaModel(Model):
             return Completion(
                 text=text,
                 model=self.model_id,
-                usage=Usage(prompt_tokens, self.count_tokens(text)),
+                usage=Usage(prompt_tokens, self.count_tokens(text), cache_read_tokens=self.llm.reused_tokens),
                 finish_reason=state["finish"] or "stop",
                 cpu_seconds=state["cpu"],
             )

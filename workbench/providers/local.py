@@ -33,10 +33,12 @@ class LocalModel(HostedModel):
         settings = get_settings()
         self.n_ctx = min(settings.n_ctx, self.spec.context)
         self.n_threads = settings.n_threads or os.cpu_count() or 1
+        self.prompt_cache_mb = settings.local_prompt_cache_mb
 
     def host_config(self) -> dict[str, Any]:
         path = weights.verified_path(self.name)  # checked per call (cheap: a stamp), like the load was
-        return {"path": str(path), "n_ctx": self.n_ctx, "n_threads": self.n_threads}
+        return {"path": str(path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
+                "prompt_cache_mb": self.prompt_cache_mb}
 
     def info(self) -> ModelInfo:
         ok, reason = weights.status(self.name)

@@ -9,7 +9,7 @@ Why a subprocess speaking JSON lines, not multiprocessing: Dask runs its workers
 which multiprocessing forbids to have children; a plain `python -m` child needs no pickling of the
 caller's state, inherits none of its Python signal handlers or threads, and its protocol is readable:
 
-    caller -> host   {"id": 7, "op": "complete" | "stream" | "count_tokens", ...}   {"op": "cancel", "id": 7}
+    caller -> host   {"id": 7, "op": "complete" | "stream" | "count_tokens" | "stats", ...}   {"op": "cancel", "id": 7}
     host -> caller   {"ready": true, "pid": ..., "load_s": ...}  (once, after the model loaded)
                      {"id": 7, "delta": "text"} ...   {"id": 7, "result": ...}   {"id": 7, "error": {...}}
 
