@@ -10,10 +10,13 @@ request with parts for different specialists). Each request goes through each mo
                   takes the request as is, `multi` gets a plan)
   classify+plan   `workbench.tasks.understanding.classify` then the Director's `plan` (the old first
                   steps); the route is read off the plan: its one specialist, or multi when it uses two
-                  or more. Run it with PYTHONPATH pointing at an older checkout to measure that code.
+                  or more. With --code PATH it measures the workbench of another checkout (the
+                  code before routing existed); results still go to this checkout's results folder.
 
 Reported per model and path: accuracy overall and per label, seconds per request (median, p90, mean,
-wall clock, in-process local model, warm: one untimed call first) and the misrouted requests. With
+wall clock, warm: one untimed call first), CPU seconds per request of this process and its model hosts
+(the figure to trust on a shared machine: wall clock grows with the load, CPU time much less), the
+1-minute load average, and the misrouted requests. With
 --merge the rows are added to benchmarks/results/routing.json (replacing rows of the same model, path and
 code revision) instead of replacing the file. --every K keeps every K-th request (a fixed subset).
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -79,6 +83,20 @@ def by_classify_and_plan(model, registry):
 PATHS = {"route": by_route, "classify+plan": by_classify_and_plan}
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its children (the local model runs in a model host process)."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
 def run(model_name: str, path: str, requests: list[dict]) -> tuple[dict, list[dict]]:
     import workbench
     from workbench.agents.registry import Registry
@@ -88,15 +106,15 @@ def run(model_name: str, path: str, requests: list[dict]) -> tuple[dict, list[di
     label = PATHS[path](model, Registry.from_config())
     detail = []
     for i, req in enumerate(requests, 1):
-        began = time.perf_counter()
+        began, cpu0 = time.perf_counter(), cpu_seconds()
         try:
             got = label(req["request"])
         except Exception as exc:  # noqa: BLE001 - a crash is a miss, reported with its reason
             got = f"error: {type(exc).__name__}: {str(exc)[:100]}"
-        seconds = time.perf_counter() - began
+        seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu0
         detail.append({"model": model_name, "path": path, "request": req["request"], "want": req["route"],
-                       "got": got, "ok": got == req["route"], "seconds": round(seconds, 3)})
-        print(f"  [{i}/{len(requests)}] {seconds:5.1f} s  {'ok  ' if got == req['route'] else 'MISS'} "
+                       "got": got, "ok": got == req["route"], "seconds": round(seconds, 3), "cpu_s": round(cpu, 3)})
+        print(f"  [{i}/{len(requests)}] {seconds:5.1f} s {cpu:5.1f} cpu-s  {'ok  ' if got == req['route'] else 'MISS'} "
               f"{req['route']:>7} -> {got:<7} {req['request'][:70]}", flush=True)
     secs = sorted(d["seconds"] for d in detail)
     row = {"model": model_name, "path": path, "n": len(detail),
@@ -104,6 +122,8 @@ def run(model_name: str, path: str, requests: list[dict]) -> tuple[dict, list[di
            **{f"acc_{lab}": _acc(detail, lab) for lab in LABELS},
            "median_s": round(statistics.median(secs), 2), "p90_s": round(secs[int(0.9 * (len(secs) - 1))], 2),
            "mean_s": round(statistics.fmean(secs), 2),
+           "median_cpu_s": round(statistics.median(d["cpu_s"] for d in detail), 2),
+           "load_1min": round(os.getloadavg()[0], 1),
            "misses": [f"{d['want']}->{d['got']}: {d['request'][:60]}" for d in detail if not d["ok"]]}
     return row, detail
 
@@ -119,7 +139,12 @@ def main() -> None:
     parser.add_argument("--paths", default="route", help=f"comma-separated: {', '.join(PATHS)}")
     parser.add_argument("--every", type=int, default=1, help="keep every K-th request (a fixed subset)")
     parser.add_argument("--merge", action="store_true", help="add to routing.json instead of replacing it")
+    parser.add_argument("--code", help="import workbench from this checkout instead (e.g. one without routing)")
     args = parser.parse_args()
+    if args.code:
+        if "workbench" in sys.modules:
+            raise SystemExit("--code must be applied before workbench is imported.")
+        sys.path.insert(0, str(Path(args.code).resolve()))
     requests = load(args.every)
     revision = code_revision()
     rows, details = [], []
@@ -137,7 +162,7 @@ def main() -> None:
         rows = [r for r in old["rows"] if (r["model"], r["path"], r["code"]) not in mine] + rows
         details = [d for d in old.get("requests", []) if (d["model"], d["path"], d["code"]) not in mine] + details
     columns = ["model", "path", "code", "n", "accuracy", *[f"acc_{lab}" for lab in LABELS], "median_s", "p90_s",
-               "mean_s"]
+               "mean_s", "median_cpu_s", "load_1min"]
     print(table(rows, columns))
     for r in rows:
         if r["misses"]:

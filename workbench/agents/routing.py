@@ -84,7 +84,8 @@ def route(task: str, *, registry: Registry, names: list[str], model: Model | str
             result.model = completion.model or result.model
             result.tokens_in, result.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
             result.cost_usd = completion.cost_usd or 0.0
-            name = _name(completion.data if completion.data is not None else completion.text)
+            data = completion.data if isinstance(completion.data, dict) else {}
+            name = str(data.get("route", "")).strip().lower()
             if name in (MULTI, *names):
                 result.route, result.source = name, "model"
             else:
@@ -93,14 +94,6 @@ def route(task: str, *, registry: Registry, names: list[str], model: Model | str
         span.set(model=result.model, tokens_in=result.tokens_in, tokens_out=result.tokens_out,
                  cost_usd=result.cost_usd, error=result.error, payload=result.as_dict())
     return result
-
-
-def _name(answer: Any) -> str | None:
-    """The route out of the schema's object, or out of text from a model that ignores schemas."""
-    if isinstance(answer, dict):
-        return str(answer.get("route", "")).strip().lower() or None
-    match = re.search(r'"route"\s*:\s*"([a-z_-]+)"', str(answer))
-    return match[1] if match else None
 
 
 CODE_LANGUAGES = (("typescript", re.compile(r"\btype ?script\b|\.tsx?\b", re.IGNORECASE)),
