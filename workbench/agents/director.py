@@ -301,6 +301,7 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
                 try:
                     result = fold_test_subtasks(validate_plan(step.action, registry, settings, task.strip()), registry)
                     result.source = "model" if number == 1 else "reasked"
+                    result.reasoning = result.reasoning or _parts(result)
                     step.stop_reason = "final_answer"
                 except PlanError as exc:
                     step.error = attempts[-1]["error"] = str(exc)
@@ -316,6 +317,11 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
         span.set(model=result.model, error=attempts[-1].get("error") if result.source == "fallback" else None,
                  payload={"fast_path": False, "plan": result.as_dict()})
     return result
+
+
+def _parts(the_plan: Plan) -> str:
+    """The plan's one-line "why", written here: the schema asks the model for no reasoning (tokens)."""
+    return f"{len(the_plan.subtasks)} part(s): " + "; ".join(f"{s.id} {s.specialist}" for s in the_plan.subtasks)
 
 
 def fast_path_plan(task: str, route: Route, registry: Registry, task_id: str | None = None) -> Plan:
