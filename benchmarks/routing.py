@@ -7,7 +7,7 @@ benchmarks/routing/requests.jsonl holds labelled requests (route: general, code,
 request with parts for different specialists). Each request goes through each model on each path:
 
   route           one `workbench.agents.routing.route` call (the new first step: a single specialist
-                  takes the request as is, `multi` gets a plan)
+                  takes the request as is; `multi`, or a request worded in several parts, gets a plan)
   classify+plan   `workbench.tasks.understanding.classify` then the Director's `plan` (the old first
                   steps); the route is read off the plan: its one specialist, or multi when it uses two
                   or more. With --code PATH it measures the workbench of another checkout (the
@@ -65,7 +65,13 @@ def by_route(model, registry):
     from workbench.agents.routing import route
 
     names = offered(registry, DirectorSettings.from_dict(registry.director_config))
-    return lambda text: route(text, registry=registry, names=names, model=model).route
+    def label(text: str) -> str:
+        routed = route(text, registry=registry, names=names, model=model)
+        if routed.source != "model":
+            return f"error: {routed.error}"
+        return routed.route if routed.single else "multi"  # not single: it gets a plan
+
+    return label
 
 
 def by_classify_and_plan(model, registry):

@@ -182,3 +182,23 @@ def test_understanding_comes_from_the_route():
     assert understanding_of("x", Route(MULTI, source="error"))["kind"] is None
     assert understanding_of("x", Route(MULTI))["complexity"] == 2
     assert len(summary("word " * 100)) == 120
+
+
+@pytest.mark.parametrize("request_text, words", [
+    ("Write a Python function fibonacci(n) with unit tests, and explain it", ", and explain"),
+    ("Count the failed tasks in the log, then write an email to the team", ", then write"),
+    ("How many tokens did each model use? Also write a formatter function", "Also"),
+])
+def test_a_request_worded_in_parts_is_planned_whatever_the_router_said(registry, request_text, words):
+    log: list = []
+    result = run_task(request_text, registry=registry, model=team({"route": "code"}, log=log))
+    assert result.plan.route["route"] == "code" and result.plan.route["parts"] == words
+    assert result.plan.source == "model" and len(directors(log)) == 1  # planned, not the fast path
+    assert recorded.of("plan")[-1]["payload"]["fast_path"] is False
+
+
+@pytest.mark.parametrize("request_text", ["Write a Java class Stack with push, pop and peek.",
+                                          "Create a Python class BankAccount with deposit and withdraw methods.",
+                                          "Write a Python function is_prime(n) with tests."])
+def test_one_part_requests_keep_the_fast_path(registry, request_text):
+    assert route_task(request_text, registry=registry, model=team({"route": "code"})).single
