@@ -9,6 +9,12 @@ Grammar-constrained JSON on a small local model costs a forward pass per token, 
 handful of tokens and the prompt is the specialists' one-line descriptions, nothing more.
 A route that cannot be had (model down, no JSON, budget spent) is `Route(route=MULTI, source="error")`:
 the caller plans as if routing had never happened, so routing can only save time, never lose a task.
+
+The models route single-specialist requests well but almost never answer `multi` (the 1.5B sent all six
+multi-part requests of a benchmark run to one of their specialists), and a multi-part request on the
+fast path loses its other parts. So a request whose wording joins two actions ("..., then write",
+"and explain", "Also ...") is planned whatever the model said (`Route.parts` holds the words that
+showed it); the plan may still be one subtask. A wrong guess here costs a planning call, never a part.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class Route:
     route: str  # an enabled specialist's name, or MULTI
     source: str = "model"  # model | error (the call failed: plan as if not routed)
     error: str | None = None
+    parts: str | None = None  # the words that show a request of several parts: plan it, whatever the route
     model: str | None = None
     tokens_in: int = 0
     tokens_out: int = 0
@@ -44,7 +51,7 @@ class Route:
     @property
     def single(self) -> bool:
         """One specialist can take the request as it is: no plan needed (the Director's fast path)."""
-        return self.route != MULTI and self.source == "model"
+        return self.route != MULTI and self.source == "model" and not self.parts
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "single": self.single}
@@ -88,12 +95,30 @@ def route(task: str, *, registry: Registry, names: list[str], model: Model | str
             name = str(data.get("route", "")).strip().lower()
             if name in (MULTI, *names):
                 result.route, result.source = name, "model"
+                result.parts = several_parts(task) if name != MULTI else None
             else:
                 result.error = f"the router answered {completion.text[:80]!r}, not one of {MULTI}, {', '.join(names)}"
         result.duration_ms = (time.perf_counter() - began) * 1000
         span.set(model=result.model, tokens_in=result.tokens_in, tokens_out=result.tokens_out,
                  cost_usd=result.cost_usd, error=result.error, payload=result.as_dict())
     return result
+
+
+_VERBS = (r"(?:write|explain|compute|calculate|give|list|suggest|count|find|describe|summari[sz]e|draft|make|create|"
+          r"tell|show|plot|implement|compare|send|add|answer|format)")
+_PARTS = re.compile(
+    rf"(?:[,;]\s*|\s)(?:and\s+)?then\s+{_VERBS}?|"  # "..., then write", "and then explain"
+    r"\b(?:also|additionally|as well as)\b|"  # "Also write ..."
+    rf"[,;]\s*and\s+{_VERBS}\b|"  # ", and explain it"
+    r"\band\s+(?:a|an)\s+(?:python|typescript|java)?\s*(?:function|script|program|email|explanation)\b|"
+    rf"\band\s+{_VERBS}\b(?!\s+(?:methods?|it\b))",  # "... and explain how" (not "push and pop methods")
+    re.IGNORECASE)
+
+
+def several_parts(task: str) -> str | None:
+    """The words that join two actions in `task` ("and explain", ", then write"), or None."""
+    match = _PARTS.search(task)
+    return match[0].strip() if match else None
 
 
 CODE_LANGUAGES = (("typescript", re.compile(r"\btype ?script\b|\.tsx?\b", re.IGNORECASE)),
@@ -105,4 +130,4 @@ def guess_language(task: str) -> str:
     return next((name for name, pattern in CODE_LANGUAGES if pattern.search(task)), "python")
 
 
-__all__ = ["MULTI", "Route", "guess_language", "route", "route_prompt", "route_schema"]
+__all__ = ["MULTI", "Route", "guess_language", "route", "route_prompt", "route_schema", "several_parts"]
