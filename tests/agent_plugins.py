@@ -1,8 +1,9 @@
 """A WORKBENCH_PLUGINS module for the agents-on-Dask tests: deterministic models by name (`test:team`,
 ...), registered in every process that loads plugins — the test process and each Dask worker.
 
-`test:team` plays every role, picked by the system prompt: the Director returns the plan named in the
-task's prompt (PLANS), specialists answer from their instructions. Instructions steer the behaviour:
+`test:team` plays every role, picked by the system prompt: the router sends a task with a `[route:NAME]`
+marker to that one specialist (the fast path) and every other task to a plan; the Director returns the
+plan named in the task's prompt (PLANS); specialists answer from their instructions. Instructions steer the behaviour:
   "slowly"  -> sleeps SLOW_S before answering (parallelism, kills, timeouts)
   "BOOM"    -> the model fails like a server error (failure isolation)
   "context" -> the reply quotes the context the specialist saw (context passing)
@@ -44,6 +45,8 @@ PLANS = {
 def team(messages, options):
     system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
     text = " ".join(m["content"] for m in messages if m["role"] == "user")
+    if system.startswith("Pick who handles"):  # the router: a [route:NAME] marker, else multi (then a plan)
+        return {"route": next((n for n in ("general", "code", "data") if f"[route:{n}]" in text), "multi")}
     if system.startswith("You are the Director"):  # the same plan again when re-asked
         return PLANS[next((n for n in PLANS if f"[plan:{n}]" in text), "fan-out")]
     if "BOOM" in text:

@@ -164,6 +164,23 @@ def test_trace_of_a_run_nests_attempts_under_calls_and_worker_events_under_the_d
     assert all(parent.get(id(n)) is task_span for n in results)
 
 
+def test_a_request_for_one_specialist_takes_the_fast_path_and_the_trace_says_so(stack):
+    from workbench import traces
+
+    task = run(stack, "Say hello [route:general]")
+    assert task["status"] == "completed", task["error"]
+    the_plan = task["result"]["plan"]
+    assert the_plan["source"] == "fast_path" and [s["specialist"] for s in the_plan["subtasks"]] == ["general"]
+    assert the_plan["subtasks"][0]["instructions"] == "Say hello [route:general]"  # the user's words, unplanned
+    assert task["kind"] == "general" and task["complexity"] == 1 and task["summary"] == "Say hello [route:general]"
+    nodes = [n for root in traces.build_tree(traces.load(task["id"], stack[0])) for n in root.walk()]
+    plan_span = next(n.event for n in nodes if n.kind == "plan")
+    assert plan_span["payload"]["fast_path"] is True and plan_span["payload"]["specialist"] == "general"
+    router = next(n for n in nodes if n.kind == "agent_step" and n.event["agent"] == "router")
+    assert [c.kind for c in router.children] == ["llm_call"]  # one routing call, and no planning call at all
+    assert not any(n.kind == "agent_step" and n.event["agent"] == "director" for n in nodes)
+
+
 def test_a_failing_specialist_fails_only_its_subtask(stack):
     task = run(stack, "Answer in parts [plan:isolation]")
     assert task["status"] == "completed", task["error"]  # a partial result, never a dead Director

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from agent_data import make_events_db
 
-from workbench.agents.director import plan, topological_waves, validate_plan
+from workbench.agents.director import plan, route_task, topological_waves, validate_plan
 from workbench.agents.registry import Registry, run_specialist
 
 SMALL = """
@@ -37,6 +37,16 @@ def test_director_plans_a_two_part_task(test_model, registry):
     assert 1 <= len(p.subtasks) <= 3
     assert {s.specialist for s in p.subtasks} <= set(registry.names())
     assert sum(len(w) for w in topological_waves(p)) == len(p.subtasks)
+
+
+@pytest.mark.parametrize("request_text", ["Write a Python function is_prime(n) with tests.",
+                                          "Write a Python function is_palindrome(s) that ignores case and spaces, "
+                                          "with tests."])
+def test_router_sends_function_requests_to_code(test_model, registry, request_text):
+    """Both were once planned onto the general specialist."""
+    routed = route_task(request_text, registry=registry, model=test_model)
+    assert routed.source == "model" and routed.tokens_out > 0, routed
+    assert routed.route == "code" and routed.single
 
 
 def test_data_specialist_answers_from_real_rows(test_model, registry, tmp_path):

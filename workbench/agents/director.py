@@ -1,13 +1,20 @@
-"""The Director: plans a task into subtasks for the registered specialists, and aggregates their results.
+"""The Director: routes a task, plans it into subtasks for the registered specialists when it needs
+more than one, and aggregates their results.
 
-    p = plan("Compare the average cost per model, then write a median function")   # a validated Plan
-    topological_waves(p)          # [["s1", "s2"], ["s3"]]: each wave may run in parallel
+    r = route_task(task)                  # one short call: a specialist's name, or "multi"
+    p = plan(task, route=r)               # a validated Plan
+    topological_waves(p)                  # [["s1", "s2"], ["s3"]]: each wave may run in parallel
     answer = aggregate(task, p, {"s1": result1, "s2": result2})   # cites [s1], [s2]
 
-Planning is one schema-constrained call whose enum of specialists, item and length caps come from the
-registry and agents.yaml (caps keep small models from looping). The plan is validated (known and enabled
-specialists, unique ids, existing dependencies, no cycle — the cycle is named); an invalid plan is
-re-asked once with the validation error, then replaced by a one-step plan with the best-guess specialist.
+The fast path: a request the router gives to one specialist is not planned at all. Its one-step plan
+hands the specialist the user's own words (source "fast_path"; the plan span's payload says
+`fast_path: true` and which specialist). Otherwise planning is one schema-constrained call whose enum of
+specialists, item and length caps come from the registry and agents.yaml (caps keep small models from
+looping; every field costs tokens, so a subtask is only specialist, instructions and depends_on, its id
+is its position). The plan is validated (known and enabled specialists, unique ids, existing
+dependencies, no cycle — the cycle is named); an invalid plan is re-asked once with the validation
+error, then replaced by a one-step plan with the best-guess specialist. Every subtask carries the user's
+request beside its instructions (Subtask.request), so a specialist reads the user's words too.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from workbench.agents.agent import resolve_model
 from workbench.agents.guards import Budget
 from workbench.agents.loop import malformed_json
 from workbench.agents.registry import Registry, default_registry
+from workbench.agents.routing import MULTI, Route, route
 from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.agents.steps import Step
 from workbench.errors import (
@@ -42,6 +50,8 @@ class DirectorSettings(Strict):
     """The `director:` section of agents.yaml."""
 
     model: str | None = None
+    router_model: str | None = None  # the routing call's model; null: the Director's model
+    fast_path: bool = True  # a request routed to one specialist goes to it unplanned
     max_subtasks: int = 3
     max_tokens: int = 320
     reasoning_max_chars: int = 120
@@ -61,14 +71,16 @@ class Plan:
     task: str
     reasoning: str
     subtasks: list[Subtask]
-    source: str = "model"  # model (first answer valid) | reasked (valid after one correction) | fallback
+    # model (first answer valid) | reasked (valid after one correction) | fallback | fast_path (routed, unplanned)
+    source: str = "model"
     attempts: list[dict[str, Any]] = field(default_factory=list)  # each planning call: output, error, tokens
     notes: list[str] = field(default_factory=list)  # what was changed in the model's plan, and why
     model: str | None = None
-    tokens_in: int = 0
+    tokens_in: int = 0  # these four: the planning calls and the routing call before them, together
     tokens_out: int = 0
     cost_usd: float = 0.0
     duration_ms: float = 0.0
+    route: dict[str, Any] | None = None  # the routing call that preceded the plan (Route.as_dict)
 
     def get(self, subtask_id: str) -> Subtask:
         return next(s for s in self.subtasks if s.id == subtask_id)
@@ -87,11 +99,12 @@ class Plan:
 # --- schema, prompt, validation -------------------------------------------------------------------
 
 
-def plan_schema(specialists: list[str], settings: DirectorSettings) -> dict[str, Any]:
-    """The plan's JSON schema. `subtasks` is one fixed-length tuple per plan size (1..max_subtasks) in
-    which subtask i has id "s<i>" and may depend only on s1..s<i-1>: under a grammar (llama.cpp) a
-    duplicate id, a dangling dependency or a cycle cannot even be generated. Validation still runs,
-    for models that ignore schemas."""
+def plan_schema(specialists: list[str], settings: DirectorSettings, min_subtasks: int = 1) -> dict[str, Any]:
+    """The plan's JSON schema: `{"subtasks": [{"specialist", "instructions", "depends_on"}, ...]}`, nothing
+    else (each field is tokens a small model generates one forward pass at a time). `subtasks` is one
+    fixed-length tuple per plan size (min_subtasks..max_subtasks) in which subtask i is "s<i>" by position
+    and may depend only on s1..s<i-1>: under a grammar (llama.cpp) a dangling dependency or a cycle cannot
+    even be generated. Validation still runs, for models that ignore schemas."""
     ids = [f"s{i}" for i in range(1, settings.max_subtasks + 1)]
 
     def subtask(i: int) -> dict[str, Any]:
@@ -102,24 +115,17 @@ def plan_schema(specialists: list[str], settings: DirectorSettings) -> dict[str,
         return {
             "type": "object",
             "properties": {
-                "id": {"type": "string", "enum": [ids[i - 1]]},
                 "specialist": {"type": "string", "enum": specialists},
                 "instructions": {"type": "string", "minLength": 1, "maxLength": settings.instructions_max_chars},
                 "depends_on": depends,
             },
-            "required": ["id", "specialist", "instructions", "depends_on"],
+            "required": ["specialist", "instructions", "depends_on"],
         }
 
+    smallest = max(1, min(min_subtasks, settings.max_subtasks))
     plans = [{"type": "array", "prefixItems": [subtask(i) for i in range(1, n + 1)], "items": False,
-              "minItems": n, "maxItems": n} for n in range(1, settings.max_subtasks + 1)]
-    return {
-        "type": "object",
-        "properties": {
-            "reasoning": {"type": "string", "maxLength": settings.reasoning_max_chars},
-            "subtasks": {"anyOf": plans},
-        },
-        "required": ["reasoning", "subtasks"],
-    }
+              "minItems": n, "maxItems": n} for n in range(smallest, settings.max_subtasks + 1)]
+    return {"type": "object", "properties": {"subtasks": {"anyOf": plans}}, "required": ["subtasks"]}
 
 
 def offered(registry: Registry, settings: DirectorSettings) -> list[str]:
@@ -133,15 +139,13 @@ def system_prompt(registry: Registry, settings: DirectorSettings) -> str:
     team = "\n".join(f"- {n}: {registry.get(n).description}" for n in offered(registry, settings))
     return (
         "You are the Director of a team of specialists. Split the user's task into as FEW subtasks as possible: "
-        "one per distinct part of the task (a task asking for two different things has two parts; a simple "
-        f"task is ONE subtask; never more than {settings.max_subtasks}). Give each subtask to the specialist "
-        f"whose description fits it best.\nSpecialists:\n{team}\n"
-        "Fields: \"reasoning\" is one short sentence naming the parts. Each subtask has an id (s1, s2, ... in "
-        "order), a specialist, \"instructions\" (one short sentence: that part of the task, in the user's "
-        "words) and \"depends_on\" (ids of earlier subtasks whose results it needs; [] when it can start at "
-        "once).\n"
-        'Reply with JSON only: {"reasoning": "...", "subtasks": [{"id": "s1", "specialist": "...", '
-        '"instructions": "...", "depends_on": []}]}'
+        "one per distinct part of the task (a task asking for two different things has two parts; never more "
+        f"than {settings.max_subtasks}). Give each subtask to the specialist whose description fits it best.\n"
+        f"Specialists:\n{team}\n"
+        "Each subtask has a specialist, \"instructions\" (one short sentence: that part of the task, in the "
+        "user's words) and \"depends_on\" (earlier subtasks whose results it needs, named s1, s2, ... in "
+        "order; [] when it can start at once).\n"
+        'Reply with JSON only: {"subtasks": [{"specialist": "...", "instructions": "...", "depends_on": []}]}'
     )
 
 
@@ -156,7 +160,9 @@ def validate_plan(data: Any, registry: Registry, settings: DirectorSettings | No
     if len(raw) > settings.max_subtasks:
         problems.append(f"{len(raw)} subtasks; at most {settings.max_subtasks} are allowed")
     subtasks: list[Subtask] = []
-    for item in raw:
+    for number, item in enumerate(raw, 1):
+        if isinstance(item, dict) and "id" not in item:  # the schema's compact form: the id is the position
+            item = {**item, "id": f"s{number}"}
         try:
             subtasks.append(Subtask.coerce(item))
         except PlanError as exc:
@@ -251,9 +257,22 @@ def topological_waves(plan: Plan) -> list[list[str]]:
 # --- planning -------------------------------------------------------------------------------------
 
 
+def route_task(task: str, *, registry: Registry | None = None, model: Model | str | None = None,
+               budget: Budget | None = None) -> Route:
+    """The routing call (workbench.agents.routing) on the router model: `model` when one is given (a task
+    that names its model, a test), else agents.yaml `director.router_model`, else the Director's model."""
+    registry = registry or default_registry()
+    settings = DirectorSettings.from_dict(registry.director_config)
+    if model is None:
+        model = settings.router_model or settings.model
+    return route(task, registry=registry, names=offered(registry, settings), model=model, budget=budget)
+
+
 def plan(task: str, *, registry: Registry | None = None, model: Model | str | None = None,
-         budget: Budget | None = None, task_id: str | None = None) -> Plan:
-    """Plan `task`: the model's plan if valid (after at most one correction), else a one-step plan."""
+         budget: Budget | None = None, task_id: str | None = None, route: Route | None = None) -> Plan:
+    """Plan `task`: unplanned when `route` names one specialist (the fast path); else the model's plan
+    (at least two subtasks when the route is multi) if valid after at most one correction, else a
+    one-step plan. Every subtask carries the request (Subtask.request)."""
     registry = registry or default_registry()
     settings = DirectorSettings.from_dict(registry.director_config)
     if not task or not task.strip():
@@ -262,13 +281,16 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
     if not names:
         raise PlanError("No specialist is enabled, so nothing can be planned. Enable one with "
                         "registry.enable(name) or `enabled: true` in agents.yaml.")
+    if route is not None and route.single and settings.fast_path and route.route in names:
+        return fast_path_plan(task.strip(), route, registry, task_id)
     llm = resolve_model(model if model is not None else settings.model)
     # Room for two calls (the plan and one correction), each a prompt of up to ~2x the reply cap plus the reply.
     budget = (budget or Budget(name="task")).child(max_tokens=settings.max_tokens * 6, timeout_s=settings.timeout_s,
                                                   name="director")
     messages = [{"role": "system", "content": system_prompt(registry, settings)},
                 {"role": "user", "content": task.strip()}]
-    options = {"schema": plan_schema(names, settings), "max_tokens": settings.max_tokens, "temperature": 0.0}
+    smallest = 2 if route is not None and route.route == MULTI and route.source == "model" else 1
+    options = {"schema": plan_schema(names, settings, smallest), "max_tokens": settings.max_tokens, "temperature": 0.0}
     attempts: list[dict[str, Any]] = []
     result: Plan | None = None
     with telemetry.span("plan", agent="director", task_id=task_id) as span:
@@ -279,6 +301,7 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
                 try:
                     result = fold_test_subtasks(validate_plan(step.action, registry, settings, task.strip()), registry)
                     result.source = "model" if number == 1 else "reasked"
+                    result.reasoning = result.reasoning or _parts(result)
                     step.stop_reason = "final_answer"
                 except PlanError as exc:
                     step.error = attempts[-1]["error"] = str(exc)
@@ -289,10 +312,46 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
             if step.stop_reason is not None:  # a valid plan, or budget/timeout/model down: re-asking cannot help
                 break
         result = result or fallback_plan(task.strip(), registry, settings, attempts)
-        _account(result, attempts, llm)
+        _account(result, attempts, llm, route)
+        carry_request(result, registry)
         span.set(model=result.model, error=attempts[-1].get("error") if result.source == "fallback" else None,
-                 payload={"plan": result.as_dict()})
+                 payload={"fast_path": False, "plan": result.as_dict()})
     return result
+
+
+def _parts(the_plan: Plan) -> str:
+    """The plan's one-line "why", written here: the schema asks the model for no reasoning (tokens)."""
+    return f"{len(the_plan.subtasks)} part(s): " + "; ".join(f"{s.id} {s.specialist}" for s in the_plan.subtasks)
+
+
+def fast_path_plan(task: str, route: Route, registry: Registry, task_id: str | None = None) -> Plan:
+    """The one-step plan of a request routed to one specialist: no planning call, the user's own words
+    as the instructions. Logged as a plan span whose payload says fast_path and which specialist."""
+    with telemetry.span("plan", agent="director", task_id=task_id) as span:
+        result = Plan(task=task, reasoning=f"Fast path: the router gave the whole request to {route.route}.",
+                      subtasks=[Subtask("s1", route.route, task, [])], source="fast_path")
+        _account(result, [], None, route)
+        carry_request(result, registry)
+        span.set(model=route.model, payload={"fast_path": True, "specialist": route.route, "plan": result.as_dict()})
+    return result
+
+
+_TESTS = re.compile(r"\b(?:unit[ -]?)?tests?\b|\btested\b|\btesting\b|\bpytest\b|\bunittest\b", re.IGNORECASE)
+
+
+def carry_request(the_plan: Plan, registry: Registry) -> Plan:
+    """Give every subtask the user's own words (Subtask.request; the specialist reads them beside the
+    instructions), and keep a tests requirement the instructions lost: a subtask of a specialist that
+    tests its own work says "with unit tests" whenever the request asked for tests."""
+    specs = {spec.name: spec for spec in registry.specialists(include_disabled=True)}
+    asked_for_tests = bool(_TESTS.search(the_plan.task))
+    for sub in the_plan.subtasks:
+        sub.request = the_plan.task
+        spec = specs.get(sub.specialist)
+        if asked_for_tests and spec is not None and spec.writes_tests and not _TESTS.search(sub.instructions):
+            sub.instructions = f"{sub.instructions.rstrip(' .')}, with unit tests."
+            the_plan.notes.append(f"{sub.id}: the request asks for tests; added to the instructions")
+    return the_plan
 
 
 def _planning_call(llm: Model, messages: list[dict], options: dict[str, Any], budget: Budget, number: int) -> Step:
@@ -327,13 +386,16 @@ def _attempt(step: Step) -> dict[str, Any]:
             "tokens_out": step.tokens_out, "cost_usd": step.cost_usd, "duration_ms": step.duration_ms}
 
 
-def _account(result: Plan, attempts: list[dict[str, Any]], llm: Model) -> None:
+def _account(result: Plan, attempts: list[dict[str, Any]], llm: Model | None, route: Route | None) -> None:
+    """The plan's tokens, cost and time: its planning calls and the routing call before them."""
+    calls = [*attempts, route.as_dict()] if route is not None else attempts
     result.attempts = attempts
-    result.model = next((a["model"] for a in attempts if a.get("model")), llm.model_id)
-    result.tokens_in = sum(a["tokens_in"] for a in attempts)
-    result.tokens_out = sum(a["tokens_out"] for a in attempts)
-    result.cost_usd = sum(a["cost_usd"] for a in attempts)
-    result.duration_ms = sum(a["duration_ms"] for a in attempts)
+    result.route = route.as_dict() if route is not None else None
+    result.model = next((a["model"] for a in calls if a.get("model")), llm.model_id if llm else None)
+    result.tokens_in = sum(a["tokens_in"] for a in calls)
+    result.tokens_out = sum(a["tokens_out"] for a in calls)
+    result.cost_usd = sum(a["cost_usd"] for a in calls)
+    result.duration_ms = sum(a["duration_ms"] for a in calls)
 
 
 def fallback_plan(task: str, registry: Registry, settings: DirectorSettings,
@@ -404,5 +466,6 @@ def cited(text: str) -> list[str]:
     return list(dict.fromkeys(re.findall(r"\[(s\d+)\]", text)))
 
 
-__all__ = ["DirectorSettings", "FinalAnswer", "Plan", "Subtask", "aggregate", "best_guess", "cited",
-           "fallback_plan", "find_cycle", "fold_test_subtasks", "plan", "plan_schema", "topological_waves", "validate_plan"]
+__all__ = ["DirectorSettings", "FinalAnswer", "Plan", "Subtask", "aggregate", "best_guess", "carry_request", "cited",
+           "fallback_plan", "fast_path_plan", "find_cycle", "fold_test_subtasks", "plan", "plan_schema", "route_task",
+           "topological_waves", "validate_plan"]

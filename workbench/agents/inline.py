@@ -1,8 +1,11 @@
-"""Run a whole task in this process: plan -> waves of subtasks -> aggregate. The reference semantics.
+"""Run a whole task in this process: route -> plan (unless one specialist takes it) -> waves of subtasks
+-> aggregate. The reference semantics.
 
 The Dask executor (workbench.cluster) runs the same steps with each subtask as a task and each wave
 fanned out with worker_client(); this sequential version is for notebooks, tests and single-process
 use, and documents the rules both follow:
+  - a request the router gives to one specialist runs unplanned, as the user wrote it (the fast path);
+  - every subtask carries the user's own words beside its instructions;
   - a subtask runs after all its dependencies, with their results as context;
   - a failed subtask fails alone; its dependents are skipped (never run on missing inputs);
   - the task's budget covers the plan and every subtask; when it is spent the rest is skipped;
@@ -18,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench import telemetry
-from workbench.agents.director import FinalAnswer, Plan, aggregate, plan, topological_waves
+from workbench.agents.director import FinalAnswer, Plan, aggregate, plan, route_task, topological_waves
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import SubtaskResult
@@ -50,13 +53,15 @@ class TaskResult:
 def run_task(task: str, *, registry: Registry | None = None, model: Model | str | None = None,
              budget: Budget | None = None, task_id: str | None = None,
              options: Mapping[str, Mapping[str, Any]] | None = None) -> TaskResult:
-    """Plan and run `task` here. options: per specialist, e.g. {"data": {"snapshot": path}}."""
+    """Route, plan and run `task` here. options: per specialist, e.g. {"data": {"snapshot": path}}.
+    `model` (when given) routes, plans and runs every subtask; else agents.yaml names the models."""
     registry = registry or default_registry()
     budget = budget or Budget(name="task")
     began = time.perf_counter()
     with telemetry.span("task", task_id=task_id or str(uuid.uuid4())) as span:
         tid = span.task_id
-        the_plan = plan(task, registry=registry, model=model, budget=budget, task_id=tid)
+        routed = route_task(task, registry=registry, model=model, budget=budget)
+        the_plan = plan(task, registry=registry, model=model, budget=budget, task_id=tid, route=routed)
         waves = topological_waves(the_plan)
         results: dict[str, SubtaskResult] = {}
         for wave in waves:

@@ -20,14 +20,16 @@ from workbench.providers.base import Model
 from workbench.tools import BUILTIN_TOOLS, Tool
 
 CONTEXT_CHARS = 1500  # per dependency: a small model's context window is shared by every input
+REQUEST_CHARS = 2000  # the user's own words carried beside a subtask's instructions
 
 
 @dataclass
 class Subtask:
     id: str
     specialist: str
-    instructions: str
+    instructions: str  # the Director's words: this subtask's part of the request
     depends_on: list[str] = field(default_factory=list)
+    request: str = ""  # the user's own words, the whole request (empty: the instructions are all there is)
 
     @classmethod
     def coerce(cls, value: Subtask | Mapping[str, Any]) -> Subtask:
@@ -35,10 +37,25 @@ class Subtask:
             return value
         try:
             return cls(id=str(value["id"]), specialist=str(value["specialist"]),
-                       instructions=str(value["instructions"]), depends_on=[str(d) for d in value.get("depends_on") or []])
-        except (KeyError, TypeError) as exc:
+                       instructions=str(value["instructions"]), depends_on=[str(d) for d in value.get("depends_on") or []],
+                       request=str(value.get("request") or ""))
+        except (KeyError, TypeError, AttributeError) as exc:
             raise PlanError(f"A subtask needs id, specialist and instructions (and optional depends_on); "
                             f"got {value!r} ({exc}).") from None
+
+    def brief(self) -> str:
+        """What the specialist is asked to do: the instructions, and beside them the user's own words, so a
+        paraphrase cannot change the request (a Director once turned "median" into "mean")."""
+        request = " ".join(self.request.split())[:REQUEST_CHARS]
+        if not request or " ".join(self.instructions.split()) == request:
+            return self.instructions
+        return (f"{self.instructions.strip()}\n\nThis is your part of the user's request; do only this part. "
+                f"The whole request, in the user's own words (where they differ from the above, the user's "
+                f"words win): \"{request}\"")
+
+    def briefed(self) -> Subtask:
+        """A copy whose instructions are the brief: what a specialist's handler reads."""
+        return Subtask(self.id, self.specialist, self.brief(), list(self.depends_on))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,7 +116,8 @@ class SubtaskResult:
 
 @dataclass
 class SpecialistCall:
-    """Everything a handler needs for one subtask."""
+    """Everything a handler needs for one subtask. `subtask.instructions` is the subtask's brief: the
+    Director's instructions with the user's own words beside them (Subtask.brief)."""
 
     subtask: Subtask
     context: dict[str, str]  # dependency id -> its result as text
@@ -108,6 +126,9 @@ class SpecialistCall:
     budget: Budget
     task_id: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.subtask = self.subtask.briefed()
 
     def run_loop(self, task: str | None = None) -> AgentResult:
         """The standard agent loop on this subtask (or on `task`), with its context, model and budget."""

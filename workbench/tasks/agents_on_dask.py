@@ -1,6 +1,6 @@
 """The Director on Dask: a task is planned, its subtasks fan out as Dask tasks, the answer is aggregated.
 
-    task (Dask task, no LLM slot) ── plan_step (LLM slot if the model is local)
+    task (Dask task, no LLM slot) ── plan_step (LLM slot if the model is local): route; plan if multi
                                   ├─ run_subtask s1 ─┐  independent subtasks run in parallel,
                                   ├─ run_subtask s2 ─┤  on whichever workers have a free slot
                                   └─ run_subtask s3 (after s1, s2; their results as context)
@@ -218,21 +218,19 @@ class Scheduler:
 
 
 def plan_step(task: dict[str, Any], parent: telemetry.Context, budget: Budget) -> dict[str, Any]:
-    """Classify the task and plan it (one LLM-slot task: both are model calls)."""
-    import workbench
-    from workbench.tasks.understanding import classify
+    """Route the task, and plan it unless one specialist takes it as it is (one LLM-slot task: both are
+    model calls). The route is also the task's understanding (kind, language, complexity, summary)."""
+    from workbench.agents.director import route_task
+    from workbench.tasks.understanding import understanding_of
 
+    registry = default_registry()
     with _in_trace(parent):
-        model = workbench.get_model(_model_for(task, None, default_registry()))
-        with telemetry.span("agent_step", agent="understanding") as step:
-            try:
-                understanding = classify(task["prompt"], model)
-            except WorkbenchError as exc:  # classification is a hint; planning can go on without it
-                understanding = {}
-                step.set(error=f"classification failed: {exc}")
-            step.set(payload=understanding)
-        the_plan = plan(task["prompt"], model=model, budget=budget, task_id=task["id"])
-    return {"understanding": understanding, "plan": the_plan.as_dict()}
+        # The task's own model routes and plans it when it names one; else agents.yaml decides
+        # (director.router_model, director.model).
+        routed = route_task(task["prompt"], registry=registry, model=task.get("model"), budget=budget)
+        the_plan = plan(task["prompt"], registry=registry, model=task.get("model"), budget=budget,
+                        task_id=task["id"], route=routed)
+    return {"understanding": understanding_of(task["prompt"], routed, the_plan), "plan": the_plan.as_dict()}
 
 
 def run_subtask(task_id: str, parent: telemetry.Context, subtask: dict[str, Any], context: dict[str, str],

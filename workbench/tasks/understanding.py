@@ -1,41 +1,44 @@
-"""Task understanding: the first step of a task, on its worker — kind, language, complexity, a summary.
+"""Task understanding: what the task row records about a request — kind, language, complexity, summary.
 
-Schema-constrained output with tight caps, so even a small model answers in one short JSON object.
+It comes from the Director's routing call (workbench.agents.routing), not from a call of its own: the
+route is the kind (a specialist's name, or `multi` for a request with parts for different
+specialists), the language is read off the request (TypeScript / Java when named, else Python for
+code), the complexity is the number of subtasks the plan has, and the summary is the request's first
+line. A small model asked for all four in JSON spent seconds per field; none of them needs a model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-KINDS = ("code", "general", "data")
-LANGUAGES = ("python", "typescript", "java", "none")
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "kind": {"type": "string", "enum": list(KINDS)},
-        "language": {"type": "string", "enum": list(LANGUAGES)},
-        "complexity": {"type": "integer", "minimum": 1, "maximum": 5},
-        "summary": {"type": "string", "maxLength": 120},
-    },
-    "required": ["kind", "language", "complexity", "summary"],
-}
-SYSTEM = (
-    "Classify the user's task. kind: code (write or fix a program), data (questions about the execution "
-    "log, costs, models, tasks), general (anything else). language: the programming language for code "
-    "tasks, else none. complexity: 1 (trivial) to 5 (a multi-part project). summary: one short line."
-)
+from workbench.agents.routing import MULTI, Route, guess_language
+
+SUMMARY_CHARS = 120
+
+
+def understanding_of(prompt: str, route: Route, the_plan: Any = None) -> dict[str, Any]:
+    """The task row's fields for a routed (and maybe planned) request; unknown kind when routing failed."""
+    kind = route.route if route.source == "model" else None
+    subtasks = len(getattr(the_plan, "subtasks", None) or []) or (1 if route.single else 2)
+    coded = kind == "code" or (the_plan is not None and any(s.specialist == "code" for s in the_plan.subtasks))
+    return {
+        "kind": kind,
+        "language": guess_language(prompt) if coded else None,
+        "complexity": min(5, max(1, subtasks)),
+        "summary": summary(prompt),
+    }
+
+
+def summary(prompt: str) -> str:
+    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    return first if len(first) <= SUMMARY_CHARS else first[: SUMMARY_CHARS - 1].rstrip() + "…"
 
 
 def classify(prompt: str, model) -> dict[str, Any]:
-    c = model.complete([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt[:4000]}],
-                       schema=SCHEMA, max_tokens=120, temperature=0)
-    data = dict(c.data or {})
-    out = {
-        "kind": data.get("kind") if data.get("kind") in KINDS else "general",
-        "language": data.get("language") if data.get("language") in LANGUAGES else "none",
-        "complexity": min(5, max(1, int(data.get("complexity") or 1))),
-        "summary": str(data.get("summary") or "")[:120],
-    }
-    if out["language"] == "none":
-        out["language"] = None
-    return out
+    """Route `prompt` with `model` (one short call) and describe it; for bodies that run without a plan."""
+    from workbench.agents.director import route_task
+
+    return understanding_of(prompt, route_task(prompt, model=model))
+
+
+__all__ = ["MULTI", "classify", "summary", "understanding_of"]

@@ -1,0 +1,133 @@
+"""Routing: the Director's first, cheap call — which one specialist handles a request, or `multi`.
+
+    r = route("Write a Python function is_prime(n) with tests", registry=registry, model="qwen-0.5b")
+    r.route, r.single          # "code", True: no plan is needed, the code specialist gets the request as is
+
+One schema-constrained call whose whole answer is `{"route": NAME}`: the enum is the enabled
+specialists plus `multi` (a request with parts for different specialists, which then gets a plan).
+Grammar-constrained JSON on a small local model costs a forward pass per token, so the answer is a
+handful of tokens and the prompt is the specialists' one-line descriptions, nothing more.
+A route that cannot be had (model down, no JSON, budget spent) is `Route(route=MULTI, source="error")`:
+the caller plans as if routing had never happened, so routing can only save time, never lose a task.
+
+The models route single-specialist requests well but almost never answer `multi` (the 1.5B sent all six
+multi-part requests of a benchmark run to one of their specialists), and a multi-part request on the
+fast path loses its other parts. So a request whose wording joins two actions ("..., then write",
+"and explain", "Also ...") is planned whatever the model said (`Route.parts` holds the words that
+showed it); the plan may still be one subtask. A wrong guess here costs a planning call, never a part.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from workbench import telemetry
+from workbench.agents.agent import resolve_model
+from workbench.agents.guards import Budget
+from workbench.agents.registry import Registry
+from workbench.errors import WorkbenchError
+from workbench.providers.base import Model
+
+MULTI = "multi"  # the request has parts for different specialists: it gets a plan
+MAX_TOKENS = 16  # {"route": "general"} is about 7 tokens
+PROMPT_CHARS = 2000  # a long request's head is enough to route it
+
+
+@dataclass
+class Route:
+    route: str  # an enabled specialist's name, or MULTI
+    source: str = "model"  # model | error (the call failed: plan as if not routed)
+    error: str | None = None
+    parts: str | None = None  # the words that show a request of several parts: plan it, whatever the route
+    model: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+
+    @property
+    def single(self) -> bool:
+        """One specialist can take the request as it is: no plan needed (the Director's fast path)."""
+        return self.route != MULTI and self.source == "model" and not self.parts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "single": self.single}
+
+
+def route_schema(names: list[str]) -> dict[str, Any]:
+    """`multi` first: a schema-following test model (the first enum value) keeps planning as before."""
+    return {"type": "object", "properties": {"route": {"type": "string", "enum": [MULTI, *names]}},
+            "required": ["route"]}
+
+
+def route_prompt(registry: Registry, names: list[str]) -> str:
+    team = "\n".join(f"- {n}: {registry.get(n).description}" for n in names)
+    return (f"Pick who handles the user's request.\n{team}\n- {MULTI}: the request has two or more parts that "
+            f"need different specialists above (e.g. a question about the execution log AND a program).\n"
+            'Reply with JSON only: {"route": "<name>"}')
+
+
+def route(task: str, *, registry: Registry, names: list[str], model: Model | str | None,
+          budget: Budget | None = None) -> Route:
+    """Route `task` among `names` (enabled specialists, the catch-all first); one short call, one step event."""
+    llm = resolve_model(model)
+    messages = [{"role": "system", "content": route_prompt(registry, names)},
+                {"role": "user", "content": task.strip()[:PROMPT_CHARS]}]
+    began = time.perf_counter()
+    result = Route(MULTI, source="error", model=llm.model_id)
+    with telemetry.span("agent_step", agent="router") as span:
+        try:
+            if budget is not None:
+                budget.check()
+            completion = llm.complete(messages, schema=route_schema(names), max_tokens=MAX_TOKENS, temperature=0.0)
+        except WorkbenchError as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+        else:
+            if budget is not None:
+                budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
+            result.model = completion.model or result.model
+            result.tokens_in, result.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
+            result.cost_usd = completion.cost_usd or 0.0
+            data = completion.data if isinstance(completion.data, dict) else {}
+            name = str(data.get("route", "")).strip().lower()
+            if name in (MULTI, *names):
+                result.route, result.source = name, "model"
+                result.parts = several_parts(task) if name != MULTI else None
+            else:
+                result.error = f"the router answered {completion.text[:80]!r}, not one of {MULTI}, {', '.join(names)}"
+        result.duration_ms = (time.perf_counter() - began) * 1000
+        span.set(model=result.model, tokens_in=result.tokens_in, tokens_out=result.tokens_out,
+                 cost_usd=result.cost_usd, error=result.error, payload=result.as_dict())
+    return result
+
+
+_VERBS = (r"(?:write|explain|compute|calculate|give|list|suggest|count|find|describe|summari[sz]e|draft|make|create|"
+          r"tell|show|plot|implement|compare|send|add|answer|format)")
+_PARTS = re.compile(
+    rf"(?:[,;]\s*|\s)(?:and\s+)?then\s+{_VERBS}?|"  # "..., then write", "and then explain"
+    r"\b(?:also|additionally|as well as)\b|"  # "Also write ..."
+    rf"[,;]\s*and\s+{_VERBS}\b|"  # ", and explain it"
+    r"\band\s+(?:a|an)\s+(?:python|typescript|java)?\s*(?:function|script|program|email|explanation)\b|"
+    rf"\band\s+{_VERBS}\b(?!\s+(?:methods?|it\b))",  # "... and explain how" (not "push and pop methods")
+    re.IGNORECASE)
+
+
+def several_parts(task: str) -> str | None:
+    """The words that join two actions in `task` ("and explain", ", then write"), or None."""
+    match = _PARTS.search(task)
+    return match[0].strip() if match else None
+
+
+CODE_LANGUAGES = (("typescript", re.compile(r"\btype ?script\b|\.tsx?\b", re.IGNORECASE)),
+                  ("java", re.compile(r"\bjava\b|\.java\b", re.IGNORECASE)))
+
+
+def guess_language(task: str) -> str:
+    """The programming language a code request names (TypeScript, Java), else python."""
+    return next((name for name, pattern in CODE_LANGUAGES if pattern.search(task)), "python")
+
+
+__all__ = ["MULTI", "Route", "guess_language", "route", "route_prompt", "route_schema", "several_parts"]
