@@ -120,6 +120,19 @@ def test_nesting_rules_on_hand_made_events():
     assert len(traces.flatten(tree)) == len(events)
 
 
+def test_lines_say_the_fast_path_the_code_loops_decisions_and_reused_prompt_tokens():
+    from workbench import traces
+
+    def line(kind, payload, **extra):
+        return traces.line(traces.Node({"seq": 1, "ts": 1.0, "kind": kind, "payload": payload, **extra}))
+
+    assert line("plan", {"fast_path": True, "specialist": "code"}, agent="director") == "plan · fast path → code · director"
+    assert line("plan", {"fast_path": False}) == "plan"
+    step = line("agent_step", {"loop": "code", "kind": "sample", "decision": "round 1 misses an example"}, agent="code")
+    assert step == "agent_step · sample: round 1 misses an example · code"
+    assert line("llm_call", {"cache_read_tokens": 384}) == "llm_call · 384 prompt tokens reused"
+
+
 def test_totals_count_only_llm_calls(traced):
     from workbench import traces
 

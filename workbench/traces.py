@@ -172,6 +172,10 @@ LABELS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "status": lambda p: f"{p.get('from') or '∅'} → {p.get('to')}",
     "llm_attempt": lambda p: p.get("outcome"),
     "sandbox_run": _sandbox_label,
+    "plan": lambda p: f"fast path → {p.get('specialist')}" if p.get("fast_path") else None,
+    # the code loop's rounds: what kind of answer, and why it was asked for
+    "agent_step": lambda p: f"{p.get('kind')}: {p.get('decision')}" if p.get("loop") == "code" else None,
+    "llm_call": lambda p: f"{p['cache_read_tokens']} prompt tokens reused" if p.get("cache_read_tokens") else None,
 }
 
 
