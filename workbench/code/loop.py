@@ -55,6 +55,7 @@ SAMPLE_TEMPERATURE = 0.8  # a "sample" round: a fresh draw, seeded by its round 
 TOKENS_PER_TEST = 64  # the test round's answer is capped to what its tests need: small models otherwise
 #                       repeat near-identical tests until max_tokens, at ~14 tokens/s on 2 cores
 CODE_KINDS = ("code", "sample", "fix")
+NOTHING_TO_JUDGE = "no example in the request to judge it by: it is judged once the tests are written"
 
 
 @dataclass
@@ -394,7 +395,7 @@ def _fill(rnd: Round, candidate: Candidate, task: CodeTask) -> None:
     rnd.tests_broken, rnd.mechanical = verdict.tests_broken, verdict.mechanical
     rnd.unwritten = [task.function_name] if candidate.unwritten else []
     if run is None:
-        rnd.notes.append("nothing to judge it by yet: the request has no examples; the tests come next")
+        rnd.notes.append(NOTHING_TO_JUDGE)
         return
     rnd.assertions = verdict.assertions
     rnd.coverage = run.coverage
@@ -405,7 +406,10 @@ def _fill(rnd: Round, candidate: Candidate, task: CodeTask) -> None:
     if run.result is not None:
         rnd.sandbox_s = run.result.duration_s
         rnd.output = (run.result.stdout[-2000:] + run.result.stderr[-2000:]).strip()
-    rnd.error = (verdict.mechanical or verdict.tests_broken or (None if rnd.tests else "no tests ran")
+    if not rnd.tests and not (verdict.mechanical or verdict.tests_broken):
+        rnd.notes.append(NOTHING_TO_JUDGE)
+        return  # loaded fine, and there is nothing else to say yet
+    rnd.error = (verdict.mechanical or verdict.tests_broken
                  or (None if rnd.assertions else "the tests contain no assertions"))
     rnd.ok = verdict.ok  # zero tests or zero assertions never count as a pass
 
