@@ -303,11 +303,13 @@ def test_served_task_whose_model_crashes_fails_with_the_reason_and_every_event_s
     assert r.status_code == 201, r.text
     task = _wait_task(app.url, r.json()["id"])
     assert task["status"] == "failed" and task["attempts"] == 0  # the worker lived: no worker-death retry
-    assert task["error"].startswith(f"{CRASH} crashed (SIGSEGV) in native code")
+    # the crash reason, inside the gateway's word on a stream that broke after a few words were delivered
+    assert f"{CRASH} crashed (SIGSEGV)" in task["error"]
     events = httpx.get(f"{app.url}/api/v1/tasks/{task['id']}/events", timeout=60).json()
-    calls = [e for e in events if e["kind"] == "llm_call"]
+    # The routing call that classifies the task answers from its schema alone; the body's call crashes.
+    calls = [e for e in events if e["kind"] == "llm_call" and e["agent"] != "router"]
     assert calls and all("ModelCrashed" in e["error"] and "crashed (SIGSEGV)" in e["error"] for e in calls)
-    steps = [e for e in events if e["kind"] == "agent_step"]
+    steps = [e for e in events if e["kind"] == "agent_step" and e["error"]]
     assert steps and all("crashed (SIGSEGV)" in e["error"] for e in steps)
     statuses = [e["payload"]["to"] for e in events if e["kind"] == "status"]
     assert statuses == ["pending", "queued", "processing", "failed"]
@@ -322,14 +324,16 @@ def test_served_task_whose_model_crashes_fails_with_the_reason_and_every_event_s
 
 
 def test_served_agents_task_whose_model_crashes_fails_with_the_reason(app):
-    # The default mode: every step's model call crashes (classify, plan, the specialist); each is recorded.
+    # The default mode: the Director's routing and planning calls answer from their schemas alone (the crash
+    # model crashes only where it writes the prompt's words), then the specialist's call crashes.
     r = httpx.post(f"{app.url}/api/v1/tasks", json={"prompt": "Explain SEGV please"}, timeout=60)
     assert r.status_code == 201, r.text
     task = _wait_task(app.url, r.json()["id"])
-    assert task["status"] == "failed" and "ModelCrashed: test:segv crashed (SIGSEGV)" in task["error"]
+    assert task["status"] == "failed" and "ModelCrashed: test:segv crashed (SIGSEGV)" in (task["error"] or ""), task
     events = httpx.get(f"{app.url}/api/v1/tasks/{task['id']}/events", timeout=60).json()
     calls = [e for e in events if e["kind"] == "llm_call"]
-    assert {e["agent"] for e in calls} >= {"director", "general"}
-    assert all("crashed (SIGSEGV)" in e["error"] for e in calls)
+    assert {e["agent"] for e in calls} >= {"router", "general"}
+    crashed = [e for e in calls if e["agent"] not in ("router", "director")]  # schema-only answers survive
+    assert crashed and all("crashed (SIGSEGV)" in (e["error"] or "") for e in crashed), [(e["agent"], e["error"]) for e in calls]
     assert events[-1]["kind"] == "status" and events[-1]["payload"]["to"] == "failed"
     assert app.proc.poll() is None
