@@ -282,7 +282,7 @@ def test_api_task_lifecycle_and_websocket(api):
     assert statuses == ["pending", "queued", "processing", "completed"]
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     task = _wait_api(base, task_id)
-    assert task["result"]["answer"] and task["kind"] in ("code", "general", "data")
+    assert task["result"]["answer"] and task["kind"] in ("code", "general", "data", "multi")
     listed = httpx.get(f"{base}/api/v1/tasks", params={"status": "completed"}).json()
     assert task_id in [t["id"] for t in listed["items"]]
     assert httpx.get(f"{base}/api/v1/tasks/{task_id}/events").json()[-1]["payload"]["to"] == "completed"
