@@ -478,3 +478,17 @@ def test_the_loop_checks_its_budget_before_every_call_and_keeps_its_best_answer_
     result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=4, budget=budget)
     assert result.stop_reason == "budget_exceeded" and len(model.requests) == 1  # no call past the limit
     assert budget.spent_tokens > 1 and "a, b = b, a + b" in result.files["fib.py"] and result.ok  # examples pass
+
+
+@sandboxed
+def test_a_fix_that_comes_back_without_code_is_followed_by_a_sample_and_a_missing_export_is_added():
+    misspelt = "```python\n# fib.py\ndef fib(n):\n    return fibb(n)\n```"
+    model = scripted(misspelt, "It fails because fibb is not defined.", RIGHT)
+    result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
+    assert [r.kind for r in result.rounds] == ["code", "tests", "fix", "sample"] and result.ok
+    assert result.rounds[3].decision == "the last fix came back without code: a fresh answer instead"
+    unexported = "```typescript\n// sum.ts\nfunction add(a: number, b: number): number { return a + b; }\n```"
+    ts = solve("Write sum.ts exporting add(a, b): add(2, 3) === 5.", "typescript",
+               model=scripted(unexported, tests="no tests"), max_rounds=2)
+    assert ts.ok and ts.rounds[0].notes[0] == "exported add (the request's function; the tests import it)"
+    assert ts.files["sum.ts"].lstrip().startswith("export function add")

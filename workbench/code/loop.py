@@ -236,11 +236,14 @@ def _next_round(task: CodeTask, judge: Judge, top: Candidate | None, pool: list[
     fixed = next((c for c in pool if last is not None and last.kind == "fix" and c.number == last.number), None)
     repeated = (fixed is not None and top is not None and fixed is not top
                 and _failures(fixed.verdict) == _failures(top.verdict))
+    # A fix answered without code (an explanation only): asking the same again gets the same answer.
+    repeated = repeated or (last is not None and last.kind == "fix" and fixed is None)
     if top is None:
         return (*sample[:1], "no answer had code yet: a fresh one", prompts.code_prompt(task, {}), sample[1])
     verdict = top.verdict
     if repeated:
-        why = "the last fix failed like the answer it fixed: a fresh answer instead"
+        why = ("the last fix failed like the answer it fixed: a fresh answer instead" if fixed is not None else
+               "the last fix came back without code: a fresh answer instead")
         return sample[0], why, prompts.code_prompt(task, {}), sample[1]
     if top.unwritten or verdict.mechanical:
         problem = (f"{task.function_name} has no body yet (only its signature and docstring): write the complete body."
@@ -381,13 +384,24 @@ _JAVA_PACKAGE = re.compile(r"^\s*package\s+[\w.]+\s*;\s*\n", re.MULTILINE)
 
 
 def _normalize(task: CodeTask, candidate: dict[str, str], tests: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Undo the one slip that makes otherwise right code unrunnable: a `package` line in Java when the
-    tests live in the default package (javac then hides the class from them)."""
-    if task.language != "java" or any(_JAVA_PACKAGE.search(t) for t in tests.values()):
-        return candidate, []
-    fixed = {n: _JAVA_PACKAGE.sub("", s) for n, s in candidate.items()}
-    changed = [n for n in fixed if fixed[n] != candidate[n]]
-    return fixed, [f"removed the package line of {n} (the tests are in the default package)" for n in changed]
+    """Undo the slips that make otherwise right code unrunnable, each with a note: a `package` line in Java
+    when the tests live in the default package (javac then hides the class from them); the request's
+    TypeScript function defined without `export` (the tests cannot import it)."""
+    fixed, notes = dict(candidate), []
+    if task.language == "java" and not any(_JAVA_PACKAGE.search(t) for t in tests.values()):
+        for name, source in candidate.items():
+            fixed[name] = _JAVA_PACKAGE.sub("", source)
+            if fixed[name] != source:
+                notes.append(f"removed the package line of {name} (the tests are in the default package)")
+    if task.language == "typescript" and task.function_name != "NAME" and task.solution_file in fixed:
+        declared = re.compile(rf"^(?=(?:async\s+)?function\*?\s+{re.escape(task.function_name)}\b|"
+                              rf"(?:const|let|class)\s+{re.escape(task.function_name)}\b)", re.MULTILINE)
+        source = fixed[task.solution_file]
+        exported = re.search(rf"\bexport\b[^\n]*\b{re.escape(task.function_name)}\b", source)
+        if not exported and declared.search(source):
+            fixed[task.solution_file] = declared.sub("export ", source, count=1)
+            notes.append(f"exported {task.function_name} (the request's function; the tests import it)")
+    return fixed, notes
 
 
 def _fill(rnd: Round, candidate: Candidate, task: CodeTask) -> None:
