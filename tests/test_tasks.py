@@ -338,7 +338,9 @@ def test_cli_talks_to_running_server(api):
 
 @pytest.mark.slow
 def test_cli_submit_wait_on_local_model_without_server(test_model):
-    out = run_cli("submit", "Write a haiku about queues", "--model", test_model, "--wait", "--json", timeout=300)
+    # A request the small router sends to code, whose example lets the loop verify the answer in the sandbox.
+    out = run_cli("submit", "Write a Python function add(a, b) that returns their sum: add(2, 3) == 5.", "--model", test_model,
+                  "--wait", "--json", timeout=300)
     assert out.returncode == 0, out.stderr
     task = json.loads(out.stdout.strip().splitlines()[-1])
     assert task["status"] == "completed" and task["result"]["answer"].strip()
