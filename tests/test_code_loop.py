@@ -272,8 +272,8 @@ def test_every_round_and_sandbox_run_is_logged(tmp_path):
     assert all(s["payload"]["decision"] for s in steps)  # every round says why it was chosen
     assert steps[2]["error"] is None and steps[2]["payload"]["passed"] == 2
     assert "fib.py" in steps[2]["payload"]["files"] and steps[2]["tokens_out"] > 0
-    # The plain answer alone (nothing to judge by yet), again with the tests, then the sample.
-    assert len(runs) == 3 and runs[1]["payload"]["exit_code"] == 1 and runs[2]["payload"]["exit_code"] == 0
+    # The plain answer once the tests exist (nothing judged it before: the request has no example), the sample.
+    assert len(runs) == 2 and runs[0]["payload"]["exit_code"] == 1 and runs[1]["payload"]["exit_code"] == 0
 
 
 def test_a_block_holding_two_files_is_split_and_the_function_name_reaches_the_skeleton():

@@ -106,7 +106,7 @@ class Judge:
     def evaluate(self, candidate: dict[str, str]) -> Verdict:
         """Run the candidate with every test file; a test file that does not load is named, not blamed on the code."""
         test_files = {**({self.examples_file: self.examples_source} if self.examples_source else {}), **self.tests}
-        if not test_files:
+        if not self.has_tests:
             return Verdict(None)  # no examples and no tests yet: judged once the tests are written
         run = run_tests(self.task.language, {**candidate, **test_files}, tests=sorted(test_files),
                         executor=self.executor, limits=self.limits)

@@ -444,5 +444,6 @@ def _log(rnd: Round, task: CodeTask, model: Any) -> None:
     """One agent_step event per round (code, test output, tokens, cost, time)."""
     telemetry.emit("agent_step", agent="code", model=getattr(model, "model_id", None), tokens_in=rnd.tokens_in,
                tokens_out=rnd.tokens_out, cost_usd=rnd.cost_usd, duration_ms=(rnd.model_s + rnd.sandbox_s) * 1000,
-               error=None if rnd.ok else (rnd.error or f"{len(rnd.failing)} of {rnd.tests} tests failed"),
+               error=None if rnd.ok else (rnd.error or (f"{len(rnd.failing)} of {rnd.tests} tests failed"
+                                                        if rnd.failing else None)),
                payload={"loop": "code", "language": task.language, **rnd.as_dict()})
