@@ -165,8 +165,8 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
             on_round(rnd)
 
     def answer(kind: str, decision: str, messages: list[dict], **sampling: Any) -> None:
-        rnd, reply = _ask(model, messages, max_tokens, number=len(rounds) + 1, kind=kind, budget=budget, **sampling)
-        rnd.decision = decision
+        rnd, reply = _ask(model, messages, max_tokens, kind=kind, budget=budget, **sampling)
+        rnd.number, rnd.decision = len(rounds) + 1, decision  # the number record() gives it
         code = _solution_files(task, prompts.parse_files(task, reply, task.solution_file))
         rnd.files = code
         if task.solution_file not in code:
@@ -324,7 +324,7 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, judge: Judge, pool
     limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task)))  # the examples are not rewritten
     defined = request_names(task, pool[0].files if pool else {})
     for attempt in range(2):
-        rnd, reply = _ask(model, messages, limit, number=0, kind="tests", budget=budget)  # numbered when recorded
+        rnd, reply = _ask(model, messages, limit, kind="tests", budget=budget)  # numbered when recorded
         rnd.decision = ("tests from the request's rules, after the plain answer" if attempt == 0 else
                         "the tests again: the first test file could not judge the code")
         source, rnd.notes, left = tidy_tests(task, prompts.parse_files(task, reply, task.test_file).get(task.test_file, ""))
@@ -364,7 +364,7 @@ def _rejudge(judge: Judge, pool: list[Candidate]) -> None:
         pool[i] = _judged(judge, candidate.number, candidate.files)
 
 
-def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind: str, budget: Budget | None = None,
+def _ask(model: Any, messages: list[dict], max_tokens: int, *, kind: str, budget: Budget | None = None,
          temperature: float = 0, seed: int | None = None) -> tuple[Round, str]:
     if budget is not None:
         budget.check()
@@ -374,7 +374,7 @@ def _ask(model: Any, messages: list[dict], max_tokens: int, *, number: int, kind
     completion = model.complete(messages, temperature=temperature, max_tokens=max_tokens, seed=seed)
     if budget is not None:
         budget.charge(tokens=completion.usage.input_tokens + completion.usage.output_tokens, usd=completion.cost_usd)
-    rnd = Round(number=number, kind=kind, reply=completion.text[:MAX_REPLY_CHARS],
+    rnd = Round(number=0, kind=kind, reply=completion.text[:MAX_REPLY_CHARS],
                 tokens_in=completion.usage.input_tokens, tokens_out=completion.usage.output_tokens,
                 cost_usd=completion.cost_usd or 0.0, model_s=time.perf_counter() - started)
     return rnd, completion.text

@@ -89,6 +89,8 @@ def _check_python(task: CodeTask, source: str, defined: set[str]) -> CheckedTest
         if keep is None:
             continue
         lines[node.lineno - 1:node.end_lineno] = [keep] if keep else []
+    if aliases:  # the tests called through a removed alias: any name the request defines may be meant
+        wanted |= defined
     fixed = "".join(lines)
     for alias in aliases:
         fixed = re.sub(rf"(?<![\w.]){re.escape(alias)}\.(?=[A-Za-z_])", "", fixed)
@@ -120,7 +122,6 @@ def _python_import(node: ast.Import | ast.ImportFrom, module: str, local: set[st
         notes.append(f"replaced `import {', '.join(names)}`: the request defines no such module; its names are "
                      f"imported from {module}")
         others = [a for a in node.names if a not in ours]
-        wanted.update(_used_through(aliases, defined))
         return ("import " + ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in others) + "\n"
                 if others else "")
     source_module = node.module or ""
@@ -136,7 +137,7 @@ def _python_import(node: ast.Import | ast.ImportFrom, module: str, local: set[st
     for name, asname in imported:
         if name == "*" or name in defined:
             keep.append((name, asname))
-        elif name not in defined and not foreign:
+        elif not foreign:
             dropped.append(name)  # `from slug import helpers`: tests call helpers.f(...)
             aliases[asname or name] = module
         else:
@@ -145,16 +146,10 @@ def _python_import(node: ast.Import | ast.ImportFrom, module: str, local: set[st
         return None
     for name, asname in keep:
         wanted.add(name if not asname else f"{name} as {asname}")
-    wanted.update(_used_through(aliases, defined))
     what = f"from {'.' * node.level}{source_module} import {', '.join(n for n, _ in imported)}"
     notes.append(f"replaced `{what}`: " + (f"{module} is the solution's module" if foreign else
                                             f"the request defines no {', '.join(dropped)}"))
     return ""
-
-
-def _used_through(aliases: dict[str, str], defined: set[str]) -> set[str]:
-    """The defined names a test may call through a removed alias (`helpers.slugify` -> slugify)."""
-    return set(defined) if aliases else set()
 
 
 def _tests_using_unknown_names(tree: ast.Module) -> dict[str, set[str]]:

@@ -9,7 +9,7 @@ migrations.py.) Tasks change, so they are upserted: rows written by transactions
 still running (`row_xid < pg_snapshot_xmin`) are final, and the tasks watermark is that xmin.
 
 Readable while it runs. DuckDB lets no other process open a file that one process holds for writing, even
-read-only (../shared/FACTS.md). So the sync opens `workbench.duckdb`, writes and closes it every round, and
+read-only. So the sync opens `workbench.duckdb`, writes and closes it every round, and
 publishes what it copied as Parquet under `<home>/analytics/` (one part file per round, compacted now and
 then, listed by an atomically replaced manifest.json). Notebooks read those through
 `workbench.store.analytics` and never touch the DuckDB file, so they never block the sync and vice versa.
