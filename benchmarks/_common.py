@@ -37,3 +37,27 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
     return "" if v is None else str(v)
+
+
+def last_rows(jsonl: Path, *key_fields: str) -> dict[tuple, dict]:
+    """The last line of each key (the values of `key_fields`) in a per-case results file; a line cut off
+    by a crash, or one without those fields, is skipped (that case runs again on --resume)."""
+    rows: dict[tuple, dict] = {}
+    if jsonl.exists():
+        for line in jsonl.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and all(f in row for f in key_fields):
+                rows[tuple(row[f] for f in key_fields)] = row
+    return rows
+
+
+def append_row(jsonl: Path, row: dict) -> None:
+    """One case's row, on disk before the next case starts (a run resumes from the file)."""
+    jsonl.parent.mkdir(parents=True, exist_ok=True)
+    with jsonl.open("a") as f:
+        f.write(json.dumps(row, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())

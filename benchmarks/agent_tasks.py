@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -49,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tasks"))  # the task files' shared `_checks`
 from _checks import AllOf, DataAnswer, Verdict  # noqa: E402
 
-from benchmarks._common import RESULTS, save, table  # noqa: E402
+from benchmarks._common import RESULTS, append_row, last_rows, save, table  # noqa: E402
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -114,24 +113,11 @@ def pct(values: list[float], q: float) -> float | None:
 
 def read_rows(jsonl: Path) -> dict[tuple[str, str], dict]:
     """The last line of each (model, task); a line cut off by a crash is skipped (that task runs again)."""
-    rows: dict[tuple[str, str], dict] = {}
-    if jsonl.exists():
-        for line in jsonl.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and "task" in row and "model" in row:
-                rows[(row["model"], row["task"])] = row
-    return rows
+    return last_rows(jsonl, "model", "task")
 
 
 def append(jsonl: Path, row: dict) -> None:
-    jsonl.parent.mkdir(parents=True, exist_ok=True)
-    with jsonl.open("a") as f:
-        f.write(json.dumps(row, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_row(jsonl, row)
 
 
 # --- judging ------------------------------------------------------------------------------------------

@@ -46,7 +46,6 @@ keeps rows and report in humaneval-trial.jsonl / .json instead, to try a change 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -54,7 +53,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._common import RESULTS, save, table
+from benchmarks._common import RESULTS, append_row, last_rows, save, table
 from workbench.code.examples import Example, find_examples
 from workbench.code.prompts import FENCE  # the loop's own block reader: every mode reads replies alike
 
@@ -223,19 +222,11 @@ def loop_task(problem: dict) -> str:
 
 def read_rows(jsonl: Path) -> dict[tuple[str, str, str], dict]:
     """The last line of each (model, problem, mode) in the results file."""
-    rows: dict[tuple[str, str, str], dict] = {}
-    if jsonl.exists():
-        for line in jsonl.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                rows[(row["model"], row["task_id"], row["mode"])] = row
-    return rows
+    return last_rows(jsonl, "model", "task_id", "mode")
 
 
 def append(jsonl: Path, row: dict) -> None:
-    jsonl.parent.mkdir(parents=True, exist_ok=True)
-    with jsonl.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(jsonl, row)
 
 
 def summarize(rows: dict[tuple[str, str, str], dict]) -> tuple[list[dict], dict]:

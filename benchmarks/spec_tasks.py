@@ -36,7 +36,6 @@ attempted. Nothing is extrapolated to tasks that were not run. Report: benchmark
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -45,7 +44,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._common import RESULTS, save, table
+from benchmarks._common import RESULTS, append_row, last_rows, save, table
 from benchmarks.spec import LANGUAGES, SpecTask, candidate_files, judge, load
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -161,21 +160,11 @@ class Runner:
 
 def read_rows(jsonl: Path) -> dict[tuple[str, str, str], dict]:
     """The last line of each (model, task, mode); a line cut off by a crash is skipped."""
-    rows: dict[tuple[str, str, str], dict] = {}
-    if jsonl.exists():
-        for line in jsonl.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[(row["model"], row["task_id"], row["mode"])] = row
-    return rows
+    return last_rows(jsonl, "model", "task_id", "mode")
 
 
 def append(jsonl: Path, row: dict) -> None:
-    jsonl.parent.mkdir(parents=True, exist_ok=True)
-    with jsonl.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(jsonl, row)
 
 
 def summarize(rows: dict[tuple[str, str, str], dict]) -> tuple[list[dict], dict]:
