@@ -10,14 +10,16 @@ the workbench default model unless --model names another. Every program runs in 
 
 Modes, per problem:
   single    one greedy call (temperature 0) with the loop's own first prompt (`prompts.code_prompt` of the
-            task text below): exactly the loop's round 1, so the loop's rows show what its other rounds add
+            task text below), stopped as the loop stops it (once solution.py's block is closed): exactly the
+            loop's round 1, so the loop's rows show what its other rounds add
   loop      `workbench.code.loop.solve(..., max_rounds=3)`: the task text is the prompt (signature, docstring,
-            examples) asking for solution.py and test_solution.py. Round 1 is the plain answer (the request
-            alone, greedy); the docstring's examples (`workbench.code.examples`) judge it, then the model's own
-            tests, written after it and checked before they judge. A missed example brings a fresh sample
-            (temperature 0.8, seeded, from the request alone); a mechanical fault, or a test another answer
-            passes, a fix; the answer kept is chosen by the examples, then by dual execution agreement over
-            the model's tests, then the earliest. The model never sees the hidden tests.
+            examples) asking for solution.py. Round 1 is the plain answer (the request alone, greedy), judged
+            by the docstring's examples (`workbench.code.examples`). A missed example brings a fresh sample
+            (temperature 0.8, seeded, from the request alone), a mechanical fault a fix; once an answer passes
+            the examples (or there are none), the model's own tests are written and checked before they
+            judge, and a test another answer passes earns a fix. The answer kept is chosen by the examples,
+            then by dual execution agreement over the model's tests, then the earliest. The model never sees
+            the hidden tests.
   resample  samples at temperature 0.8 (seeds 1, 2, ...) until the tokens spent (in + out) reach what the loop
             spent on that problem (at least one sample; the last one may overshoot). The hidden tests are NOT
             used to choose: the sample kept is the first one that passes the docstring's own examples (run in
@@ -149,9 +151,12 @@ class Runner:
     def complete(self, problem: dict, **options) -> tuple[str, int, int]:
         """One call with the code loop's own first prompt: single shot is exactly the loop's round 1."""
         from workbench.code import parse_task, prompts
+        from workbench.code.stopping import complete_until, files_closed
 
         task = parse_task(loop_task(problem), "python")
-        c = self.model.complete(prompts.code_prompt(task, {}), max_tokens=MAX_TOKENS, **options)
+        # Stopped where the loop stops its answers: once solution.py's block is closed.
+        c = complete_until(self.model, prompts.code_prompt(task, {}), files_closed(task, [task.solution_file]),
+                           max_tokens=MAX_TOKENS, **options)
         code = prompts.parse_files(task, c.text, task.solution_file).get(task.solution_file) or \
             extract_code(c.text, problem["entry_point"])
         solution = program(problem["prompt"], code, problem["entry_point"])
@@ -211,9 +216,9 @@ class Runner:
 
 def loop_task(problem: dict) -> str:
     """The code loop's task: the prompt as the specification, as a user would paste it. The loop finds the
-    docstring's examples itself (they become tests); the model writes the other tests."""
+    docstring's examples itself (they become tests); the model writes the other tests when they can help."""
     ep = problem["entry_point"]
-    return (f"Write the Python function {ep}(...) below in solution.py, and tests for it in test_solution.py. "
+    return (f"Write the Python function {ep}(...) below in solution.py. "
             f"Keep the code as given and write the body of {ep}.\n\n```python\n{problem['prompt'].rstrip()}\n```")
 
 

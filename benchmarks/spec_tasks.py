@@ -76,9 +76,13 @@ class Runner:
 
     def complete(self, task: SpecTask, **options) -> tuple[dict[str, str], int, int]:
         from workbench.code.prompts import parse_files
+        from workbench.code.stopping import complete_until, files_closed
 
-        c = self.model.complete(single_messages(task), max_tokens=MAX_TOKENS, **options)
         parsed = code_task(task)
+        # Stopped where the loop stops its answers: once the files asked for are closed.
+        c = complete_until(self.model, single_messages(task), files_closed(parsed, [parsed.solution_file,
+                                                                                     *parsed.extra_files]),
+                           max_tokens=MAX_TOKENS, **options)
         files = parse_files(parsed, c.text, parsed.solution_file)
         return files, c.usage.input_tokens, c.usage.output_tokens
 

@@ -366,7 +366,9 @@ def test_the_tasks_examples_stay_in_the_tests_whatever_the_model_writes():
     result = solve(EXAMPLES_TASK, "python", model=scripted(WRONG, fix_drops_them, tests=edited), max_rounds=3)
     tests = result.files["test_fib.py"]
     assert result.ok and "fib(10) == 55" in tests and "56" not in tests and "def test_fib_of_two" in tests
-    assert [r.tests for r in result.rounds] == [3, 4, 4] and result.rounds[0].examples_passed == 2
+    # A missed example brings a fresh answer before any test file: the tests come once an answer passes them.
+    assert [(r.kind, r.tests) for r in result.rounds] == [("code", 3), ("sample", 3), ("tests", 4)]
+    assert result.rounds[0].examples_passed == 2
     nothing = solve(EXAMPLES_TASK, "python", model=scripted(RIGHT, tests="I would test fib."), max_rounds=1)
     assert nothing.ok and nothing.rounds[1].notes[0] == "the answer had no test: the task's examples are the tests"
 
@@ -386,14 +388,19 @@ def test_a_candidate_that_breaks_an_example_never_beats_one_that_keeps_them():
 def test_a_solution_that_misses_an_example_is_resampled_not_fixed():
     model = scripted(WRONG, RIGHT)  # fib(n) = n misses fib(10) == 55: a fresh draw, not a failure report
     result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
-    assert result.ok and [r.kind for r in result.rounds] == ["code", "tests", "sample"]
-    (code_messages, greedy), (sample_messages, sampled) = model.requests[0], model.requests[2]
-    assert greedy["temperature"] == 0 and (sampled["temperature"], sampled["seed"]) == (0.8, 3)
-    assert sample_messages == code_messages  # the request alone again: its own tests may be what misled it
-    assert "passes 2 of the request's 3 examples" in result.rounds[2].decision
+    # No test file before an answer passes the examples: they already say the first one is wrong.
+    assert result.ok and [r.kind for r in result.rounds] == ["code", "sample", "tests"]
+    (code_messages, greedy), (sample_messages, sampled) = model.requests[0], model.requests[1]
+    assert greedy["temperature"] == 0 and (sampled["temperature"], sampled["seed"]) == (0.8, 2)
+    assert sample_messages == code_messages  # the request alone again
+    assert "passes 2 of the request's 3 examples" in result.rounds[1].decision
     always_wrong = solve(EXAMPLES_TASK, "python", model=scripted(WRONG), max_rounds=3)
-    assert [r.kind for r in always_wrong.rounds] == ["code", "tests", "sample", "sample"]
-    assert always_wrong.stop_reason == "max_rounds"  # the same failure again does not stop sampling
+    # The same failure again does not stop sampling; the test file the request asks for is still written.
+    assert [r.kind for r in always_wrong.rounds] == ["code", "sample", "sample", "tests"]
+    assert always_wrong.stop_reason == "max_rounds" and "test_fib.py" in always_wrong.files
+    no_tests_asked = solve("Write fib.py with fib(n): fib(0) == 0, fib(1) == 1, fib(10) == 55.", "python",
+                           model=scripted(WRONG), max_rounds=2)
+    assert [r.kind for r in no_tests_asked.rounds] == ["code", "sample"]
 
 
 @sandboxed
@@ -401,9 +408,9 @@ def test_a_stub_handed_back_gets_a_fix_round_that_says_so():
     stub = '```python\n# fib.py\ndef fib(n):\n    """The n-th Fibonacci number."""\n```'
     model = scripted(stub, RIGHT)
     result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
-    assert result.ok and [r.kind for r in result.rounds] == ["code", "tests", "fix"]
-    assert result.rounds[0].unwritten == ["fib"] and result.rounds[2].unwritten == []
-    assert "fib has no body yet" in model.requests[2][0][-1]["content"]
+    assert result.ok and [r.kind for r in result.rounds] == ["code", "fix", "tests"]
+    assert result.rounds[0].unwritten == ["fib"] and result.rounds[1].unwritten == []
+    assert "fib has no body yet" in model.requests[1][0][-1]["content"]
 
 
 @sandboxed
@@ -411,12 +418,12 @@ def test_a_mechanical_fault_is_fixed_and_a_fix_that_fails_alike_is_followed_by_a
     misspelt = "```python\n# fib.py\ndef fib(n):\n    return fibb(n)\n```"  # NameError: a fix mends it
     model = scripted(misspelt, RIGHT)
     result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
-    assert result.ok and [r.kind for r in result.rounds] == ["code", "tests", "fix"]
-    assert "NameError" in result.rounds[0].mechanical and "mechanical fault" in result.rounds[2].decision
-    assert "fibb" in model.requests[2][0][-1]["content"]  # the fix was shown the error
+    assert result.ok and [r.kind for r in result.rounds] == ["code", "fix", "tests"]
+    assert "NameError" in result.rounds[0].mechanical and "mechanical fault" in result.rounds[1].decision
+    assert "fibb" in model.requests[1][0][-1]["content"]  # the fix was shown the error
     stubborn = solve(EXAMPLES_TASK, "python", model=scripted(misspelt, misspelt, RIGHT), max_rounds=3)
-    assert [r.kind for r in stubborn.rounds] == ["code", "tests", "fix", "sample"] and stubborn.ok
-    assert "failed like the answer it fixed" in stubborn.rounds[3].decision
+    assert [r.kind for r in stubborn.rounds] == ["code", "fix", "sample", "tests"] and stubborn.ok
+    assert "failed like the answer it fixed" in stubborn.rounds[2].decision
 
 
 @sandboxed
@@ -485,8 +492,8 @@ def test_a_fix_that_comes_back_without_code_is_followed_by_a_sample_and_a_missin
     misspelt = "```python\n# fib.py\ndef fib(n):\n    return fibb(n)\n```"
     model = scripted(misspelt, "It fails because fibb is not defined.", RIGHT)
     result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
-    assert [r.kind for r in result.rounds] == ["code", "tests", "fix", "sample"] and result.ok
-    assert result.rounds[3].decision == "the last fix came back without code: a fresh answer instead"
+    assert [r.kind for r in result.rounds] == ["code", "fix", "sample", "tests"] and result.ok
+    assert result.rounds[2].decision == "the last fix came back without code: a fresh answer instead"
     unexported = "```typescript\n// sum.ts\nfunction add(a: number, b: number): number { return a + b; }\n```"
     ts = solve("Write sum.ts exporting add(a, b): add(2, 3) === 5.", "typescript",
                model=scripted(unexported, tests="no tests"), max_rounds=2)

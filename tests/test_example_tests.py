@@ -100,7 +100,7 @@ def test_typescript_loop_counts_the_examples_by_their_report_names():
     identity = "```typescript\n// clamp.ts\nexport function clamp(x: number, lo: number, hi: number): number {\n  return x;\n}\n```"
     model = scripted_coder(identity, TS_RIGHT, tests=wrong_tests)
     result = solve(TS_TASK, "typescript", model=model, max_rounds=3)
-    code, sample = result.rounds[0], result.rounds[2]
+    code, sample = result.rounds[0], result.rounds[1]
     assert (code.kind, code.tests, code.examples_passed) == ("code", 2, 0)  # judged by the examples as derived
     assert sample.kind == "sample" and sample.ok and sample.examples_passed == 2 and result.ok
 

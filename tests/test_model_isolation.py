@@ -186,13 +186,18 @@ def test_local_model_runs_in_its_host_and_llama_cpp_never_loads_here(test_model)
         stream = model.stream("Count from 1 to 5.", max_tokens=20, temperature=0, cache=False)
         deltas = list(stream)
         person = model.complete("Invent a person as JSON.", schema=schema, max_tokens=60, temperature=0, cache=False)
-        # A reader that stops early stops the host's generation (a cancel between tokens) and gets its count
-        # (from the provider itself: the gateway reports a stopped stream's usage as estimated).
+        # A reader that stops early stops the host's generation (a cancel between tokens) and gets its count,
+        # from the provider and through every gateway wrapper (the loop stops answers once they are complete).
         from workbench import providers
         story = providers.get_model({test_model!r}).stream("Write a long story about a lighthouse.", max_tokens=400,
                                                            temperature=0)
         it = iter(story); next(it); next(it); story.close()
         stopped = story.completion.usage
+        tale = model.stream("Write a long story about a mill.", max_tokens=400, temperature=0, cache=False)
+        for i, _ in enumerate(tale):
+            if i == 2:
+                break
+        gateway_stopped = tale.completion
         host = model.host()
         t0 = time.perf_counter(); model.host(); lookup_ms = (time.perf_counter() - t0) * 1000
         times = []
@@ -200,7 +205,9 @@ def test_local_model_runs_in_its_host_and_llama_cpp_never_loads_here(test_model)
             t0 = time.perf_counter(); model.count_tokens("hello world"); times.append(time.perf_counter() - t0)
         print(json.dumps({{"text": done.text, "tokens": done.usage.output_tokens, "deltas": deltas,
                           "streamed": stream.completion.text, "person": person.data,
-                          "stopped_tokens": stopped.output_tokens, "stopped_estimated": stopped.estimated, "tokens_hello": model.count_tokens("hello world"),
+                          "stopped_tokens": stopped.output_tokens, "stopped_estimated": stopped.estimated,
+                          "gateway_stopped": [gateway_stopped.usage.input_tokens, gateway_stopped.usage.estimated,
+                                              gateway_stopped.cost_usd is not None], "tokens_hello": model.count_tokens("hello world"),
                           "load_s": host.load_s, "same_host": host is model.host(), "host_pid": host.pid,
                           "count_ms": statistics.median(times) * 1000, "lookup_ms": lookup_ms,
                           "llama_cpp_loaded": "llama_cpp" in sys.modules}}))
@@ -218,6 +225,8 @@ def test_local_model_runs_in_its_host_and_llama_cpp_never_loads_here(test_model)
     assert isinstance(result["person"]["name"], str) and isinstance(result["person"]["age"], int)
     assert result["tokens_hello"] == 2 and result["same_host"]
     assert 2 <= result["stopped_tokens"] <= 6 and not result["stopped_estimated"]
+    tokens_in, estimated, priced = result["gateway_stopped"]
+    assert tokens_in > 0 and not estimated and priced
     assert _dead(result["host_pid"]), "the host must exit with its caller"
 
 

@@ -68,16 +68,22 @@ class Stream:
                     self._parts.append(delta)
                     yield delta
         finally:
+            # Stopped early (a break): the provider's generator must stop first, so that its final count
+            # (usage, CPU time) exists when the completion is made, instead of an estimate.
+            self._close_deltas()
             self.completion = self._finish("".join(self._parts))
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
 
-    def close(self) -> None:
+    def _close_deltas(self) -> None:
         close = getattr(self._deltas, "close", None)
         if close:
             close()
+
+    def close(self) -> None:
+        self._close_deltas()
         if self.completion is None:
             self.completion = self._finish("".join(self._parts))
 

@@ -1,6 +1,5 @@
-"""The code loop: the plain answer first, then tests from the request, then samples and fixes chosen by
-what failed, and the candidate kept by agreement.
-
+"""The code loop: the plain answer first, then samples and fixes chosen by what failed, tests once an
+answer passes the request's examples, and the candidate kept by agreement.
     result = solve("Write fib.py with fib(n) ... (rules) ...", "python", model="local", max_rounds=4)
     result.ok, result.files, result.rounds[-1].decision, result.summary()
 
@@ -10,17 +9,21 @@ self-repair pays only where the feedback is trustworthy):
 
 1. "code": the plain answer, from the request alone, checked against the request's own examples
    (`workbench.code.examples`) in a file of their own.
-2. "tests": tests for the request's rules (unless the user gave tests), checked before they judge
-   anything (`workbench.code.testcheck`): imports of names the request never defines are mended or
-   their tests dropped; a file that still cannot judge is asked for once more, then left out, and
-   the examples judge alone. A test file's fault is never blamed on the code.
-3. Until a candidate passes every test, one round at a time, chosen by what failed:
-   "fix" when the failure is mechanical (the solution does not load, compile or finish; a stub handed
-   back) or when the failing tests are ones another candidate passes (`candidates.trusted_failures`);
-   "sample" otherwise: a fresh answer at temperature 0.8 from the request alone.
-   A fix that fails like the round before is followed by a sample, never by the same fix again.
-   It stops early when two answers pass every example and the same tests and no answer passes a test
-   they fail ("agreed": the tests they fail are then the likelier mistake).
+2. One round at a time, chosen by what failed: "sample" (a fresh answer at temperature 0.8 from the
+   request alone) when the best answer misses an example, "fix" when its failure is mechanical (it does
+   not load, compile or finish; a stub handed back) or when it fails tests another answer passes
+   (`candidates.trusted_failures`), else "sample". A fix that fails like the round before is followed by
+   a sample, never by the same fix again.
+3. "tests": once an answer passes every example (or the request gives none), tests for the request's
+   rules (unless the user gave tests), checked before they judge anything (`workbench.code.testcheck`):
+   imports of names the request never defines are mended or their tests dropped; a file that still
+   cannot judge is asked for once more, then left out. A test file's fault is never blamed on the code.
+   Before an answer passes the examples they already say it is wrong, and a fresh answer helps more
+   than a test file; when none ever does, the tests are still written if the request asked for them.
+It stops when a candidate passes every test, when two answers pass every example and the same tests and
+no answer passes a test they fail ("agreed": the tests they fail are then the likelier mistake), or
+after `max_rounds` answers. Every answer stops where it is complete (`workbench.code.stopping`): once
+the files asked for are closed, or at the test after the last one wanted.
 
 The candidate kept is chosen by `workbench.code.candidates.best`: a real solution over a stub, then
 the examples, then dual execution agreement (CodeT), then the earliest round, so the first answer is
@@ -43,6 +46,7 @@ from workbench.agents.guards import Budget
 from workbench.code import prompts
 from workbench.code.candidates import Candidate, best, trusted_failures
 from workbench.code.judge import Judge, Verdict
+from workbench.code.stopping import Until, complete_until, enough_tests, files_closed
 from workbench.code.task import CodeTask, CodeTaskError, count_assertions, count_tests, parse_task
 from workbench.code.testcheck import check_tests, request_names
 from workbench.code.testfile import tidy_tests
@@ -164,8 +168,10 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
         if on_round is not None:
             on_round(rnd)
 
+    sources = files_closed(task, [task.solution_file, *task.extra_files])
+
     def answer(kind: str, decision: str, messages: list[dict], **sampling: Any) -> None:
-        rnd, reply = _ask(model, messages, max_tokens, kind=kind, budget=budget, **sampling)
+        rnd, reply = _ask(model, messages, max_tokens, kind=kind, until=sources, budget=budget, **sampling)
         rnd.number, rnd.decision = len(rounds) + 1, decision  # the number record() gives it
         code = _solution_files(task, prompts.parse_files(task, reply, task.solution_file))
         rnd.files = code
@@ -183,12 +189,16 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
         # 1. The plain answer, as a single call gets it; judged by the request's own examples.
         answer("code", "the plain answer, from the request alone (what a single call gets)",
                prompts.code_prompt(task, {}))
-        # 2. Tests from the request's rules, checked before they judge anything; every candidate judged by them.
-        if not task.user_tests:
-            _write_tests(task, model, max_tokens, judge, pool, record, budget)
-        # 3. One round at a time, chosen by what failed, until a candidate passes everything or rounds run out.
+        tests_due = not task.user_tests
+        # 2. One round at a time, chosen by what failed, until a candidate passes everything or rounds run out.
         while sum(1 for r in rounds if r.kind in CODE_KINDS) < max_rounds:
             top = best(pool)
+            if tests_due and _tests_can_judge(top):
+                # 3. Tests from the request's rules, once an answer passes what the request itself shows (or it
+                #    shows nothing): before that, a fresh answer is what the examples ask for, not a test file.
+                _write_tests(task, model, max_tokens, judge, pool, record, budget)
+                tests_due = False
+                continue
             if top is not None and top.verdict.ok:
                 break
             if top is not None and _agreed(top, pool):
@@ -199,6 +209,8 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
                 break
             kind, decision, messages, sampling = _next_round(task, judge, top, pool, rounds)
             answer(kind, decision, messages, **sampling)
+        if tests_due and task.wants_tests:  # a test file was asked for: it is part of the answer
+            _write_tests(task, model, max_tokens, judge, pool, record, budget)
     except (BudgetExceeded, AgentTimeout) as exc:
         stop = "timeout" if isinstance(exc, AgentTimeout) else "budget_exceeded"
         telemetry.emit("agent_step", agent="code", error=str(exc),
@@ -213,6 +225,16 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
         _fill(final, top, task)
     return CodeResult(task, bool(top and top.verdict.ok), files, rounds, stop, top.number if top else None,
                       model.model_id, time.perf_counter() - start, final)
+
+
+def _tests_can_judge(top: Candidate | None) -> bool:
+    """Whether the model's tests are worth writing now: the best answer passes every example the request
+    gives (or it gives none) and has no mechanical fault. Until then the examples already say it is
+    wrong, and a fresh answer or a fix is what helps."""
+    if top is None or top.unwritten or top.verdict.mechanical:
+        return False
+    verdict = top.verdict
+    return verdict.examples_passed == len(verdict.examples)
 
 
 def _agreed(top: Candidate, pool: list[Candidate]) -> bool:
@@ -324,7 +346,8 @@ def _write_tests(task: CodeTask, model: Any, max_tokens: int, judge: Judge, pool
     limit = min(max_tokens, TOKENS_PER_TEST * (2 + prompts.max_tests(task)))  # the examples are not rewritten
     defined = request_names(task, pool[0].files if pool else {})
     for attempt in range(2):
-        rnd, reply = _ask(model, messages, limit, kind="tests", budget=budget)  # numbered when recorded
+        rnd, reply = _ask(model, messages, limit, kind="tests", until=enough_tests(task, prompts.max_tests(task)),
+                          budget=budget)  # numbered when recorded
         rnd.decision = ("tests from the request's rules, after the plain answer" if attempt == 0 else
                         "the tests again: the first test file could not judge the code")
         source, rnd.notes, left = tidy_tests(task, prompts.parse_files(task, reply, task.test_file).get(task.test_file, ""))
@@ -364,14 +387,15 @@ def _rejudge(judge: Judge, pool: list[Candidate]) -> None:
         pool[i] = _judged(judge, candidate.number, candidate.files)
 
 
-def _ask(model: Any, messages: list[dict], max_tokens: int, *, kind: str, budget: Budget | None = None,
-         temperature: float = 0, seed: int | None = None) -> tuple[Round, str]:
+def _ask(model: Any, messages: list[dict], max_tokens: int, *, kind: str, until: Until,
+         budget: Budget | None = None, temperature: float = 0, seed: int | None = None) -> tuple[Round, str]:
+    """One model call, stopped where `until` says the answer is complete (`workbench.code.stopping`)."""
     if budget is not None:
         budget.check()
         left = budget.tokens_left()
         max_tokens = max_tokens if left is None else max(1, min(max_tokens, left))
     started = time.perf_counter()
-    completion = model.complete(messages, temperature=temperature, max_tokens=max_tokens, seed=seed)
+    completion = complete_until(model, messages, until, temperature=temperature, max_tokens=max_tokens, seed=seed)
     if budget is not None:
         budget.charge(tokens=completion.usage.input_tokens + completion.usage.output_tokens, usd=completion.cost_usd)
     rnd = Round(number=0, kind=kind, reply=completion.text[:MAX_REPLY_CHARS],
@@ -386,8 +410,14 @@ _JAVA_PACKAGE = re.compile(r"^\s*package\s+[\w.]+\s*;\s*\n", re.MULTILINE)
 def _normalize(task: CodeTask, candidate: dict[str, str], tests: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """Undo the slips that make otherwise right code unrunnable, each with a note: a `package` line in Java
     when the tests live in the default package (javac then hides the class from them); the request's
-    TypeScript function defined without `export` (the tests cannot import it)."""
+    TypeScript function defined without `export` (the tests cannot import it); calls at a Python module's
+    top level (a demo or the model's own test run, which would run, print or fail on every import)."""
     fixed, notes = dict(candidate), []
+    if task.language == "python":
+        for name, source in candidate.items():
+            fixed[name], dropped = _without_top_level_calls(source)
+            if dropped:
+                notes.append(f"removed the top-level call(s) {', '.join(dropped)} from {name} (they ran on import)")
     if task.language == "java" and not any(_JAVA_PACKAGE.search(t) for t in tests.values()):
         for name, source in candidate.items():
             fixed[name] = _JAVA_PACKAGE.sub("", source)
@@ -402,6 +432,35 @@ def _normalize(task: CodeTask, candidate: dict[str, str], tests: dict[str, str])
             fixed[task.solution_file] = declared.sub("export ", source, count=1)
             notes.append(f"exported {task.function_name} (the request's function; the tests import it)")
     return fixed, notes
+
+
+def _without_top_level_calls(source: str) -> tuple[str, list[str]]:
+    """The module less the top-level calls that demo or test it (`print(f(3))`, `main()`, `test_f()`: a call
+    of print or input, of a function the module defines, or of a test runner), and what they were; a
+    module that does not parse as given. Set-up calls (`sys.setrecursionlimit(...)`) stay."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source, []
+    own = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    calls = [n for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+             and _demo_call(n.value, own)]
+    if not calls:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    for node in reversed(calls):
+        del lines[node.lineno - 1:node.end_lineno]
+    return "".join(lines), [ast.get_source_segment(source, n) or "?" for n in calls][:3]
+
+
+_RUNNERS = {"unittest.main", "doctest.testmod", "pytest.main"}
+
+
+def _demo_call(call: ast.Call, own: set[str]) -> bool:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id in own or func.id in ("print", "input")
+    return ast.unparse(func) in _RUNNERS
 
 
 def _fill(rnd: Round, candidate: Candidate, task: CodeTask) -> None:

@@ -65,8 +65,9 @@ def code_prompt(task: CodeTask, tests: dict[str, str]) -> list[dict]:
     body = (
         f"Task:\n{task.text}\n\n"
         + (f"These tests must pass:\n{shown}\n\n" if shown else "") +
-        f"Write the complete {files}, with the body of every function written out. {task.lang.rules}\n\n"
-        f"Answer with {blocks}."
+        f"Write the complete {files}, with the body of every function written out. {task.lang.rules}\n"
+        + ("" if shown else f"Write no tests: they are written separately in {task.test_file}.\n") +
+        f"\nAnswer with {blocks}."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
 

@@ -127,6 +127,11 @@ class CodeTask:
                 return found
         return "NAME"
 
+    @property
+    def wants_tests(self) -> bool:
+        """The request asks for tests (says "test" or names a test file): the test file is part of the answer."""
+        return bool(re.search(r"\btest|Test\.java\b", self.text, re.IGNORECASE)) or bool(self.user_tests)
+
     @cached_property
     def examples(self) -> list[Example]:
         """The task's worked examples of its function (`workbench.code.examples`)."""

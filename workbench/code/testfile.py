@@ -46,7 +46,10 @@ def placeholders(source: str) -> list[str]:
 
 def complete_tests(task: CodeTask, source: str) -> tuple[str, str]:
     """A Python test file cut back to its last complete statement when its end does not parse (an
-    answer that ran out of tokens stops mid-test), with a note saying so; other languages as given."""
+    answer that ran out of tokens stops mid-test), a Java test class closed when its answer was cut
+    between two tests, each with a note saying so; other files as given."""
+    if task.language == "java":
+        return _closed_java(source)
     if task.language != "python" or not source.strip() or _parses(source):
         return source, ""
     lines = source.splitlines(keepends=True)
@@ -55,6 +58,16 @@ def complete_tests(task: CodeTask, source: str) -> tuple[str, str]:
         if _parses(kept):
             return kept, f"cut the test file after line {end}: its end did not parse (the answer ran out of tokens?)"
     return source, ""
+
+
+def _closed_java(source: str) -> tuple[str, str]:
+    """The class closed with the braces it lacks, when the file ends between two members: the answer
+    was stopped at its next test (`stopping.enough_tests`) or ran out of tokens there."""
+    stripped = source.rstrip()
+    missing = stripped.count("{") - stripped.count("}")
+    if missing <= 0 or not stripped.endswith("}"):
+        return source, ""
+    return stripped + "\n" + "}\n" * missing, f"closed the test class ({missing} brace(s)): the answer stopped after a test"
 
 
 def without_placeholder_tests(task: CodeTask, source: str) -> str:

@@ -102,6 +102,10 @@ class FallbackModel(WrapperModel):
                     yield from inner
                     state["completion"] = inner.completion
                     return
+                except GeneratorExit:  # the consumer stopped reading: keep the provider's own count
+                    inner.close()
+                    state["completion"] = inner.completion
+                    raise
                 except Exception as exc:
                     if inner.text:  # delivered text can never be shown twice
                         raise interrupted(exc, model.model_id, inner.text)

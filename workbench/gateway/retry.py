@@ -86,6 +86,10 @@ class RetryModel(WrapperModel):
                         yield delta
                     state["completion"] = inner.completion
                     return
+                except GeneratorExit:  # the consumer stopped reading: keep the provider's own count
+                    inner.close()
+                    state["completion"] = inner.completion
+                    raise
                 except Exception as exc:
                     if emitted:
                         raise interrupted(exc, self.model_id, inner.text if inner else "")
