@@ -1,5 +1,6 @@
 """The code loop: the plain answer first, then samples and fixes chosen by what failed, tests once an
 answer passes the request's examples, and the candidate kept by agreement.
+
     result = solve("Write fib.py with fib(n) ... (rules) ...", "python", model="local", max_rounds=4)
     result.ok, result.files, result.rounds[-1].decision, result.summary()
 
