@@ -70,6 +70,9 @@ def isolated_home(monkeypatch, request):
     home = Path(tempfile.mkdtemp(prefix="wb-home-"))
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     monkeypatch.setenv("WORKBENCH_ALLOW_NETWORK", "0")
+    # Prompt prefixes on disk live in the home, and a model host is per shelf: one per test would load the
+    # model again each time. The tests that need the shelf turn it on.
+    monkeypatch.setenv("WORKBENCH_LOCAL_PROMPT_CACHE_DISK_MB", "0")
     # Never talk to a developer's running `workbench serve` on the default port.
     monkeypatch.setenv("WORKBENCH_PORT", str(_free_port()))
     if "network" not in request.keywords:

@@ -330,6 +330,16 @@ def test_examples_in_the_task_text_become_checks():
     assert checks("f(x) == y for every x", "f") == []  # `y` is not a value
     assert checks("tri(n) = 1 + n / 2, if n is even; tri(2) = 2", "tri") == ["tri(2) == 2"]  # a rule is no example
     assert checks("is_happy(a) => False", "is_happy") == []  # `a` is a name, not a string
+    assert checks("is_simple_power(8, 2) => true\nfile_name_check('a.txt') # => 'Yes'", "is_simple_power") == [
+        "is_simple_power(8, 2) == True"]
+    assert checks("file_name_check('a.txt') # => 'Yes'", "file_name_check") == ["file_name_check('a.txt') == 'Yes'"]
+    # Inputs and output: by keyword when the names are the definition's parameters, else by position.
+    maximum = ("def maximum(arr, k):\n    Example 1:\n        Input: arr = [-3, -4, 5], k = 3\n        Output: [-4, -3, 5]"
+               "\n    Example 2:\n        Input: [4, -4, 4], 2\n        Output: [4, 4]\n")
+    assert checks(maximum, "maximum") == ["maximum(arr=[-3, -4, 5], k=3) == [-4, -3, 5]", "maximum([4, -4, 4], 2) == [4, 4]"]
+    assert checks("def total(xs):\n    For lst = [1, 2] the output should be 3\n", "total") == ["total([1, 2]) == 3"]
+    assert checks("def pair(a, b):\n    Input: [1, 2]\n    Output: 3\n", "pair") == []  # one value for two parameters
+    assert checks("Input: x = 1, 2\nOutput: 3", "f") == []  # half named: too loose
     printed = find_examples(">>> show(2)\n<two>\n", "show")[0]
     assert (printed.source, printed.want, printed.check) == ("show(2)", "<two>", None)  # kept as a doctest only
     skeleton = parse_task(EXAMPLES_TASK).test_skeleton()

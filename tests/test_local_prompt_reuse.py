@@ -115,6 +115,27 @@ def test_the_setting_reaches_the_host(test_model, monkeypatch):
     assert on.host_stats()["prompt_cache"]["capacity_bytes"] == 16 << 20
 
 
+def test_a_new_host_starts_with_the_prompts_an_earlier_one_shelved(test_model, monkeypatch, isolated_home):
+    monkeypatch.setenv("WORKBENCH_LOCAL_PROMPT_CACHE_MB", "64")
+    monkeypatch.setenv("WORKBENCH_LOCAL_PROMPT_CACHE_DISK_MB", "64")
+    reload_settings()
+    model = workbench.get_model(test_model)
+    messages, options = SEQUENCE[0]
+    options = {"max_tokens": 32, "temperature": 0, "seed": 1, "cache": False}
+    first = model.complete(messages, **options)
+    host = providers.get_model(test_model).host()
+    assert providers.get_model(test_model).host_stats()["prompt_cache"]["shelved"] == 1
+    shelf = list((isolated_home / "cache" / "prompt-prefix").glob("*/*.kv"))
+    assert len(shelf) == 1 and shelf[0].stat().st_size > 0
+    host.close()  # the next call starts a new host: a CLI run, a Dask worker, a restarted server
+
+    again = model.complete(messages, **options)
+    assert providers.get_model(test_model).host().pid != host.pid
+    assert first.usage.cache_read_tokens == 0 and again.usage.cache_read_tokens >= BLOCK
+    assert again.text == first.text  # the shelved prefix gives the very same answer
+    assert providers.get_model(test_model).host_stats()["prompt_cache"]["unshelved"] == 1
+
+
 # --- the mechanism itself, bit for bit: the logits the first answer token is sampled from ------------------
 # In a child process: this one must never load llama.cpp (test_model_isolation checks it).
 

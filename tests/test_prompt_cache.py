@@ -1,4 +1,5 @@
-"""The prompt-prefix store's bookkeeping (no model): longest-prefix lookup, the memory bound, what it keeps.
+"""The prompt-prefix store's bookkeeping (no model): longest-prefix lookup, the memory bound, what it keeps,
+and the shelf that keeps snapshots on disk for the next host.
 
 The real model's side (same answers with and without reuse, tokens reused, the setting) is in
 test_local_prompt_reuse.py.
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from workbench.providers.prompt_cache import BLOCK, MIN_TOKENS, PrefixStore, Snapshot, common_prefix, whole_blocks
+from workbench.providers.prompt_shelf import MAGIC, SnapshotShelf
 
 SYSTEM = list(range(1000, 1300))  # 300 tokens every prompt of one call site starts with
 
@@ -85,3 +87,37 @@ def test_what_is_not_kept():
     assert not store.wants([1] * MIN_TOKENS)  # already there
     with pytest.raises(ValueError, match="do not create a PrefixStore"):
         PrefixStore(0)
+
+
+# --- the shelf: snapshots on disk for the next host of the same model ------------------------------------
+
+
+def test_a_store_on_the_same_shelf_finds_what_another_one_kept(tmp_path):
+    shelf_dir = tmp_path / "shelf"
+    first = PrefixStore(1 << 20, shelf=SnapshotShelf(shelf_dir, 1 << 20))
+    first.add(snap(SYSTEM + [1, 2, 3], nbytes=5000))
+    assert first.stats.shelved == 1 and len(list(shelf_dir.glob("*.kv"))) == 1
+
+    second = PrefixStore(1 << 20, shelf=SnapshotShelf(shelf_dir, 1 << 20))  # a new host
+    found, shared = second.best(SYSTEM + [7, 8])
+    assert found is not None and shared == len(SYSTEM) and found.data == b"\0" * 5000
+    assert second.stats.unshelved == 1 and len(second) == 1  # now in memory too: read from disk once
+    again, _ = second.best(SYSTEM + [9])
+    assert again is found and second.stats.unshelved == 1
+    # Fewer than one whole block in common: not worth a file read.
+    assert second.best(SYSTEM[: BLOCK - 1] + [5] * 300) == (found, BLOCK - 1)
+    assert PrefixStore(1 << 20, shelf=SnapshotShelf(shelf_dir, 1 << 20)).best(list(range(BLOCK * 2))) == (None, 0)
+
+
+def test_the_shelf_keeps_its_capacity_and_drops_what_a_longer_snapshot_covers(tmp_path):
+    shelf = SnapshotShelf(tmp_path, 30_000)
+    shelf.put(np.array(SYSTEM, dtype=np.intc), b"a" * 10_000)
+    shelf.put(np.array(SYSTEM + [1, 2], dtype=np.intc), b"b" * 10_000)  # covers the first: it goes
+    assert [len(e.tokens) for e in shelf.entries()] == [len(SYSTEM) + 2]
+    for i in range(3):  # each about 11 kB: the least recently used go first
+        shelf.put(np.array([i] * 200, dtype=np.intc), b"c" * 10_000)
+    sizes = sum(p.stat().st_size for p in tmp_path.glob("*.kv"))
+    assert sizes <= 30_000 and len(shelf.entries()) == 2
+    assert not shelf.put(np.array([9] * 10, dtype=np.intc), b"x" * 40_000)  # larger than the shelf: never kept
+    (tmp_path / "torn.kv").write_bytes(MAGIC + b"\xff\xff")  # cut off: ignored, never an error
+    assert len(shelf.entries()) == 2

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         256, ge=0, description="Memory (MiB) each local model host keeps of evaluated prompts' KV state, so a later "
                                "prompt starting the same way (system prompt, task text) skips that part; 0 = off."
     )
+    local_prompt_cache_disk_mb: int = Field(
+        512, ge=0, description="Disk (MiB) under WORKBENCH_HOME/cache/prompt-prefix that local model hosts share for "
+                               "evaluated prompts' KV state, so a new host (a CLI run, a worker, a restart) skips "
+                               "prompts an earlier one evaluated; 0 = off."
+    )
     local_cpu_second_usd: float = Field(
         0.0000124, description="Price of one CPU-second of local inference (2-vCPU cloud VM, on-demand)."
     )

@@ -2,9 +2,11 @@
 
     find_examples("fib(n) ... fib(10) returns 55", "fib")[0].check  ->  "fib(10) == 55"
 
-Two shapes: doctests (`>>> f(2)` with `4` on the next line, or `>>> f(2) == 4`) and examples in
-prose (`f(2) == 4`, `f(2) === 4`, `f(2) -> 4`, `f(2) ➞ 4`, `f(2) returns 4`, `f(2) is 4`, `# returns 4` ...). When the
-text has doctests, they are the examples (their prose around them tends to be looser). The code loop
+Three shapes: doctests (`>>> f(2)` with `4` on the next line, or `>>> f(2) == 4`), examples in prose
+(`f(2) == 4`, `f(2) === 4`, `f(2) -> 4`, `f(2) ➞ 4`, `f(2) returns 4`, `f(2) is 4`, `# => 4` ...), and,
+when there are neither, inputs and output (`Input: arr = [1, 2], k = 1` / `Output: [2]`, `For lst = [1, 2]
+the output should be 5`). When the text has doctests, they are the examples (their prose around them
+tends to be looser). The code loop
 turns every example into a named test that the model cannot rewrite; the HumanEval benchmark uses
 the same examples to choose among resampled answers. An example whose expected value is not a
 Python literal is kept only as a doctest (its `check` is None).
@@ -17,8 +19,13 @@ import doctest
 import re
 from dataclasses import dataclass
 
-_ARROW = re.compile(r"[ \t]*(?:===|==>|==|->|=>|➞|\u2192|#?[ \t]*should return|#?[ \t]*returns?|gives|is|=)"
+_ARROW = re.compile(r"[ \t]*(?:#[ \t]*)?(?:===|==>|==|->|=>|➞|\u2192|should return|returns?|gives|is|=)"
                     r"[ \t]*:?[ \t]*", re.IGNORECASE)
+# "Input: arr = [1, 2], k = 1" then "Output: [2]" on the next line; "For lst = [1, 2] the output should be 5"
+_INPUT_OUTPUT = re.compile(r"(?im)^[ \t]*(?:Input[ \t]*:[ \t]*(?P<args>[^\n]*?)[ \t]*\n[ \t]*Output[ \t]*:"
+                           r"|For[ \t]+(?P<for>[^\n]*?),?[ \t]+the[ \t]+(?:output|result)[ \t]+should[ \t]+be)"
+                           r"[ \t]*(?P<want>[^\n]+)")
+_BOOLEAN_WORDS = {"true": "True", "false": "False"}  # `is_even(2) => true`: the prose's words for Python's values
 
 _LONE_EQUALS = re.compile(r"(?<![<>!=])=(?![=>])")  # `19 - 5 - 6 = 8`, not the `<=` of a rule
 _QUOTES_AT_END = re.compile(r"(?m)(?:\"\"\"|'''|^[ \t]*```[\w-]*)[ \t]*$")
@@ -40,7 +47,7 @@ def find_examples(text: str, name: str) -> list[Example]:
     """The examples of `name` in the text: its doctests if it has any, else the prose examples; each once."""
     text = _QUOTES_AT_END.sub("", text)  # a docstring's closing quotes or a fence would join the last output
     found = [_from_doctest(e.source.strip(), e.want.strip()) for e in _doctests(text)]
-    found = found or _from_prose(text, name)
+    found = found or _from_prose(text, name) or _from_input_output(text, name)
     return list({e.source: e for e in found}.values())
 
 
@@ -70,10 +77,60 @@ def _from_prose(text: str, name: str) -> list[Example]:
         if not arrow or not _literal_call(call):
             continue  # `f(n) = 1 + n / 2` is a rule, not an example
         line = rest[arrow.end():].split("\n", 1)[0]
-        want = next((w for w in map(literal_source, _candidates(line)) if w is not None), None)
+        want = _want(line)
         if want is not None:
             found.append(_check(ast.unparse(ast.parse(call, mode="eval")), want))
     return found
+
+
+def _from_input_output(text: str, name: str) -> list[Example]:
+    """Examples written as the inputs and the output ("Input: arr = [1, 2], k = 1" / "Output: [2]", or "For
+    lst = [1, 2] the output should be 5"), as calls of `name`: by keyword when the names are exactly the
+    parameters of the text's `def name(...)`, else by position when there are as many values as it has
+    parameters (or no definition is shown)."""
+    params = _parameters(text, name)
+    found = []
+    for match in _INPUT_OUTPUT.finditer(text):
+        args = (match.group("args") if match.group("args") is not None else match.group("for")).strip().rstrip(",")
+        want = _want(match.group("want"))
+        try:
+            call = ast.parse(f"{name}({args})", mode="eval").body
+        except SyntaxError:
+            continue
+        if want is None or not args or not isinstance(call, ast.Call) or not _literal_call(ast.unparse(call)):
+            continue
+        values = [*call.args, *(k.value for k in call.keywords)]
+        named = [k.arg for k in call.keywords]
+        if call.args and call.keywords:
+            continue  # half named: too loose to trust
+        if params is not None and len(values) != len(params):
+            continue
+        if named and params is not None and sorted(named) == sorted(params):
+            shown = call
+        else:
+            shown = ast.Call(func=call.func, args=values, keywords=[])
+        found.append(_check(ast.unparse(shown), want))
+    return found
+
+
+def _parameters(text: str, name: str) -> list[str] | None:
+    """The parameter names of `def name(...)` in the text, None when it does not define it."""
+    match = re.search(rf"\bdef[ \t]+{re.escape(name)}[ \t]*(\([^)]*\))", text)
+    if match is None:
+        return None
+    try:
+        tree = ast.parse(f"def {name}{match.group(1)}: pass")
+    except SyntaxError:
+        return None
+    arguments = tree.body[0].args  # type: ignore[attr-defined]
+    return [a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]]
+
+
+def _want(line: str) -> str | None:
+    """The expected value at the start of `line`, as a literal's source (None when there is none)."""
+    candidates = _candidates(line)
+    candidates += [_BOOLEAN_WORDS[c.lower()] for c in candidates if c.lower() in _BOOLEAN_WORDS]
+    return next((w for w in map(literal_source, candidates) if w is not None), None)
 
 
 def _literal_call(call: str) -> bool:

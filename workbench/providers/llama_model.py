@@ -6,8 +6,9 @@ process, loaded in the constructor (the host reports `ready` after the load).
 
 Prompt reuse (llama_reuse.py): prompts are evaluated in aligned blocks, so an answer never depends on what
 the context held before; with `prompt_cache_mb` > 0 the KV state of evaluated prompts is kept (up to that
-many MiB) and restored for later prompts that start the same way. `Usage.cache_read_tokens` says how many
-prompt tokens a call did not evaluate again.
+many MiB) and restored for later prompts that start the same way, and with `prompt_shelf_mb` > 0 it is
+also kept on disk for the next host of the same model (`prompt_shelf`). `Usage.cache_read_tokens` says how
+many prompt tokens a call did not evaluate again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from workbench.errors import ConfigError, ContextTooLong, ProviderError
 from workbench.messages import Completion, Usage
 from workbench.providers.base import Model
 from workbench.providers.prompt_cache import PrefixStore, StoreStats
+from workbench.providers.prompt_shelf import SnapshotShelf, shelf_directory
 
 DEFAULT_MAX_TOKENS = 1024
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message (role markers, newlines)
@@ -30,7 +32,8 @@ class LlamaModel(Model):
     provider = "local"
     structured_output = "grammar"
 
-    def __init__(self, name: str, path: str, n_ctx: int, n_threads: int, prompt_cache_mb: int = 0):
+    def __init__(self, name: str, path: str, n_ctx: int, n_threads: int, prompt_cache_mb: int = 0,
+                 prompt_shelf_dir: str | None = None, prompt_shelf_mb: int = 0):
         super().__init__(name)
         try:
             from workbench.providers.llama_reuse import ReusingLlama
@@ -39,7 +42,13 @@ class LlamaModel(Model):
                               f"({exc}). Install it with `make venv` (a portable build for this CPU).") from exc
         self.n_ctx = n_ctx
         self.llm = ReusingLlama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False)
-        self.prompt_cache = PrefixStore(prompt_cache_mb << 20) if prompt_cache_mb > 0 else None
+        shelf = None
+        if prompt_cache_mb > 0 and prompt_shelf_dir and prompt_shelf_mb > 0:
+            import llama_cpp
+
+            build = f"{llama_cpp.__version__}|{llama_cpp.llama_print_system_info().decode(errors='replace')}"
+            shelf = SnapshotShelf(shelf_directory(prompt_shelf_dir, path, n_ctx, build), prompt_shelf_mb << 20)
+        self.prompt_cache = PrefixStore(prompt_cache_mb << 20, shelf=shelf) if prompt_cache_mb > 0 else None
         self.llm.prefix_store = self.prompt_cache
 
     def host_stats(self) -> dict[str, Any]:

@@ -34,11 +34,15 @@ class LocalModel(HostedModel):
         self.n_ctx = min(settings.n_ctx, self.spec.context)
         self.n_threads = settings.n_threads or os.cpu_count() or 1
         self.prompt_cache_mb = settings.local_prompt_cache_mb
+        # The shelf (prompt prefixes on disk, shared by hosts): part of the host's identity only when it is on.
+        self.prompt_shelf = ({"prompt_shelf_dir": str(settings.home / "cache" / "prompt-prefix"),
+                              "prompt_shelf_mb": settings.local_prompt_cache_disk_mb}
+                             if settings.local_prompt_cache_disk_mb > 0 and self.prompt_cache_mb > 0 else {})
 
     def host_config(self) -> dict[str, Any]:
         path = weights.verified_path(self.name)  # checked per call (cheap: a stamp), like the load was
         return {"path": str(path), "n_ctx": self.n_ctx, "n_threads": self.n_threads,
-                "prompt_cache_mb": self.prompt_cache_mb}
+                "prompt_cache_mb": self.prompt_cache_mb, **self.prompt_shelf}
 
     def info(self) -> ModelInfo:
         ok, reason = weights.status(self.name)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from workbench.providers.prompt_shelf import SnapshotShelf
+
 BLOCK = 128  # prompts are evaluated in blocks aligned to multiples of this, and reused in whole blocks only
 MIN_TOKENS = BLOCK  # a shorter prompt has no whole block to offer
 
@@ -61,16 +63,20 @@ class StoreStats:
     restored: int = 0  # snapshots loaded into the context
     evicted: int = 0  # dropped for room (LRU) or because a newer snapshot covers them
     too_big: int = 0  # snapshots larger than the whole capacity, never kept
+    shelved: int = 0  # snapshots written to the shelf (disk)
+    unshelved: int = 0  # snapshots read from the shelf (written by this host or an earlier one)
 
 
 class PrefixStore:
-    """LRU of Snapshots, at most `capacity_bytes` in all. Not thread-safe (a model host is one thread)."""
+    """LRU of Snapshots, at most `capacity_bytes` in all. Not thread-safe (a model host is one thread).
+    With a `shelf`, every snapshot kept is also written there, and `best` also looks there: a new host
+    starts with what earlier hosts of the same model evaluated (`prompt_shelf`)."""
 
-    def __init__(self, capacity_bytes: int, min_tokens: int = MIN_TOKENS):
+    def __init__(self, capacity_bytes: int, min_tokens: int = MIN_TOKENS, shelf: SnapshotShelf | None = None):
         if capacity_bytes <= 0:
             raise ValueError(f"capacity_bytes must be positive (got {capacity_bytes}); "
                              "to turn prompt reuse off, do not create a PrefixStore")
-        self.capacity_bytes, self.min_tokens = capacity_bytes, min_tokens
+        self.capacity_bytes, self.min_tokens, self.shelf = capacity_bytes, min_tokens, shelf
         self._items: collections.OrderedDict[bytes, Snapshot] = collections.OrderedDict()
         self._bytes = 0
         self.stats = StoreStats()
@@ -100,7 +106,22 @@ class PrefixStore:
             n = common_prefix(snapshot.tokens, tokens)
             if n > length:
                 found, length = snapshot, n
-        return found, length
+        if self.shelf is None:
+            return found, length
+        # The shelf only where it gives more whole blocks than memory does (reading it costs a file read).
+        prompt_len = len(np.asarray(tokens))
+        entry, shelved, shelved_length = None, whole_blocks(length, prompt_len), 0
+        for candidate in self.shelf.entries():
+            n = common_prefix(candidate.tokens, tokens)
+            if whole_blocks(n, prompt_len) > shelved:
+                entry, shelved, shelved_length = candidate, whole_blocks(n, prompt_len), n
+        data = self.shelf.load(entry) if entry is not None else None
+        if entry is None or data is None:
+            return found, length
+        snapshot = Snapshot(entry.tokens, data)
+        self.stats.unshelved += 1
+        self._remember(snapshot)
+        return snapshot, shelved_length
 
     def used(self, snapshot: Snapshot) -> None:
         """Mark `snapshot` as just restored (most recently used)."""
@@ -111,7 +132,15 @@ class PrefixStore:
             self.stats.restored += 1
 
     def add(self, snapshot: Snapshot) -> bool:
-        """Keep `snapshot` (evicting older ones to make room); False when it is larger than the capacity."""
+        """Keep `snapshot` (evicting older ones to make room), and shelve it; False when it is larger than
+        the capacity."""
+        kept = self._remember(snapshot)
+        self.stats.saved += kept
+        if kept and self.shelf is not None and not self.shelf.holds(snapshot.tokens):
+            self.stats.shelved += self.shelf.put(snapshot.tokens, snapshot.data)
+        return kept
+
+    def _remember(self, snapshot: Snapshot) -> bool:
         if snapshot.nbytes > self.capacity_bytes:
             self.stats.too_big += 1
             return False
@@ -123,7 +152,6 @@ class PrefixStore:
                 self._drop(old_key)  # a prefix of the new one: every prompt it serves, the new one serves
         self._items[key] = snapshot
         self._bytes += snapshot.nbytes
-        self.stats.saved += 1
         while self._bytes > self.capacity_bytes:
             self._drop(next(iter(self._items)))
         self._sync_stats()
