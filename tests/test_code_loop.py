@@ -238,6 +238,12 @@ def test_code_specialist_seam_runs_the_loop():
     assert result.ok and result.data["executed"] and result.data["passed"] and result.data["rounds"] == 2
     assert "All 2 tests pass in the sandbox" in result.output and "fib.py" in result.data["files"]
     assert guess_language("Write a TypeScript function") == "typescript" and guess_language("sort a list") == "python"
+    # Two answers agreeing against the model's own (wrong) test: delivered, and the output says so.
+    wrong_test = "```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_two():\n    assert fib(2) == 2\n```"
+    agreed = handle(SpecialistCall(subtask=Subtask("s1", "code", EXAMPLES_TASK), context={}, agent=None,
+                                   model=scripted(RIGHT, tests=wrong_test), budget=None, options={"max_rounds": 3}))
+    assert agreed.ok and agreed.status == "done" and agreed.stop_reason == "agreed" and agreed.error is None
+    assert "Two independent answers pass every example" in agreed.output and "likely wrong tests" in agreed.output
 
 
 @sandboxed

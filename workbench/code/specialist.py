@@ -30,16 +30,24 @@ def handle(call: SpecialistCall) -> SubtaskResult:
     summary = result.summary()
     blocks = "\n\n".join(f"{name}:\n```{result.task.lang.fence}\n{src.rstrip()}\n```" for name, src in result.files.items())
     coverage = "" if summary["coverage"] is None else f", coverage {summary['coverage']:.0f}%"
-    verdict = (f"All {summary['tests_passed']} tests pass in the sandbox ({summary['rounds']} round(s){coverage})"
-               if result.ok else
-               f"Not passing after {summary['rounds']} round(s) ({result.stop_reason}): "
-               f"{summary['tests_passed']}/{summary['tests_run']} tests pass")
+    # "agreed": two independent answers pass every example of the request and fail the same model-written
+    # tests, which no answer passes: the tests are the likelier mistake, so the answer is delivered, saying so.
+    delivered = result.ok or result.stop_reason == "agreed"
+    if result.ok:
+        verdict = f"All {summary['tests_passed']} tests pass in the sandbox ({summary['rounds']} round(s){coverage})"
+    elif result.stop_reason == "agreed":
+        verdict = (f"Two independent answers pass every example of the request and agree; "
+                   f"{summary['tests_run'] - summary['tests_passed']} of the model's own {summary['tests_run']} tests "
+                   f"fail both, and no answer passes them (likely wrong tests: check them)")
+    else:
+        verdict = (f"Not passing after {summary['rounds']} round(s) ({result.stop_reason}): "
+                   f"{summary['tests_passed']}/{summary['tests_run']} tests pass")
     return SubtaskResult(
-        subtask_id=call.subtask.id, specialist=call.subtask.specialist, ok=result.ok,
-        output=f"{verdict}.\n\n{blocks}", status="done" if result.ok else "failed",
+        subtask_id=call.subtask.id, specialist=call.subtask.specialist, ok=delivered,
+        output=f"{verdict}.\n\n{blocks}", status="done" if delivered else "failed",
         data={"code": result.files.get(result.task.solution_file, ""), "language": language, "executed": True,
               "files": result.files, **summary},
-        error=None if result.ok else f"tests not passing ({result.stop_reason})", stop_reason=result.stop_reason,
+        error=None if delivered else f"tests not passing ({result.stop_reason})", stop_reason=result.stop_reason,
         model=result.model, steps=len(result.rounds), tokens_in=result.tokens_in, tokens_out=result.tokens_out,
         cost_usd=result.cost_usd, duration_ms=result.seconds * 1000, started_at=started, finished_at=time.time(),
     )
