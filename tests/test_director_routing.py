@@ -112,7 +112,19 @@ def test_a_router_that_is_down_costs_only_its_call(registry):
     assert p.source == "model"  # planned: the failed route is no fast path
 
 
-def test_multi_gets_a_plan_of_two_or_more_subtasks(registry):
+def test_routed_multi_gets_a_plan_of_two_or_more_subtasks(registry):
+    model = team({"route": "multi"}, {"subtasks": [
+        {"specialist": "data", "instructions": "average cost per model", "depends_on": []},
+        {"specialist": "code", "instructions": "a median function", "depends_on": []}]})
+    request = "The average cost per model in the log plus a Python median function"
+    routed = route_task(request, registry=registry, model=model)
+    assert routed.route == MULTI and routed.source == "model" and routed.parts is None
+    plan(request, registry=registry, model=model, route=routed)
+    planning = next(o for m, o in model.requests if m[0]["content"].startswith("You are the Director"))
+    assert [size["minItems"] for size in planning["schema"]["properties"]["subtasks"]["anyOf"]] == [2, 3]
+
+
+def test_a_request_in_parts_is_planned_and_the_specialists_read_the_users_words(registry):
     log: list = []
     the_plan = {"subtasks": [
         {"specialist": "data", "instructions": "average cost per model", "depends_on": []},
@@ -121,7 +133,8 @@ def test_multi_gets_a_plan_of_two_or_more_subtasks(registry):
     result = run_task(MEDIAN, registry=registry, model=model, options={"data": {"snapshot": str(_events_db())}})
     assert result.plan.source == "model" and [s.id for s in result.plan.subtasks] == ["s1", "s2"]
     planning = next(o for m, o in model.requests if m[0]["content"].startswith("You are the Director"))
-    assert [size["minItems"] for size in planning["schema"]["properties"]["subtasks"]["anyOf"]] == [2, 3]
+    # Worded in parts ("then write"): planned without a routing call, and one subtask may do.
+    assert [size["minItems"] for size in planning["schema"]["properties"]["subtasks"]["anyOf"]] == [1, 2, 3]
     assert recorded.of("plan")[-1]["payload"]["fast_path"] is False
     # The Director paraphrased "median" into "mean": the specialist still reads the user's own words.
     code_prompt = next(user for who, user in log if who.startswith("You are the Code"))
@@ -189,10 +202,11 @@ def test_understanding_comes_from_the_route():
     ("Count the failed tasks in the log, then write an email to the team", ", then write"),
     ("How many tokens did each model use? Also write a formatter function", "Also"),
 ])
-def test_a_request_worded_in_parts_is_planned_whatever_the_router_said(registry, request_text, words):
+def test_a_request_worded_in_parts_is_planned_without_a_routing_call(registry, request_text, words):
     log: list = []
     result = run_task(request_text, registry=registry, model=team({"route": "code"}, log=log))
-    assert result.plan.route["route"] == "code" and result.plan.route["parts"] == words
+    assert result.plan.route["route"] == MULTI and result.plan.route["parts"] == words
+    assert result.plan.route["source"] == "parts" and not [who for who, _ in log if who.startswith("Pick who")]
     assert result.plan.source == "model" and len(directors(log)) == 1  # planned, not the fast path
     assert recorded.of("plan")[-1]["payload"]["fast_path"] is False
 

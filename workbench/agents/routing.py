@@ -13,8 +13,9 @@ the caller plans as if routing had never happened, so routing can only save time
 The models route single-specialist requests well but almost never answer `multi` (the 1.5B sent all six
 multi-part requests of a benchmark run to one of their specialists), and a multi-part request on the
 fast path loses its other parts. So a request whose wording joins two actions ("..., then write",
-"and explain", "Also ...") is planned whatever the model said (`Route.parts` holds the words that
-showed it); the plan may still be one subtask. A wrong guess here costs a planning call, never a part.
+"and explain", "Also ...") is planned without asking a model at all (`Route.parts` holds the words that
+showed it, source "parts"); the plan may still be one subtask. A wrong guess here costs a planning call,
+never a part.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ PROMPT_CHARS = 2000  # a long request's head is enough to route it
 @dataclass
 class Route:
     route: str  # an enabled specialist's name, or MULTI
-    source: str = "model"  # model | error (the call failed: plan as if not routed)
+    source: str = "model"  # model | parts (several parts in its words: planned, no call) | error (plan as if not routed)
     error: str | None = None
     parts: str | None = None  # the words that show a request of several parts: plan it, whatever the route
     model: str | None = None
@@ -73,6 +74,12 @@ def route_prompt(registry: Registry, names: list[str]) -> str:
 def route(task: str, *, registry: Registry, names: list[str], model: Model | str | None,
           budget: Budget | None = None) -> Route:
     """Route `task` among `names` (enabled specialists, the catch-all first); one short call, one step event."""
+    parts = several_parts(task)
+    if parts:  # it will be planned whatever a model says: no routing call
+        with telemetry.span("agent_step", agent="router") as span:
+            result = Route(MULTI, source="parts", parts=parts)
+            span.set(payload=result.as_dict())
+        return result
     llm = resolve_model(model)
     messages = [{"role": "system", "content": route_prompt(registry, names)},
                 {"role": "user", "content": task.strip()[:PROMPT_CHARS]}]
@@ -95,7 +102,6 @@ def route(task: str, *, registry: Registry, names: list[str], model: Model | str
             name = str(data.get("route", "")).strip().lower()
             if name in (MULTI, *names):
                 result.route, result.source = name, "model"
-                result.parts = several_parts(task) if name != MULTI else None
             else:
                 result.error = f"the router answered {completion.text[:80]!r}, not one of {MULTI}, {', '.join(names)}"
         result.duration_ms = (time.perf_counter() - began) * 1000

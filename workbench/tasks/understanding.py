@@ -18,7 +18,7 @@ SUMMARY_CHARS = 120
 
 def understanding_of(prompt: str, route: Route, the_plan: Any = None) -> dict[str, Any]:
     """The task row's fields for a routed (and maybe planned) request; unknown kind when routing failed."""
-    kind = route.route if route.source == "model" else None
+    kind = route.route if route.source in ("model", "parts") else None
     subtasks = len(getattr(the_plan, "subtasks", None) or []) or (1 if route.single else 2)
     coded = kind == "code" or (the_plan is not None and any(s.specialist == "code" for s in the_plan.subtasks))
     return {
