@@ -52,6 +52,13 @@ class LocalCost(Strict):
     cpu_s_per_output_token: float = Field(0.082, ge=0)
 
 
+class BudgetScopes(Strict):
+    """`budgets:` in USD per agent name and per API key fingerprint; `default` covers the rest of a scope."""
+
+    agent: dict[str, float | None] = {}
+    key: dict[str, float | None] = {}
+
+
 class PolicyFile(Strict):
     """The file's shape: every section optional, no others allowed."""
 
@@ -62,7 +69,7 @@ class PolicyFile(Strict):
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
     estimates: Estimates = Estimates()
-    budgets: dict[str, dict[str, float | None]] = {}
+    budgets: BudgetScopes = BudgetScopes()
     rate_limits: dict[str, dict[str, Any]] = {}
 
 
@@ -127,6 +134,9 @@ def parse(data: dict[str, Any], path: Path) -> Policy:
 
     if not isinstance(data, dict):
         raise bad("the file must be a mapping of sections.")
+    if isinstance(data.get("budgets"), dict) and "task" in data["budgets"]:
+        raise bad("budgets.task is not read: a task's budget is its own budget_usd (given when the task is "
+                  "submitted), checked by the task before each model call. Remove `task:` from budgets.")
     try:
         file = PolicyFile.model_validate(data)
     except ValueError as exc:
