@@ -234,6 +234,23 @@ def test_policy_typos_are_refused(tmp_path):
         policy.load(bad)
 
 
+def test_a_partial_policy_gets_the_packaged_settings_and_its_own_tables(tmp_path):
+    """The packaged policy.yaml is the one place the settings' values are written."""
+    packaged = policy.load(policy.DEFAULT_FILE)
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("retry: {attempts: 5}\nestimates: {local_cost: {cpu_s_per_input_token: 1.0}}\n")
+    pol = policy.load(partial)
+    assert pol.retry == {**packaged.retry, "attempts": 5}
+    assert (pol.local_model, pol.breaker, pol.cache) == (packaged.local_model, packaged.breaker, packaged.cache)
+    assert pol.estimates == {"output_tokens": 512, "local_cost": {"cpu_s_per_input_token": 1.0,
+                                                                  "cpu_s_per_output_token": 0.082}}
+    assert (pol.models, pol.failover, pol.budgets["agent"], pol.rate_limits) == ({}, {}, {}, {})
+    unlisted = FakeModel("x")
+    unlisted.provider, unlisted.name = "local", "not-in-models"  # estimated at estimates.local_cost
+    _, detail = budget.estimate(unlisted, "hi", {"max_tokens": 10}, pol)
+    assert "~9.8 CPU-s expected" in detail["how"]  # (1 token + 8 of template) * 1.0 + 10 * 0.082
+
+
 def test_policy_chain_is_transitive_and_ends_on_local():
     pol = policy.load()
     assert pol.chain("openai:gpt-4o") == ["openai:gpt-4o", "openai:gpt-4.1-mini", "groq:llama-3.3-70b-versatile",

@@ -23,7 +23,7 @@ from workbench.config import get_settings
 from workbench.errors import BudgetExceeded, RateLimited
 from workbench.gateway import attempts
 from workbench.gateway.cache import normalized
-from workbench.gateway.policy import LocalCost, Policy
+from workbench.gateway.policy import Policy
 from workbench.gateway.wrapper import WrapperModel
 from workbench.messages import Completion, MessagesLike, Stream
 from workbench.prices import cloud_price
@@ -165,8 +165,8 @@ def estimate(model: Any, messages: MessagesLike, options: dict, policy: Policy,
     model_id = model.model_id
     detail = {"model": model_id, "tokens_in": tokens_in, "tokens_out": tokens_out, "estimated": estimated}
     if model_id.startswith("local:"):
-        rate = LocalCost.model_validate(policy.models.get(model_id, {}))
-        cpu = tokens_in * rate.cpu_s_per_input_token + tokens_out * rate.cpu_s_per_output_token
+        rate = policy.models.get(model_id) or policy.estimates["local_cost"]
+        cpu = tokens_in * rate["cpu_s_per_input_token"] + tokens_out * rate["cpu_s_per_output_token"]
         usd, how = cpu * get_settings().local_cpu_second_usd, f"~{cpu:.1f} CPU-s expected"
     elif (price := cloud_price(model_id)) is not None:
         usd = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000
