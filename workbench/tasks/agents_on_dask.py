@@ -61,8 +61,8 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
     plans = PlanStore(store)
     registry = default_registry()
     settings = DirectorSettings.from_dict(registry.director_config)
-    budget = Budget.create(max_tokens=settings.task_max_tokens, max_usd=task.get("budget_usd"),
-                           timeout_s=settings.task_timeout_s, name="task")
+    # Inside the run's budget (the task's budget_usd): the Director's token and wall-clock limits of a task.
+    budget = ctx.budget.child(max_tokens=settings.task_max_tokens, timeout_s=settings.task_timeout_s, name="task")
     began = time.perf_counter()
     with telemetry.span("task", agent="director") as span, worker_client(separate_thread=True) as client:
         parent = telemetry.capture()

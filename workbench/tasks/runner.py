@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench import telemetry
+from workbench.agents.guards import Budget
 from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, states
 from workbench.tasks.service import TaskService
@@ -54,12 +55,17 @@ class RunOptions:
 
 @dataclass
 class RunContext:
-    """Handed to a task body: its model, limits and a cheap cancellation check."""
+    """Handed to a task body: its model, limits, budget and a cheap cancellation check."""
 
     task: dict
     service: TaskService
     options: RunOptions
     _checked: float = field(default=0.0)
+    # The task's budget_usd, over every model call of the run: checked before each call, charged after.
+    budget: Budget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = Budget.create(max_usd=self.task.get("budget_usd"), name="task")
 
     def model(self):
         import workbench
@@ -101,7 +107,7 @@ def execute(task_id: str, options: RunOptions) -> str:
                 from workbench.tasks.understanding import classify
 
                 with telemetry.span("agent_step", agent="understanding") as step:
-                    understanding = classify(task["prompt"], ctx.model())
+                    understanding = classify(task["prompt"], ctx.model(), ctx.budget)
                     step.set(payload=understanding)
                 service.update(task_id, **understanding)
                 task.update(understanding)
