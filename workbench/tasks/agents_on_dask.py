@@ -39,7 +39,7 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.agents import bus
-from workbench.agents.director import DirectorSettings, Plan, aggregate, plan
+from workbench.agents.director import DirectorSettings, Plan, aggregate, plan, skipped_before_start
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import Subtask, SubtaskResult
@@ -143,16 +143,11 @@ class Scheduler:
             if any(d not in self.results for d in sub.depends_on):
                 continue
             self.pending.remove(sid)
-            missing = [d for d in sub.depends_on if not self.results[d].ok]
-            if missing:
-                self._finish(SubtaskResult.skipped(sub, f"skipped: its input(s) {', '.join(missing)} did not finish"))
-                continue
-            try:
-                self.budget.check()
-            except WorkbenchError as exc:
-                self._finish(SubtaskResult.skipped(sub, f"skipped: {exc}"))
-                continue
-            self._start(sub)
+            skipped = skipped_before_start(sub, self.results, self.budget)
+            if skipped is not None:
+                self._finish(skipped)
+            else:
+                self._start(sub)
 
     def _start(self, sub: Subtask) -> None:
         bus.send("request", sender="director", to=sub.specialist, text=sub.instructions, subtask_id=sub.id,
