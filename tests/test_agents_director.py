@@ -282,7 +282,8 @@ def test_registry_lifecycle_and_health(registry, tmp_path):
     ("specialists:\n  genral: {enabled: false}\n", "not registered"),
     ("specialists:\n  general: {limits: {max_stepz: 3}}\n", "max_stepz"),
     ("specialists:\n  x: {factory: 'nowhere.module:X'}\n", "cannot import"),
-    ("wizards: {}\n", "`director:` and `specialists:` only"),
+    ("wizards: {}\n", "Unknown key(s) ['wizards']; use some of: director, specialists"),
+    ("- general\n", "expected a mapping of director, specialists"),
     ("specialists:\n  general: {tools: [launch_missiles]}\n", "launch_missiles"),
 ])
 def test_bad_agents_file_says_how_to_fix(tmp_path, text, message):
