@@ -254,6 +254,14 @@ def test_killed_worker_retries_then_reports(stack, runner):
     assert any("retrying" in (e["payload"].get("reason") or "") for e in service.events(task_id) if e["kind"] == "status")
 
 
+def test_one_rule_says_how_often_a_lost_worker_is_retried():
+    """Tasks (runner) and subtasks (the Director on Dask) share it: one more run after the first."""
+    from workbench.tasks import states
+
+    assert states.MAX_ATTEMPTS == 2
+    assert states.runs_again(1) and not states.runs_again(2)
+
+
 def test_restart_mid_task_recovers(stack):
     from workbench import cluster
     from workbench.tasks.runner import RunOptions, TaskRunner

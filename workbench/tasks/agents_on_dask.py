@@ -44,10 +44,10 @@ from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.errors import AgentTimeout, AwaitingApproval, TaskFailed, WorkbenchError
+from workbench.tasks import states
 from workbench.tasks.plans import PlanStore
 
 log = logging.getLogger(__name__)
-SUBTASK_RETRIES = 1  # a subtask whose worker died is run once more before it counts as failed
 POLL_S = 0.5  # how often the Director looks at cancellation and the deadline while it waits
 
 
@@ -177,7 +177,7 @@ class Scheduler:
             result = SubtaskResult.from_dict(outcome)
         except KilledWorker as exc:
             tries = self.tries[sid] = self.tries.get(sid, 0) + 1
-            if tries <= SUBTASK_RETRIES:
+            if states.runs_again(tries):  # the same rule as a task's
                 telemetry.emit("agent_step", agent="director", payload={"retry": sid, "reason": str(exc)[:300]})
                 self._start(sub)
                 return

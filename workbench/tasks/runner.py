@@ -34,7 +34,6 @@ from workbench.tasks import bodies, states
 from workbench.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 2  # a task whose worker dies is retried once, then failed with the reason
 CANCEL_CHECK_S = 0.5
 PROCESSING_COMMIT_S = 0.05  # `processing` waits this long to share the final status's commit
 FINAL_COMMIT_TIMEOUT_S = 30.0
@@ -299,7 +298,7 @@ class TaskRunner:
             task = self.service.get(task_id)
             if task["status"] in states.TERMINAL:
                 return
-            if task["attempts"] + 1 < MAX_ATTEMPTS:
+            if states.runs_again(task["attempts"] + 1):
                 self.service.update(task_id, attempts=task["attempts"] + 1)
                 if task["status"] == "processing":
                     self.service.transition(task_id, "queued", reason=f"retrying after {reason}")
@@ -323,10 +322,11 @@ class TaskRunner:
         recovered = []
         for task in self.service.stale():
             if task["status"] == "processing":
-                self.service.update(task["id"], attempts=task["attempts"] + 1)
-                if task["attempts"] + 1 >= MAX_ATTEMPTS:
-                    self.service.transition(task["id"], "failed", reason="interrupted twice",
-                                            error="the workbench stopped while this task ran, twice")
+                runs = task["attempts"] + 1
+                self.service.update(task["id"], attempts=runs)
+                if not states.runs_again(runs):
+                    self.service.transition(task["id"], "failed", reason=f"interrupted {runs} times",
+                                            error=f"the workbench stopped while this task ran, {runs} times")
                     continue
                 self.service.transition(task["id"], "queued", reason="recovered after restart")
             self.submit(task["id"])
