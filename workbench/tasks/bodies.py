@@ -1,5 +1,6 @@
-"""What a task does once it runs on a worker, by name. The agents issue registers "agents" here;
-the machinery around it (status, events, retries, cancel) stays the same.
+"""What a task does once it runs on a worker, by name: `agents` (the Director and its specialists),
+`single_call` (one model call), and deterministic bodies for tests and benchmarks. The machinery around
+a body (status, events, retries, cancel) is the same for every one.
 """
 
 from __future__ import annotations
