@@ -139,16 +139,17 @@ def page_loads(browser, base: str) -> list[dict]:
 
 
 def live_latency(browser, base: str, task_id: str, runs: int = 15) -> dict:
+    from workbench import telemetry
     from workbench.store import open_store
 
-    store = open_store()  # attaches to the server's embedded Postgres
+    store = open_store()  # attaches to the server's embedded Postgres; the sink of telemetry.emit here
     page = browser.new_page()
     page.goto(f"{base}/tasks?id={task_id}")
     page.get_by_text("Status: ").first.wait_for(timeout=180_000)
     latencies = []
     for i in range(runs):
         text = f"benchmark live marker {i} {uuid.uuid4().hex[:8]}"
-        store.emit("message", task_id=task_id, agent="benchmark", payload={**LABEL, "text": text})
+        telemetry.emit("message", task_id=task_id, agent="benchmark", payload={**LABEL, "text": text})
         store.flush()  # committed: the NOTIFY is on its way
         t0 = time.perf_counter()
         page.get_by_text(text).first.wait_for(timeout=60_000)

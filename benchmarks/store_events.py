@@ -116,7 +116,7 @@ def batched(store, n: int, threads: int = 1) -> dict:
     emit_done: list[float] = []
 
     def work(tid: str) -> None:
-        emit = store.emit
+        emit = store.writer.emit
         for i in range(per):
             emit("llm_call", task_id=tid, model="local:x", tokens_in=30, tokens_out=12, cost_usd=0.0001,
                  duration_ms=812.5, payload={**PAYLOAD, "i": i})

@@ -1,5 +1,8 @@
-"""A WORKBENCH_PLUGINS module for the agents-on-Dask tests: deterministic models by name (`test:team`,
-...), registered in every process that loads plugins — the test process and each Dask worker.
+"""A WORKBENCH_PLUGINS module for the tests of tasks on Dask: deterministic models by name (`test:team`,
+`test:priced`), registered in every process that loads plugins — the test process and each Dask worker.
+
+`test:priced` echoes like `test:echo` but each call costs PRICED_CPU_S CPU-seconds (priced like a local
+model), so a task's budget sees real spend.
 
 `test:team` plays every role, picked by the system prompt: the router sends a task with a `[route:NAME]`
 marker to that one specialist (the fast path) and every other task to a plan; the Director returns the
@@ -11,13 +14,16 @@ plan named in the task's prompt (PLANS); specialists answer from their instructi
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 from workbench.errors import ProviderError
+from workbench.messages import Completion, Usage
 from workbench.testing import echo, register_function
 
 SLOW_S = float(os.environ.get("WORKBENCH_TEST_SLOW_S", "2.0"))
+PRICED_CPU_S = 100.0  # $0.00124 a call at the default WORKBENCH_LOCAL_CPU_SECOND_USD
 
 
 def sub(i, specialist="general", deps=(), instructions=None):
@@ -59,3 +65,12 @@ def team(messages, options):
 
 
 register_function("team", team)
+
+
+def priced(messages, options):
+    reply = echo(messages, options)
+    text = json.dumps(reply) if isinstance(reply, dict) else reply
+    return Completion(text, "test:priced", Usage(1, 1), "stop", cpu_seconds=PRICED_CPU_S)
+
+
+register_function("priced", priced)

@@ -192,6 +192,15 @@ def test_a_failing_specialist_fails_only_its_subtask(stack):
     assert "Incomplete: 1 failed (s1), 1 skipped (s3)" in task["result"]["answer"]
 
 
+def test_a_spent_task_budget_refuses_every_call_and_skips_every_subtask(stack):
+    """The task's budget_usd covers the Director's calls and its subtasks: $0 refuses them all."""
+    task = run(stack, "Answer in parts [plan:chain]", budget_usd=0)
+    assert task["status"] == "failed" and "No subtask finished" in task["error"]
+    subs = task["result"]["subtasks"]
+    assert subs and all(s["status"] == "skipped" and "task cost budget is spent" in s["error"] for s in subs.values())
+    assert not any(e["kind"] == "llm_call" for e in stack[2].events(task["id"]))
+
+
 def test_a_plan_naming_an_unknown_specialist_falls_back_to_one_step(stack):
     task = run(stack, "Read my horoscope [plan:unknown]")
     assert task["status"] == "completed", task["error"]

@@ -17,9 +17,11 @@ from workbench.agents.director import (
     cited,
     find_cycle,
     plan,
+    skipped_before_start,
     topological_waves,
     validate_plan,
 )
+from workbench.agents.guards import Budget
 from workbench.agents.inline import run_task
 from workbench.agents.registry import Registry, run_specialist
 from workbench.agents.specialist import Specialist, Subtask, SubtaskResult
@@ -280,7 +282,8 @@ def test_registry_lifecycle_and_health(registry, tmp_path):
     ("specialists:\n  genral: {enabled: false}\n", "not registered"),
     ("specialists:\n  general: {limits: {max_stepz: 3}}\n", "max_stepz"),
     ("specialists:\n  x: {factory: 'nowhere.module:X'}\n", "cannot import"),
-    ("wizards: {}\n", "`director:` and `specialists:` only"),
+    ("wizards: {}\n", "Unknown key(s) ['wizards']; use some of: director, specialists"),
+    ("- general\n", "expected a mapping of director, specialists"),
     ("specialists:\n  general: {tools: [launch_missiles]}\n", "launch_missiles"),
 ])
 def test_bad_agents_file_says_how_to_fix(tmp_path, text, message):
@@ -336,6 +339,20 @@ def test_failure_is_isolated_and_dependents_are_skipped(registry, events_db):
     assert result.results["s3"].status == "skipped" and "s1" in result.results["s3"].error
     assert not any(who.startswith("You are the General") for who, _ in log)
     assert result.answer.failed == ["s1"] and result.answer.skipped == ["s3"]
+
+
+def test_a_subtask_is_skipped_when_an_input_did_not_finish_or_the_budget_is_spent():
+    """The one skip rule of both executors (in-process and on Dask)."""
+    done = SubtaskResult("s1", "general", ok=True, output="x")
+    failed = SubtaskResult.failed(Subtask.coerce(sub("s2")), "boom")
+    results = {"s1": done, "s2": failed}
+    budget = Budget(max_usd=0.01)
+    assert skipped_before_start(Subtask.coerce(sub("s3", deps=["s1"])), results, budget) is None
+    skipped = skipped_before_start(Subtask.coerce(sub("s3", deps=["s1", "s2"])), results, budget)
+    assert skipped.status == "skipped" and skipped.error == "skipped: its input(s) s2 did not finish"
+    budget.charge(usd=0.01)
+    spent = skipped_before_start(Subtask.coerce(sub("s3", deps=["s1"])), results, budget)
+    assert spent.status == "skipped" and spent.error.startswith("skipped: The task cost budget is spent")
 
 
 def test_specialist_disabled_mid_run_fails_only_its_subtask(registry):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -271,9 +272,19 @@ def test_a_broken_rules_file_says_how_to_fix_it(tmp_path):
     from workbench.errors import ConfigError
 
     bad = tmp_path / "alerts.yaml"
-    bad.write_text("rules:\n  - {name: x, metric: nonsense, threshold: 1}\n")
-    with pytest.raises(ConfigError, match="unknown metric 'nonsense'; one of error_rate"):
-        load_rules(bad)
+    for rule, message in [
+        ("{name: x, metric: nonsense, threshold: 1}", "unknown metric 'nonsense'; one of error_rate"),
+        ("{name: x, metric: error_rate, threshold: 1, windw_s: 60}",
+         "rule 1: Unknown key(s) ['windw_s']; use some of: name, metric, threshold, op, window_s, min_count."),
+        ("{name: x, metric: error_rate}", "rule 1: threshold: Field required"),
+        ("{name: x, metric: error_rate, threshold: lots}", "threshold: Input should be a valid number"),
+        ("{name: x, metric: error_rate, threshold: 1, op: '=>'}", "op must be one of >, >=, <, <=, got '=>'"),
+    ]:
+        bad.write_text(f"rules:\n  - {rule}\n")
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_rules(bad)
+    bad.write_text("rules:\n  - {name: x, metric: error_rate, threshold: '0.5', window_s: 60, min_count: 2}\n")
+    assert load_rules(bad)[0][0].describe() == "error_rate > 0.5 (last 1 min)"
 
 
 # --- history pages ----------------------------------------------------------------------------------

@@ -68,6 +68,25 @@ def test_derived_forms_follow_the_dataclass():
     assert len(events.PG_TYPES) == len(events.COLUMNS)
 
 
+def test_the_writers_row_puts_every_column_in_its_place():
+    """The store's row is derived from the Event: each column's value comes back under its own name."""
+    import dataclasses
+    import datetime as dt
+    import uuid
+
+    from workbench.store.writer import build_row, row_as_dict
+
+    columns = dataclasses.fields(events.Event)
+    texts = {f.name: f"{f.name}-value" for f in columns if f.metadata["pg"] == "text"}
+    numbers = {f.name: 10 + i for i, f in enumerate(columns) if f.metadata["pg"] in ("int4", "float8")}
+    ids = {f.name: str(uuid.uuid4()) for f in columns if f.metadata["pg"] == "uuid"}
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    given = {**texts, **numbers, **ids, "ts": when, "payload": {"p": 1}}
+    assert set(given) == set(events.COLUMNS)  # a column of a new type needs a value here
+    row = row_as_dict(build_row(events.Event(**given)))
+    assert row == {**given, "ts": when.isoformat()}
+
+
 def test_extra_fields_go_to_the_payload_and_unknown_columns_are_refused_by_the_store():
     from workbench.store.writer import event
 

@@ -120,15 +120,15 @@ def test_budget_refuses_a_call_that_would_exceed_it_and_charges_real_cost(tmp_pa
     fake = priced_fake("a", "b", cpu_seconds=1.0)
     fake.provider, fake.name = "local", "qwen2.5-coder-0.5b"  # estimated from the policy's CPU-seconds per token
     model = compose(fake, fallbacks=[], cache=False)
-    budget.set_limit("task", "t-1", 0.001)
-    with attempts.caller(task_id="t-1"):
+    budget.set_limit("agent", "coder", 0.001)
+    with attempts.caller(agent="coder"):
         assert model.complete("hi", max_tokens=10).text == "a"  # estimate ~0.6 CPU-s, real 1 CPU-s
     spent = {(r["scope"], r["name"]): r["spent_usd"] for r in budget.report()}
-    assert spent[("task", "t-1")] == pytest.approx(1.0 * 0.0000124)
-    with attempts.caller(task_id="t-1"), pytest.raises(BudgetExceeded) as err:
+    assert spent[("agent", "coder")] == pytest.approx(1.0 * 0.0000124)
+    with attempts.caller(agent="coder"), pytest.raises(BudgetExceeded) as err:
         model.complete("hi", max_tokens=100_000)  # ~$0.1 estimated: over what is left
     msg = str(err.value)
-    assert "task budget 't-1'" in msg and "estimated prompt" in msg and "max_tokens" in msg
+    assert "agent budget 'coder'" in msg and "estimated prompt" in msg and "max_tokens" in msg
 
 
 def test_budget_estimate_uses_price_table_tokenizer_or_flagged_estimate():
@@ -145,15 +145,26 @@ def test_budget_estimate_uses_price_table_tokenizer_or_flagged_estimate():
     assert not detail["estimated"] and detail["tokens_in"] == 15 and detail["tokens_out"] == 512
 
 
-def test_task_budget_hook_and_api_key_budget():
-    budget.set_task_hook(lambda task_id: 0.0 if task_id == "frozen" else None)
+def test_api_key_budget_names_only_the_fingerprint():
     model = compose(FunctionModel(echo, name="echo"), fallbacks=[], cache=False)
-    with attempts.caller(task_id="frozen"), pytest.raises(BudgetExceeded):
-        model.complete("hi")
     budget.set_limit("key", attempts.fingerprint("sk-team-a"), 0)
     with attempts.caller(api_key="sk-team-a"), pytest.raises(BudgetExceeded) as err:
         model.complete("hi")
     assert "sk-team-a" not in str(err.value)  # only the fingerprint is ever shown
+
+
+def test_a_task_budget_is_not_a_gateway_scope(tmp_path):
+    """A task's budget is its budget_usd, kept by the task (agents.guards.Budget), never by the gateway."""
+    with pytest.raises(ValueError, match="budget scope must be one of"):
+        budget.set_limit("task", "t-1", 0)
+    old = tmp_path / "old.yaml"
+    old.write_text(policy.DEFAULT_FILE.read_text().replace("  key: {default: null}\n",
+                                                           "  key: {default: null}\n  task: {default: 0}\n", 1))
+    with pytest.raises(ConfigError, match="budgets.task is not read: a task's budget is its own budget_usd"):
+        policy.load(old)
+    model = compose(FunctionModel(echo, name="echo"), fallbacks=[], cache=False)
+    with attempts.caller(task_id="t-1"):
+        assert model.complete("hi").text == "hi"
 
 
 def test_rate_limit_per_key_is_a_token_bucket(tmp_path, monkeypatch):
@@ -221,6 +232,23 @@ def test_policy_typos_are_refused(tmp_path):
     bad.write_text(policy.DEFAULT_FILE.read_text().replace("cpu_s_per_input_token: 0.010", "cpu_s_per_input_token: -1"))
     with pytest.raises(ConfigError, match="cpu_s_per_input_token: Input should be greater than or equal to 0"):
         policy.load(bad)
+
+
+def test_a_partial_policy_gets_the_packaged_settings_and_its_own_tables(tmp_path):
+    """The packaged policy.yaml is the one place the settings' values are written."""
+    packaged = policy.load(policy.DEFAULT_FILE)
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("retry: {attempts: 5}\nestimates: {local_cost: {cpu_s_per_input_token: 1.0}}\n")
+    pol = policy.load(partial)
+    assert pol.retry == {**packaged.retry, "attempts": 5}
+    assert (pol.local_model, pol.breaker, pol.cache) == (packaged.local_model, packaged.breaker, packaged.cache)
+    assert pol.estimates == {"output_tokens": 512, "local_cost": {"cpu_s_per_input_token": 1.0,
+                                                                  "cpu_s_per_output_token": 0.082}}
+    assert (pol.models, pol.failover, pol.budgets["agent"], pol.rate_limits) == ({}, {}, {}, {})
+    unlisted = FakeModel("x")
+    unlisted.provider, unlisted.name = "local", "not-in-models"  # estimated at estimates.local_cost
+    _, detail = budget.estimate(unlisted, "hi", {"max_tokens": 10}, pol)
+    assert "~9.8 CPU-s expected" in detail["how"]  # (1 token + 8 of template) * 1.0 + 10 * 0.082
 
 
 def test_policy_chain_is_transitive_and_ends_on_local():
@@ -296,12 +324,12 @@ def test_attempt_events_fit_the_store_schema():
     writer.build_row(event)  # raises on a value the store would refuse
 
 
-def test_budget_sees_agent_and_task_of_the_telemetry_context():
+def test_budget_sees_the_agent_of_the_telemetry_context():
     from workbench import telemetry
     task = "9a1b3c1e-2d4b-4c55-9a7e-0e1f2a3b4c5d"
-    budget.set_limit("task", task, 0)
+    budget.set_limit("agent", "coder", 0)
     model = compose(FunctionModel(echo, name="echo"), cache=False)
-    with telemetry.task(task, agent="coder"), pytest.raises(BudgetExceeded, match=task):
+    with telemetry.task(task, agent="coder"), pytest.raises(BudgetExceeded, match="'coder'"):
         model.complete("hi")
 
 

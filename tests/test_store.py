@@ -145,7 +145,7 @@ def test_threads_times_events_exact(store):
 
     def work(tid: str) -> None:
         for i in range(m):
-            store.emit("tool_call", task_id=tid, payload={"i": i})
+            store.writer.emit("tool_call", task_id=tid, payload={"i": i})
 
     threads = [threading.Thread(target=work, args=(t,)) for t in tasks]
     for t in threads:
@@ -221,7 +221,7 @@ def test_lost_commit_ack_is_retried_without_duplicates(store):
     store.writer.failpoint = lose_ack
     try:
         for i in range(300):
-            store.emit("tool_call", task_id=tid, payload={"i": i})
+            store.writer.emit("tool_call", task_id=tid, payload={"i": i})
         store.flush()
     finally:
         store.writer.failpoint = None
@@ -232,7 +232,7 @@ def test_lost_commit_ack_is_retried_without_duplicates(store):
 
 def test_terminated_backend_is_reconnected(store):
     tid = str(uuid.uuid4())
-    store.emit("tool_call", task_id=tid)
+    store.writer.emit("tool_call", task_id=tid)
     store.flush()
     retries = store.writer.stats()["retries"]
     with store.connection() as conn:  # kill the writer's session, as a server restart would
@@ -240,7 +240,7 @@ def test_terminated_backend_is_reconnected(store):
                               "WHERE application_name = 'workbench-event-writer'").fetchone()[0]
     assert killed >= 1
     for i in range(100):
-        store.emit("tool_call", task_id=tid, payload={"i": i})
+        store.writer.emit("tool_call", task_id=tid, payload={"i": i})
     store.flush()
     assert store.writer.stats()["retries"] > retries
     assert count(store, "SELECT count(*) FROM events WHERE task_id = %s", tid) == 101
@@ -248,9 +248,9 @@ def test_terminated_backend_is_reconnected(store):
 
 def test_same_event_id_twice_is_stored_once(store):
     tid, eid = str(uuid.uuid4()), str(uuid.uuid4())
-    store.emit("message", task_id=tid, event_id=eid, payload={"n": 1})
-    store.emit("message", task_id=tid, event_id=eid, payload={"n": 2})
-    store.emit("message", task_id=tid)
+    store.writer.emit("message", task_id=tid, event_id=eid, payload={"n": 1})
+    store.writer.emit("message", task_id=tid, event_id=eid, payload={"n": 2})
+    store.writer.emit("message", task_id=tid)
     store.flush()
     assert count(store, "SELECT count(*) FROM events WHERE task_id = %s", tid) == 2
     assert count(store, "SELECT (payload->>'n')::int FROM events WHERE event_id = %s", eid) == 1
@@ -262,7 +262,7 @@ def test_rows_postgres_refuses_are_set_aside_not_blocking(store, pg_home):
         conn.execute("ALTER TABLE events ADD CONSTRAINT test_no_poison CHECK (model IS DISTINCT FROM 'poison')")
     try:
         for model in ("a", "poison", "b", "c"):
-            store.emit("llm_call", task_id=tid, model=model)
+            store.writer.emit("llm_call", task_id=tid, model=model)
         store.flush()
     finally:
         with store.connection() as conn:
@@ -301,7 +301,7 @@ def test_sql_looking_text_is_stored_verbatim(store):
     evil = "x'); DROP TABLE events; --"
     with store.connection() as conn:
         conn.execute("INSERT INTO tasks (id, title, prompt) VALUES (%s, %s, %s)", (tid, evil, evil))
-    store.emit("tool_call", task_id=tid, agent=evil, model=evil, error=evil, payload={evil: evil})
+    store.writer.emit("tool_call", task_id=tid, agent=evil, model=evil, error=evil, payload={evil: evil})
     store.flush()
     row = store.events(tid)[0]
     assert (row["agent"], row["model"], row["error"], row["payload"]) == (evil, evil, evil, {evil: evil})
@@ -310,7 +310,7 @@ def test_sql_looking_text_is_stored_verbatim(store):
 
 def test_nul_and_invalid_utf8_follow_the_stated_policy(store):
     tid = str(uuid.uuid4())
-    store.emit("message", task_id=tid, error="bad\x00byte",
+    store.writer.emit("message", task_id=tid, error="bad\x00byte",
                payload={"nul": "a\x00b", "surrogate": "caf\udce9", "bytes": b"ok \xff\xfe", "nan": float("nan")})
     store.flush()
     row = store.events(tid)[0]
@@ -321,7 +321,7 @@ def test_nul_and_invalid_utf8_follow_the_stated_policy(store):
 def test_huge_payload_is_stored_whole(store):
     tid = str(uuid.uuid4())
     blob = "0123456789abcdef" * (24 * 2**20 // 16)  # 24 MiB
-    store.emit("sandbox_run", task_id=tid, payload={"stdout": blob})
+    store.writer.emit("sandbox_run", task_id=tid, payload={"stdout": blob})
     store.flush(timeout=120)
     assert count(store, "SELECT length(payload->>'stdout') FROM events WHERE task_id = %s", tid) == len(blob)
 
@@ -331,18 +331,18 @@ def test_too_large_payload_is_refused_not_truncated(store, monkeypatch):
 
     monkeypatch.setattr(writer, "MAX_PAYLOAD_BYTES", 1000)
     with pytest.raises(StoreError, match="Save large artifacts as files"):
-        store.emit("tool_call", payload={"x": "y" * 5000})
+        store.writer.emit("tool_call", payload={"x": "y" * 5000})
 
 
 def test_malformed_fields_are_refused_at_emit(store):
     with pytest.raises(TypeError, match="Unknown event field"):
-        store.emit("tool_call", tokens_input=3)
+        store.writer.emit("tool_call", tokens_input=3)
     with pytest.raises(StoreError, match="not a UUID"):
-        store.emit("tool_call", task_id="not-a-uuid")
+        store.writer.emit("tool_call", task_id="not-a-uuid")
     with pytest.raises(StoreError, match="whole number"):
-        store.emit("llm_call", tokens_in="many")
+        store.writer.emit("llm_call", tokens_in="many")
     with pytest.raises(StoreError, match="kind"):
-        store.emit("")
+        store.writer.emit("")
 
 
 def test_secrets_are_redacted(pg_home, monkeypatch):
@@ -351,7 +351,7 @@ def test_secrets_are_redacted(pg_home, monkeypatch):
     s = Store.open(pg_home, url="")  # a writer reads the configured keys when it starts
     try:
         tid = str(uuid.uuid4())
-        s.emit("llm_call", task_id=tid, error="401 for key sk-proj-abcdefghijklmnopqrstuvwx",
+        s.writer.emit("llm_call", task_id=tid, error="401 for key sk-proj-abcdefghijklmnopqrstuvwx",
                payload={"headers": {"Authorization": "Bearer abc.def.ghi-123", "X-Api-Key": "k-123456789"},
                         "text": "my key is plainlookingmistralkey0123456789 ok", "max_tokens": 5})
         s.flush()
@@ -415,7 +415,7 @@ def test_notify_on_insert(store):
     t.start()
     ready.wait(10)
     for i in range(3):
-        store.emit("tool_call", task_id=tid)
+        store.writer.emit("tool_call", task_id=tid)
     store.flush()
     t.join(30)
     assert got and got[0]["max_seq"] == count(store, "SELECT max(seq) FROM events WHERE task_id = %s", tid)
@@ -494,7 +494,7 @@ def test_external_url_mode(pg_tmp, monkeypatch):
             assert s.migration_status()["pending"] == []
             tid = str(uuid.uuid4())
             for i in range(100):
-                s.emit("tool_call", task_id=tid)
+                s.writer.emit("tool_call", task_id=tid)
             s.flush()
             assert count(s, "SELECT count(*) FROM events WHERE task_id = %s", tid) == 100
             assert not (get_settings().home / "postgres").exists()  # no embedded server was started

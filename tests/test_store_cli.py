@@ -43,7 +43,7 @@ def test_db_commands_on_a_fresh_home_leave_no_server_behind(home):
         try:
             tid = str(uuid.uuid4())
             for i in range(250):
-                s.emit("llm_call", task_id=tid, model="m", cost_usd=0.01)
+                s.writer.emit("llm_call", task_id=tid, model="m", cost_usd=0.01)
             s.flush()
             synced = run_cli("db", "sync", "--json")  # attaches to the server this test holds
             assert synced.returncode == 0, synced.stderr

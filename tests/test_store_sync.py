@@ -34,7 +34,7 @@ def duck_count(path, sql: str, *params) -> int:
 
 def emit_n(store, tid: str, n: int, **fields) -> None:
     for i in range(n):
-        store.emit("llm_call", task_id=tid, payload={"i": i}, **fields)
+        store.writer.emit("llm_call", task_id=tid, payload={"i": i}, **fields)
     store.flush()
 
 

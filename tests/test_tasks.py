@@ -20,6 +20,7 @@ import pytest
 from helpers import REPO, home_dir, run_cli, served_app
 
 pytestmark = pytest.mark.timeout(300)
+PLUGIN = str(REPO / "tests" / "agent_plugins.py")
 
 
 # --- the runner, in-process, on a real cluster --------------------------------------------------
@@ -35,8 +36,8 @@ def stack():
     from workbench.tasks.service import TaskService
 
     home = home_dir("wb-tasks-")
-    old = os.environ.get("WORKBENCH_HOME")
-    os.environ["WORKBENCH_HOME"] = str(home)
+    saved = {k: os.environ.get(k) for k in ("WORKBENCH_HOME", "WORKBENCH_PLUGINS")}
+    os.environ.update(WORKBENCH_HOME=str(home), WORKBENCH_PLUGINS=PLUGIN)  # the workers get test:priced
     reload_settings()
     store = open_store()
     client = cluster.get_client()
@@ -45,10 +46,12 @@ def stack():
     close_store()
     embedded.stop(home / "postgres")
     shutil.rmtree(home, ignore_errors=True)
-    if old is None:
-        os.environ.pop("WORKBENCH_HOME", None)
-    else:
-        os.environ["WORKBENCH_HOME"] = old
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    reload_settings()
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +61,7 @@ def stack_home(request, monkeypatch):
         from workbench.config import reload_settings
 
         monkeypatch.setenv("WORKBENCH_HOME", str(request.getfixturevalue("stack")[3]))
+        monkeypatch.setenv("WORKBENCH_PLUGINS", PLUGIN)
         reload_settings()
 
 
@@ -156,6 +160,29 @@ def test_watchdog_resubmits_queued_tasks_whose_future_dask_dropped(stack, runner
     assert runner.reconcile(grace_s=0) == []
 
 
+def test_a_single_call_tasks_budget_is_checked_before_each_call_and_charged_after(stack, runner):
+    """test:priced costs $0.00124 a call; a single_call task makes two: the classifying route, then the answer."""
+    from agent_plugins import PRICED_CPU_S
+
+    from workbench.config import get_settings
+
+    service, per_call = stack[2], PRICED_CPU_S * get_settings().local_cpu_second_usd
+    ids = {usd: _new(service, f"Say hi for ${usd}", model="test:priced", mode="single", budget_usd=usd)  # no cache hit
+           for usd in (0.01, 0.001, 0.0)}
+    for task_id in ids.values():
+        runner.submit(task_id)
+    done = {usd: runner.wait(task_id, timeout=60) for usd, task_id in ids.items()}
+    assert done[0.01]["status"] == "completed", done[0.01]["error"]
+    assert done[0.01]["result"]["cost_usd"] == pytest.approx(per_call)
+    # $0.001: the route was allowed (nothing spent yet) and charged, so the answer's call is refused
+    assert done[0.001]["status"] == "failed"
+    assert f"cost budget is spent: ${per_call:.6f} of $0.001000 used. Raise budget_usd" in done[0.001]["error"]
+    # $0: no call at all
+    assert done[0.0]["status"] == "failed" and "cost budget is spent: $0.000000 of $0.000000" in done[0.0]["error"]
+    calls = {usd: sum(e["kind"] == "llm_call" for e in service.events(task_id)) for usd, task_id in ids.items()}
+    assert calls == {0.01: 2, 0.001: 1, 0.0: 0}
+
+
 def test_illegal_transition_refused(stack):
     from workbench.tasks.states import IllegalTransition
 
@@ -225,6 +252,14 @@ def test_killed_worker_retries_then_reports(stack, runner):
     assert task["status"] == "completed", task
     assert task["attempts"] == 1
     assert any("retrying" in (e["payload"].get("reason") or "") for e in service.events(task_id) if e["kind"] == "status")
+
+
+def test_one_rule_says_how_often_a_lost_worker_is_retried():
+    """Tasks (runner) and subtasks (the Director on Dask) share it: one more run after the first."""
+    from workbench.tasks import states
+
+    assert states.MAX_ATTEMPTS == 2
+    assert states.runs_again(1) and not states.runs_again(2)
 
 
 def test_restart_mid_task_recovers(stack):

@@ -89,7 +89,7 @@ def test_a_failed_job_rolls_back_alone_and_its_events_are_still_written(stack):
     store = stack[0]
     tid = str(uuid.uuid4())
     for i in range(3):
-        store.emit("tool_call", task_id=tid, payload={"i": i})
+        store.writer.emit("tool_call", task_id=tid, payload={"i": i})
 
     def write_then_fail(conn):
         writer.insert(conn, events.Event(kind="status", task_id=tid, payload={"to": "never"}))

@@ -22,6 +22,7 @@ from workbench.errors import ConfigError
 
 M = TypeVar("M")
 FORBID = ConfigDict(extra="forbid")  # for pydantic dataclasses: @dataclass(config=FORBID)
+_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
 
 
 class Strict(BaseModel):
@@ -48,8 +49,9 @@ def field_names(model: type) -> list[str]:
 
 def describe(exc: ValidationError, model: type) -> str:
     """Pydantic's errors as one line: unknown keys first, with the keys `model` does accept."""
-    unknown = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"]
-    others = [e for e in exc.errors() if e["type"] != "extra_forbidden"]
+    # extra_forbidden: a model's unknown key; unexpected_keyword_argument: a pydantic dataclass's
+    unknown = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] in _UNKNOWN]
+    others = [e for e in exc.errors() if e["type"] not in _UNKNOWN]
     parts = []
     if unknown:
         top = all("." not in k for k in unknown)  # nested ones name their own path

@@ -254,6 +254,21 @@ def topological_waves(plan: Plan) -> list[list[str]]:
     return waves
 
 
+def skipped_before_start(subtask: Subtask, results: Mapping[str, SubtaskResult],
+                         budget: Budget) -> SubtaskResult | None:
+    """The rule every executor applies to a subtask whose inputs have all ended, before running it: skipped
+    when an input did not finish (never run on missing inputs) or when the task's budget is spent (or past
+    its deadline); None: run it."""
+    missing = [d for d in subtask.depends_on if not results[d].ok]
+    if missing:
+        return SubtaskResult.skipped(subtask, f"skipped: its input(s) {', '.join(missing)} did not finish")
+    try:
+        budget.check()
+    except WorkbenchError as exc:
+        return SubtaskResult.skipped(subtask, f"skipped: {exc}")
+    return None
+
+
 # --- planning -------------------------------------------------------------------------------------
 
 

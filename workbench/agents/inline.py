@@ -1,9 +1,10 @@
 """Run a whole task in this process: route -> plan (unless one specialist takes it) -> waves of subtasks
 -> aggregate. The reference semantics.
 
-The Dask executor (workbench.cluster) runs the same steps with each subtask as a task and each wave
-fanned out with worker_client(); this sequential version is for notebooks, tests and single-process
-use, and documents the rules both follow:
+The Dask executor (workbench.tasks.agents_on_dask) runs the same steps with each subtask as a Dask task,
+started as soon as its inputs are ready; this sequential version is for notebooks, tests and
+single-process use, and documents the rules both follow (the skip rule is one function both call,
+director.skipped_before_start):
   - a request the router gives to one specialist runs unplanned, as the user wrote it (the fast path);
   - every subtask carries the user's own words beside its instructions;
   - a subtask runs after all its dependencies, with their results as context;
@@ -21,11 +22,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench import telemetry
-from workbench.agents.director import FinalAnswer, Plan, aggregate, plan, route_task, topological_waves
+from workbench.agents.director import (
+    FinalAnswer,
+    Plan,
+    aggregate,
+    plan,
+    route_task,
+    skipped_before_start,
+    topological_waves,
+)
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import SubtaskResult
-from workbench.errors import WorkbenchError
 from workbench.providers.base import Model
 
 
@@ -80,13 +88,9 @@ def _run_one(the_plan: Plan, sid: str, results: dict[str, SubtaskResult], regist
              model: Model | str | None, budget: Budget, task_id: str,
              options: Mapping[str, Mapping[str, Any]] | None) -> SubtaskResult:
     subtask = the_plan.get(sid)
-    missing = [d for d in subtask.depends_on if not results[d].ok]
-    if missing:
-        return SubtaskResult.skipped(subtask, f"skipped: its input(s) {', '.join(missing)} did not finish")
-    try:
-        budget.check()
-    except WorkbenchError as exc:
-        return SubtaskResult.skipped(subtask, f"skipped: {exc}")
+    skipped = skipped_before_start(subtask, results, budget)
+    if skipped is not None:
+        return skipped
     context = {d: results[d] for d in subtask.depends_on}
     return run_specialist(subtask, context, registry=registry, model=model, budget=budget, task_id=task_id,
                           options=(options or {}).get(subtask.specialist))

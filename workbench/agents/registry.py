@@ -183,6 +183,13 @@ def configure(spec: Specialist, entry: dict[str, Any], where: str) -> Specialist
     return spec
 
 
+class AgentsFile(Strict):
+    """agents.yaml's sections, no others (each section is checked where it is read)."""
+
+    director: dict[str, Any] | None = None
+    specialists: dict[str, Any] | None = None
+
+
 def load_config(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -191,8 +198,7 @@ def load_config(path: Path) -> dict[str, Any]:
                           f"to use the packaged agents.yaml.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"Agents file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or set(data) - {"director", "specialists"}:
-        raise ConfigError(f"Agents file {path} must be a mapping with `director:` and `specialists:` only.")
+    parse(AgentsFile, data, f"Agents file {path}")
     return data
 
 

@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import yaml
 
 from workbench.errors import ConfigError
+from workbench.schema import FORBID, parse
 
 log = logging.getLogger(__name__)
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "alerts.yaml"
@@ -65,7 +67,7 @@ METRICS: dict[str, Callable[[Any, float], tuple[float | None, int]]] = {
 }
 
 
-@dataclass
+@pydantic.dataclasses.dataclass(config=FORBID)  # a rule's keys are checked on load: a typo fails, naming it
 class Rule:
     name: str
     metric: str
@@ -111,22 +113,12 @@ def load_rules(path: Path | None = None) -> tuple[list[Rule], float]:
     rules = []
     for i, raw in enumerate(data.get("rules") or []):
         where = f"{path}: rule {i + 1}"
-        if not isinstance(raw, dict) or not {"name", "metric", "threshold"} <= set(raw):
-            raise ConfigError(f"{where} needs name, metric and threshold (optional: op, window_s, min_count).")
-        unknown = set(raw) - {"name", "metric", "threshold", "op", "window_s", "min_count"}
-        if unknown:
-            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}; allowed: name, metric, threshold, op, "
-                              f"window_s, min_count.")
-        if raw["metric"] not in METRICS:
-            raise ConfigError(f"{where}: unknown metric {raw['metric']!r}; one of {', '.join(METRICS)}.")
-        if raw.get("op", ">") not in OPS:
-            raise ConfigError(f"{where}: op must be one of {', '.join(OPS)}, got {raw.get('op')!r}.")
-        try:
-            rules.append(Rule(name=str(raw["name"]), metric=raw["metric"], threshold=float(raw["threshold"]),
-                              op=raw.get("op", ">"), window_s=float(raw.get("window_s", 900)),
-                              min_count=int(raw.get("min_count", 0))))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: threshold, window_s and min_count must be numbers ({exc}).") from None
+        rule = parse(Rule, raw, where)  # name, metric and threshold required; no other keys than Rule's
+        if rule.metric not in METRICS:
+            raise ConfigError(f"{where}: unknown metric {rule.metric!r}; one of {', '.join(METRICS)}.")
+        if rule.op not in OPS:
+            raise ConfigError(f"{where}: op must be one of {', '.join(OPS)}, got {rule.op!r}.")
+        rules.append(rule)
     return rules, float(data.get("interval_s", 30))
 
 

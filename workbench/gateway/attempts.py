@@ -38,12 +38,12 @@ def current() -> Mapping[str, Any]:
 
 
 def who() -> Mapping[str, Any]:
-    """The caller scope, with agent and task taken from the telemetry context when not set in it."""
+    """The caller scope for budgets and rate limits; the agent from the telemetry context when not set."""
     ctx = telemetry.current()
     call = ctx.call
-    if call.get("agent") and call.get("task_id"):
+    if call.get("agent"):
         return call
-    return {**call, "agent": call.get("agent") or ctx.agent, "task_id": call.get("task_id") or ctx.task_id}
+    return {**call, "agent": ctx.agent}
 
 
 def captured() -> telemetry.Context:
@@ -88,7 +88,8 @@ def scope(**fields: Any) -> _Scope:
 
 def caller(*, agent: str | None = None, api_key: str | None = None, task_id: str | None = None,
            **extra: Any) -> _Scope:
-    """Who is calling: budgets, rate limits and records use these. Use around a call (or a whole task)."""
+    """Who is calling: budgets and rate limits use agent and api_key, records all of these. Use around a call
+    (or a whole task)."""
     return scope(agent=agent, key=fingerprint(api_key) if api_key else None, task_id=task_id, **extra)
 
 

@@ -1,14 +1,14 @@
-"""Budgets (USD) and rate limits per agent, per API key and per task, checked before a call is made.
+"""Gateway budgets (USD) and rate limits per agent and per API key, checked before a call is made.
 
-Who is calling comes from attempts.caller(agent=..., api_key=..., task_id=...), else agent and task from
-the telemetry context (workbench.telemetry). Limits come from the
-policy (`budgets:`, `rate_limits:`) and from code: set_limit("task", task_id, usd) — the agents' per-task
-budget — or set_task_hook(fn) to look task budgets up elsewhere. Before a call, its cost is estimated
-(prompt tokens from the model's own tokenizer when it has one, else chars/4 flagged estimated; output =
-max_tokens or the policy's default; cloud price from prices.yaml, local from expected CPU-seconds) and
-reserved; afterwards the reservation is replaced by the completion's real cost. A call that would pass
-a budget is refused with BudgetExceeded naming it; a budget of 0 refuses every call.
-Spend is kept per process (restart = fresh budgets).
+Who is calling comes from attempts.caller(agent=..., api_key=...), else the agent from the telemetry
+context (workbench.telemetry). Limits come from the policy (`budgets:`, `rate_limits:`) and from code:
+set_limit("agent" | "key", name, usd). A task's own budget is not kept here: it is the task's
+`budget_usd`, held by workbench.agents.guards.Budget and checked by the task around each of its calls.
+Before a call, its cost is estimated (prompt tokens from the model's own tokenizer when it has one, else
+chars/4 flagged estimated; output = max_tokens or the policy's default; cloud price from prices.yaml,
+local from expected CPU-seconds) and reserved; afterwards the reservation is replaced by the
+completion's real cost. A call that would pass a budget is refused with BudgetExceeded naming it; a
+budget of 0 refuses every call. Spend is kept per process (restart = fresh budgets).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from workbench.config import get_settings
 from workbench.errors import BudgetExceeded, RateLimited
 from workbench.gateway import attempts
 from workbench.gateway.cache import normalized
-from workbench.gateway.policy import LocalCost, Policy
+from workbench.gateway.policy import Policy
 from workbench.gateway.wrapper import WrapperModel
 from workbench.messages import Completion, MessagesLike, Stream
 from workbench.prices import cloud_price
 from workbench.providers.base import estimate_tokens
 
-FIELDS = {"agent": "agent", "key": "key", "task": "task_id"}  # budget scope -> field of the caller context
+FIELDS = {"agent": "agent", "key": "key"}  # budget scope -> field of the caller context
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
 
 
@@ -62,7 +62,6 @@ class Budgets:
         self.limits: dict[tuple[str, str], float | None] = {}  # set in code; wins over the policy
         self.spent: collections.defaultdict[tuple[str, str], float] = collections.defaultdict(float)
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
-        self.task_hook: Callable[[str], float | None] | None = None
         self.loaded: str | None = None
         self.active = False
 
@@ -78,28 +77,20 @@ class Budgets:
         self._refresh()
 
     def _refresh(self) -> None:
-        self.active = bool(self.limits or self.task_hook
+        self.active = bool(self.limits
                            or any(v is not None for t in self.policy_limits.values() for v in t.values())
                            or any(v for t in self.policy_rates.values() for v in t.values()))
 
     def set_limit(self, scope: str, name: str, usd: float | None) -> None:
-        """A budget in USD for one agent / API key fingerprint / task (None removes it)."""
+        """A budget in USD for one agent / API key fingerprint (None removes it)."""
         if scope not in FIELDS:
             raise ValueError(f"budget scope must be one of {sorted(FIELDS)}, not {scope!r}")
         self.limits[(scope, name)] = usd
         self._refresh()
 
-    def set_task_hook(self, fn: Callable[[str], float | None] | None) -> None:
-        self.task_hook = fn
-        self._refresh()
-
     def limit_for(self, scope: str, name: str) -> float | None:
         if (scope, name) in self.limits:
             return self.limits[(scope, name)]
-        if scope == "task" and self.task_hook is not None:
-            found = self.task_hook(name)
-            if found is not None:
-                return found
         table = self.policy_limits.get(scope, {})
         return table.get(name, table.get("default"))
 
@@ -157,7 +148,7 @@ def _refused(message: str, scope: str, name: str) -> BudgetExceeded:
 
 
 BUDGETS = Budgets()
-set_limit, set_task_hook, report = BUDGETS.set_limit, BUDGETS.set_task_hook, BUDGETS.report
+set_limit, report = BUDGETS.set_limit, BUDGETS.report
 
 
 def estimate(model: Any, messages: MessagesLike, options: dict, policy: Policy,
@@ -174,8 +165,8 @@ def estimate(model: Any, messages: MessagesLike, options: dict, policy: Policy,
     model_id = model.model_id
     detail = {"model": model_id, "tokens_in": tokens_in, "tokens_out": tokens_out, "estimated": estimated}
     if model_id.startswith("local:"):
-        rate = LocalCost.model_validate(policy.models.get(model_id, {}))
-        cpu = tokens_in * rate.cpu_s_per_input_token + tokens_out * rate.cpu_s_per_output_token
+        rate = policy.models.get(model_id) or policy.estimates["local_cost"]
+        cpu = tokens_in * rate["cpu_s_per_input_token"] + tokens_out * rate["cpu_s_per_output_token"]
         usd, how = cpu * get_settings().local_cpu_second_usd, f"~{cpu:.1f} CPU-s expected"
     elif (price := cloud_price(model_id)) is not None:
         usd = (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000

@@ -7,6 +7,7 @@ e.g. "a → b → a").
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
@@ -23,46 +24,56 @@ from workbench.schema import Strict, describe
 DEFAULT_FILE = Path(__file__).with_name("policy.yaml")
 
 
+# The settings have no values in code: policy.yaml, packaged here, holds them (see SETTINGS).
 class RetrySettings(Strict):
-    attempts: int = 3
-    base_s: float = 0.25
-    cap_s: float = 8.0
-    max_wait_s: float = 30.0
+    attempts: int
+    base_s: float
+    cap_s: float
+    max_wait_s: float
 
 
 class BreakerSettings(Strict):
-    failures: int = 5
-    cooldown_s: float = 30.0
-    window: int = 200
+    failures: int
+    cooldown_s: float
+    window: int
 
 
 class CacheSettings(Strict):
-    ttl_s: float = 3600.0
-    max_entries: int = 10000
-
-
-class Estimates(Strict):
-    output_tokens: int = 512
+    ttl_s: float
+    max_entries: int
 
 
 class LocalCost(Strict):
     """A local model's measured CPU-seconds per token: budget checks estimate a call's cost from them."""
 
-    cpu_s_per_input_token: float = Field(0.023, ge=0)
-    cpu_s_per_output_token: float = Field(0.082, ge=0)
+    cpu_s_per_input_token: float = Field(ge=0)
+    cpu_s_per_output_token: float = Field(ge=0)
+
+
+class Estimates(Strict):
+    output_tokens: int
+    local_cost: LocalCost  # a local model that `models:` does not list
+
+
+class BudgetScopes(Strict):
+    """`budgets:` in USD per agent name and per API key fingerprint; `default` covers the rest of a scope."""
+
+    agent: dict[str, float | None] = {}
+    key: dict[str, float | None] = {}
 
 
 class PolicyFile(Strict):
-    """The file's shape: every section optional, no others allowed."""
+    """The file's shape, no other sections allowed. Settings it leaves out come from the packaged file
+    (filled in before validation, see SETTINGS); tables it leaves out are empty."""
 
-    local_model: str = "local:qwen2.5-coder-1.5b"
+    local_model: str
     models: dict[str, LocalCost] = {}
     failover: dict[str, list[str] | str] = {}
-    retry: RetrySettings = RetrySettings()
-    breaker: BreakerSettings = BreakerSettings()
-    cache: CacheSettings = CacheSettings()
-    estimates: Estimates = Estimates()
-    budgets: dict[str, dict[str, float | None]] = {}
+    retry: RetrySettings
+    breaker: BreakerSettings
+    cache: CacheSettings
+    estimates: Estimates
+    budgets: BudgetScopes = BudgetScopes()
     rate_limits: dict[str, dict[str, Any]] = {}
 
 
@@ -77,7 +88,7 @@ class Policy:
     cache: dict[str, float]
     budgets: dict[str, dict[str, float | None]] = field(default_factory=dict)
     rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
-    estimates: dict[str, float] = field(default_factory=dict)
+    estimates: dict[str, Any] = field(default_factory=dict)
 
     def chain(self, model_id: str) -> list[str]:
         """model_id, then its failover targets depth-first (deduplicated); cloud chains end on local_model."""
@@ -96,6 +107,7 @@ class Policy:
         return out
 
 
+SETTINGS = ("local_model", "retry", "breaker", "cache", "estimates")  # left out of a file: the packaged value
 CLOUD = {"openai", "groq", "mistral"}  # providers that leave this machine (offline mode skips them)
 _CACHE: dict[tuple[str, int], Policy] = {}
 _LOCK = threading.Lock()
@@ -127,8 +139,11 @@ def parse(data: dict[str, Any], path: Path) -> Policy:
 
     if not isinstance(data, dict):
         raise bad("the file must be a mapping of sections.")
+    if isinstance(data.get("budgets"), dict) and "task" in data["budgets"]:
+        raise bad("budgets.task is not read: a task's budget is its own budget_usd (given when the task is "
+                  "submitted), checked by the task before each model call. Remove `task:` from budgets.")
     try:
-        file = PolicyFile.model_validate(data)
+        file = PolicyFile.model_validate(with_packaged_settings(data))
     except ValueError as exc:
         raise bad(describe(exc, PolicyFile)) from None
     for name in [file.local_model, *file.models]:
@@ -143,6 +158,25 @@ def parse(data: dict[str, Any], path: Path) -> Policy:
                   f"chain ends (the local model is appended to cloud chains automatically).")
     sections = file.model_dump(include={"retry", "breaker", "cache", "estimates", "budgets", "rate_limits", "models"})
     return Policy(path=path, local_model=file.local_model, failover=failover, **sections)
+
+
+def with_packaged_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each setting it leaves out, or a key of one, taken from the packaged policy.yaml."""
+    packaged = _packaged()
+    return {**data, **{name: _filled(data.get(name), packaged.get(name)) for name in SETTINGS}}
+
+
+@functools.cache
+def _packaged() -> dict[str, Any]:
+    return yaml.safe_load(DEFAULT_FILE.read_text())
+
+
+def _filled(given: Any, default: Any) -> Any:
+    if given is None:
+        return default
+    if isinstance(given, dict) and isinstance(default, dict):
+        return {**default, **{k: _filled(v, default.get(k)) for k, v in given.items()}}
+    return given  # a wrong type is left for validation to name
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

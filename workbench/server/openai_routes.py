@@ -7,7 +7,7 @@
 stream_options.include_usage a last chunk carries it), `/v1/models`, `/v1/models/{id}`, and
 `/gateway/health` (breakers, cache, budgets). Models are resolved through the registry and built by
 the gateway (`workbench.get_model`). Errors are OpenAI-shaped: {"error": {message, type, param, code}}.
-Optional headers: X-Workbench-Agent / X-Workbench-Task (budgets, records), X-Workbench-Cache: off.
+Optional headers: X-Workbench-Agent (budgets, records), X-Workbench-Task (records), X-Workbench-Cache: off.
 The bearer token is the caller's API key for budgets and rate limits (only its fingerprint is kept).
 """
 

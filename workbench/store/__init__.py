@@ -121,12 +121,6 @@ class Store:
         self._check_open()
         return psycopg.connect(self.conninfo, autocommit=autocommit, **kwargs)
 
-    def emit(self, kind: str, **fields: Any) -> None:
-        """Queue one event (see EventWriter.emit); raises StoreError if the store has no writer."""
-        if self.writer is None:
-            raise StoreError("This store was opened with writer=False: open it with a writer to emit events.")
-        self.writer.emit(kind, **fields)
-
     def record(self, event: Event) -> None:
         """The telemetry sink: queue an event unless the store was closed meanwhile (then it is not kept)."""
         if not self.closed and self.writer is not None:

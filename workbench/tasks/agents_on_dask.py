@@ -39,15 +39,15 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.agents import bus
-from workbench.agents.director import DirectorSettings, Plan, aggregate, plan
+from workbench.agents.director import DirectorSettings, Plan, aggregate, plan, skipped_before_start
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.errors import AgentTimeout, AwaitingApproval, TaskFailed, WorkbenchError
+from workbench.tasks import states
 from workbench.tasks.plans import PlanStore
 
 log = logging.getLogger(__name__)
-SUBTASK_RETRIES = 1  # a subtask whose worker died is run once more before it counts as failed
 POLL_S = 0.5  # how often the Director looks at cancellation and the deadline while it waits
 
 
@@ -61,8 +61,8 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
     plans = PlanStore(store)
     registry = default_registry()
     settings = DirectorSettings.from_dict(registry.director_config)
-    budget = Budget.create(max_tokens=settings.task_max_tokens, max_usd=task.get("budget_usd"),
-                           timeout_s=settings.task_timeout_s, name="task")
+    # Inside the run's budget (the task's budget_usd): the Director's token and wall-clock limits of a task.
+    budget = ctx.budget.child(max_tokens=settings.task_max_tokens, timeout_s=settings.task_timeout_s, name="task")
     began = time.perf_counter()
     with telemetry.span("task", agent="director") as span, worker_client(separate_thread=True) as client:
         parent = telemetry.capture()
@@ -143,16 +143,11 @@ class Scheduler:
             if any(d not in self.results for d in sub.depends_on):
                 continue
             self.pending.remove(sid)
-            missing = [d for d in sub.depends_on if not self.results[d].ok]
-            if missing:
-                self._finish(SubtaskResult.skipped(sub, f"skipped: its input(s) {', '.join(missing)} did not finish"))
-                continue
-            try:
-                self.budget.check()
-            except WorkbenchError as exc:
-                self._finish(SubtaskResult.skipped(sub, f"skipped: {exc}"))
-                continue
-            self._start(sub)
+            skipped = skipped_before_start(sub, self.results, self.budget)
+            if skipped is not None:
+                self._finish(skipped)
+            else:
+                self._start(sub)
 
     def _start(self, sub: Subtask) -> None:
         bus.send("request", sender="director", to=sub.specialist, text=sub.instructions, subtask_id=sub.id,
@@ -182,7 +177,7 @@ class Scheduler:
             result = SubtaskResult.from_dict(outcome)
         except KilledWorker as exc:
             tries = self.tries[sid] = self.tries.get(sid, 0) + 1
-            if tries <= SUBTASK_RETRIES:
+            if states.runs_again(tries):  # the same rule as a task's
                 telemetry.emit("agent_step", agent="director", payload={"retry": sid, "reason": str(exc)[:300]})
                 self._start(sub)
                 return

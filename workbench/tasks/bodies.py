@@ -1,5 +1,6 @@
-"""What a task does once it runs on a worker, by name. The agents issue registers "agents" here;
-the machinery around it (status, events, retries, cancel) stays the same.
+"""What a task does once it runs on a worker, by name: `agents` (the Director and its specialists),
+`single_call` (one model call), and deterministic bodies for tests and benchmarks. The machinery around
+a body (status, events, retries, cancel) is the same for every one.
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ def noop(task: dict, ctx) -> dict:
 
 @body("single_call")
 def single_call(task: dict, ctx) -> dict:
-    """One model call with the task's prompt, streamed so a cancel stops it between tokens."""
+    """One model call with the task's prompt, streamed so a cancel stops it between tokens. The task's
+    budget is checked before the call (a spent one fails the task, saying so) and charged after it."""
     model = ctx.model()
+    ctx.budget.check()
     stream = model.stream(task["prompt"], max_tokens=ctx.max_tokens)
     for _ in stream:
         ctx.check_cancelled()
     c = stream.completion
+    ctx.budget.charge(tokens=c.usage.total_tokens, usd=c.cost_usd)
     return {"answer": c.text, "model": c.model, "tokens_in": c.usage.input_tokens,
             "tokens_out": c.usage.output_tokens, "cost_usd": c.cost_usd}
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench import telemetry
+from workbench.agents.guards import Budget
 from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, states
 from workbench.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 2  # a task whose worker dies is retried once, then failed with the reason
 CANCEL_CHECK_S = 0.5
 PROCESSING_COMMIT_S = 0.05  # `processing` waits this long to share the final status's commit
 FINAL_COMMIT_TIMEOUT_S = 30.0
@@ -54,12 +54,17 @@ class RunOptions:
 
 @dataclass
 class RunContext:
-    """Handed to a task body: its model, limits and a cheap cancellation check."""
+    """Handed to a task body: its model, limits, budget and a cheap cancellation check."""
 
     task: dict
     service: TaskService
     options: RunOptions
     _checked: float = field(default=0.0)
+    # The task's budget_usd, over every model call of the run: checked before each call, charged after.
+    budget: Budget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = Budget.create(max_usd=self.task.get("budget_usd"), name="task")
 
     def model(self):
         import workbench
@@ -101,7 +106,7 @@ def execute(task_id: str, options: RunOptions) -> str:
                 from workbench.tasks.understanding import classify
 
                 with telemetry.span("agent_step", agent="understanding") as step:
-                    understanding = classify(task["prompt"], ctx.model())
+                    understanding = classify(task["prompt"], ctx.model(), ctx.budget)
                     step.set(payload=understanding)
                 service.update(task_id, **understanding)
                 task.update(understanding)
@@ -293,7 +298,7 @@ class TaskRunner:
             task = self.service.get(task_id)
             if task["status"] in states.TERMINAL:
                 return
-            if task["attempts"] + 1 < MAX_ATTEMPTS:
+            if states.runs_again(task["attempts"] + 1):
                 self.service.update(task_id, attempts=task["attempts"] + 1)
                 if task["status"] == "processing":
                     self.service.transition(task_id, "queued", reason=f"retrying after {reason}")
@@ -317,10 +322,11 @@ class TaskRunner:
         recovered = []
         for task in self.service.stale():
             if task["status"] == "processing":
-                self.service.update(task["id"], attempts=task["attempts"] + 1)
-                if task["attempts"] + 1 >= MAX_ATTEMPTS:
-                    self.service.transition(task["id"], "failed", reason="interrupted twice",
-                                            error="the workbench stopped while this task ran, twice")
+                runs = task["attempts"] + 1
+                self.service.update(task["id"], attempts=runs)
+                if not states.runs_again(runs):
+                    self.service.transition(task["id"], "failed", reason=f"interrupted {runs} times",
+                                            error=f"the workbench stopped while this task ran, {runs} times")
                     continue
                 self.service.transition(task["id"], "queued", reason="recovered after restart")
             self.submit(task["id"])

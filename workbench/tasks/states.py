@@ -19,6 +19,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# A task, or a subtask of one, whose worker died (or that a restart interrupted) is run again until it
+# has run this many times; then it fails, saying why.
+MAX_ATTEMPTS = 2
+
+
+def runs_again(runs: int) -> bool:
+    """Whether a task or subtask that has run `runs` times, each ended by a lost worker, runs once more."""
+    return runs < MAX_ATTEMPTS
+
+
 class IllegalTransition(WorkbenchError):
     http_status = 409
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.agents.guards import Budget
 from workbench.agents.routing import MULTI, Route, guess_language
 
 SUMMARY_CHARS = 120
@@ -34,11 +35,12 @@ def summary(prompt: str) -> str:
     return first if len(first) <= SUMMARY_CHARS else first[: SUMMARY_CHARS - 1].rstrip() + "…"
 
 
-def classify(prompt: str, model) -> dict[str, Any]:
-    """Route `prompt` with `model` (one short call) and describe it; for bodies that run without a plan."""
+def classify(prompt: str, model, budget: Budget | None = None) -> dict[str, Any]:
+    """Route `prompt` with `model` (one short call, charged to `budget`) and describe it; for bodies that
+    run without a plan. A spent budget skips the call: the kind is then unknown."""
     from workbench.agents.director import route_task
 
-    return understanding_of(prompt, route_task(prompt, model=model))
+    return understanding_of(prompt, route_task(prompt, model=model, budget=budget))
 
 
 __all__ = ["MULTI", "classify", "summary", "understanding_of"]
