@@ -16,7 +16,7 @@ from workbench.sandbox.runtimes import SandboxRun
 
 FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 NAME = re.compile(r"([\w./-]+\.(?:py|ts|tsx|java))")
-MAX_TESTS = 8  # small models otherwise repeat near-identical tests until they run out of tokens
+MAX_TESTS = 6  # small models otherwise repeat near-identical tests until they run out of tokens
 MAX_TESTS_BESIDE_EXAMPLES = 4  # a small model's own tests are often wrong; the task's examples are not
 SYSTEM = ("You are a careful programmer. You answer with complete files in fenced code blocks, "
           "each block starting with the file name as a comment, and nothing else after the blocks.")
