@@ -349,14 +349,13 @@ class TasksPage(Dashboard):
 
     @param.depends("submit", watch=True)
     def _on_submit(self) -> None:
-        from workbench.tasks.service import NewTask, validate
+        from workbench.tasks.records import NewTask
 
         self.form_note.object = ""
-        new = NewTask(prompt=self.prompt or "", model=self.model, priority=int(self.priority),
-                      budget_usd=None if self.budget_usd is None else float(self.budget_usd),
-                      approve_plan=bool(self.approve_plan))
         try:
-            validate(new)  # the API's own rules: empty, too large, negative budget, unknown model
+            new = NewTask.of(prompt=self.prompt or "", model=self.model, priority=int(self.priority),
+                             budget_usd=None if self.budget_usd is None else float(self.budget_usd),
+                             approve_plan=bool(self.approve_plan))
             rt = self.source.rt
             self.source._gate()
             task = rt.tasks.create(new)

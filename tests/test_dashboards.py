@@ -143,7 +143,7 @@ def test_every_page_shows_a_helpful_empty_state(stack):
 @pytest.mark.parametrize("prompt, budget, message", [
     ("", None, "prompt is empty"),
     ("x" * 1_000_001, None, "limit is 1,000,000"),
-    ("a fine prompt", -1.0, "budget must be zero or positive"),
+    ("a fine prompt", -1.0, "budget_usd: Input should be greater than or equal to 0"),
 ])
 def test_form_refuses_bad_input_inline_and_creates_nothing(stack, prompt, budget, message):
     from dashboards.tasks import TasksPage

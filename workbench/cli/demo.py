@@ -62,18 +62,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _run_one(b, prompt: str, budget: float | None, model: str | None, max_tokens: int, served: bool) -> dict:
+    from workbench.tasks.records import NewTask
     from workbench.tasks.runner import RunOptions
 
     started = time.perf_counter()
-    body = {"prompt": prompt.removeprefix("demo: "), "title": prompt, "model": model, "budget_usd": budget}
+    new = NewTask.of(prompt=prompt.removeprefix("demo: "), title=prompt, model=model, budget_usd=budget)
     if served:
-        task = b.create(body, wait=False)
+        task = b.create(new, wait=False)
         for event in b.follow(task["id"]):  # returns when the task finishes
             pass
     else:
-        from workbench.tasks.service import NewTask
-
-        task = b.service.create(NewTask(**body))
+        task = b.service.create(new)
         b.runner().submit(task["id"], RunOptions(max_tokens=max_tokens))
         b.runner().wait(task["id"], timeout=1800)
     task = b.get(task["id"])

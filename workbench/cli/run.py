@@ -18,6 +18,7 @@ from rich.console import Console
 
 from workbench.errors import ConfigError
 from workbench.tasks.client import backend
+from workbench.tasks.records import NewTask
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -119,9 +120,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="The finished task as JSON."),
     ) -> None:
         """Plan and run a task with the Director and specialists; print the answer and a summary."""
-        body = {"prompt": prompt, "model": model, "budget_usd": budget, "approve_plan": approve_plan, "mode": "agents"}
+        new = NewTask.of(prompt=prompt, model=model, budget_usd=budget, approve_plan=approve_plan, mode="agents")
         with backend() as b:
-            task = b.create(body, wait=True)
+            task = b.create(new, wait=True)
             task = _follow(b, task["id"], quiet or as_json)
             if task["status"] == "awaiting_approval" and not as_json:
                 task = _approve_here(b, task, quiet)

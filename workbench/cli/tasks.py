@@ -11,6 +11,7 @@ from rich.table import Table
 
 from workbench.tasks import states
 from workbench.tasks.client import backend
+from workbench.tasks.records import NewTask
 
 out = Console(soft_wrap=True)
 STATUS_COLOR = {"completed": "green", "failed": "red", "cancelled": "yellow", "processing": "cyan",
@@ -73,9 +74,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Submit a task. Without a running server, --wait runs it on a LocalCluster started for it."""
-        body = {"prompt": prompt, "title": title, "model": model, "priority": priority, "budget_usd": budget}
+        new = NewTask.of(prompt=prompt, title=title, model=model, priority=priority, budget_usd=budget)
         with backend() as b:
-            task = b.create(body, wait=wait)
+            task = b.create(new, wait=wait)
             if wait:
                 task = _watch(b, task["id"]) if not as_json else _wait_quietly(b, task["id"])
             elif task["status"] == "pending":

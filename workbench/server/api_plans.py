@@ -10,8 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from workbench.server.api_v1 import ERRORS, Task
+from workbench.server.api_v1 import ERRORS
 from workbench.tasks.plans import approve_task
+from workbench.tasks.records import Task
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 

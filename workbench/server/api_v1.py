@@ -9,69 +9,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 
 from workbench import events
 from workbench.tasks import states
-from workbench.tasks.service import MAX_PROMPT_BYTES, NewTask, TaskService
+from workbench.tasks.records import NewTask, Task, TaskPage
+from workbench.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
-Status = Literal["pending", "queued", "processing", "awaiting_approval", "completed", "failed", "cancelled"]
-
-
-class TaskIn(BaseModel):
-    prompt: str = Field(..., description=f"What to do (at most {MAX_PROMPT_BYTES:,} bytes of UTF-8; a blank "
-                                         f"prompt is refused with 422).")
-    title: str = Field("", max_length=500)
-    model: str | None = Field(None, description="provider:model or alias (GET /v1/models lists them; an unknown "
-                                                "name is refused with 422); the default model when omitted.")
-    priority: int = Field(0, ge=-1000, le=1000)
-    budget_usd: float | None = Field(None, ge=0)
-    approve_plan: bool = Field(False, description="Stop in awaiting_approval after planning (mode agents).")
-    mode: Literal["agents", "single"] = Field(
-        "agents", description="agents: the Director plans and specialists run the steps; single: one model call.")
 
 
 class TaskPatch(BaseModel):
     priority: int = Field(..., ge=-1000, le=1000)
-
-
-class Task(BaseModel):
-    id: str
-    title: str
-    prompt: str
-    status: Status
-    priority: int
-    kind: str | None = None
-    language: str | None = None
-    complexity: int | None = None
-    summary: str | None = None
-    model: str | None = None
-    budget_usd: float | None = None
-    parent_id: str | None = None
-    result: Any = None
-    error: str | None = None
-    attempts: int = 0
-    created_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    updated_at: str
-    mode: Literal["agents", "single"] = "agents"
-    approve_plan: bool = False
-    plan: Any = None
-    plan_state: Literal["none", "proposed", "approved"] = "none"
-    plan_version: int = 0
-
-
-class TaskPage(BaseModel):
-    items: list[Task]
-    total: int
-    limit: int
-    offset: int
 
 
 Event = events.api_model()
@@ -92,16 +45,14 @@ def _services(request_or_ws) -> tuple[TaskService, Any]:
 
 
 @router.post("/tasks", status_code=201, response_model=Task, responses=ERRORS)
-async def create_task(body: TaskIn, request: Request) -> dict:
+async def create_task(body: NewTask, request: Request) -> dict:
     service, runner = _services(request)
-    new = NewTask(prompt=body.prompt, title=body.title, model=body.model, priority=body.priority,
-                  budget_usd=body.budget_usd, approve_plan=body.approve_plan, mode=body.mode)
-    task = await asyncio.to_thread(service.create, new)
+    task = await asyncio.to_thread(service.create, body)
     return await asyncio.to_thread(runner.submit, task["id"])
 
 
 @router.get("/tasks", response_model=TaskPage, responses=ERRORS)
-async def list_tasks(request: Request, status: Status | None = None, limit: int = Query(50, ge=1, le=500),
+async def list_tasks(request: Request, status: states.Status | None = None, limit: int = Query(50, ge=1, le=500),
                      offset: int = Query(0, ge=0, le=10_000_000)) -> dict:
     service, _ = _services(request)
     items, total = await asyncio.to_thread(service.list, status, limit, offset)

@@ -16,6 +16,7 @@ import httpx
 from workbench.config import get_settings
 from workbench.errors import WorkbenchError
 from workbench.tasks import states
+from workbench.tasks.records import NewTask
 
 
 class ApiError(WorkbenchError):
@@ -44,8 +45,8 @@ class HttpBackend:
             raise ApiError(message, r.status_code)
         return r.json() if r.content else None
 
-    def create(self, body: dict, wait: bool) -> dict:
-        return self._call("POST", "/tasks", json=body)
+    def create(self, new: NewTask, wait: bool) -> dict:
+        return self._call("POST", "/tasks", json=new.model_dump(mode="json"))
 
     def list(self, status: str | None, limit: int) -> tuple[list[dict], int]:
         page = self._call("GET", "/tasks", params={k: v for k, v in {"status": status, "limit": limit}.items() if v})
@@ -104,12 +105,10 @@ class LocalBackend:
             self._sync = start_background_sync(self.store)
         return self._runner
 
-    def create(self, body: dict, wait: bool) -> dict:
-        from workbench.tasks.service import NewTask
-
+    def create(self, new: NewTask, wait: bool) -> dict:
         if wait:  # created and queued in one transaction, committed while Dask dispatches it
-            return self.runner().create(NewTask(**body))
-        return self.service.create(NewTask(**body))
+            return self.runner().create(new)
+        return self.service.create(new)
 
     def list(self, status: str | None, limit: int) -> tuple[list[dict], int]:
         return self.service.list(status, limit)

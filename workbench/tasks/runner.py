@@ -30,7 +30,8 @@ from typing import Any
 from workbench import telemetry
 from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, states
-from workbench.tasks.service import TaskService
+from workbench.tasks.records import NewTask
+from workbench.tasks.service import TaskService, check_model
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2  # a task whose worker dies is retried once, then failed with the reason
@@ -201,12 +202,13 @@ class TaskRunner:
             submit(task or self.service.get_on(conn, task_id), opts, resources)  # not pending: as it is
         return task or self.service.get(task_id)
 
-    def create(self, new, options: RunOptions | None = None) -> dict:
+    def create(self, new: NewTask, options: RunOptions | None = None) -> dict:
         """`TaskService.create` and `submit` in one transaction (pending -> queued, both events): one commit,
-        whose wait overlaps Dask's dispatch. Returns the row as queued."""
-        from workbench.tasks.service import validate
+        whose wait overlaps Dask's dispatch. Returns the row as queued.
 
-        validate(new)
+        All or nothing: if Dask refuses the task or the commit fails, the transaction rolls back (no row,
+        no event) and the future is cancelled, so a failed create leaves nothing behind to clean up."""
+        check_model(new)
         opts = options or self.options or options_for({"mode": new.mode})
         resources = self._resources(opts)
         with self._committing() as submit, self.service.transaction() as conn:
