@@ -16,13 +16,14 @@ import html
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh renderer: charts can take options)
 import pandas as pd
 import panel as pn
 import param
+from pydantic import BaseModel
 
 from dashboards.source import NotServed, Source, StoreUnavailable, get_source
 
@@ -104,6 +105,11 @@ def money(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     return f"${float(value):,.6f}"
+
+
+def frame(rows: Sequence[BaseModel], model: type[BaseModel]) -> pd.DataFrame:
+    """Typed rows as a table with the model's columns, also when there are no rows."""
+    return pd.DataFrame([r.model_dump() for r in rows], columns=list(model.model_fields))
 
 
 def csv_button(name: str, frame: Callable[[], pd.DataFrame]) -> pn.widgets.FileDownload:

@@ -21,14 +21,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
 from workbench.errors import WorkbenchError
 
+if TYPE_CHECKING:
+    from workbench.services.runtime import Runtime
+
 PROBE_EVERY_S = 3.0
 CONNECT_TIMEOUT_S = 2.0
+T = TypeVar("T")
 
 
 class StoreUnavailable(WorkbenchError):
@@ -57,10 +61,13 @@ class _Entry:
 
 
 class Source:
-    """Cached, single-flight reads for one runtime (store, task service, runner, hub, Dask client)."""
+    """Cached, single-flight reads for one runtime (store, task API, hub, Dask client)."""
 
-    def __init__(self, rt):
+    def __init__(self, rt: Runtime):
         self.rt = rt
+        # The pages' way to tasks: a pooled connection that does not come within CONNECT_TIMEOUT_S means
+        # Postgres is down (the banner), not a page waiting on the pool's own, longer timeout.
+        self.tasks = rt.tasks.with_connect_timeout(CONNECT_TIMEOUT_S)
         self.generation = 0  # number of hub wake-ups seen (any task)
         self.last_wake = 0.0  # monotonic time of the newest wake-up
         self.queries = 0  # database/analytics round trips actually made (tests, the many-tabs check)
@@ -71,7 +78,7 @@ class Source:
         self._guard = threading.Lock()
         self._all = None
         self._queue = None
-        if rt is not None and getattr(rt, "hub", None) is not None:
+        if rt.hub is not None:
             from workbench.services.live import ALL
 
             self._all = rt.hub.subscribe(ALL)
@@ -98,7 +105,7 @@ class Source:
 
     def subscribe(self, task_id: str):
         """A context manager giving a queue woken on new events of one task (None when not served)."""
-        hub = getattr(self.rt, "hub", None)
+        hub = self.rt.hub
         if hub is None:
             return contextlib.nullcontext(None)
         return hub.subscribe(task_id)
@@ -107,7 +114,7 @@ class Source:
 
     def postgres_ok(self) -> tuple[bool, str]:
         """(up, reason) from what is already known in memory: no query is made here."""
-        hub = getattr(self.rt, "hub", None)
+        hub = self.rt.hub
         if self.down:
             return False, self.down
         if hub is not None and not hub.connected.is_set():
@@ -115,7 +122,7 @@ class Source:
         return True, ""
 
     def _message(self, reason: str) -> str:
-        where = getattr(getattr(self.rt, "store", None), "where", "Postgres")
+        where = self.rt.store.where
         return (f"Postgres is unreachable ({where}): {reason}. Live task data is paused; charts from the "
                 f"analytics snapshot still show the last synced state. Start the database again (restart "
                 f"`workbench serve`, or bring WORKBENCH_POSTGRES_URL's server back): this page recovers "
@@ -132,8 +139,7 @@ class Source:
                 raise StoreUnavailable(self._message(reason))
             self._last_probe = now
         try:
-            with self.rt.store.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
-                conn.execute("SELECT 1").fetchone()
+            self.rt.store.ping(CONNECT_TIMEOUT_S)
         except _db_errors() as exc:
             self._mark_down(exc)
             raise StoreUnavailable(self._message(self.down or reason)) from None
@@ -164,21 +170,26 @@ class Source:
                 if (age < max_age and (after is None or entry.started >= after)
                         and (entry.started >= self.last_wake or age < min_interval)):
                     return entry.value
-            if postgres:
-                self._gate()
             started = time.monotonic()
             self.queries += 1
-            try:
-                value = fn()
-            except _db_errors() as exc:
-                if not postgres:
-                    raise
-                self._mark_down(exc)
-                raise StoreUnavailable(self._message(self.down or str(exc))) from None
-            if postgres:
-                self.down = None
+            value = self._on_postgres(fn) if postgres else fn()
             self._entries[key] = _Entry(started, value)
             return value
+
+    def write(self, fn: Callable[[], T]) -> T:
+        """`fn()`, a change made from a page (a submit, a cancel, an approval): refused at once with
+        StoreUnavailable while Postgres is known to be down, as reads are; never cached."""
+        return self._on_postgres(fn)
+
+    def _on_postgres(self, fn: Callable[[], T]) -> T:
+        self._gate()
+        try:
+            value = fn()
+        except _db_errors() as exc:
+            self._mark_down(exc)
+            raise StoreUnavailable(self._message(self.down or str(exc))) from None
+        self.down = None
+        return value
 
     def age(self, key: Any) -> float:
         """Seconds since the cached value for `key` was read (infinite when there is none)."""

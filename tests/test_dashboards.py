@@ -28,6 +28,7 @@ def stack():
     from workbench.services import maintenance, runtime
     from workbench.store import close_store, open_store
     from workbench.store import postgres as embedded
+    from workbench.tasks.api import TaskApi
     from workbench.tasks.runner import TaskRunner
     from workbench.tasks.service import TaskService
 
@@ -52,7 +53,7 @@ def stack():
         client = cluster.get_client()
         service = TaskService(store)
         runner = TaskRunner(client, service)
-        runtime.set_runtime(runtime.Runtime(store, service, runner, hub, client, loop))
+        runtime.set_runtime(runtime.Runtime(store, TaskApi(service, runner), hub, client, loop))
         maintenance.reset()
         yield SimpleNamespace(store=store, client=client, service=service, runner=runner, home=home, hub=hub)
     finally:

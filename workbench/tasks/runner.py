@@ -306,8 +306,8 @@ class TaskRunner:
         except WorkbenchError as err:
             log.warning("could not record the end of task %s: %s", task_id, err)
 
-    def cancel(self, task_id: str) -> dict:
-        task = self.service.transition(task_id, "cancelled", reason="cancelled by user")
+    def cancel(self, task_id: str, reason: str = "cancelled by user") -> dict:
+        task = self.service.transition(task_id, "cancelled", reason=reason)
         with self._lock:
             entry = self.futures.get(task_id)
         if entry is not None:

@@ -64,17 +64,19 @@ class TaskService:
     # Test hook: called with "status_written" after a status change's statement ran, before its commit.
     failpoint: Callable[[str], None] | None = None
 
-    def __init__(self, store):
+    def __init__(self, store, connect_timeout: float | None = None):
         self.store = store
+        self.connect_timeout = connect_timeout  # seconds to wait for a pooled connection; None: the pool's own
 
-    def _conn(self):
-        return self.store.pool.connection()
+    def connection(self):
+        """A pooled connection (PoolTimeout after `connect_timeout` when Postgres does not give one)."""
+        return self.store.pool.connection(timeout=self.connect_timeout)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
         """A pooled connection in pipeline mode and one transaction: statements go out without waiting,
         and everything up to the commit is one round trip unless a result is read in between."""
-        with self._conn() as conn, conn.pipeline(), conn.transaction():
+        with self.connection() as conn, conn.pipeline(), conn.transaction():
             yield conn
 
     def create(self, new: NewTask) -> dict[str, Any]:
@@ -102,7 +104,7 @@ class TaskService:
 
     def get(self, task_id: str) -> dict[str, Any]:
         _check_uuid(task_id)
-        with self._conn() as conn:
+        with self.connection() as conn:
             row = conn.cursor(row_factory=dict_row).execute(
                 f"{_SELECT} WHERE t.id = %s", (task_id,)).fetchone()
         if row is None:
@@ -113,7 +115,7 @@ class TaskService:
         if status is not None and status not in states.TRANSITIONS:
             raise InvalidTask(f"Unknown status {status!r}; one of {', '.join(states.TRANSITIONS)}.")
         where, args = ("WHERE t.status = %s", [status]) if status else ("", [])
-        with self._conn() as conn:
+        with self.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             total = cur.execute(f"SELECT count(*) AS n FROM tasks t {where}", args).fetchone()["n"]
             rows = cur.execute(
@@ -133,7 +135,7 @@ class TaskService:
         if row is _UNREAD:
             row = cur.fetchone()
         if row is None:
-            with self._conn() as conn:
+            with self.connection() as conn:
                 self._refusal(conn, task_id, wanted)
         return _jsonable(row)
 
@@ -186,7 +188,7 @@ class TaskService:
             return self.get(task_id)
         sets = [f"{_column(c)} = %s" for c in fields]
         args = [Jsonb(v) if c == "result" else v for c, v in fields.items()]
-        with self._conn() as conn:
+        with self.connection() as conn:
             cur = conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = %s", [*args, _check_uuid(task_id)])
             if cur.rowcount == 0:
                 raise TaskNotFound(task_id)
@@ -196,19 +198,19 @@ class TaskService:
         task = self.get(task_id)
         if task["status"] not in states.TERMINAL and task["status"] != "pending":
             raise states.IllegalTransition(task_id, task["status"], "deleted (cancel it first)")
-        with self._conn() as conn:
+        with self.connection() as conn:
             conn.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
 
     def events(self, task_id: str, after_seq: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
         _check_uuid(task_id)
-        with self._conn() as conn:
+        with self.connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(
                 f"SELECT {', '.join(events.READ_COLUMNS)} FROM events WHERE task_id = %s AND seq > %s ORDER BY seq LIMIT %s", (task_id, after_seq, limit)).fetchall()
         return [_jsonable(r) for r in rows]
 
     def stale(self) -> list[dict[str, Any]]:
         """Tasks a previous run left unfinished (for recovery at start-up)."""
-        with self._conn() as conn:
+        with self.connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(
                 f"{_SELECT} WHERE t.status IN ('pending', 'queued', 'processing') "
                 "ORDER BY t.priority DESC, t.created_at").fetchall()
