@@ -286,7 +286,7 @@ class Dashboard(pn.viewable.Viewer):
             self._set_banner(data)
             return
         up, reason = self.source.postgres_ok()
-        self._set_banner(None if up else self.source._message(reason))
+        self._set_banner(None if up else self.source.unavailable_message(reason))
         self.show(data)
         self.updated.object = f"updated {time.strftime('%H:%M:%S')}"
 
@@ -303,7 +303,7 @@ class Dashboard(pn.viewable.Viewer):
             return
         up, reason = self.source.postgres_ok()
         if not up and not self.banner.visible:
-            self._set_banner(self.source._message(reason))
+            self._set_banner(self.source.unavailable_message(reason))
         if not (self.wants_reload() or self.banner.visible or self._first_tick):
             return
         self._first_tick = False

@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
-
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -58,6 +56,7 @@ def _db_errors() -> tuple[type[BaseException], ...]:
 class _Entry:
     started: float  # monotonic time the query that produced `value` began
     value: Any
+    version: Any = None  # what it was read from (an analytics snapshot's generation), if that matters
 
 
 class Source:
@@ -121,7 +120,8 @@ class Source:
             return False, "the live-update connection to Postgres is lost (reconnecting)"
         return True, ""
 
-    def _message(self, reason: str) -> str:
+    def unavailable_message(self, reason: str) -> str:
+        """The banner's text: Postgres is unreachable because of `reason`, and how to get it back."""
         where = self.rt.store.where
         return (f"Postgres is unreachable ({where}): {reason}. Live task data is paused; charts from the "
                 f"analytics snapshot still show the last synced state. Start the database again (restart "
@@ -136,13 +136,13 @@ class Source:
         with self._guard:
             now = time.monotonic()
             if now - self._last_probe < PROBE_EVERY_S:
-                raise StoreUnavailable(self._message(reason))
+                raise StoreUnavailable(self.unavailable_message(reason))
             self._last_probe = now
         try:
             self.rt.store.ping(CONNECT_TIMEOUT_S)
         except _db_errors() as exc:
             self._mark_down(exc)
-            raise StoreUnavailable(self._message(self.down or reason)) from None
+            raise StoreUnavailable(self.unavailable_message(self.down or reason)) from None
         self.down = None
 
     def _mark_down(self, exc: BaseException) -> None:
@@ -154,18 +154,20 @@ class Source:
     # --- reads -----------------------------------------------------------------------------------
 
     def fetch(self, key: Any, fn: Callable[[], Any], *, max_age: float = 30.0, min_interval: float = 1.0,
-              after: float | None = None, force: bool = False, postgres: bool = True) -> Any:
+              after: float | None = None, force: bool = False, postgres: bool = True, version: Any = None) -> Any:
         """`fn()`'s value for `key`, shared by every tab.
 
-        Reused while it is younger than `max_age`, was started after `after` (a tab's own wake-up) and
-        either no wake-up arrived since it started or it is younger than `min_interval` (rate limit).
+        Reused while it is younger than `max_age`, was started after `after` (a tab's own wake-up), was read
+        from the same `version` (one entry per key however many versions pass), and either no wake-up
+        arrived since it started or it is younger than `min_interval` (rate limit). `postgres=False`: `fn`
+        reads no Postgres (the analytics snapshot, the doctor), so a down Postgres does not refuse it.
         """
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             entry = self._entries.get(key)
             now = time.monotonic()
-            if entry is not None and not force:
+            if entry is not None and not force and entry.version == version:
                 age = now - entry.started
                 if (age < max_age and (after is None or entry.started >= after)
                         and (entry.started >= self.last_wake or age < min_interval)):
@@ -173,7 +175,7 @@ class Source:
             started = time.monotonic()
             self.queries += 1
             value = self._on_postgres(fn) if postgres else fn()
-            self._entries[key] = _Entry(started, value)
+            self._entries[key] = _Entry(started, value, version)
             return value
 
     def write(self, fn: Callable[[], T]) -> T:
@@ -187,7 +189,7 @@ class Source:
             value = fn()
         except _db_errors() as exc:
             self._mark_down(exc)
-            raise StoreUnavailable(self._message(self.down or str(exc))) from None
+            raise StoreUnavailable(self.unavailable_message(self.down or str(exc))) from None
         self.down = None
         return value
 
@@ -200,14 +202,6 @@ class Source:
         """The cached value for `key` (None if never fetched): lets a fetch extend its previous result."""
         entry = self._entries.get(key)
         return None if entry is None else entry.value
-
-    def sql(self, query: str, params: Any = None) -> pd.DataFrame:
-        """One Postgres query as a DataFrame (call it inside a `fetch` function)."""
-        with self.rt.store.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
-            cur = conn.execute(query, params)
-            rows = cur.fetchall()
-            columns = [d.name for d in cur.description] if cur.description else []
-        return pd.DataFrame(rows, columns=columns)
 
     def close(self) -> None:
         if self._all is not None:
