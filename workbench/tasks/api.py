@@ -31,6 +31,8 @@ class NoTaskRunner(WorkbenchError):
 
 
 class TaskApi:
+    """Tasks for one process: its rows' service and, where it runs tasks, its runner (see the module)."""
+
     def __init__(self, service: TaskService, runner: TaskRunner | None = None):
         self._service = service
         self._runner = runner
