@@ -16,13 +16,14 @@ import html
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh renderer: charts can take options)
 import pandas as pd
 import panel as pn
 import param
+from pydantic import BaseModel
 
 from dashboards.source import NotServed, Source, StoreUnavailable, get_source
 
@@ -104,6 +105,11 @@ def money(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     return f"${float(value):,.6f}"
+
+
+def frame(rows: Sequence[BaseModel], model: type[BaseModel]) -> pd.DataFrame:
+    """Typed rows as a table with the model's columns, also when there are no rows."""
+    return pd.DataFrame([r.model_dump() for r in rows], columns=list(model.model_fields))
 
 
 def csv_button(name: str, frame: Callable[[], pd.DataFrame]) -> pn.widgets.FileDownload:
@@ -280,7 +286,7 @@ class Dashboard(pn.viewable.Viewer):
             self._set_banner(data)
             return
         up, reason = self.source.postgres_ok()
-        self._set_banner(None if up else self.source._message(reason))
+        self._set_banner(None if up else self.source.unavailable_message(reason))
         self.show(data)
         self.updated.object = f"updated {time.strftime('%H:%M:%S')}"
 
@@ -297,7 +303,7 @@ class Dashboard(pn.viewable.Viewer):
             return
         up, reason = self.source.postgres_ok()
         if not up and not self.banner.visible:
-            self._set_banner(self.source._message(reason))
+            self._set_banner(self.source.unavailable_message(reason))
         if not (self.wants_reload() or self.banner.visible or self._first_tick):
             return
         self._first_tick = False

@@ -2,9 +2,10 @@
 the served default model, and provider health over time.
 
 Doctor results are the same checks `workbench doctor` and /health run (workbench/health.py); each run
-started here is recorded as a `health_check` event, so their history is in the store. Provider health
-over time is every model call in the analytics snapshot, per provider and hour: calls, error rate,
-median latency.
+started here is recorded as a `health_check` event, so their history is in the store, and the page reads
+it from the analytics snapshot (it shows a run once the next sync has published it, within seconds).
+Provider health over time is every model call in the analytics snapshot, per provider and hour: calls,
+error rate, median latency.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.pages import page
 from dashboards.layout import Dashboard, chart_card, chart_pane, csv_button, empty_state, served
+from dashboards.pages import page
 from dashboards.source import analytics_generation
 from workbench.errors import WorkbenchError
 
@@ -31,8 +32,8 @@ SELECT date_trunc('hour', ts) AS hour, split_part(coalesce(model, '?'), ':', 1) 
 FROM llm_calls GROUP BY ALL ORDER BY hour
 """
 _DOCTOR_HISTORY = """
-SELECT ts, payload->>'scope' AS scope, (payload->>'failed')::int AS failed, (payload->>'checks')::int AS checks,
-       payload->>'failed_names' AS failed_names
+SELECT ts, payload->>'scope' AS scope, CAST(payload->>'failed' AS INTEGER) AS failed,
+       CAST(payload->>'checks' AS INTEGER) AS checks, payload->>'failed_names' AS failed_names
 FROM events WHERE kind = 'health_check' ORDER BY seq DESC LIMIT 20
 """
 _DOCTOR = threading.Lock()
@@ -114,6 +115,7 @@ class ModelsPage(Dashboard):
         self._doctor_result: pd.DataFrame | None = None
         self._doctor_done = False
         self._note = ""
+        self._generation = None  # of the analytics snapshot last read
         self.reload(force=False)
 
     def load(self, force: bool) -> dict[str, Any]:
@@ -132,15 +134,16 @@ class ModelsPage(Dashboard):
             [{"name": i.name, "provider": i.provider, "usable": i.usable, "reason": i.reason, "context": i.context,
               "price": i.price, "aliases": ", ".join(i.aliases), "source": i.source} for i in providers.list_models()]),
             max_age=60, min_interval=60, postgres=False, force=force)
-        data["doctor_history"] = src.fetch("doctor:history", lambda: src.sql(_DOCTOR_HISTORY), force=force)
         generation, _ = analytics_generation()
+        self._generation = generation
         if generation is not None:
             from workbench.store import analytics
 
-            data["provider_health"] = src.fetch(("provider_health", generation), lambda: analytics.query(_PROVIDER_HEALTH),
-                                                max_age=self.max_age_s, min_interval=self.max_age_s, postgres=False)
+            for name, sql in (("doctor_history", _DOCTOR_HISTORY), ("provider_health", _PROVIDER_HEALTH)):
+                data[name] = src.fetch(name, lambda sql=sql: analytics.query(sql), version=generation, force=force,
+                                       max_age=self.max_age_s, min_interval=self.max_age_s, postgres=False)
         else:
-            data["provider_health"] = pd.DataFrame()
+            data["doctor_history"] = data["provider_health"] = pd.DataFrame()
         return data
 
     def wants_reload(self) -> bool:
@@ -148,7 +151,8 @@ class ModelsPage(Dashboard):
             self._doctor_done = False
             self._force_next = True
             return True
-        return super().wants_reload()
+        # A new snapshot may hold a doctor run or model calls this page has not shown yet.
+        return analytics_generation()[0] != self._generation or super().wants_reload()
 
     def show(self, data: dict[str, Any]) -> None:
         self.frames.update({k: data[k] for k in ("models", "provider_health", "doctor_history")})

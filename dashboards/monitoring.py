@@ -1,10 +1,12 @@
 """Live monitoring: running tasks and agent activity, the Dask cluster, event and error rates, latency
 percentiles per model, and the alert rules.
 
-Tasks, events, rates and latencies are read from Postgres over a look-back window (index on events.ts);
-worker CPU/memory/queue come from the Dask scheduler's own heartbeat metrics, sampled every 2 s by the
-server's maintenance thread (workbench/services/maintenance.py) and kept for an hour; alert states are
-that thread's evaluations of workbench/alerts.yaml (or WORKBENCH_ALERTS_FILE).
+Unfinished tasks and the newest events come live from the task API (Postgres). Rates and latency
+percentiles over the look-back window are aggregates, read from the analytics snapshot (DuckDB, published
+by the server's sync every 2 s), so window scans stay off Postgres while it writes events. Worker
+CPU/memory/queue come from the Dask scheduler's own heartbeat metrics, sampled every 2 s by the server's
+maintenance thread (workbench/services/maintenance.py) and kept for an hour; alert states are that
+thread's evaluations of workbench/alerts.yaml (or WORKBENCH_ALERTS_FILE).
 """
 
 from __future__ import annotations
@@ -18,35 +20,40 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, frame
 from dashboards.pages import page
-from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state
+from dashboards.source import analytics_generation
 from workbench.services import maintenance
+from workbench.tasks.overview import ActiveTask, Activity
 
-_RUNNING = """
-SELECT t.id::text AS id, t.title, t.status, coalesce(t.model, '(default)') AS model, t.created_at, t.started_at,
-       le.kind AS last_event, le.agent AS last_agent, le.ts AS last_event_at
-FROM tasks t LEFT JOIN LATERAL (SELECT kind, agent, ts FROM events WHERE task_id = t.id ORDER BY seq DESC LIMIT 1) le ON true
-WHERE t.status IN ('pending', 'queued', 'processing', 'awaiting_approval')
-ORDER BY t.priority DESC, t.created_at LIMIT 100
-"""
-_ACTIVITY = """
-SELECT seq, ts, task_id::text AS task_id, kind, coalesce(agent, '') AS agent, coalesce(model, '') AS model,
-       duration_ms, error FROM events WHERE kind <> 'status' ORDER BY seq DESC LIMIT 30
-"""
+RUNNING_LIMIT = 100
+ACTIVITY_LIMIT = 30
 _RATES = """
 SELECT date_trunc('minute', ts) AS minute, count(*) AS events, count(error) AS errors,
        count(*) FILTER (WHERE kind = 'llm_call') AS llm_calls, count(error) FILTER (WHERE kind = 'llm_call') AS llm_errors
-FROM events WHERE ts > now() - make_interval(mins => %s) GROUP BY 1 ORDER BY 1
+FROM events WHERE ts > now() - to_minutes(CAST(? AS INTEGER)) GROUP BY 1 ORDER BY 1
 """
 _LATENCY = """
 SELECT coalesce(model, '(none)') AS model, count(*) AS calls, count(error) AS errors,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms) AS p90_ms,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms,
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms) AS p99_ms
-FROM events WHERE kind = 'llm_call' AND duration_ms IS NOT NULL AND ts > now() - make_interval(mins => %s)
+       quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.9) AS p90_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms, quantile_cont(duration_ms, 0.99) AS p99_ms
+FROM llm_calls WHERE duration_ms IS NOT NULL AND ts > now() - to_minutes(CAST(? AS INTEGER))
 GROUP BY 1 ORDER BY calls DESC
 """
+
+
+def read_window(minutes: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rates per minute, latency percentiles per model) over the last `minutes`, from the analytics snapshot;
+    empty before the first one is published."""
+    from workbench.store import analytics
+
+    if analytics_generation()[0] is None:
+        return pd.DataFrame(), pd.DataFrame()
+    con = analytics.connect()
+    try:
+        return con.execute(_RATES, [minutes]).df(), con.execute(_LATENCY, [minutes]).df()
+    finally:
+        con.close()
 
 
 def _worker_overlay(data: pd.DataFrame, column: str, workers: tuple[str, ...]):
@@ -90,13 +97,14 @@ class MonitoringPage(Dashboard):
 
     def load(self, force: bool) -> dict[str, Any]:
         src, rt, window = self.source, self.source.rt, int(self.window_min)
-        data = {
-            "running": src.fetch("mon:running", lambda: src.sql(_RUNNING), force=force),
-            "activity": src.fetch("mon:activity", lambda: src.sql(_ACTIVITY), force=force),
-            "rates": src.fetch(("mon:rates", window), lambda: src.sql(_RATES, (window,)), force=force, min_interval=5),
-            "latency": src.fetch(("mon:latency", window), lambda: src.sql(_LATENCY, (window,)), force=force,
-                                 min_interval=5),
+        data: dict[str, Any] = {
+            "running": src.fetch("mon:running", lambda: frame(src.tasks.active(RUNNING_LIMIT), ActiveTask), force=force),
+            "activity": src.fetch("mon:activity", lambda: frame(src.tasks.activity(ACTIVITY_LIMIT), Activity),
+                                  force=force),
         }
+        # The snapshot changes with each sync (every 2 s while events come in): read at most every 5 s.
+        data["rates"], data["latency"] = src.fetch(("mon:window", window), lambda: read_window(window), force=force,
+                                                   min_interval=5, max_age=self.max_age_s, postgres=False)
         m = maintenance.instance()
         data["dask"] = m.sampler.sample(rt.client) if rt.client is not None else {}
         data["dask_error"] = m.sampler.error if rt.client is not None else "no Dask client in this process"

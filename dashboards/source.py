@@ -21,14 +21,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.errors import WorkbenchError
 
+if TYPE_CHECKING:
+    from workbench.services.runtime import Runtime
+
 PROBE_EVERY_S = 3.0
 CONNECT_TIMEOUT_S = 2.0
+T = TypeVar("T")
 
 
 class StoreUnavailable(WorkbenchError):
@@ -54,13 +56,17 @@ def _db_errors() -> tuple[type[BaseException], ...]:
 class _Entry:
     started: float  # monotonic time the query that produced `value` began
     value: Any
+    version: Any = None  # what it was read from (an analytics snapshot's generation), if that matters
 
 
 class Source:
-    """Cached, single-flight reads for one runtime (store, task service, runner, hub, Dask client)."""
+    """Cached, single-flight reads for one runtime (store, task API, hub, Dask client)."""
 
-    def __init__(self, rt):
+    def __init__(self, rt: Runtime):
         self.rt = rt
+        # The pages' way to tasks: a pooled connection that does not come within CONNECT_TIMEOUT_S means
+        # Postgres is down (the banner), not a page waiting on the pool's own, longer timeout.
+        self.tasks = rt.tasks.with_connect_timeout(CONNECT_TIMEOUT_S)
         self.generation = 0  # number of hub wake-ups seen (any task)
         self.last_wake = 0.0  # monotonic time of the newest wake-up
         self.queries = 0  # database/analytics round trips actually made (tests, the many-tabs check)
@@ -71,7 +77,7 @@ class Source:
         self._guard = threading.Lock()
         self._all = None
         self._queue = None
-        if rt is not None and getattr(rt, "hub", None) is not None:
+        if rt.hub is not None:
             from workbench.services.live import ALL
 
             self._all = rt.hub.subscribe(ALL)
@@ -98,7 +104,7 @@ class Source:
 
     def subscribe(self, task_id: str):
         """A context manager giving a queue woken on new events of one task (None when not served)."""
-        hub = getattr(self.rt, "hub", None)
+        hub = self.rt.hub
         if hub is None:
             return contextlib.nullcontext(None)
         return hub.subscribe(task_id)
@@ -107,15 +113,16 @@ class Source:
 
     def postgres_ok(self) -> tuple[bool, str]:
         """(up, reason) from what is already known in memory: no query is made here."""
-        hub = getattr(self.rt, "hub", None)
+        hub = self.rt.hub
         if self.down:
             return False, self.down
         if hub is not None and not hub.connected.is_set():
             return False, "the live-update connection to Postgres is lost (reconnecting)"
         return True, ""
 
-    def _message(self, reason: str) -> str:
-        where = getattr(getattr(self.rt, "store", None), "where", "Postgres")
+    def unavailable_message(self, reason: str) -> str:
+        """The banner's text: Postgres is unreachable because of `reason`, and how to get it back."""
+        where = self.rt.store.where
         return (f"Postgres is unreachable ({where}): {reason}. Live task data is paused; charts from the "
                 f"analytics snapshot still show the last synced state. Start the database again (restart "
                 f"`workbench serve`, or bring WORKBENCH_POSTGRES_URL's server back): this page recovers "
@@ -129,14 +136,13 @@ class Source:
         with self._guard:
             now = time.monotonic()
             if now - self._last_probe < PROBE_EVERY_S:
-                raise StoreUnavailable(self._message(reason))
+                raise StoreUnavailable(self.unavailable_message(reason))
             self._last_probe = now
         try:
-            with self.rt.store.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
-                conn.execute("SELECT 1").fetchone()
+            self.rt.store.ping(CONNECT_TIMEOUT_S)
         except _db_errors() as exc:
             self._mark_down(exc)
-            raise StoreUnavailable(self._message(self.down or reason)) from None
+            raise StoreUnavailable(self.unavailable_message(self.down or reason)) from None
         self.down = None
 
     def _mark_down(self, exc: BaseException) -> None:
@@ -148,37 +154,44 @@ class Source:
     # --- reads -----------------------------------------------------------------------------------
 
     def fetch(self, key: Any, fn: Callable[[], Any], *, max_age: float = 30.0, min_interval: float = 1.0,
-              after: float | None = None, force: bool = False, postgres: bool = True) -> Any:
+              after: float | None = None, force: bool = False, postgres: bool = True, version: Any = None) -> Any:
         """`fn()`'s value for `key`, shared by every tab.
 
-        Reused while it is younger than `max_age`, was started after `after` (a tab's own wake-up) and
-        either no wake-up arrived since it started or it is younger than `min_interval` (rate limit).
+        Reused while it is younger than `max_age`, was started after `after` (a tab's own wake-up), was read
+        from the same `version` (one entry per key however many versions pass), and either no wake-up
+        arrived since it started or it is younger than `min_interval` (rate limit). `postgres=False`: `fn`
+        reads no Postgres (the analytics snapshot, the doctor), so a down Postgres does not refuse it.
         """
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             entry = self._entries.get(key)
             now = time.monotonic()
-            if entry is not None and not force:
+            if entry is not None and not force and entry.version == version:
                 age = now - entry.started
                 if (age < max_age and (after is None or entry.started >= after)
                         and (entry.started >= self.last_wake or age < min_interval)):
                     return entry.value
-            if postgres:
-                self._gate()
             started = time.monotonic()
             self.queries += 1
-            try:
-                value = fn()
-            except _db_errors() as exc:
-                if not postgres:
-                    raise
-                self._mark_down(exc)
-                raise StoreUnavailable(self._message(self.down or str(exc))) from None
-            if postgres:
-                self.down = None
-            self._entries[key] = _Entry(started, value)
+            value = self._on_postgres(fn) if postgres else fn()
+            self._entries[key] = _Entry(started, value, version)
             return value
+
+    def write(self, fn: Callable[[], T]) -> T:
+        """`fn()`, a change made from a page (a submit, a cancel, an approval): refused at once with
+        StoreUnavailable while Postgres is known to be down, as reads are; never cached."""
+        return self._on_postgres(fn)
+
+    def _on_postgres(self, fn: Callable[[], T]) -> T:
+        self._gate()
+        try:
+            value = fn()
+        except _db_errors() as exc:
+            self._mark_down(exc)
+            raise StoreUnavailable(self.unavailable_message(self.down or str(exc))) from None
+        self.down = None
+        return value
 
     def age(self, key: Any) -> float:
         """Seconds since the cached value for `key` was read (infinite when there is none)."""
@@ -189,14 +202,6 @@ class Source:
         """The cached value for `key` (None if never fetched): lets a fetch extend its previous result."""
         entry = self._entries.get(key)
         return None if entry is None else entry.value
-
-    def sql(self, query: str, params: Any = None) -> pd.DataFrame:
-        """One Postgres query as a DataFrame (call it inside a `fetch` function)."""
-        with self.rt.store.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
-            cur = conn.execute(query, params)
-            rows = cur.fetchall()
-            columns = [d.name for d in cur.description] if cur.description else []
-        return pd.DataFrame(rows, columns=columns)
 
     def close(self) -> None:
         if self._all is not None:

@@ -1,8 +1,9 @@
 """Tasks page: submit form (with a predicted duration and cost), filterable list, live detail view.
 
-Live state comes from Postgres (tasks + events); the detail view subscribes to its task on the server's
-EventHub and re-reads only that task's new events when woken, so it follows a running task without
-reloading the page. `/tasks?id=<task id>` opens a task directly (links from the other pages use it).
+Everything about tasks goes through the task API (`Source.tasks`): the live list, the task and its events,
+submit, cancel and approve. The detail view subscribes to its task on the server's EventHub and re-reads
+only that task's new events when woken, so it follows a running task without reloading the page.
+`/tasks?id=<task id>` opens a task directly (links from the other pages use it).
 """
 
 from __future__ import annotations
@@ -10,37 +11,26 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import panel as pn
 import param
 
+from dashboards.layout import DEMO_HINT, Dashboard, chart_pane, empty_state, frame, money, served
 from dashboards.pages import page
-from dashboards.layout import DEMO_HINT, Dashboard, chart_pane, empty_state, money, served
 from dashboards.source import StoreUnavailable
 from dashboards.trace import waterfall_frame, waterfall_plot
 from workbench.errors import WorkbenchError
+from workbench.tasks.overview import TaskLine
+from workbench.tasks.records import NewTask, Task
 from workbench.tasks.states import TERMINAL, TRANSITIONS
 
 STATUS_COLORS = {"completed": "#2ca02c", "failed": "#d62728", "cancelled": "#8c564b", "processing": "#1f77b4",
                  "queued": "#9467bd", "pending": "#7f7f7f", "awaiting_approval": "#e377c2"}
 LIST_LIMIT = 200
 EVENTS_LIMIT = 20_000
-
-_LIST_SQL = """
-SELECT t.id::text AS id, t.title, t.status, coalesce(t.kind, '') AS kind, coalesce(t.model, '(default)') AS model,
-       t.priority, t.created_at, date_part('epoch', t.finished_at - t.started_at) AS duration_s,
-       e.tokens, e.cost_usd
-FROM tasks t LEFT JOIN LATERAL (
-    SELECT coalesce(sum(tokens_in), 0) + coalesce(sum(tokens_out), 0) AS tokens, sum(cost_usd) AS cost_usd
-    FROM events WHERE task_id = t.id AND kind = 'llm_call') e ON true  -- steps carry copies of the tokens of their calls
-WHERE (%(status)s::text IS NULL OR t.status = %(status)s) AND (%(search)s = '' OR t.title ILIKE %(like)s)
-ORDER BY t.created_at DESC LIMIT %(limit)s
-"""
-_COUNT_SQL = ("SELECT count(*) AS n FROM tasks WHERE (%(status)s::text IS NULL OR status = %(status)s)"
-              " AND (%(search)s = '' OR title ILIKE %(like)s)")
-
 
 def badge(status: str) -> str:
     color = STATUS_COLORS.get(status, "#333")
@@ -114,7 +104,7 @@ class TasksPage(Dashboard):
         self.approve_button.on_click(lambda _: self.param.trigger("approve"))
         self.detail = pn.Column(visible=False, sizing_mode="stretch_width")
         self.frames: dict[str, pd.DataFrame] = {}
-        self.task: dict[str, Any] | None = None
+        self.task: Task | None = None
         self.events: list[dict] = []
         self._sub = None
         self._queue = None
@@ -131,19 +121,16 @@ class TasksPage(Dashboard):
 
     # --- data ------------------------------------------------------------------------------------------
 
-    def _list_params(self) -> dict[str, Any]:
-        status = None if self.status_filter == "all" else self.status_filter
-        return {"status": status, "search": self.search.strip(), "like": f"%{self.search.strip()}%", "limit": LIST_LIMIT}
-
     def load(self, force: bool) -> dict[str, Any]:
         src = self.source
-        params = self._list_params()
+        status, search = None if self.status_filter == "all" else self.status_filter, self.search.strip()
 
         def read_list():
-            return src.sql(_LIST_SQL, params), int(src.sql(_COUNT_SQL, params)["n"].iloc[0])
+            lines = src.tasks.lines(status, search, LIST_LIMIT)
+            return frame(lines.items, TaskLine), lines.total
 
-        data: dict[str, Any] = {"list": src.fetch(("tasks", params["status"], params["search"]), read_list,
-                                                  force=force, max_age=self.max_age_s)}
+        data: dict[str, Any] = {"list": src.fetch(("tasks", status, search), read_list, force=force,
+                                                  max_age=self.max_age_s)}
         if self.task_id:
             data["detail"] = self._read_detail(self.task_id, force)
         # The first render must be quick: a served tab fits (or fetches) the predictor on its first tick.
@@ -152,17 +139,17 @@ class TasksPage(Dashboard):
             data["predictor"] = self._load_predictor()
         return data
 
-    def _read_detail(self, task_id: str, force: bool) -> tuple[dict, list[dict]] | str:
-        src, rt = self.source, self.source.rt
+    def _read_detail(self, task_id: str, force: bool) -> tuple[Task, list[dict]] | str:
+        src = self.source
         key = ("task", task_id)
 
         def read():
             previous = src.peek(key)
-            task = rt.tasks.get(task_id)
-            if isinstance(previous, tuple) and previous[0]["id"] == task["id"]:
-                events = previous[1] + rt.tasks.events(task_id, previous[1][-1]["seq"] if previous[1] else 0, EVENTS_LIMIT)
+            task = src.tasks.get(task_id)
+            if isinstance(previous, tuple) and previous[0].id == task.id:
+                events = previous[1] + src.tasks.events(task_id, previous[1][-1]["seq"] if previous[1] else 0, EVENTS_LIMIT)
             else:
-                events = rt.tasks.events(task_id, 0, EVENTS_LIMIT)
+                events = src.tasks.events(task_id, 0, EVENTS_LIMIT)
             return task, events
 
         try:
@@ -217,7 +204,7 @@ class TasksPage(Dashboard):
         if isinstance(detail, str):
             return detail
         task, events = detail
-        return json.dumps(task, default=str, sort_keys=True) + f"|{len(events)}|{events[-1]['seq'] if events else 0}"
+        return task.model_dump_json() + f"|{len(events)}|{events[-1]['seq'] if events else 0}"
 
     def _show_detail(self, detail) -> None:
         self.detail.visible = True
@@ -233,28 +220,28 @@ class TasksPage(Dashboard):
         cost = sum(e.get("cost_usd") or 0 for e in calls)
         unpriced = sum(e.get("cost_usd") is None for e in calls)
         duration = ""
-        if task.get("started_at") and task.get("finished_at"):
-            seconds = (pd.Timestamp(task["finished_at"]) - pd.Timestamp(task["started_at"])).total_seconds()
+        if task.started_at and task.finished_at:
+            seconds = (pd.Timestamp(task.finished_at) - pd.Timestamp(task.started_at)).total_seconds()
             duration = f" · ran {seconds:.1f} s"
         self.detail_head.object = (
-            f"<h3 style='margin:4px 0'>{html.escape(task['title'])}</h3>"
-            f"<div>Status: {badge(task['status'])} "
-            f"<span style='color:#666'>id {task['id']} · model {html.escape(task.get('model') or '(default)')}"
-            f" · priority {task['priority']} · attempts {task['attempts']}"
-            f"{' · kind ' + html.escape(task['kind']) if task.get('kind') else ''}"
-            f"{' · complexity ' + str(task['complexity']) if task.get('complexity') else ''}"
-            f" · created {str(task['created_at'])[:19]}{duration}</span></div>")
+            f"<h3 style='margin:4px 0'>{html.escape(task.title)}</h3>"
+            f"<div>Status: {badge(task.status)} "
+            f"<span style='color:#666'>id {task.id} · model {html.escape(task.model or '(default)')}"
+            f" · priority {task.priority} · attempts {task.attempts}"
+            f"{' · kind ' + html.escape(task.kind) if task.kind else ''}"
+            f"{' · complexity ' + str(task.complexity) if task.complexity else ''}"
+            f" · created {task.created_at[:19]}{duration}</span></div>")
         self.detail_numbers.object = (
             f"**tokens** {tokens_in:,} in → {tokens_out:,} out · **cost** {money(cost)}"
             f"{f' ({unpriced} unpriced call(s))' if unpriced else ''} · **model calls** {len(calls)}"
-            f" · **events** {len(events):,}" + (f" · budget {money(task['budget_usd'])}" if task.get("budget_usd") else ""))
-        self.detail_error.object = f"**error:** {task['error']}" if task.get("error") else ""
-        self.detail_error.visible = bool(task.get("error"))
-        answer = _answer_text(task.get("result"))
+            f" · **events** {len(events):,}" + (f" · budget {money(task.budget_usd)}" if task.budget_usd else ""))
+        self.detail_error.object = f"**error:** {task.error}" if task.error else ""
+        self.detail_error.visible = bool(task.error)
+        answer = _answer_text(task.result)
         self.answer.object = f"#### Final answer\n{answer}" if answer else (
-            "#### Final answer\n_not yet_" if task["status"] not in TERMINAL else "")
-        self.plan.object = self._plan_markdown(task.get("result"), task.get("plan"))
-        self.code.object = self._code_markdown(task.get("result"), events)
+            "#### Final answer\n_not yet_" if task.status not in TERMINAL else "")
+        self.plan.object = self._plan_markdown(task.result, task.plan)
+        self.code.object = self._code_markdown(task.result, events)
         self.messages.object = self._messages_markdown(events)
         wf = waterfall_frame(events)
         self.frames["waterfall"] = wf
@@ -268,8 +255,8 @@ class TasksPage(Dashboard):
                            "error"]].iloc[::-1]
             table["ts"] = table["ts"].astype(str).str[11:23]
         self.events_table.value = table
-        self.cancel_button.visible = task["status"] not in TERMINAL
-        self.approve_button.visible = task["status"] == "awaiting_approval" and self.source.rt.runner is not None
+        self.cancel_button.visible = task.status not in TERMINAL
+        self.approve_button.visible = task.status == "awaiting_approval" and self.source.tasks.runs_tasks
 
     @staticmethod
     def _plan_markdown(result: Any, proposed: Any = None) -> str:
@@ -349,53 +336,35 @@ class TasksPage(Dashboard):
 
     @param.depends("submit", watch=True)
     def _on_submit(self) -> None:
-        from workbench.tasks.service import NewTask, validate
-
         self.form_note.object = ""
-        new = NewTask(prompt=self.prompt or "", model=self.model, priority=int(self.priority),
-                      budget_usd=None if self.budget_usd is None else float(self.budget_usd),
-                      approve_plan=bool(self.approve_plan))
         try:
-            validate(new)  # the API's own rules: empty, too large, negative budget, unknown model
-            rt = self.source.rt
-            self.source._gate()
-            task = rt.tasks.create(new)
-        except (WorkbenchError, StoreUnavailable) as exc:
+            new = NewTask.of(prompt=self.prompt or "", model=self.model, priority=int(self.priority),
+                             budget_usd=None if self.budget_usd is None else float(self.budget_usd),
+                             approve_plan=bool(self.approve_plan))
+            task = self.source.write(lambda: self.source.tasks.create_and_submit(new))
+        except WorkbenchError as exc:  # a bad field, Postgres down (StoreUnavailable), Dask refusing it
             self.form_error.object, self.form_error.visible = str(exc), True
             return
         self.form_error.visible = False
-        note = f"Created task `{task['id']}`."
-        if rt.runner is not None:
-            try:
-                rt.runner.submit(task["id"])
-            except WorkbenchError as exc:
-                note += f" It could not be queued: {exc}"
-        else:
+        note = f"Created task `{task.id}`."
+        if task.status == "pending":
             note += " No task runner in this process: it stays pending until `workbench serve` runs it."
         self.form_note.object = note
         self.prompt = ""
-        self.task_id = task["id"]
+        self.task_id = task.id
 
     @param.depends("cancel", watch=True)
     def _on_cancel(self) -> None:
-        rt = self.source.rt
-        try:
-            if rt.runner is not None:
-                rt.runner.cancel(self.task_id)
-            else:
-                rt.tasks.transition(self.task_id, "cancelled", reason="cancelled from the dashboard")
-        except WorkbenchError as exc:
-            self.detail_error.object, self.detail_error.visible = str(exc), True
-            return
-        self.reload(force=True)
+        self._act(lambda: self.source.tasks.cancel(self.task_id, reason="cancelled from the dashboard"))
 
     @param.depends("approve", watch=True)
     def _on_approve(self) -> None:
-        from workbench.tasks.plans import approve_task
+        self._act(lambda: self.source.tasks.approve(self.task_id, None, by="dashboard"))
 
-        rt = self.source.rt
+    def _act(self, change: Callable[[], Task]) -> None:
+        """A change to the shown task; what refused it (finished already, Postgres down) shows in the detail."""
         try:
-            approve_task(rt.tasks, rt.runner, self.task_id, None, by="dashboard")
+            self.source.write(change)
         except WorkbenchError as exc:
             self.detail_error.object, self.detail_error.visible = str(exc), True
             return

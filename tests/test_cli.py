@@ -103,8 +103,8 @@ def test_run_prints_one_line_per_subtask_whose_code_ran():
 
     ran = {"executed": True, "files": ["test_fib.py", "fib.py"], "tests_passed": 3, "tests_run": 3, "coverage": 100.0,
            "rounds": 2, "seconds": 31.24, "cost_usd": 0.00041}
-    task = {"result": {"subtasks": {"s2": {"data": ran}, "s1": {"data": {"sql": "SELECT 1"}},
-                                    "s3": {"data": {"executed": False, "code": "x = 1"}}}}}
-    assert code_lines(task) == [("code s2: fib.py, test_fib.py · 3/3 tests pass · coverage 100% · 2 round(s) · "
-                                 "31.2 s · $0.000410")]
-    assert code_lines({"result": None}) == [] and code_lines({}) == []
+    result = {"subtasks": {"s2": {"data": ran}, "s1": {"data": {"sql": "SELECT 1"}},
+                           "s3": {"data": {"executed": False, "code": "x = 1"}}}}
+    assert code_lines(result) == [("code s2: fib.py, test_fib.py · 3/3 tests pass · coverage 100% · 2 round(s) · "
+                                   "31.2 s · $0.000410")]
+    assert code_lines(None) == [] and code_lines({}) == []

@@ -371,6 +371,32 @@ def test_cli_talks_to_running_server(api):
     assert "status" in kinds and "llm_call" in kinds
 
 
+def test_cli_without_a_server_submits_runs_lists_and_cancels_through_the_task_api():
+    from workbench.store import postgres as embedded
+
+    home = home_dir("wb-cli-local-")
+    home.chmod(0o755)
+    env = {"WORKBENCH_HOME": str(home), "WORKBENCH_MODEL": "test:echo"}
+    try:
+        out = run_cli("submit", "Stay pending", "--json", env=env)
+        assert out.returncode == 0, out.stderr
+        pending = json.loads(out.stdout.strip().splitlines()[-1])
+        assert pending["status"] == "pending"  # no server and no --wait: nothing runs it yet
+        out = run_cli("submit", "Say hi", "--wait", "--json", env=env)
+        assert out.returncode == 0, out.stderr
+        done = json.loads(out.stdout.strip().splitlines()[-1])
+        assert done["status"] == "completed" and done["result"]["answer"]
+        listed = json.loads(run_cli("tasks", "--json", env=env).stdout)
+        assert listed["total"] == 2 and [t["id"] for t in listed["items"]] == [done["id"], pending["id"]]
+        out = run_cli("cancel", pending["id"], env=env)
+        assert out.returncode == 0 and f"{pending['id']} cancelled" in out.stdout
+        out = run_cli("cancel", pending["id"], env=env)
+        assert out.returncode == 1 and "cannot become cancelled" in out.stderr and "Traceback" not in out.stderr
+    finally:
+        embedded.stop(home / "postgres")
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_cli_submit_wait_on_local_model_without_server(test_model):
     # A request the small router sends to code, whose example lets the loop verify the answer in the sandbox.

@@ -130,6 +130,54 @@ def test_created_and_submitted_together_four_statuses_in_order_after_the_body(st
     assert processing["ts"] <= step["ts"]
 
 
+def test_a_submit_dask_refuses_leaves_nothing_behind(stack, monkeypatch):
+    """create_and_submit is one step: when Dask refuses the task, no row, no event and no future remain,
+    and the same request goes through once Dask takes it again."""
+    from workbench import cluster
+    from workbench.tasks.api import TaskApi
+    from workbench.tasks.records import NewTask
+    from workbench.tasks.runner import RunOptions, TaskRunner
+
+    store, service = stack[0], stack[1]
+    client = cluster.get_client()
+    runner = TaskRunner(client, service, RunOptions(body="noop", classify=False))
+    tasks = TaskApi(service, runner)
+    store.flush()
+    with store.connection() as conn:
+        events_before = conn.execute("SELECT count(*) FROM events WHERE kind = 'status'").fetchone()[0]
+    total_before = tasks.list().total
+
+    def refuse(*args, **kwargs):
+        raise OSError("the scheduler is gone")
+
+    monkeypatch.setattr(client, "submit", refuse)
+    new = NewTask(prompt="noop, refused by Dask")
+    with pytest.raises(OSError, match="the scheduler is gone"):
+        tasks.create_and_submit(new)
+    assert tasks.list().total == total_before and runner.futures == {}
+    store.flush()
+    with store.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE kind = 'status'").fetchone()[0] == events_before
+    monkeypatch.undo()
+    task = tasks.create_and_submit(new)
+    assert task.status == "queued" and tasks.list().total == total_before + 1
+    assert runner.wait(task.id, timeout=60)["status"] == "completed"
+
+
+def test_without_a_runner_a_task_waits_pending_and_is_cancelled_here(stack):
+    from workbench.tasks.api import NoTaskRunner, TaskApi
+    from workbench.tasks.records import NewTask
+
+    tasks = TaskApi(stack[1])
+    task = tasks.create_and_submit(NewTask(prompt="for `workbench serve` to queue when it starts"))
+    assert task.status == "pending" and not tasks.runs_tasks
+    with pytest.raises(NoTaskRunner, match="workbench approve"):
+        tasks.approve(task.id)
+    assert tasks.cancel(task.id, reason="cancelled in a test").status == "cancelled"
+    reasons = [e["payload"]["reason"] for e in tasks.events(task.id) if e["kind"] == "status"]
+    assert reasons == ["created", "cancelled in a test"]
+
+
 def test_a_pooled_connection_the_server_ended_is_replaced_at_checkout(stack):
     store = stack[0]
     with store.connection() as conn:

@@ -5,6 +5,9 @@ Exceptions never log themselves; the CLI and the API turn them into one clear li
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 
 class WorkbenchError(Exception):
     """Base of every error workbench raises on purpose. `str(err)` is the user-facing message."""
@@ -241,3 +244,13 @@ class QueryRefused(WorkbenchError):
     """The Data specialist refused a SQL statement (only one read-only SELECT may run)."""
 
     http_status = 403
+
+
+def field_errors(errors: Sequence[Mapping[str, Any]], limit: int = 10) -> str:
+    """Pydantic's validation errors as one readable line, `where: what is wrong; …` (the first `limit`)."""
+    parts = []
+    for e in errors[:limit]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more

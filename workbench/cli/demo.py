@@ -11,9 +11,13 @@ analytics snapshot and trains the anomaly detector when there are enough rows.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from workbench.tasks.records import Task
 
 out = Console(soft_wrap=True)
 
@@ -56,34 +60,32 @@ def register(app: typer.Typer) -> None:
             results = [_run_one(b, prompt, budget, task_model, max_tokens, served) for prompt, budget, task_model in plan]
             if not served:
                 _publish_and_train(b.store, train)
-        done = sum(t["status"] == "completed" for t in results)
+        done = sum(t.status == "completed" for t in results)
         out.print(f"[bold]{done}/{len(results)} completed[/]. Open the dashboards: `workbench serve`, then "
                   f"http://127.0.0.1:5006/tasks, /costs, /anomalies.")
 
 
-def _run_one(b, prompt: str, budget: float | None, model: str | None, max_tokens: int, served: bool) -> dict:
+def _run_one(b, prompt: str, budget: float | None, model: str | None, max_tokens: int, served: bool) -> Task:
+    from workbench.tasks.records import NewTask
     from workbench.tasks.runner import RunOptions
 
     started = time.perf_counter()
-    body = {"prompt": prompt.removeprefix("demo: "), "title": prompt, "model": model, "budget_usd": budget}
+    new = NewTask.of(prompt=prompt.removeprefix("demo: "), title=prompt, model=model, budget_usd=budget)
     if served:
-        task = b.create(body, wait=False)
-        for event in b.follow(task["id"]):  # returns when the task finishes
+        task_id = b.create(new, wait=False).id
+        for event in b.follow(task_id):  # returns when the task finishes
             pass
-    else:
-        from workbench.tasks.service import NewTask
-
-        task = b.service.create(NewTask(**body))
-        b.runner().submit(task["id"], RunOptions(max_tokens=max_tokens))
-        b.runner().wait(task["id"], timeout=1800)
-    task = b.get(task["id"])
-    events = b.events(task["id"])
+    else:  # created and queued together, with this demo's token limit
+        task_id = b.runner().create(new, RunOptions(max_tokens=max_tokens))["id"]
+        b.runner().wait(task_id, timeout=1800)
+    task = b.get(task_id)
+    events = b.events(task_id)
     calls = [e for e in events if e["kind"] == "llm_call"]
     tokens = sum((e.get("tokens_in") or 0) + (e.get("tokens_out") or 0) for e in calls)
     cost = sum(e.get("cost_usd") or 0 for e in calls)
-    color = "green" if task["status"] == "completed" else "red"
-    out.print(f"  [{color}]{task['status']:<9}[/] {time.perf_counter() - started:6.1f} s  {tokens:>6} tok  "
-              f"${cost:.6f}  {task['title'][:70]}", highlight=False)
+    color = "green" if task.status == "completed" else "red"
+    out.print(f"  [{color}]{task.status:<9}[/] {time.perf_counter() - started:6.1f} s  {tokens:>6} tok  "
+              f"${cost:.6f}  {task.title[:70]}", highlight=False)
     return task
 
 

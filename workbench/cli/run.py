@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from workbench.errors import ConfigError
 from workbench.tasks.client import backend
+from workbench.tasks.records import NewTask, Task
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -53,21 +55,22 @@ def _plan_text(plan: dict | None) -> str:
     return "\n".join(lines)
 
 
-def summary_line(task: dict) -> str:
-    r = task.get("result") or {}
+def summary_line(task: Task) -> str:
+    r = task.result or {}
     if "subtasks" not in r:  # not run by the Director (yet): waiting for approval, failed before planning
-        return f"{task['status']} · {task['id']}" + (f" · {task['error']}" if task.get("error") else "")
+        return f"{task.status} · {task.id}" + (f" · {task.error}" if task.error else "")
     subs = r.get("subtasks") or {}
     done = sum(s.get("status") == "done" for s in subs.values())
     seconds = (r.get("duration_ms") or 0) / 1000
-    return (f"{task['status']} in {seconds:.1f} s · {r.get('tokens', 0):,} tokens · ${r.get('cost_usd', 0):.6f} · "
-            f"{done}/{len(subs)} subtasks done · trace: workbench trace {task['id']}")
+    return (f"{task.status} in {seconds:.1f} s · {r.get('tokens', 0):,} tokens · ${r.get('cost_usd', 0):.6f} · "
+            f"{done}/{len(subs)} subtasks done · trace: workbench trace {task.id}")
 
 
-def code_lines(task: dict) -> list[str]:
-    """One line per subtask whose code ran in the sandbox: files, tests, coverage, rounds, time, cost."""
+def code_lines(result: Any) -> list[str]:
+    """One line per subtask of a task's result whose code ran in the sandbox: files, tests, coverage,
+    rounds, time, cost."""
     lines = []
-    for sid, sub in sorted(((task.get("result") or {}).get("subtasks") or {}).items()):
+    for sid, sub in sorted(((result or {}).get("subtasks") or {}).items()):
         data = sub.get("data") or {}
         if not data.get("executed"):
             continue
@@ -80,7 +83,7 @@ def code_lines(task: dict) -> list[str]:
     return lines
 
 
-def _follow(b, task_id: str, quiet: bool, after: int = 0) -> dict:
+def _follow(b, task_id: str, quiet: bool, after: int = 0) -> Task:
     for event in b.follow(task_id, after):
         line = None if quiet else _progress(event)
         if line:
@@ -88,18 +91,18 @@ def _follow(b, task_id: str, quiet: bool, after: int = 0) -> dict:
     return b.get(task_id)
 
 
-def _approve_here(b, task: dict, quiet: bool) -> dict:
+def _approve_here(b, task: Task, quiet: bool) -> Task:
     out.print("[bold]The Director proposes:[/]")
-    out.print(_plan_text(task.get("plan")), highlight=False, markup=False)
+    out.print(_plan_text(task.plan), highlight=False, markup=False)
     if not sys.stdin.isatty():
-        out.print(f"Waiting for approval: `workbench approve {task['id']}` (optionally --plan edited.json).")
+        out.print(f"Waiting for approval: `workbench approve {task.id}` (optionally --plan edited.json).")
         return task
     if not typer.confirm("Run this plan?", default=True):
-        out.print(f"Left waiting: approve later with `workbench approve {task['id']}`, or cancel it.")
+        out.print(f"Left waiting: approve later with `workbench approve {task.id}`, or cancel it.")
         return task
-    after = _last_seq(b, task["id"])
-    b.approve(task["id"])
-    return _follow(b, task["id"], quiet, after)
+    after = _last_seq(b, task.id)
+    b.approve(task.id)
+    return _follow(b, task.id, quiet, after)
 
 
 def _last_seq(b, task_id: str) -> int:
@@ -119,24 +122,24 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="The finished task as JSON."),
     ) -> None:
         """Plan and run a task with the Director and specialists; print the answer and a summary."""
-        body = {"prompt": prompt, "model": model, "budget_usd": budget, "approve_plan": approve_plan, "mode": "agents"}
+        new = NewTask.of(prompt=prompt, model=model, budget_usd=budget, approve_plan=approve_plan, mode="agents")
         with backend() as b:
-            task = b.create(body, wait=True)
-            task = _follow(b, task["id"], quiet or as_json)
-            if task["status"] == "awaiting_approval" and not as_json:
+            task = b.create(new, wait=True)
+            task = _follow(b, task.id, quiet or as_json)
+            if task.status == "awaiting_approval" and not as_json:
                 task = _approve_here(b, task, quiet)
         if as_json:
-            print(json.dumps(task, default=str))
+            print(json.dumps(task.model_dump(mode="json")))
         else:
-            answer = (task.get("result") or {}).get("answer")
+            answer = (task.result or {}).get("answer")
             if answer:
                 out.print(answer, highlight=False, markup=False)
-            for line in code_lines(task):
+            for line in code_lines(task.result):
                 err.print(line, highlight=False, markup=False)
-            if task.get("error"):
-                err.print(f"[red]error:[/] {task['error']}", highlight=False)
+            if task.error:
+                err.print(f"[red]error:[/] {task.error}", highlight=False)
             err.print(summary_line(task), highlight=False)
-        if task["status"] not in ("completed", "awaiting_approval"):
+        if task.status not in ("completed", "awaiting_approval"):
             raise typer.Exit(1)
 
     @app.command()
@@ -155,11 +158,11 @@ def register(app: typer.Typer) -> None:
         with backend() as b:
             after = _last_seq(b, task_id)
             task = b.approve(task_id, edited)
-            out.print(f"{task['id']} approved (plan version {task['plan_version']}); running it:")
+            out.print(f"{task.id} approved (plan version {task.plan_version}); running it:")
             task = _follow(b, task_id, quiet=False, after=after)  # without a server, this process runs it: stay until done
-        answer = (task.get("result") or {}).get("answer")
+        answer = (task.result or {}).get("answer")
         if answer:
             out.print(answer, highlight=False, markup=False)
         err.print(summary_line(task), highlight=False)
-        if task["status"] != "completed":
+        if task.status != "completed":
             raise typer.Exit(1)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from workbench.tasks import states
 from workbench.tasks.client import backend
+from workbench.tasks.records import NewTask, Task
 
 out = Console(soft_wrap=True)
 STATUS_COLOR = {"completed": "green", "failed": "red", "cancelled": "yellow", "processing": "cyan",
@@ -39,20 +40,24 @@ def _event_line(e: dict) -> str:
     return f"#{e['seq']:<6} {e['ts'][11:23]}  {e['kind']:<11} {what}"
 
 
-def _show(task: dict) -> None:
+def _show(task: Task) -> None:
     table = Table(show_header=False, box=None)
     for key in ("id", "title", "status", "kind", "language", "complexity", "summary", "model", "priority",
                 "budget_usd", "attempts", "created_at", "started_at", "finished_at", "error"):
-        value = task.get(key)
+        value = getattr(task, key)
         if value is not None and value != "":
             table.add_row(key, _status(value) if key == "status" else str(value))
     out.print(table)
-    result = task.get("result") or {}
+    result = task.result or {}
     if isinstance(result, dict) and result.get("answer"):
         out.print("\n[bold]answer[/]\n" + result["answer"], highlight=False, markup=False)
 
 
-def _watch(b, task_id: str) -> dict:
+def _json(task: Task) -> str:
+    return json.dumps(task.model_dump(mode="json"))
+
+
+def _watch(b, task_id: str) -> Task:
     lines: list[str] = []
     with Live(console=out, refresh_per_second=8, transient=False) as live:
         for event in b.follow(task_id):
@@ -73,19 +78,19 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Submit a task. Without a running server, --wait runs it on a LocalCluster started for it."""
-        body = {"prompt": prompt, "title": title, "model": model, "priority": priority, "budget_usd": budget}
+        new = NewTask.of(prompt=prompt, title=title, model=model, priority=priority, budget_usd=budget)
         with backend() as b:
-            task = b.create(body, wait=wait)
+            task = b.create(new, wait=wait)
             if wait:
-                task = _watch(b, task["id"]) if not as_json else _wait_quietly(b, task["id"])
-            elif task["status"] == "pending":
-                out.print(f"[dim]no server is running: the task stays pending until `workbench serve` starts "
-                          f"(or submit with --wait)[/]")
+                task = _watch(b, task.id) if not as_json else _wait_quietly(b, task.id)
+            elif task.status == "pending":
+                out.print("[dim]no server is running: the task stays pending until `workbench serve` starts "
+                          "(or submit with --wait)[/]")
         if as_json:
-            print(json.dumps(task, default=str))
+            print(_json(task))
         else:
             _show(task)
-        if wait and task["status"] != "completed":
+        if wait and task.status != "completed":
             raise typer.Exit(1)
 
     @app.command("tasks")
@@ -93,15 +98,15 @@ def register(app: typer.Typer) -> None:
                    as_json: bool = typer.Option(False, "--json")) -> None:
         """List tasks, newest first."""
         with backend() as b:
-            items, total = b.list(status, limit)
+            page = b.list(status, limit)
         if as_json:
-            print(json.dumps({"items": items, "total": total}, default=str))
+            print(json.dumps({"items": [t.model_dump(mode="json") for t in page.items], "total": page.total}))
             return
         table = Table("id", "status", "kind", "title", "created", box=None)
-        for t in items:
-            table.add_row(t["id"][:8], _status(t["status"]), t.get("kind") or "", t["title"][:60], t["created_at"][:19])
+        for t in page.items:
+            table.add_row(t.id[:8], _status(t.status), t.kind or "", t.title[:60], t.created_at[:19])
         out.print(table)
-        out.print(f"[dim]{len(items)} of {total}[/]")
+        out.print(f"[dim]{len(page.items)} of {page.total}[/]")
 
     @app.command()
     def show(task_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
@@ -109,7 +114,7 @@ def register(app: typer.Typer) -> None:
         with backend() as b:
             task = b.get(task_id)
         if as_json:
-            print(json.dumps(task, default=str))
+            print(_json(task))
         else:
             _show(task)
 
@@ -125,7 +130,7 @@ def register(app: typer.Typer) -> None:
         """Cancel a queued or running task."""
         with backend() as b:
             task = b.cancel(task_id)
-        out.print(f"{task['id']} {_status(task['status'])}")
+        out.print(f"{task.id} {_status(task.status)}")
 
     @app.command()
     def events(task_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
@@ -140,7 +145,7 @@ def register(app: typer.Typer) -> None:
             out.print(_event_line(e), highlight=False)
 
 
-def _wait_quietly(b, task_id: str) -> dict:
+def _wait_quietly(b, task_id: str) -> Task:
     for event in b.follow(task_id):
         if event["kind"] == "status" and event["payload"].get("to") in states.TERMINAL:
             break

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from workbench.server.api_v1 import ERRORS, Task
-from workbench.tasks.plans import approve_task
+from workbench.server.api_v1 import ERRORS
+from workbench.tasks.records import Task
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
@@ -24,6 +24,5 @@ class Approval(BaseModel):
 
 
 @router.post("/tasks/{task_id}/approve", response_model=Task, responses=ERRORS)
-async def approve(task_id: str, body: Approval, request: Request) -> dict:
-    state = request.app.state
-    return await asyncio.to_thread(approve_task, state.tasks, state.runner, task_id, body.plan, by=body.by)
+async def approve(task_id: str, body: Approval, request: Request) -> Task:
+    return await asyncio.to_thread(request.app.state.tasks.approve, task_id, body.plan, by=body.by)

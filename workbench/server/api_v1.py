@@ -1,7 +1,8 @@
 """REST + WebSocket API under /api/v1: tasks and their events, live.
 
-The server process owns the store, the Dask client and the task runner (see `lifespan`); handlers run
-blocking database calls in threads so the event loop stays free for WebSockets and Panel.
+The server process owns the store, the Dask client and the task runner (see `lifespan`); handlers reach
+tasks only through the task API (`TaskApi`) and run its blocking calls in threads, so the event loop stays
+free for WebSockets and Panel.
 """
 
 from __future__ import annotations
@@ -9,69 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 
 from workbench import events
 from workbench.tasks import states
-from workbench.tasks.service import MAX_PROMPT_BYTES, NewTask, TaskService
+from workbench.tasks.api import TaskApi
+from workbench.tasks.records import NewTask, Task, TaskPage
+from workbench.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
-Status = Literal["pending", "queued", "processing", "awaiting_approval", "completed", "failed", "cancelled"]
-
-
-class TaskIn(BaseModel):
-    prompt: str = Field(..., description=f"What to do (at most {MAX_PROMPT_BYTES:,} bytes of UTF-8; a blank "
-                                         f"prompt is refused with 422).")
-    title: str = Field("", max_length=500)
-    model: str | None = Field(None, description="provider:model or alias (GET /v1/models lists them; an unknown "
-                                                "name is refused with 422); the default model when omitted.")
-    priority: int = Field(0, ge=-1000, le=1000)
-    budget_usd: float | None = Field(None, ge=0)
-    approve_plan: bool = Field(False, description="Stop in awaiting_approval after planning (mode agents).")
-    mode: Literal["agents", "single"] = Field(
-        "agents", description="agents: the Director plans and specialists run the steps; single: one model call.")
 
 
 class TaskPatch(BaseModel):
     priority: int = Field(..., ge=-1000, le=1000)
-
-
-class Task(BaseModel):
-    id: str
-    title: str
-    prompt: str
-    status: Status
-    priority: int
-    kind: str | None = None
-    language: str | None = None
-    complexity: int | None = None
-    summary: str | None = None
-    model: str | None = None
-    budget_usd: float | None = None
-    parent_id: str | None = None
-    result: Any = None
-    error: str | None = None
-    attempts: int = 0
-    created_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    updated_at: str
-    mode: Literal["agents", "single"] = "agents"
-    approve_plan: bool = False
-    plan: Any = None
-    plan_state: Literal["none", "proposed", "approved"] = "none"
-    plan_version: int = 0
-
-
-class TaskPage(BaseModel):
-    items: list[Task]
-    total: int
-    limit: int
-    offset: int
 
 
 Event = events.api_model()
@@ -86,68 +40,57 @@ ERRORS = {400: {"model": Error}, 404: {"model": Error}, 409: {"model": Error}, 4
           422: {"model": Error}}
 
 
-def _services(request_or_ws) -> tuple[TaskService, Any]:
-    state = request_or_ws.app.state
-    return state.tasks, state.runner
+def _tasks(request_or_ws) -> TaskApi:
+    return request_or_ws.app.state.tasks
 
 
 @router.post("/tasks", status_code=201, response_model=Task, responses=ERRORS)
-async def create_task(body: TaskIn, request: Request) -> dict:
-    service, runner = _services(request)
-    new = NewTask(prompt=body.prompt, title=body.title, model=body.model, priority=body.priority,
-                  budget_usd=body.budget_usd, approve_plan=body.approve_plan, mode=body.mode)
-    task = await asyncio.to_thread(service.create, new)
-    return await asyncio.to_thread(runner.submit, task["id"])
+async def create_task(body: NewTask, request: Request) -> Task:
+    return await asyncio.to_thread(_tasks(request).create_and_submit, body)
 
 
 @router.get("/tasks", response_model=TaskPage, responses=ERRORS)
-async def list_tasks(request: Request, status: Status | None = None, limit: int = Query(50, ge=1, le=500),
-                     offset: int = Query(0, ge=0, le=10_000_000)) -> dict:
-    service, _ = _services(request)
-    items, total = await asyncio.to_thread(service.list, status, limit, offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+async def list_tasks(request: Request, status: states.Status | None = None, limit: int = Query(50, ge=1, le=500),
+                     offset: int = Query(0, ge=0, le=10_000_000)) -> TaskPage:
+    return await asyncio.to_thread(_tasks(request).list, status, limit, offset)
 
 
 @router.get("/tasks/{task_id}", response_model=Task, responses=ERRORS)
-async def get_task(task_id: str, request: Request) -> dict:
-    service, _ = _services(request)
-    return await asyncio.to_thread(service.get, task_id)
+async def get_task(task_id: str, request: Request) -> Task:
+    return await asyncio.to_thread(_tasks(request).get, task_id)
 
 
 @router.patch("/tasks/{task_id}", response_model=Task, responses=ERRORS)
-async def update_task(task_id: str, body: TaskPatch, request: Request) -> dict:
-    service, _ = _services(request)
-    return await asyncio.to_thread(service.update, task_id, priority=body.priority)
+async def update_task(task_id: str, body: TaskPatch, request: Request) -> Task:
+    return await asyncio.to_thread(_tasks(request).set_priority, task_id, body.priority)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=Task, responses=ERRORS)
-async def cancel_task(task_id: str, request: Request) -> dict:
-    _, runner = _services(request)
-    return await asyncio.to_thread(runner.cancel, task_id)
+async def cancel_task(task_id: str, request: Request) -> Task:
+    return await asyncio.to_thread(_tasks(request).cancel, task_id)
 
 
 @router.delete("/tasks/{task_id}", status_code=204, responses=ERRORS)
 async def delete_task(task_id: str, request: Request) -> None:
-    service, _ = _services(request)
-    await asyncio.to_thread(service.delete, task_id)
+    await asyncio.to_thread(_tasks(request).delete, task_id)
 
 
 @router.get("/tasks/{task_id}/events", response_model=list[Event], responses=ERRORS)
 async def task_events(task_id: str, request: Request, after: int = Query(0, ge=0, le=2**62),
                       limit: int = Query(10_000, ge=1, le=100_000)) -> list[dict]:
-    service, _ = _services(request)
-    await asyncio.to_thread(service.get, task_id)  # 404 for an unknown task
-    return await asyncio.to_thread(service.events, task_id, after, limit)
+    tasks = _tasks(request)
+    await asyncio.to_thread(tasks.get, task_id)  # 404 for an unknown task
+    return await asyncio.to_thread(tasks.events, task_id, after, limit)
 
 
 @router.websocket("/tasks/{task_id}/stream")
 async def stream_task(websocket: WebSocket, task_id: str, after: int = 0) -> None:
     """Every event of the task in order (replayed from `after`, then live), then closes when it finishes."""
-    service, _ = _services(websocket)
+    tasks = _tasks(websocket)
     hub = websocket.app.state.hub
     await websocket.accept()
     try:
-        await asyncio.to_thread(service.get, task_id)
+        await asyncio.to_thread(tasks.get, task_id)
     except Exception as exc:
         await websocket.send_json({"error": str(exc)})
         await websocket.close(code=4404)
@@ -156,7 +99,7 @@ async def stream_task(websocket: WebSocket, task_id: str, after: int = 0) -> Non
     with hub.subscribe(task_id) as wakeups:
         try:
             while True:
-                events = await asyncio.to_thread(service.events, task_id, last)
+                events = await asyncio.to_thread(tasks.events, task_id, last)
                 for event in events:
                     await websocket.send_json({"type": "event", "event": event})
                     last = event["seq"]
@@ -173,7 +116,7 @@ async def stream_task(websocket: WebSocket, task_id: str, after: int = 0) -> Non
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     """The served app owns: the store (embedded Postgres or external) with its continuous DuckDB sync,
-    the Dask client, the task runner (recovering unfinished tasks) and the LISTEN hub."""
+    the Dask client, the task runner (recovering unfinished tasks) behind the task API, and the LISTEN hub."""
     from workbench import cluster
     from workbench.services import runtime
     from workbench.services.live import EventHub
@@ -184,13 +127,13 @@ async def lifespan(app: FastAPI):
         store = await asyncio.to_thread(stack.enter_context, serve_store())
         client = await asyncio.to_thread(cluster.get_client)
         stack.callback(cluster.close_client)
-        app.state.tasks = TaskService(store)
-        app.state.runner = TaskRunner(client, app.state.tasks)
+        runner = TaskRunner(client, TaskService(store))
+        app.state.tasks = TaskApi(runner.service, runner)
         app.state.hub = EventHub(store.conninfo)
         await app.state.hub.start()
-        runtime.set_runtime(runtime.Runtime(store, app.state.tasks, app.state.runner, app.state.hub, client,
+        runtime.set_runtime(runtime.Runtime(store, app.state.tasks, app.state.hub, client,
                                             asyncio.get_running_loop()))
-        recovered = await asyncio.to_thread(app.state.runner.recover)
+        recovered = await asyncio.to_thread(runner.recover)
         if recovered:
             log.warning("recovered %d unfinished task(s)", len(recovered))
         try:

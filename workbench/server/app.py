@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dashboards import load_pages
 from workbench import doctor, health
 from workbench.config import get_settings
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, field_errors
 from workbench.gateway import breaker
 from workbench.server import api_plans, api_v1, openai_routes
 
@@ -51,12 +51,7 @@ class HealthCache:
 
 def validation_message(errors) -> str:
     """FastAPI's validation errors as one readable line: where, what is wrong."""
-    parts = []
-    for e in errors[:10]:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
-        parts.append(f"{where}: {e.get('msg', 'invalid')}")
-    more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
-    return "Invalid request — " + "; ".join(parts) + more + ". See /docs for the expected fields."
+    return "Invalid request — " + field_errors(errors) + ". See /docs for the expected fields."
 
 
 def create_app() -> FastAPI:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the annotations: this registry must not load Dask or the store when imported
+    from distributed import Client
+
+    from workbench.services.live import EventHub
+    from workbench.store import Store
+    from workbench.tasks.api import TaskApi
 
 
 @dataclass
 class Runtime:
-    store: Any  # workbench.store.Store
-    tasks: Any  # workbench.tasks.service.TaskService
-    runner: Any  # workbench.tasks.runner.TaskRunner
-    hub: Any  # workbench.services.live.EventHub
-    client: Any  # distributed.Client
+    store: Store
+    tasks: TaskApi  # the one way to tasks: create and submit, cancel, approve, read
+    hub: EventHub | None  # the LISTEN fan-out of new events; None: pages are not woken, they poll
+    client: Client | None  # the Dask client; None: no cluster in this process
     loop: asyncio.AbstractEventLoop
 
 

@@ -116,6 +116,13 @@ class Store:
         with self.pool.connection() as conn:
             yield conn
 
+    def ping(self, timeout: float) -> None:
+        """One round trip on a pooled connection the pool must give within `timeout` seconds; raises the
+        driver's or the pool's error (OperationalError, PoolTimeout) when Postgres does not answer."""
+        self._check_open()
+        with self.pool.connection(timeout=timeout) as conn:
+            conn.execute("SELECT 1").fetchone()
+
     def connect(self, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection:
         """A dedicated connection outside the pool (LISTEN, long-lived sessions); the caller closes it."""
         self._check_open()

@@ -1,6 +1,7 @@
-"""How the CLI reaches tasks: through the running server's API when `workbench serve` is up, otherwise
-directly (attaching to or starting the embedded Postgres, and a LocalCluster only when a task must run).
-Both backends expose the same small interface.
+"""How the CLI reaches tasks: through the running server's REST API when `workbench serve` is up,
+otherwise through the task API in this process (attaching to or starting the embedded Postgres, and a
+LocalCluster only when a task must run here). Both backends expose the same small interface and return
+the task API's typed results.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import httpx
 from workbench.config import get_settings
 from workbench.errors import WorkbenchError
 from workbench.tasks import states
+from workbench.tasks.records import NewTask, Task, TaskPage
 
 
 class ApiError(WorkbenchError):
@@ -44,24 +46,24 @@ class HttpBackend:
             raise ApiError(message, r.status_code)
         return r.json() if r.content else None
 
-    def create(self, body: dict, wait: bool) -> dict:
-        return self._call("POST", "/tasks", json=body)
+    def create(self, new: NewTask, wait: bool) -> Task:
+        return Task.model_validate(self._call("POST", "/tasks", json=new.model_dump(mode="json")))
 
-    def list(self, status: str | None, limit: int) -> tuple[list[dict], int]:
-        page = self._call("GET", "/tasks", params={k: v for k, v in {"status": status, "limit": limit}.items() if v})
-        return page["items"], page["total"]
+    def list(self, status: str | None, limit: int) -> TaskPage:
+        params = {k: v for k, v in {"status": status, "limit": limit}.items() if v}
+        return TaskPage.model_validate(self._call("GET", "/tasks", params=params))
 
-    def get(self, task_id: str) -> dict:
-        return self._call("GET", f"/tasks/{task_id}")
+    def get(self, task_id: str) -> Task:
+        return Task.model_validate(self._call("GET", f"/tasks/{task_id}"))
 
-    def cancel(self, task_id: str) -> dict:
-        return self._call("POST", f"/tasks/{task_id}/cancel")
+    def cancel(self, task_id: str) -> Task:
+        return Task.model_validate(self._call("POST", f"/tasks/{task_id}/cancel"))
 
     def events(self, task_id: str, after: int = 0) -> list[dict]:
         return self._call("GET", f"/tasks/{task_id}/events", params={"after": after})
 
-    def approve(self, task_id: str, plan: dict | None = None) -> dict:
-        return self._call("POST", f"/tasks/{task_id}/approve", json={"plan": plan, "by": "cli"})
+    def approve(self, task_id: str, plan: dict | None = None) -> Task:
+        return Task.model_validate(self._call("POST", f"/tasks/{task_id}/approve", json={"plan": plan, "by": "cli"}))
 
     def follow(self, task_id: str, after: int = 0) -> Iterator[dict]:
         """Events after seq `after` as they happen, over the WebSocket; ends when the task rests."""
@@ -82,63 +84,62 @@ class HttpBackend:
 
 
 class LocalBackend:
-    """No server running: use the store directly; start a LocalCluster only to run a task."""
+    """No server running: the task API on this process's store; a LocalCluster only to run a task here."""
 
     def __init__(self):
         from workbench.store import open_store
+        from workbench.tasks.api import TaskApi
         from workbench.tasks.service import TaskService
 
         self.store = open_store()
         self.service = TaskService(self.store)
+        self.tasks = TaskApi(self.service)  # queues nothing until runner() starts one
         self._runner = None
 
     def runner(self):
         if self._runner is None:
             from workbench import cluster
             from workbench.store.sync import start_background_sync
+            from workbench.tasks.api import TaskApi
             from workbench.tasks.runner import TaskRunner
 
             self._runner = TaskRunner(cluster.get_client(), self.service)
+            self.tasks = TaskApi(self.service, self._runner)
             # This process owns the analytics copy while it runs tasks (as the server does when it is
             # up): the Data specialist reads the snapshot it publishes.
             self._sync = start_background_sync(self.store)
         return self._runner
 
-    def create(self, body: dict, wait: bool) -> dict:
-        from workbench.tasks.service import NewTask
+    def create(self, new: NewTask, wait: bool) -> Task:
+        if wait:  # run it here: created and queued in one transaction, committed while Dask dispatches it
+            self.runner()
+        return self.tasks.create_and_submit(new)
 
-        if wait:  # created and queued in one transaction, committed while Dask dispatches it
-            return self.runner().create(NewTask(**body))
-        return self.service.create(NewTask(**body))
+    def list(self, status: str | None, limit: int) -> TaskPage:
+        return self.tasks.list(status, limit)
 
-    def list(self, status: str | None, limit: int) -> tuple[list[dict], int]:
-        return self.service.list(status, limit)
+    def get(self, task_id: str) -> Task:
+        return self.tasks.get(task_id)
 
-    def get(self, task_id: str) -> dict:
-        return self.service.get(task_id)
-
-    def cancel(self, task_id: str) -> dict:
-        if self._runner is not None:
-            return self._runner.cancel(task_id)
-        return self.service.transition(task_id, "cancelled", reason="cancelled by user")
+    def cancel(self, task_id: str) -> Task:
+        return self.tasks.cancel(task_id)
 
     def events(self, task_id: str, after: int = 0) -> list[dict]:
-        return self.service.events(task_id, after)
+        return self.tasks.events(task_id, after)
 
-    def approve(self, task_id: str, plan: dict | None = None) -> dict:
-        from workbench.tasks.plans import approve_task
-
-        return approve_task(self.service, self.runner(), task_id, plan, by="cli")
+    def approve(self, task_id: str, plan: dict | None = None) -> Task:
+        self.runner()  # the approved plan runs here
+        return self.tasks.approve(task_id, plan, by="cli")
 
     def follow(self, task_id: str, after: int = 0) -> Iterator[dict]:
         last = after
         while True:
-            for event in self.service.events(task_id, last):
+            for event in self.tasks.events(task_id, last):
                 last = event["seq"]
                 yield event
                 if event["kind"] == "status" and event["payload"].get("to") in states.RESTING:
                     return
-            if self.service.get(task_id)["status"] in states.RESTING and not self.service.events(task_id, last):
+            if self.tasks.get(task_id).status in states.RESTING and not self.tasks.events(task_id, last):
                 return
             time.sleep(0.2)
 

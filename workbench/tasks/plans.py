@@ -21,8 +21,6 @@ from psycopg.types.json import Jsonb
 
 from workbench.errors import WorkbenchError
 
-MODES = ("agents", "single")
-
 
 class PlanNotAwaitingApproval(WorkbenchError):
     http_status = 409

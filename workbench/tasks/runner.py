@@ -31,7 +31,8 @@ from workbench import telemetry
 from workbench.agents.guards import Budget
 from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, states
-from workbench.tasks.service import TaskService
+from workbench.tasks.records import NewTask
+from workbench.tasks.service import TaskService, check_model
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_S = 0.5
@@ -206,12 +207,13 @@ class TaskRunner:
             submit(task or self.service.get_on(conn, task_id), opts, resources)  # not pending: as it is
         return task or self.service.get(task_id)
 
-    def create(self, new, options: RunOptions | None = None) -> dict:
+    def create(self, new: NewTask, options: RunOptions | None = None) -> dict:
         """`TaskService.create` and `submit` in one transaction (pending -> queued, both events): one commit,
-        whose wait overlaps Dask's dispatch. Returns the row as queued."""
-        from workbench.tasks.service import validate
+        whose wait overlaps Dask's dispatch. Returns the row as queued.
 
-        validate(new)
+        All or nothing: if Dask refuses the task or the commit fails, the transaction rolls back (no row,
+        no event) and the future is cancelled, so a failed create leaves nothing behind to clean up."""
+        check_model(new)
         opts = options or self.options or options_for({"mode": new.mode})
         resources = self._resources(opts)
         with self._committing() as submit, self.service.transaction() as conn:
@@ -309,8 +311,8 @@ class TaskRunner:
         except WorkbenchError as err:
             log.warning("could not record the end of task %s: %s", task_id, err)
 
-    def cancel(self, task_id: str) -> dict:
-        task = self.service.transition(task_id, "cancelled", reason="cancelled by user")
+    def cancel(self, task_id: str, reason: str = "cancelled by user") -> dict:
+        task = self.service.transition(task_id, "cancelled", reason=reason)
         with self._lock:
             entry = self.futures.get(task_id)
         if entry is not None:

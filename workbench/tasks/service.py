@@ -16,7 +16,6 @@ import contextlib
 import functools
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -26,7 +25,8 @@ from workbench import events, telemetry
 from workbench.errors import WorkbenchError
 from workbench.store import migrations, writer
 from workbench.tasks import states
-from workbench.tasks.plans import MODES, PlanStore
+from workbench.tasks.plans import PlanStore
+from workbench.tasks.records import InvalidTask, NewTask
 
 TASK_COLUMNS = ("id, title, prompt, kind, language, complexity, summary, status, priority, model, budget_usd, "
                 "parent_id, result, error, attempts, created_at, started_at, finished_at, updated_at")
@@ -38,8 +38,6 @@ _SELECT = ("SELECT " + ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(",
 _COLUMNS = tuple(c.strip() for c in TASK_COLUMNS.split(","))
 _UNREAD = object()
 _RUN_DEFAULTS = {"plan": None, "plan_state": "none", "plan_version": 0}  # a new task's task_runs row
-MAX_PROMPT_BYTES = 1_000_000
-MAX_TITLE_CHARS = 500
 
 
 class TaskNotFound(WorkbenchError):
@@ -49,57 +47,12 @@ class TaskNotFound(WorkbenchError):
         super().__init__(f"No task {task_id}. List tasks with `workbench tasks` or GET /api/v1/tasks.")
 
 
-class InvalidTask(WorkbenchError):
-    http_status = 422
-
-
-class PromptTooLarge(WorkbenchError):
-    http_status = 413
-
-
-@dataclass
-class NewTask:
-    prompt: str
-    title: str = ""
-    model: str | None = None
-    priority: int = 0
-    budget_usd: float | None = None
-    approve_plan: bool = False
-    parent_id: str | None = None
-    mode: str = "agents"  # agents: the Director plans, specialists run the steps; single: one model call
-
-
-def validate(new: NewTask) -> NewTask:
-    """Refuse what cannot be stored or run, with a message that says how to fix it."""
-    if not isinstance(new.prompt, str) or not new.prompt.strip():
-        raise InvalidTask("The prompt is empty: describe the task in a few words.")
-    size = len(new.prompt.encode("utf-8", "surrogatepass"))
-    if size > MAX_PROMPT_BYTES:
-        raise PromptTooLarge(f"The prompt is {size:,} bytes; the limit is {MAX_PROMPT_BYTES:,}. "
-                             f"Put large inputs in a file and refer to it, or shorten the prompt.")
-    for field, value in (("prompt", new.prompt), ("title", new.title)):
-        if "\x00" in value:
-            raise InvalidTask(f"The {field} contains NUL bytes (\\x00), which cannot be stored. Remove them.")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidTask(f"The {field} is not valid UTF-8 (lone surrogates). Re-encode it as UTF-8.") from None
-    if len(new.title) > MAX_TITLE_CHARS:
-        raise InvalidTask(f"The title has {len(new.title)} characters; the limit is {MAX_TITLE_CHARS}.")
-    if new.mode not in MODES:
-        raise InvalidTask(f"Unknown mode {new.mode!r}; use one of {', '.join(MODES)} (agents: the Director plans "
-                          f"and specialists run the steps; single: one model call).")
-    if new.approve_plan and new.mode != "agents":
-        raise InvalidTask("approve_plan needs mode 'agents': only the Director makes a plan to approve.")
-    if new.budget_usd is not None and new.budget_usd < 0:
-        raise InvalidTask(f"The budget must be zero or positive, got {new.budget_usd}.")
-    if not -1000 <= new.priority <= 1000:
-        raise InvalidTask(f"Priority must be between -1000 and 1000, got {new.priority}.")
+def check_model(new: NewTask) -> None:
+    """The request's model must be one this process can run: UnknownModelError (422) names the available ones."""
     if new.model is not None:
         from workbench import providers
 
-        providers.get_model(new.model)  # UnknownModelError (422) names the available models
-    return new
+        providers.get_model(new.model)
 
 
 def _title(prompt: str) -> str:
@@ -111,35 +64,38 @@ class TaskService:
     # Test hook: called with "status_written" after a status change's statement ran, before its commit.
     failpoint: Callable[[str], None] | None = None
 
-    def __init__(self, store):
+    def __init__(self, store, connect_timeout: float | None = None):
         self.store = store
+        self.connect_timeout = connect_timeout  # seconds to wait for a pooled connection; None: the pool's own
 
-    def _conn(self):
-        return self.store.pool.connection()
+    def connection(self):
+        """A pooled connection (PoolTimeout after `connect_timeout` when Postgres does not give one)."""
+        return self.store.pool.connection(timeout=self.connect_timeout)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
         """A pooled connection in pipeline mode and one transaction: statements go out without waiting,
         and everything up to the commit is one round trip unless a result is read in between."""
-        with self._conn() as conn, conn.pipeline(), conn.transaction():
+        with self.connection() as conn, conn.pipeline(), conn.transaction():
             yield conn
 
     def create(self, new: NewTask) -> dict[str, Any]:
         """The task row, its run row and its `pending` event: one transaction, one round trip."""
+        check_model(new)
         with self.transaction() as conn:
             created = self.create_on(conn, new)
         return created()
 
     def create_on(self, conn, new: NewTask) -> Callable[[], dict[str, Any]]:
         """Insert the task, its run row and its `pending` event in the caller's transaction. Returns a
-        function that gives the new row (calling it inside a pipeline waits for the statements' results)."""
-        validate(new)
+        function that gives the new row (calling it inside a pipeline waits for the statements' results).
+        The caller has checked the model (`check_model`); the request checked itself when it was made."""
         task_id = str(uuid.uuid4())
         cur = conn.cursor(row_factory=dict_row).execute(
-            "INSERT INTO tasks (id, title, prompt, status, priority, model, budget_usd, parent_id, result) "
-            f"VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s, %s) RETURNING {TASK_COLUMNS}",
+            "INSERT INTO tasks (id, title, prompt, status, priority, model, budget_usd, result) "
+            f"VALUES (%s, %s, %s, 'pending', %s, %s, %s, %s) RETURNING {TASK_COLUMNS}",
             (task_id, new.title or _title(new.prompt), new.prompt, new.priority, new.model, new.budget_usd,
-             new.parent_id, Jsonb({"approve_plan": new.approve_plan}) if new.approve_plan else None),
+             Jsonb({"approve_plan": new.approve_plan}) if new.approve_plan else None),
         )
         PlanStore(self.store).create(task_id, mode=new.mode, approve_plan=new.approve_plan, conn=conn)
         self._status_event(conn, task_id, None, "pending", "created")
@@ -148,7 +104,7 @@ class TaskService:
 
     def get(self, task_id: str) -> dict[str, Any]:
         _check_uuid(task_id)
-        with self._conn() as conn:
+        with self.connection() as conn:
             row = conn.cursor(row_factory=dict_row).execute(
                 f"{_SELECT} WHERE t.id = %s", (task_id,)).fetchone()
         if row is None:
@@ -159,7 +115,7 @@ class TaskService:
         if status is not None and status not in states.TRANSITIONS:
             raise InvalidTask(f"Unknown status {status!r}; one of {', '.join(states.TRANSITIONS)}.")
         where, args = ("WHERE t.status = %s", [status]) if status else ("", [])
-        with self._conn() as conn:
+        with self.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             total = cur.execute(f"SELECT count(*) AS n FROM tasks t {where}", args).fetchone()["n"]
             rows = cur.execute(
@@ -179,7 +135,7 @@ class TaskService:
         if row is _UNREAD:
             row = cur.fetchone()
         if row is None:
-            with self._conn() as conn:
+            with self.connection() as conn:
                 self._refusal(conn, task_id, wanted)
         return _jsonable(row)
 
@@ -232,7 +188,7 @@ class TaskService:
             return self.get(task_id)
         sets = [f"{_column(c)} = %s" for c in fields]
         args = [Jsonb(v) if c == "result" else v for c, v in fields.items()]
-        with self._conn() as conn:
+        with self.connection() as conn:
             cur = conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE id = %s", [*args, _check_uuid(task_id)])
             if cur.rowcount == 0:
                 raise TaskNotFound(task_id)
@@ -242,19 +198,19 @@ class TaskService:
         task = self.get(task_id)
         if task["status"] not in states.TERMINAL and task["status"] != "pending":
             raise states.IllegalTransition(task_id, task["status"], "deleted (cancel it first)")
-        with self._conn() as conn:
+        with self.connection() as conn:
             conn.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
 
     def events(self, task_id: str, after_seq: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
         _check_uuid(task_id)
-        with self._conn() as conn:
+        with self.connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(
                 f"SELECT {', '.join(events.READ_COLUMNS)} FROM events WHERE task_id = %s AND seq > %s ORDER BY seq LIMIT %s", (task_id, after_seq, limit)).fetchall()
         return [_jsonable(r) for r in rows]
 
     def stale(self) -> list[dict[str, Any]]:
         """Tasks a previous run left unfinished (for recovery at start-up)."""
-        with self._conn() as conn:
+        with self.connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(
                 f"{_SELECT} WHERE t.status IN ('pending', 'queued', 'processing') "
                 "ORDER BY t.priority DESC, t.created_at").fetchall()

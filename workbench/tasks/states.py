@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from workbench.errors import WorkbenchError
+
+Status = Literal["pending", "queued", "processing", "awaiting_approval", "completed", "failed", "cancelled"]
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 # Nothing happens in these until someone acts: a follower (CLI, WebSocket) stops at them.
@@ -17,6 +21,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "failed": frozenset(),
     "cancelled": frozenset(),
 }
+assert set(TRANSITIONS) == set(get_args(Status)), "Status and TRANSITIONS name the same statuses"
 
 
 # A task, or a subtask of one, whose worker died (or that a restart interrupted) is run again until it
