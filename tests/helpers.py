@@ -1,9 +1,11 @@
 """Helpers shared by tests: components setup installs (`require`), free ports, the real CLI in a subprocess,
-waiting for servers, a scripted coder."""
+waiting for servers, a scripted coder, a store and cluster for a test module."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -157,3 +159,35 @@ def scripted_coder(*code_replies: str, tests: str):
         return replies.pop(0) if len(replies) > 1 else replies[0]
 
     return FunctionModel(answer, name="scripted")
+
+
+@contextlib.contextmanager
+def stack_in(home: Path, **env: str):
+    """The embedded store and a LocalCluster of processes in `home`, with WORKBENCH_HOME and `env` set while
+    they run (for module-scoped fixtures); afterwards everything is stopped, the home removed and the
+    environment restored. Yields (store, client, TaskService)."""
+    from workbench import cluster
+    from workbench.config import reload_settings
+    from workbench.store import close_store, open_store
+    from workbench.store import postgres as embedded
+    from workbench.tasks.service import TaskService
+
+    env = {"WORKBENCH_HOME": str(home), **env}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    reload_settings()
+    try:
+        store = open_store()
+        client = cluster.get_client()
+        yield store, client, TaskService(store)
+    finally:
+        cluster.close_client()
+        close_store()
+        embedded.stop(home / "postgres")
+        shutil.rmtree(home, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reload_settings()

@@ -20,7 +20,7 @@ import time
 
 import httpx
 import pytest
-from helpers import REPO, free_port, home_dir, served_app
+from helpers import REPO, free_port, home_dir, served_app, stack_in
 
 pytestmark = pytest.mark.timeout(420)
 PLUGIN = str(REPO / "tests" / "agent_plugins.py")
@@ -29,33 +29,13 @@ AGENTS_YAML = REPO / "workbench" / "agents" / "agents.yaml"
 
 @pytest.fixture(scope="module")
 def stack():
-    from workbench import cluster
-    from workbench.config import reload_settings
-    from workbench.store import close_store, open_store
-    from workbench.store import postgres as embedded
     from workbench.tasks.runner import TaskRunner
-    from workbench.tasks.service import TaskService
 
     home = home_dir("wb-agents-dask-")
     agents_file = home / "agents.yaml"  # a copy the tests may edit while tasks run (workers re-read it)
     agents_file.write_text(AGENTS_YAML.read_text())
-    saved = {k: os.environ.get(k) for k in ("WORKBENCH_HOME", "WORKBENCH_PLUGINS", "WORKBENCH_AGENTS_FILE")}
-    os.environ.update(WORKBENCH_HOME=str(home), WORKBENCH_PLUGINS=PLUGIN, WORKBENCH_AGENTS_FILE=str(agents_file))
-    reload_settings()
-    store = open_store()
-    client = cluster.get_client()
-    service = TaskService(store)
-    yield store, client, service, TaskRunner(client, service), home
-    cluster.close_client()
-    close_store()
-    embedded.stop(home / "postgres")
-    shutil.rmtree(home, ignore_errors=True)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    reload_settings()
+    with stack_in(home, WORKBENCH_PLUGINS=PLUGIN, WORKBENCH_AGENTS_FILE=str(agents_file)) as (store, client, service):
+        yield store, client, service, TaskRunner(client, service), home
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from helpers import REPO, home_dir, run_cli, served_app
+from helpers import REPO, home_dir, run_cli, served_app, stack_in
 
 pytestmark = pytest.mark.timeout(300)
 PLUGIN = str(REPO / "tests" / "agent_plugins.py")
@@ -29,29 +29,9 @@ PLUGIN = str(REPO / "tests" / "agent_plugins.py")
 @pytest.fixture(scope="module")
 def stack():
     """Store + LocalCluster for this module (its own WORKBENCH_HOME, stopped at the end)."""
-    from workbench import cluster
-    from workbench.config import reload_settings
-    from workbench.store import close_store, open_store
-    from workbench.store import postgres as embedded
-    from workbench.tasks.service import TaskService
-
     home = home_dir("wb-tasks-")
-    saved = {k: os.environ.get(k) for k in ("WORKBENCH_HOME", "WORKBENCH_PLUGINS")}
-    os.environ.update(WORKBENCH_HOME=str(home), WORKBENCH_PLUGINS=PLUGIN)  # the workers get test:priced
-    reload_settings()
-    store = open_store()
-    client = cluster.get_client()
-    yield store, client, TaskService(store), home
-    cluster.close_client()
-    close_store()
-    embedded.stop(home / "postgres")
-    shutil.rmtree(home, ignore_errors=True)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    reload_settings()
+    with stack_in(home, WORKBENCH_PLUGINS=PLUGIN) as (store, client, service):  # the workers get test:priced
+        yield store, client, service, home
 
 
 @pytest.fixture(autouse=True)
