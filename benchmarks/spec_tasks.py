@@ -109,7 +109,11 @@ class Runner:
         row = {"tokens_in": summary.get("tokens_in", 0), "tokens_out": summary.get("tokens_out", 0),
                "rounds": summary.get("rounds"), "model_calls": summary.get("model_calls"),
                "stop_reason": result.stop_reason, "own_tests_passed": bool(result.ok),
-               "own_tests": summary.get("tests_run"), "files": candidate_files(task, files)}
+               "own_tests": summary.get("tests_run"), "files": candidate_files(task, files),
+               "round_log": [{"kind": r.kind, "decision": r.decision, "tests": r.tests, "passed": r.passed,
+                              "examples_passed": r.examples_passed, "error": r.error, "mechanical": r.mechanical,
+                              "tokens": r.tokens_in + r.tokens_out, "notes": r.notes} for r in result.rounds],
+               "kept_round": result.best_round}
         if not row["files"]:
             return {"passed": False, "judge": {"output": "the loop wrote no code file"}, **row}
         return {**self.judged(task, files), **row}
