@@ -244,6 +244,16 @@ def test_code_specialist_seam_runs_the_loop():
                                    model=scripted(RIGHT, tests=wrong_test), budget=None, options={"max_rounds": 3}))
     assert agreed.ok and agreed.status == "done" and agreed.stop_reason == "agreed" and agreed.error is None
     assert "Two independent answers pass every example" in agreed.output and "likely wrong tests" in agreed.output
+    # Out of rounds, but it runs and passes half of its own tests: handed over, saying what it fails.
+    half = handle(SpecialistCall(subtask=Subtask("s1", "code", TASK), context={}, agent=None, model=scripted(WRONG),
+                                 budget=None, options={"max_rounds": 1}))
+    assert half.ok and half.status == "done" and half.stop_reason == "max_rounds"
+    assert "Delivered unverified" in half.output and "1/2 of the model's own tests" in half.output
+    assert half.data["files"]["fib.py"].strip().endswith("return n")  # the files themselves, not their names
+    stub = '```python\n# fib.py\ndef fib(n):\n    """The n-th Fibonacci number."""\n```'
+    none = handle(SpecialistCall(subtask=Subtask("s1", "code", TASK), context={}, agent=None, model=scripted(stub),
+                                 budget=None, options={"max_rounds": 1}))
+    assert not none.ok and none.status == "failed"  # a stub is never handed over
 
 
 @sandboxed

@@ -10,7 +10,7 @@ import re
 import time
 
 from workbench.agents.specialist import SpecialistCall, SubtaskResult
-from workbench.code.loop import solve
+from workbench.code.loop import CodeResult, solve
 
 _LANGUAGE = (("typescript", re.compile(r"\btype ?script\b|\.ts\b", re.IGNORECASE)), ("java", re.compile(r"\bjava\b|\.java\b", re.IGNORECASE)))
 
@@ -32,22 +32,39 @@ def handle(call: SpecialistCall) -> SubtaskResult:
     coverage = "" if summary["coverage"] is None else f", coverage {summary['coverage']:.0f}%"
     # "agreed": two independent answers pass every example of the request and fail the same model-written
     # tests, which no answer passes: the tests are the likelier mistake, so the answer is delivered, saying so.
-    delivered = result.ok or result.stop_reason == "agreed"
+    delivered = result.ok or result.stop_reason == "agreed" or _worth_delivering(result)
     if result.ok:
         verdict = f"All {summary['tests_passed']} tests pass in the sandbox ({summary['rounds']} round(s){coverage})"
     elif result.stop_reason == "agreed":
         verdict = (f"Two independent answers pass every example of the request and agree; "
                    f"{summary['tests_run'] - summary['tests_passed']} of the model's own {summary['tests_run']} tests "
                    f"fail both, and no answer passes them (likely wrong tests: check them)")
+    elif delivered:
+        kept = result.final
+        assert kept is not None  # _worth_delivering needs it
+        verdict = (f"Delivered unverified after {summary['rounds']} round(s) ({result.stop_reason}): it runs, passes "
+                   f"{kept.examples_passed}/{kept.examples} of the request's examples and "
+                   f"{kept.passed - kept.examples_passed}/{kept.tests - kept.examples} of the model's own tests; "
+                   f"check the ones it fails")
     else:
         verdict = (f"Not passing after {summary['rounds']} round(s) ({result.stop_reason}): "
                    f"{summary['tests_passed']}/{summary['tests_run']} tests pass")
     return SubtaskResult(
         subtask_id=call.subtask.id, specialist=call.subtask.specialist, ok=delivered,
         output=f"{verdict}.\n\n{blocks}", status="done" if delivered else "failed",
-        data={"code": result.files.get(result.task.solution_file, ""), "language": language, "executed": True,
-              "files": result.files, **summary},
+        data={**summary, "code": result.files.get(result.task.solution_file, ""), "language": language,
+              "executed": True, "files": result.files},
         error=None if delivered else f"tests not passing ({result.stop_reason})", stop_reason=result.stop_reason,
         model=result.model, steps=len(result.rounds), tokens_in=result.tokens_in, tokens_out=result.tokens_out,
         cost_usd=result.cost_usd, duration_ms=result.seconds * 1000, started_at=started, finished_at=time.time(),
     )
+
+
+def _worth_delivering(result: CodeResult) -> bool:
+    """The kept answer runs (no mechanical fault), passes every example the request gives and at least half
+    of the model's own tests: handed over with what it fails, rather than the whole task failed."""
+    kept = result.final
+    if kept is None or kept.mechanical or kept.unwritten or kept.examples_passed < kept.examples:
+        return False
+    own = kept.tests - kept.examples
+    return own > 0 and (kept.passed - kept.examples_passed) * 2 >= own
