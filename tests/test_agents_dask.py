@@ -223,11 +223,15 @@ def test_resume_after_the_directors_worker_is_killed(stack):
     task = service.create(NewTask(prompt="Two steps [plan:chain]", model="test:team"))
     runner.submit(task["id"])
     deadline = time.monotonic() + 120
-    while "s1" not in checkpoints(stack, task["id"]):  # s1 done; s2 (slow) is running
+
+    def running_on() -> str | None:  # `processing` may commit after s1's checkpoint (the writer's next batch)
+        return next((e["payload"]["reason"].split()[-1] for e in service.events(task["id"])
+                     if e["kind"] == "status" and e["payload"]["to"] == "processing"), None)
+
+    while "s1" not in checkpoints(stack, task["id"]) or running_on() is None:  # s1 done; s2 (slow) is running
         assert time.monotonic() < deadline, service.get(task["id"])
         time.sleep(0.05)
-    director = next(e["payload"]["reason"] for e in service.events(task["id"])
-                    if e["kind"] == "status" and e["payload"]["to"] == "processing").split()[-1]
+    director = running_on()
     pids = client.run(os.getpid)
     addr = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items() if w["name"] == director)
     os.kill(pids[addr], signal.SIGKILL)

@@ -254,6 +254,10 @@ def test_code_specialist_seam_runs_the_loop():
     none = handle(SpecialistCall(subtask=Subtask("s1", "code", TASK), context={}, agent=None, model=scripted(stub),
                                  budget=None, options={"max_rounds": 1}))
     assert not none.ok and none.status == "failed"  # a stub is never handed over
+    no_asserts = "```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_runs():\n    fib(3)\n```"
+    untested = handle(SpecialistCall(subtask=Subtask("s1", "code", TASK), context={}, agent=None,
+                                     model=scripted(RIGHT, tests=no_asserts), budget=None, options={"max_rounds": 2}))
+    assert untested.ok and untested.stop_reason == "unverified" and "no test file" in untested.output
 
 
 @sandboxed

@@ -39,6 +39,9 @@ def handle(call: SpecialistCall) -> SubtaskResult:
         verdict = (f"Two independent answers pass every example of the request and agree; "
                    f"{summary['tests_run'] - summary['tests_passed']} of the model's own {summary['tests_run']} tests "
                    f"fail both, and no answer passes them (likely wrong tests: check them)")
+    elif delivered and result.stop_reason == "unverified":
+        verdict = (f"Delivered unverified: the request shows no example and no test file the model wrote could "
+                   f"judge the code ({summary['rounds']} round(s)); check it before use")
     elif delivered:
         kept = result.final
         assert kept is not None  # _worth_delivering needs it
@@ -62,9 +65,12 @@ def handle(call: SpecialistCall) -> SubtaskResult:
 
 def _worth_delivering(result: CodeResult) -> bool:
     """The kept answer runs (no mechanical fault), passes every example the request gives and at least half
-    of the model's own tests: handed over with what it fails, rather than the whole task failed."""
+    of the model's own tests, or nothing could test it (no example, no test file that judges): handed over,
+    saying so, rather than the whole task failed."""
     kept = result.final
     if kept is None or kept.mechanical or kept.unwritten or kept.examples_passed < kept.examples:
         return False
+    if result.stop_reason == "unverified":  # no test file could judge it and the request shows no example
+        return True
     own = kept.tests - kept.examples
     return own > 0 and (kept.passed - kept.examples_passed) * 2 >= own
