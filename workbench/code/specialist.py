@@ -30,28 +30,7 @@ def handle(call: SpecialistCall) -> SubtaskResult:
     summary = result.summary()
     blocks = "\n\n".join(f"{name}:\n```{result.task.lang.fence}\n{src.rstrip()}\n```" for name, src in result.files.items())
     coverage = "" if summary["coverage"] is None else f", coverage {summary['coverage']:.0f}%"
-    # "agreed": two independent answers pass every example of the request and fail the same model-written
-    # tests, which no answer passes: the tests are the likelier mistake, so the answer is delivered, saying so.
-    delivered = result.ok or result.stop_reason == "agreed" or _worth_delivering(result)
-    if result.ok:
-        verdict = f"All {summary['tests_passed']} tests pass in the sandbox ({summary['rounds']} round(s){coverage})"
-    elif result.stop_reason == "agreed":
-        verdict = (f"Two independent answers pass every example of the request and agree; "
-                   f"{summary['tests_run'] - summary['tests_passed']} of the model's own {summary['tests_run']} tests "
-                   f"fail both, and no answer passes them (likely wrong tests: check them)")
-    elif delivered and result.stop_reason == "unverified":
-        verdict = (f"Delivered unverified: the request shows no example and no test file the model wrote could "
-                   f"judge the code ({summary['rounds']} round(s)); check it before use")
-    elif delivered:
-        kept = result.final
-        assert kept is not None  # _worth_delivering needs it
-        verdict = (f"Delivered unverified after {summary['rounds']} round(s) ({result.stop_reason}): it runs, passes "
-                   f"{kept.examples_passed}/{kept.examples} of the request's examples and "
-                   f"{kept.passed - kept.examples_passed}/{kept.tests - kept.examples} of the model's own tests; "
-                   f"check the ones it fails")
-    else:
-        verdict = (f"Not passing after {summary['rounds']} round(s) ({result.stop_reason}): "
-                   f"{summary['tests_passed']}/{summary['tests_run']} tests pass")
+    delivered, verdict = _verdict(result, summary, coverage)
     return SubtaskResult(
         subtask_id=call.subtask.id, specialist=call.subtask.specialist, ok=delivered,
         output=f"{verdict}.\n\n{blocks}", status="done" if delivered else "failed",
@@ -63,14 +42,29 @@ def handle(call: SpecialistCall) -> SubtaskResult:
     )
 
 
-def _worth_delivering(result: CodeResult) -> bool:
-    """The kept answer runs (no mechanical fault), passes every example the request gives and at least half
-    of the model's own tests, or nothing could test it (no example, no test file that judges): handed over,
-    saying so, rather than the whole task failed."""
+def _verdict(result: CodeResult, summary: dict, coverage: str) -> tuple[bool, str]:
+    """Whether the answer is handed over, and the line that says how far it was verified. Handed over: it
+    passes every test; or two independent answers pass every example and agree against model-written tests
+    no answer passes ("agreed": the tests are the likelier mistake); or the kept answer runs (no mechanical
+    fault, not a stub), passes every example the request gives and either nothing could test it
+    ("unverified") or it passes at least half of the model's own tests."""
+    rounds = summary["rounds"]
+    if result.ok:
+        return True, f"All {summary['tests_passed']} tests pass in the sandbox ({rounds} round(s){coverage})"
+    if result.stop_reason == "agreed":
+        return True, (f"Two independent answers pass every example of the request and agree; "
+                      f"{summary['tests_run'] - summary['tests_passed']} of the model's own {summary['tests_run']} "
+                      f"tests fail both, and no answer passes them (likely wrong tests: check them)")
     kept = result.final
-    if kept is None or kept.mechanical or kept.unwritten or kept.examples_passed < kept.examples:
-        return False
-    if result.stop_reason == "unverified":  # no test file could judge it and the request shows no example
-        return True
-    own = kept.tests - kept.examples
-    return own > 0 and (kept.passed - kept.examples_passed) * 2 >= own
+    runs = (kept is not None and not kept.mechanical and not kept.unwritten
+            and kept.examples_passed == kept.examples)
+    if runs and result.stop_reason == "unverified":
+        return True, (f"Delivered unverified: the request shows no example and no test file the model wrote could "
+                      f"judge the code ({rounds} round(s)); check it before use")
+    own, own_passed = (kept.tests - kept.examples, kept.passed - kept.examples_passed) if kept else (0, 0)
+    if runs and own > 0 and own_passed * 2 >= own:
+        return True, (f"Delivered unverified after {rounds} round(s) ({result.stop_reason}): it runs, passes "
+                      f"{kept.examples_passed}/{kept.examples} of the request's examples and {own_passed}/{own} "
+                      f"of the model's own tests; check the ones it fails")
+    return False, (f"Not passing after {rounds} round(s) ({result.stop_reason}): "
+                   f"{summary['tests_passed']}/{summary['tests_run']} tests pass")
