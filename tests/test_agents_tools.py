@@ -110,6 +110,16 @@ def test_undocumented_or_untyped_parameters_are_refused_at_definition():
     with pytest.raises(ToolError, match="Unknown permission"):
         tool(permissions=["root"])(h)
 
+    def k(a: os.DirEntry) -> None:
+        """K.
+
+        Args:
+            a: thing.
+        """
+
+    with pytest.raises(ToolError, match="cannot be described as JSON"):
+        tool(k)
+
 
 def test_arguments_are_validated_with_clear_errors():
     @tool
@@ -126,12 +136,66 @@ def test_arguments_are_validated_with_clear_errors():
     with pytest.raises(ToolError) as err:
         repeat.call({"txt": "ab", "times": "many"})
     message = str(err.value)
-    assert "'text' is a required property" in message
-    assert "Additional properties are not allowed ('txt' was unexpected)" in message
-    assert "times: 'many' is not of type 'integer'" in message
-    assert "repeat(text: string, times: integer)" in message
+    assert "\n" not in message  # fed back to the model as one observation line
+    assert "missing required argument 'text'" in message
+    assert "unknown argument 'txt' (repeat takes text, times)" in message
+    assert "times: Input should be a valid integer" in message and "(got 'many')" in message
+    assert message.endswith("Call it as repeat(text: string, times: integer).")
     with pytest.raises(ToolError, match="must be a JSON object"):
         repeat.call(["ab", 2])
+
+
+def test_builtin_schemas_are_what_the_agents_see():
+    assert read_file.parameters == {
+        "type": "object", "additionalProperties": False, "required": ["path"],
+        "properties": {"path": {"type": "string", "description": "File to read, relative to the workspace."}}}
+    assert list_files.parameters["required"] == []  # present even when empty
+    assert list_files.parameters["properties"]["path"]["default"] == "."
+    assert write_file.parameters["required"] == ["path", "content"]
+    assert write_file.signature() == "write_file(path: string, content: string)"
+
+
+def test_an_unknown_argument_is_refused_naming_it_and_what_the_tool_takes(workspace):
+    tools = Toolset([read_file], permissions={"reads_files"}, workspace=workspace)
+    call = tools.call("read_file", {"path": "notes/todo.txt", "encoding": "latin-1"})
+    assert call.result is None and not call.refused
+    assert call.error == ("Bad arguments for read_file: unknown argument 'encoding' (read_file takes path). "
+                          "Call it as read_file(path: string).")
+
+
+def test_quoted_numbers_and_booleans_are_coerced_to_the_hinted_type():
+    @tool
+    def page(number: int, zoom: float = 1.0, dark: bool = False) -> str:
+        """Show a page.
+
+        Args:
+            number: Page number.
+            zoom: Zoom factor.
+            dark: Dark mode.
+        """
+        return repr((number, zoom, dark))
+
+    assert page.validate({"number": "3", "zoom": "1.5", "dark": "true"}) == {"number": 3, "zoom": 1.5, "dark": True}
+    assert page.call({"number": "3"}) == "(3, 1.0, False)"
+
+
+def test_a_wrong_type_is_refused_with_what_was_sent():
+    @tool
+    def repeat(text: str, times: int) -> str:
+        """Repeat a text.
+
+        Args:
+            text: The text.
+            times: How often.
+        """
+        return text * times
+
+    with pytest.raises(ToolError) as err:
+        repeat.call({"text": ["a", "b"], "times": "2.5"})
+    message = str(err.value)
+    assert "text: Input should be a valid string (got ['a', 'b'])" in message
+    assert "times: Input should be a valid integer" in message and "(got '2.5')" in message
+    assert message.startswith("Bad arguments for repeat: ") and "\n" not in message
 
 
 def test_toolset_refuses_a_tool_whose_permission_the_agent_lacks(workspace):

@@ -1,5 +1,8 @@
 """Tools: typed Python functions whose signature and docstring are their JSON schema.
 
+A pydantic model built from the signature (descriptions from the docstring's `Args:`) gives the schema
+the agents see and checks each call's arguments, refusing unknown ones.
+
     @tool(permissions=["reads_files"])
     def read_file(path: Path) -> str:
         '''Read a text file from the workspace.
@@ -25,12 +28,15 @@ import inspect
 import json
 import re
 import time
-import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, ValidationError, create_model
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from workbench import telemetry
 from workbench.errors import ToolError, ToolRefused
@@ -41,9 +47,6 @@ SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*",
                    ".pgpass", "credentials*", "*secret*", ".git-credentials")
 SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".docker", ".kube")
 MAX_RESULT_CHARS = 4000  # an observation longer than this floods a small model's context
-
-_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean",
-                               dict: "object", list: "array", Path: "string"}
 
 
 # --- schema from signature + docstring ------------------------------------------------------------
@@ -78,23 +81,20 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     return "\n".join(description).strip(), params
 
 
-def json_type(annotation: Any) -> dict[str, Any]:
-    """JSON schema of one type hint: str, int, float, bool, Path, list[X], dict, Literal[...], X | None."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Literal:
-        return {"enum": list(args)}
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) != 1:
-            raise ToolError(f"Union type {annotation} is not supported in tool signatures; use one type or X | None.")
-        return json_type(inner[0])
-    if origin is list:
-        return {"type": "array", "items": json_type(args[0])} if args else {"type": "array"}
-    if origin is dict:
-        return {"type": "object"}
-    if annotation in _JSON_TYPES:
-        return {"type": _JSON_TYPES[annotation]}
-    raise ToolError(f"Type {annotation!r} cannot be described as JSON; use str, int, float, bool, Path, list or dict.")
+# A workspace path travels as a string: confine() makes it a Path inside the workspace, or refuses it.
+_WIRE_TYPES: dict[Any, Any] = {Path: str, Path | None: str | None}
+_ARGUMENTS_CONFIG = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class _ToolSchema(GenerateJsonSchema):
+    """Pydantic's JSON schema as the prompt and the grammar want it: no titles, `X | None` shown as X
+    (a model that sends null is still accepted; the schema only says what to send)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
 
 
 @dataclass
@@ -103,6 +103,7 @@ class Tool:
     description: str
     parameters: dict[str, Any]  # JSON schema of the arguments object
     fn: Callable[..., Any]
+    arguments_model: type[BaseModel]  # checks and coerces a call's arguments; `parameters` is its JSON schema
     permissions: frozenset[str] = frozenset()
     path_params: tuple[str, ...] = ()
 
@@ -111,33 +112,42 @@ class Tool:
 
     def signature(self) -> str:
         """`read_file(path: string)` as the prompt shows it."""
-        props = self.parameters["properties"]
         required = set(self.parameters.get("required", []))
-        parts = [f"{n}: {p.get('type', 'enum ' + str(p.get('enum')))}{'' if n in required else '?'}"
-                 for n, p in props.items()]
+        parts = [f"{n}: {_type_label(p)}{'' if n in required else '?'}"
+                 for n, p in self.parameters["properties"].items()]
         return f"{self.name}({', '.join(parts)})"
 
     def validate(self, args: Any) -> dict[str, Any]:
-        """Checked (and lightly coerced: "3" -> 3 for an integer) arguments, or a ToolError saying what to fix."""
-        import jsonschema
-
+        """Checked arguments, defaults filled in and lightly coerced ("3" -> 3 for an integer: small models
+        quote numbers), or a ToolError in one line saying what to fix."""
         if not isinstance(args, dict):
             raise ToolError(f"Arguments of {self.name} must be a JSON object, got {type(args).__name__}. "
                             f"Call it as {self.signature()}.")
-        args = {k: _coerce(v, self.parameters["properties"].get(k, {})) for k, v in args.items()}
-        errors = sorted(jsonschema.Draft202012Validator(self.parameters).iter_errors(args), key=str)
-        if errors:
-            problems = "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors)
-            raise ToolError(f"Bad arguments for {self.name}: {problems}. Call it as {self.signature()}.")
-        return args
+        try:
+            return dict(self.arguments_model.model_validate(args))
+        except ValidationError as exc:
+            raise ToolError(f"Bad arguments for {self.name}: {self._problems(exc)}. "
+                            f"Call it as {self.signature()}.") from None
+
+    def _problems(self, exc: ValidationError) -> str:
+        problems = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(map(str, error["loc"]))
+            if error["type"] == "extra_forbidden":
+                accepted = ", ".join(self.parameters["properties"]) or "no arguments"
+                problems.append(f"unknown argument {where!r} ({self.name} takes {accepted})")
+            elif error["type"] == "missing":
+                problems.append(f"missing required argument {where!r}")
+            else:
+                problems.append(f"{where}: {error['msg']} (got {repr(error['input'])[:80]})")
+        return "; ".join(problems)
 
     def call(self, args: Any, *, workspace: Path | None = None, allow_secrets: bool = False) -> Any:
         args = self.validate(args)
         for name in self.path_params:
-            # A defaulted path is confined too: Path(".") must mean the workspace, not the process's cwd.
-            default = self.parameters["properties"][name].get("default")
-            if name in args or default is not None:
-                args[name] = confine(args.get(name, default), workspace, allow_secrets=allow_secrets)
+            # Defaults are filled in, so a defaulted Path(".") is confined too: the workspace, not the cwd.
+            if args[name] is not None:
+                args[name] = confine(args[name], workspace, allow_secrets=allow_secrets)
         try:
             return self.fn(**args)
         except ToolError:
@@ -149,19 +159,12 @@ class Tool:
         return self.fn(*args, **kwargs)
 
 
-def _coerce(value: Any, prop: dict[str, Any]) -> Any:
-    """Small models quote numbers and booleans; accept the obvious cases instead of failing the step."""
-    if not isinstance(value, str):
-        return value
-    casts: dict[str, Callable[[str], Any]] = {
-        "integer": int, "number": float,
-        "boolean": lambda s: {"true": True, "false": False}[s.strip().lower()],
-    }
-    cast = casts.get(prop.get("type", ""))
-    try:
-        return cast(value) if cast else value
-    except (ValueError, KeyError):
-        return value
+def _type_label(prop: dict[str, Any]) -> str:
+    if "enum" in prop:
+        return f"enum {prop['enum']}"
+    if "anyOf" in prop:
+        return " | ".join(_type_label(p) for p in prop["anyOf"])
+    return prop.get("type", "any")
 
 
 def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
@@ -178,28 +181,30 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
         if not description:
             raise ToolError(f"Tool {func.__name__} needs a docstring: its first line is what the model reads.")
         hints = typing.get_type_hints(func)
-        props: dict[str, Any] = {}
-        required: list[str] = []
+        fields: dict[str, Any] = {}
         for pname, param in inspect.signature(func).parameters.items():
             if pname not in hints:
                 raise ToolError(f"Parameter {pname!r} of tool {func.__name__} needs a type hint.")
             if pname not in docs:
                 raise ToolError(f"Document parameter {pname!r} of tool {func.__name__} in its docstring "
                                 f"(an `Args:` section: `{pname}: what it is`).")
-            props[pname] = {**json_type(hints[pname]), "description": docs[pname]}
-            if param.default is inspect.Parameter.empty:
-                required.append(pname)
-            else:
-                props[pname]["default"] = param.default if not isinstance(param.default, Path) else str(param.default)
-        parameters = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
-        paths = tuple(p for p in props if _is_path(hints[p]))
-        return Tool(name or func.__name__, description, parameters, func, perms, paths)
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[pname] = (_WIRE_TYPES.get(hints[pname], hints[pname]),
+                             Field(str(default) if isinstance(default, Path) else default, description=docs[pname]))
+        try:
+            arguments_model = create_model(func.__name__, __config__=_ARGUMENTS_CONFIG, **fields)
+            parameters = arguments_model.model_json_schema(schema_generator=_ToolSchema)
+        except PydanticUserError as exc:
+            raise ToolError(f"Tool {func.__name__}: a parameter type cannot be described as JSON "
+                            f"({str(exc).splitlines()[0]}). "
+                            f"Use str, int, float, bool, Path, Literal, list or dict.") from None
+        parameters.pop("title", None)
+        parameters.setdefault("required", [])
+        paths = tuple(p for p in fields if hints[p] in _WIRE_TYPES)
+        return Tool(name or func.__name__, description, parameters, func, arguments_model, perms, paths)
 
     return build(fn) if fn is not None else build
 
-
-def _is_path(annotation: Any) -> bool:
-    return annotation is Path or Path in typing.get_args(annotation)
 
 
 # --- workspace confinement ------------------------------------------------------------------------
