@@ -57,7 +57,7 @@ def sandbox_ok(toolchain: bool = True) -> tuple[bool, str]:
     if not ok:
         return False, f"bubblewrap unusable here ({why}): {SYSTEM_FIX}"
     if toolchain:
-        from workbench.sandbox.runtimes import Toolchain
+        from workbench.sandbox.toolchain import Toolchain
 
         tc = Toolchain.from_settings()
         if not tc.stamp():

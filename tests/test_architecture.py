@@ -18,31 +18,18 @@ from importlinter.cli import lint_imports
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Cycles that run through files being rewritten by the event/telemetry redesign; each entry says what
-# breaks it. The test fails when one of them is gone, so the list only shrinks.
-KNOWN_CYCLES = {
-    frozenset({"workbench.sandbox", "workbench.sandbox._process", "workbench.sandbox.bwrap",
-               "workbench.sandbox.docker", "workbench.sandbox.host", "workbench.sandbox.runtimes"}):
-        "the backends and sandbox/_process.py import the package, whose Executor and get_executor import "
-        "them back; Limits, ExecResult and Executor belong in a module of their own below the backends",
-}
-
 
 @pytest.fixture(scope="module")
 def imports() -> dict[str, set[str]]:
+    """Every workbench module (packages' __init__ included) and the modules it imports directly."""
     graph = grimp.build_graph("workbench", "dashboards", cache_dir=None)
     return {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
 
 
-def cycles(imports: dict[str, set[str]], known=KNOWN_CYCLES) -> list[str] | None:
-    """The first cycle outside the known ones (each known cycle is treated as one node), or None."""
-    group = {m: min(cycle) for cycle in known for m in cycle}
-    collapsed: dict[str, set[str]] = {}
-    for module, imported in imports.items():
-        node = group.get(module, module)
-        collapsed.setdefault(node, set()).update(group.get(i, i) for i in imported if group.get(i, i) != node)
+def cycles(imports: dict[str, set[str]]) -> list[str] | None:
+    """The modules of one import cycle, the first repeated at the end, or None."""
     try:
-        TopologicalSorter(collapsed).prepare()
+        TopologicalSorter(imports).prepare()
     except CycleError as exc:
         return list(reversed(exc.args[1]))  # graphlib lists dependencies before their importers
     return None
@@ -63,15 +50,8 @@ def test_no_import_cycles(imports):
                            f"below them both (a function-level import hides the cycle, it does not break it).")
 
 
-@pytest.mark.parametrize("cycle", list(KNOWN_CYCLES), ids=lambda c: min(c))
-def test_each_known_cycle_still_exists(imports, cycle):
-    inner = {m: imports[m] & cycle for m in cycle}
-    assert cycles(inner, known={}) is not None, (
-        f"The cycle among {sorted(cycle)} is gone: remove it from KNOWN_CYCLES.")
-
-
 def test_the_cycle_check_names_a_cycle():
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, known={}) in (
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) in (
         ["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"])
 
 

@@ -13,13 +13,13 @@ from workbench.errors import SandboxError
 from workbench.sandbox import Limits
 from workbench.sandbox.runtimes import (
     RUNTIMES,
-    Toolchain,
     UnknownLanguage,
     get_runtime,
     run_code,
     run_path,
     run_tests,
 )
+from workbench.sandbox.toolchain import Toolchain
 
 TOOLCHAIN = Toolchain.from_settings()
 pytestmark = [requires(*sandbox_ok(toolchain=False)), pytest.mark.timeout(180)]

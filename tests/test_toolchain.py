@@ -20,7 +20,8 @@ from helpers import REPO, require, requires, run_cli, sandbox_ok
 from workbench.config import reload_settings
 from workbench.sandbox.bwrap import BwrapExecutor
 from workbench.sandbox.components import RuntimeUnavailable
-from workbench.sandbox.runtimes import Toolchain, get_runtime, require_runtime, run_program, run_tests
+from workbench.sandbox.runtimes import get_runtime, require_runtime, run_program, run_tests
+from workbench.sandbox.toolchain import Toolchain
 
 SETUP_TOOLCHAIN = REPO / "scripts" / "setup-toolchain.sh"
 SETUP_SYSTEM = REPO / "scripts" / "setup-system.sh"

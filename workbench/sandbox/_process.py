@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from workbench import telemetry
-from workbench.sandbox import ExecResult, Limits
+from workbench.sandbox.executor import ExecResult, Limits
 
 CHUNK = 65536
 # Work-directory entries that are caches or scratch, never results.

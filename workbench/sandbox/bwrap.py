@@ -39,14 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import SandboxError
-from workbench.sandbox import (
-    WORKDIR,
-    ExecResult,
-    Executor,
-    Limits,
-)
 from workbench.sandbox._process import Spawned, log_run, make_tar, pump, spawn, to_result
 from workbench.sandbox.cgroups import Cgroup, CgroupUnavailable
+from workbench.sandbox.executor import WORKDIR, ExecResult, Executor, Limits
+from workbench.sandbox.toolchain import Toolchain
 
 # Read-only from the host: what runtimes need under /etc (symlink targets of the JDK and of
 # /usr/bin/java, the loader cache). Nothing else of /etc is visible (no passwd, shadow, hosts, ssl).
@@ -163,8 +159,6 @@ class BwrapExecutor(Executor):
         return _probe()
 
     def tools(self) -> dict[str, str]:
-        from workbench.sandbox.runtimes import Toolchain
-
         return Toolchain(self.toolchain_dir).paths()
 
     # --- argv -----------------------------------------------------------------------------

@@ -43,7 +43,7 @@ class Component:
 
 
 def _toolchain():
-    from workbench.sandbox.runtimes import Toolchain
+    from workbench.sandbox.toolchain import Toolchain
 
     return Toolchain.from_settings()
 

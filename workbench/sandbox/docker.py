@@ -24,13 +24,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from workbench.errors import SandboxError
-from workbench.sandbox import (
-    WORKDIR,
-    ExecResult,
-    Executor,
-    Limits,
-)
 from workbench.sandbox._process import SKIP_DIRS, Outcome, _Capped, log_run, make_tar, to_result
+from workbench.sandbox.executor import WORKDIR, ExecResult, Executor, Limits
 
 DEFAULT_IMAGE = "workbench-sandbox:1"
 DOCKERFILE = """\

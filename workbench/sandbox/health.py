@@ -39,7 +39,7 @@ def _sandbox() -> Outcome:
     from workbench.errors import SandboxError
     from workbench.sandbox import Limits, get_executor
     from workbench.sandbox.bwrap import BwrapExecutor
-    from workbench.sandbox.runtimes import Toolchain
+    from workbench.sandbox.toolchain import Toolchain
 
     try:
         executor = get_executor()

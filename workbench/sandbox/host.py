@@ -11,8 +11,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 
-from workbench.sandbox import ExecResult, Executor, Limits
 from workbench.sandbox._process import log_run, make_tar, supervise, to_result
+from workbench.sandbox.executor import ExecResult, Executor, Limits
 
 WARNING = ("UNSAFE: ran WITHOUT a sandbox (WORKBENCH_SANDBOX=unsafe-host): the code could read and write "
            "this user's files and use the network")

@@ -13,7 +13,6 @@ prettier inside the sandbox (a prettier config file can be JavaScript, so it is 
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import subprocess
@@ -23,21 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from workbench.errors import SandboxError, WorkbenchError
-from workbench.sandbox import (
-    ExecResult,
-    Executor,
-    Limits,
-    check_files,
-    default_limits,
-    files_from_path,
-    reports,
-)
+from workbench.sandbox import get_executor, reports
+from workbench.sandbox.executor import ExecResult, Executor, Limits, check_files, default_limits, files_from_path
 from workbench.sandbox.fixes import RuntimeUnavailable, missing_tools_fix
 from workbench.sandbox.scan import ScanReport, scan_python
 
 REPORT_DIR = ".workbench"
-JUNIT_JAR = "/usr/share/java/junit-platform-console-standalone.jar"
-JAVAC, JAVA = "/usr/bin/javac", "/usr/bin/java"
 
 
 class UnknownLanguage(WorkbenchError):
@@ -46,41 +36,6 @@ class UnknownLanguage(WorkbenchError):
 
     def __init__(self, name: str):
         super().__init__(f"Unknown language {name!r}. Available: {', '.join(sorted(RUNTIMES))}.")
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    """Where the runtimes live on the host (and, bound read-only at the same path, in the sandbox)."""
-
-    root: Path
-
-    @classmethod
-    def from_settings(cls) -> Toolchain:
-        from workbench.config import get_settings
-
-        return cls(Path(get_settings().toolchain_dir))
-
-    def paths(self) -> dict[str, str]:
-        node_modules = self.root / "node" / "node_modules"
-        # bin/node is the node setup chose (the system's when >= 20 and under /usr, else PyPI's), so
-        # the sandbox runs exactly the node the toolchain's packages were installed with.
-        return {"python": str(self.root / "python" / "bin" / "python"), "node": str(self.root / "node" / "bin" / "node"),
-                "tsx": str(node_modules / ".bin" / "tsx"), "prettier": str(node_modules / "prettier" / "bin" / "prettier.cjs"),
-                "javac": JAVAC, "java": JAVA, "junit": JUNIT_JAR}
-
-    def stamp(self) -> dict:
-        try:
-            return json.loads((self.root / "stamp.json").read_text())
-        except (OSError, ValueError):
-            return {}
-
-    @staticmethod
-    def require(runtime: Runtime, tools: Mapping[str, str]) -> None:
-        """Fail with the fix when a tool the runtime needs is not installed (checked on the host)."""
-        missing = [key for key in runtime.tools if not Path(tools[key]).exists()]
-        if missing:
-            raise RuntimeUnavailable(runtime.name, [f"{key} ({tools[key]})" for key in missing],
-                                     missing_tools_fix(runtime.name, missing))
 
 
 @dataclass(frozen=True)
@@ -358,8 +313,6 @@ class SandboxRun:
 
 def _prepare(runtime: Runtime, files: Mapping[str, str | bytes], executor: Executor | None,
              limits: Limits | None) -> tuple[Executor, dict, dict[str, bytes], Limits]:
-    from workbench.sandbox import get_executor
-
     encoded = check_files(files)
     if not encoded:
         raise SandboxError(f"Nothing to run: no {runtime.name} files were given.")
@@ -375,12 +328,15 @@ def _prepare(runtime: Runtime, files: Mapping[str, str | bytes], executor: Execu
 def require_runtime(language: str, executor: Executor | None = None) -> Runtime:
     """The language's runtime if it can run here, else RuntimeUnavailable naming the command that
     installs it. Cheap (file checks): call it before spending model time on code for that language."""
-    from workbench.sandbox import get_executor
-
     runtime = get_runtime(language)
     executor = executor or get_executor()
-    if executor.name != "docker":  # the docker backend's tools live in its image
-        Toolchain.require(runtime, executor.tools())
+    if executor.name == "docker":  # the docker backend's tools live in its image
+        return runtime
+    tools = executor.tools()
+    missing = [key for key in runtime.tools if not Path(tools[key]).exists()]
+    if missing:
+        raise RuntimeUnavailable(runtime.name, [f"{key} ({tools[key]})" for key in missing],
+                                 missing_tools_fix(runtime.name, missing))
     return runtime
 
 
