@@ -14,6 +14,7 @@ from workbench.errors import (
     ProviderError,
     RateLimited,
     SchemaError,
+    StreamInterrupted,
 )
 from workbench.gateway import attempts, availability, breaker, budget, cache, policy
 from workbench.gateway.breaker import BreakerModel
@@ -289,6 +290,64 @@ def test_all_failing_chain_names_every_model():
     with pytest.raises(ProviderError) as err:
         compose([a, b], cache=False, budget=False, retry=False).complete("hi")
     assert "test:a" in str(err.value) and "test:b" in str(err.value) and err.value.status == 502
+
+
+
+class WordStream(FakeModel):
+    """Streams words one delta each and counts what it produced, also when stopped early (a local model's
+    own count, not an estimate). With `fail_first`, its first stream fails before any word."""
+
+    def __init__(self, name: str, *words: str, fail_first: bool = False):
+        super().__init__(name)
+        self.words, self.fail_first = words, fail_first
+
+    def _stream(self, messages, options):
+        sent: list[str] = []
+        failing, self.fail_first = self.fail_first, False
+
+        def deltas():
+            if failing:
+                raise ProviderError("busy", status=503)
+            for word in self.words:
+                sent.append(word)
+                yield word
+
+        return deltas(), lambda text: Completion(text, self.model_id, Usage(4, len(sent)), "stop")
+
+
+def retried() -> RetryModel:  # the first attempt fails before any word; the second streams
+    return RetryModel(WordStream("words", "one ", "two ", "three ", fail_first=True), sleep=lambda s: None)
+
+
+def failed_over() -> FallbackModel:  # the first member fails before any word; the second streams
+    return FallbackModel([WordStream("down", fail_first=True), WordStream("words", "one ", "two ", "three ")])
+
+
+@pytest.mark.parametrize("build", [retried, failed_over])
+def test_a_stream_stopped_early_keeps_the_providers_own_count(build):
+    stream = build().stream("hi")
+    assert next(iter(stream)) == "one "
+    stream.close()  # the consumer stops reading after one word
+    assert stream.completion.model == "test:words" and stream.completion.finish_reason == "stop"
+    assert stream.completion.usage == Usage(4, 1)  # counted by the provider, not estimated
+
+
+def test_a_relayed_stream_that_fails_after_text_ends_interrupted_with_what_was_delivered():
+    class Breaks(WordStream):
+        def _stream(self, messages, options):
+            deltas, finish = super()._stream(messages, options)
+
+            def broken():
+                yield next(deltas)
+                raise ProviderError("connection dropped", status=502)
+
+            return broken(), finish
+
+    stream = RetryModel(Breaks("words", "one ", "two "), sleep=lambda s: None).stream("hi")
+    with pytest.raises(StreamInterrupted):
+        list(stream)
+    assert stream.text == "one " and stream.completion.finish_reason == "error"
+    assert stream.completion.usage.estimated  # the failed attempt's count is not kept
 
 
 # --- composition and the attempt hook ---------------------------------------------------------------

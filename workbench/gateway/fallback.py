@@ -21,7 +21,8 @@ from workbench.config import get_settings
 from workbench.errors import ConfigError, ContextTooLong, NeedsKeyError, ProviderError, WeightsError
 from workbench.gateway import attempts
 from workbench.gateway.availability import available, is_cloud
-from workbench.gateway.faults import classify, describe, interrupted, partial
+from workbench.gateway.faults import classify, describe, interrupted
+from workbench.gateway.relay import Relay
 from workbench.gateway.wrapper import WrapperModel
 from workbench.messages import Completion, MessagesLike, Stream
 from workbench.providers.base import Model
@@ -93,28 +94,22 @@ class FallbackModel(WrapperModel):
     def stream(self, messages: MessagesLike, **options: Any) -> Stream:
         run = _Run(attempts.captured())
         candidates = self._candidates(0, run)
-        state: dict[str, Any] = {"current": self._open(candidates, run, messages, options)}
+        first = self._open(candidates, run, messages, options)
+        relay = Relay(self.model_id)
 
         def deltas() -> Iterator[str]:
+            model, inner = first
             while True:
-                model, inner = state["current"]
                 try:
-                    yield from inner
-                    state["completion"] = inner.completion
+                    yield from relay.forward(inner)
                     return
-                except GeneratorExit:  # the consumer stopped reading: keep the provider's own count
-                    inner.close()
-                    state["completion"] = inner.completion
-                    raise
                 except Exception as exc:
                     if inner.text:  # delivered text can never be shown twice
                         raise interrupted(exc, model.model_id, inner.text)
                     self._failed(run, model, exc)
-                finally:
-                    inner.close()
-                state["current"] = self._open(candidates, run, messages, options)
+                model, inner = self._open(candidates, run, messages, options)
 
-        return Stream(deltas(), lambda text: state.get("completion") or partial(self.model_id, text))
+        return relay.stream(deltas())
 
     def _open(self, candidates: Iterator[tuple[int, Model]], run: _Run, messages: MessagesLike,
               options: dict) -> tuple[Model, Stream]:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from workbench.gateway import attempts
-from workbench.gateway.faults import classify, interrupted, partial
+from workbench.gateway.faults import classify, interrupted
+from workbench.gateway.relay import Relay
 from workbench.gateway.wrapper import WrapperModel
 from workbench.messages import Completion, MessagesLike, Stream
 
@@ -60,7 +61,7 @@ class RetryModel(WrapperModel):
 
     def stream(self, messages: MessagesLike, **options: Any) -> Stream:
         ctx = attempts.captured()
-        state: dict[str, Any] = {}
+        relay = Relay(self.model_id)
         attempt, waited = 1, 0.0
         while True:  # opening is retried too; errors that end it surface from stream() itself
             try:
@@ -77,33 +78,22 @@ class RetryModel(WrapperModel):
             inner: Stream | None = first
             n, slept = attempt, waited
             while True:
-                emitted = False
                 try:
                     if inner is None:
                         inner = self._open(ctx, n, messages, options)
-                    for delta in inner:
-                        emitted = True
-                        yield delta
-                    state["completion"] = inner.completion
+                    yield from relay.forward(inner)
                     return
-                except GeneratorExit:  # the consumer stopped reading: keep the provider's own count
-                    inner.close()
-                    state["completion"] = inner.completion
-                    raise
                 except Exception as exc:
-                    if emitted:
-                        raise interrupted(exc, self.model_id, inner.text if inner else "")
+                    if inner is not None and inner.text:  # delivered text can never be shown twice
+                        raise interrupted(exc, self.model_id, inner.text)
                     wait = self.delay(exc, n, slept)
                     if wait is None:
                         raise
-                finally:
-                    if inner is not None:
-                        inner.close()
                 inner = None
                 self.sleep(wait)
                 slept, n = slept + wait, n + 1
 
-        return Stream(deltas(), lambda text: state.get("completion") or partial(self.model_id, text))
+        return relay.stream(deltas())
 
     def _open(self, ctx: dict, attempt: int, messages: MessagesLike, options: dict) -> Stream:
         with attempts.restored(ctx, attempt=attempt):
