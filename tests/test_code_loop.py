@@ -508,13 +508,15 @@ def test_a_test_file_cut_off_mid_test_is_cut_back_to_its_last_complete_test():
 
 @sandboxed
 def test_the_loop_checks_its_budget_before_every_call_and_keeps_its_best_answer_when_it_runs_out():
+    from workbench.agents.calls import MIN_REPLY_TOKENS
     from workbench.agents.guards import Budget
 
-    budget = Budget.create(max_tokens=1, name="code specialist")
+    budget = Budget.create(max_tokens=MIN_REPLY_TOKENS, name="code specialist")  # room for one reply
     model = scripted(RIGHT)
     result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=4, budget=budget)
     assert result.stop_reason == "budget_exceeded" and len(model.requests) == 1  # no call past the limit
-    assert budget.spent_tokens > 1 and "a, b = b, a + b" in result.files["fib.py"] and result.ok  # examples pass
+    assert model.requests[0][1]["max_tokens"] == MIN_REPLY_TOKENS  # capped by the tokens left
+    assert budget.spent_tokens > MIN_REPLY_TOKENS and "a, b = b, a + b" in result.files["fib.py"] and result.ok
 
 
 @sandboxed

@@ -20,7 +20,6 @@ request beside its instructions (Subtask.request), so a specialist reads the use
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from graphlib import CycleError, TopologicalSorter
@@ -29,19 +28,13 @@ from typing import Any
 from workbench import telemetry
 from workbench.agents.actions import parse_json_object
 from workbench.agents.agent import resolve_model
+from workbench.agents.calls import model_step
 from workbench.agents.guards import Budget
-from workbench.agents.loop import malformed_json
 from workbench.agents.registry import Registry, default_registry
 from workbench.agents.routing import MULTI, Route, route
 from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.agents.steps import Step
-from workbench.errors import (
-    AgentTimeout,
-    BudgetExceeded,
-    PlanError,
-    ProviderError,
-    WorkbenchError,
-)
+from workbench.errors import PlanError, WorkbenchError
 from workbench.providers.base import Model
 from workbench.schema import Strict, parse
 
@@ -305,12 +298,12 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
     messages = [{"role": "system", "content": system_prompt(registry, settings)},
                 {"role": "user", "content": task.strip()}]
     smallest = 2 if route is not None and route.route == MULTI and route.source == "model" else 1
-    options = {"schema": plan_schema(names, settings, smallest), "max_tokens": settings.max_tokens, "temperature": 0.0}
+    options = {"schema": plan_schema(names, settings, smallest), "temperature": 0.0}
     attempts: list[dict[str, Any]] = []
     result: Plan | None = None
     with telemetry.span("plan", agent="director", task_id=task_id) as span:
         for number in (1, 2):
-            step = _planning_call(llm, messages, options, budget, number)
+            step = _planning_call(llm, messages, options, settings.max_tokens, budget, number)
             attempts.append(_attempt(step))
             if step.stop_reason is None:
                 try:
@@ -369,30 +362,15 @@ def carry_request(the_plan: Plan, registry: Registry) -> Plan:
     return the_plan
 
 
-def _planning_call(llm: Model, messages: list[dict], options: dict[str, Any], budget: Budget, number: int) -> Step:
+def _planning_call(llm: Model, messages: list[dict], options: dict[str, Any], max_tokens: int, budget: Budget,
+                   number: int) -> Step:
     """One planning call as a Step; the plan's JSON (not yet validated) is left in step.action."""
-    step = Step(number=number, agent="director", model=llm.model_id, model_input=list(messages),
-                started_at=time.time())
-    began = time.perf_counter()
-    try:
-        budget.check()
-        completion = llm.complete(messages, **options)
-    except (BudgetExceeded, AgentTimeout) as exc:
-        step.stop_reason = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "timeout"
-        step.error = str(exc)
-    except WorkbenchError as exc:
-        step.error = f"{type(exc).__name__}: {exc}"
-        if not (isinstance(exc, ProviderError) and malformed_json(exc)):
-            step.stop_reason = "model_error"
-    else:
-        budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
-        step.model_output, step.model = completion.text, completion.model or step.model
-        step.tokens_in, step.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
-        step.cost_usd = completion.cost_usd or 0.0
+    step = model_step(llm, messages, budget, agent="director", number=number, max_tokens=max_tokens,
+                      options=options).step
+    if step.stop_reason is None and step.error is None:
         # Models without schema support print JSON in prose: read the first object out of the text.
-        step.action = completion.data if completion.data is not None else parse_json_object(completion.text)
-        step.parsed_from = "schema" if completion.data is not None else "text"
-    step.duration_ms = (time.perf_counter() - began) * 1000
+        step.parsed_from = "schema" if step.action is not None else "text"
+        step.action = step.action if step.action is not None else parse_json_object(step.model_output)
     return step
 
 

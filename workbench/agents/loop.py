@@ -4,7 +4,7 @@
         print(step.number, step.action, step.stop_reason)
     result = run(agent, task)          # the same, collected into an AgentResult
 
-Each iteration: check the guards (budget, wall clock), ask the model, read an action from its reply
+Each iteration: one model call within the budget (`workbench.agents.calls`), read an action from its reply
 (schema-constrained JSON, or a call printed as text), then either finish (final_answer), run the tool and
 feed its result back, or re-ask once with a correction. The last step carries `stop_reason`.
 Every step is emitted as an `agent_step` event; nothing here raises for a model or tool failure:
@@ -28,19 +28,15 @@ from workbench.agents.actions import (
     tools_prompt,
 )
 from workbench.agents.agent import Agent, resolve_model
+from workbench.agents.calls import model_step
 from workbench.agents.guards import Budget, LoopDetector
 from workbench.agents.steps import AgentResult, Step
-from workbench.errors import AgentTimeout, BudgetExceeded, LoopDetected, ProviderError, WorkbenchError
+from workbench.errors import LoopDetected
 from workbench.providers.base import Model
 from workbench.tools import Toolset
 
 MAX_CORRECTIONS = 1  # re-ask once with what was wrong; a second miss stops the run
-MIN_REPLY_TOKENS = 16  # below this a call cannot produce a usable answer: the budget is spent
 Stop = tuple[str, str | None]  # (stop_reason, error)
-
-# Guard exceptions -> stop reasons (a table, not an if-chain).
-GUARD_STOPS: dict[type[WorkbenchError], str] = {
-    BudgetExceeded: "budget_exceeded", AgentTimeout: "timeout", LoopDetected: "loop_detected"}
 
 
 def run_agent(agent: Agent, task: str, *, context: str | Mapping[str, str] | None = None,
@@ -66,10 +62,10 @@ def run_agent(agent: Agent, task: str, *, context: str | Mapping[str, str] | Non
     step_no = 1
     with telemetry.span("agent", agent=agent.name, task_id=task_id) as span:
         while step_no <= limits.max_steps:
-            step = Step(number=step_no, agent=agent.name, model=llm.model_id, model_input=list(messages),
-                        started_at=time.time())
             began = time.perf_counter()
-            stop = guard(budget) or ask_model(llm, messages, call_options(agent, budget, schema), step, budget)
+            step = model_step(llm, messages, budget, agent=agent.name, number=step_no,
+                              max_tokens=limits.max_tokens_per_call, options={**agent.options, "schema": schema}).step
+            stop = (step.stop_reason, step.error) if step.stop_reason is not None else None
             if stop is None:
                 action = read_action(step, tools) if tools else plain_answer(step)
                 if action is None:
@@ -122,58 +118,9 @@ def format_context(context: str | Mapping[str, str] | None) -> str:
     return f"Results of earlier subtasks (cite them by their [id]):\n{blocks}\n\n"
 
 
-def call_options(agent: Agent, budget: Budget, schema: dict | None) -> dict[str, Any]:
-    options = {**agent.options, "max_tokens": agent.limits.max_tokens_per_call, "schema": schema}
-    tokens_left = budget.tokens_left()
-    if tokens_left is not None:
-        options["max_tokens"] = max(1, min(options["max_tokens"], tokens_left))
-    seconds_left = budget.seconds_left()
-    if seconds_left is not None:
-        options["timeout"] = max(1.0, seconds_left)
-    return options
-
-
-def guard(budget: Budget) -> Stop | None:
-    try:
-        budget.check()
-        tokens_left = budget.tokens_left()
-        if tokens_left is not None and tokens_left < MIN_REPLY_TOKENS:
-            raise BudgetExceeded(f"Only {tokens_left} tokens are left in the budget, too few for a reply. "
-                                 f"Raise max_tokens in agents.yaml limits or the task's budget.")
-    except tuple(GUARD_STOPS) as exc:
-        return next(reason for cls, reason in GUARD_STOPS.items() if isinstance(exc, cls)), str(exc)
-    return None
-
-
-def ask_model(llm: Model, messages: list[dict], options: dict[str, Any], step: Step, budget: Budget) -> Stop | None:
-    """One model call into `step`. A reply that is not JSON under a schema is left for a correction."""
-    try:
-        completion = llm.complete(messages, **options)
-    except ProviderError as exc:
-        if malformed_json(exc):  # often cut off by max_tokens: the loop re-asks with a correction
-            step.error = f"the reply was not valid JSON ({exc})"
-            return None
-        return "model_error", f"{type(exc).__name__}: {exc}"
-    except WorkbenchError as exc:
-        return "model_error", f"{type(exc).__name__}: {exc}"
-    step.model_output = completion.text
-    step.tokens_in, step.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
-    step.cost_usd = completion.cost_usd or 0.0
-    step.model = completion.model or step.model
-    budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
-    if options.get("schema") is not None and isinstance(completion.data, dict):
-        step.action = completion.data
-    return None
-
-
-def malformed_json(exc: ProviderError) -> bool:
-    """The provider answered, but not with JSON under a schema (base.parse_json raises this)."""
-    return isinstance(exc.__cause__, ValueError) or "malformed JSON" in str(exc)
-
-
 def read_action(step: Step, tools: list) -> dict[str, Any] | None:
     """The action of this step (already parsed under a schema, else read from the text), or None + error."""
-    if step.error:  # malformed JSON: ask_model left the reason
+    if step.error:  # malformed JSON: model_step left the reason
         return None
     if step.action is not None:  # parsed under the schema; normalise anyway (a grammar is not a guarantee)
         found = (normalize(step.action), "schema")

@@ -21,15 +21,14 @@ never a part.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench import telemetry
 from workbench.agents.agent import resolve_model
+from workbench.agents.calls import model_step
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry
-from workbench.errors import WorkbenchError
 from workbench.providers.base import Model
 
 MULTI = "multi"  # the request has parts for different specialists: it gets a plan
@@ -83,28 +82,16 @@ def route(task: str, *, registry: Registry, names: list[str], model: Model | str
     llm = resolve_model(model)
     messages = [{"role": "system", "content": route_prompt(registry, names)},
                 {"role": "user", "content": task.strip()[:PROMPT_CHARS]}]
-    began = time.perf_counter()
-    result = Route(MULTI, source="error", model=llm.model_id)
     with telemetry.span("agent_step", agent="router") as span:
-        try:
-            if budget is not None:
-                budget.check()
-            completion = llm.complete(messages, schema=route_schema(names), max_tokens=MAX_TOKENS, temperature=0.0)
-        except WorkbenchError as exc:
-            result.error = f"{type(exc).__name__}: {exc}"
-        else:
-            if budget is not None:
-                budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
-            result.model = completion.model or result.model
-            result.tokens_in, result.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
-            result.cost_usd = completion.cost_usd or 0.0
-            data = completion.data if isinstance(completion.data, dict) else {}
-            name = str(data.get("route", "")).strip().lower()
-            if name in (MULTI, *names):
-                result.route, result.source = name, "model"
-            else:
-                result.error = f"the router answered {completion.text[:80]!r}, not one of {MULTI}, {', '.join(names)}"
-        result.duration_ms = (time.perf_counter() - began) * 1000
+        step = model_step(llm, messages, budget, agent="router", number=1, max_tokens=MAX_TOKENS,
+                          options={"schema": route_schema(names), "temperature": 0.0}).step
+        result = Route(MULTI, source="error", error=step.error, model=step.model, tokens_in=step.tokens_in,
+                       tokens_out=step.tokens_out, cost_usd=step.cost_usd, duration_ms=step.duration_ms)
+        name = str((step.action or {}).get("route", "")).strip().lower()
+        if step.error is None and name in (MULTI, *names):
+            result.route, result.source = name, "model"
+        elif step.error is None:
+            result.error = f"the router answered {step.model_output[:80]!r}, not one of {MULTI}, {', '.join(names)}"
         span.set(model=result.model, tokens_in=result.tokens_in, tokens_out=result.tokens_out,
                  cost_usd=result.cost_usd, error=result.error, payload=result.as_dict())
     return result

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import telemetry
+from workbench.agents.calls import model_step
 from workbench.agents.guards import Budget
 from workbench.code import prompts
 from workbench.code.candidates import Candidate, best, trusted_failures
@@ -390,19 +391,18 @@ def _rejudge(judge: Judge, pool: list[Candidate]) -> None:
 
 def _ask(model: Any, messages: list[dict], max_tokens: int, *, kind: str, until: Until,
          budget: Budget | None = None, temperature: float = 0, seed: int | None = None) -> tuple[Round, str]:
-    """One model call, stopped where `until` says the answer is complete (`workbench.code.stopping`)."""
-    if budget is not None:
-        budget.check()
-        left = budget.tokens_left()
-        max_tokens = max_tokens if left is None else max(1, min(max_tokens, left))
-    started = time.perf_counter()
-    completion = complete_until(model, messages, until, temperature=temperature, max_tokens=max_tokens, seed=seed)
-    if budget is not None:
-        budget.charge(tokens=completion.usage.input_tokens + completion.usage.output_tokens, usd=completion.cost_usd)
-    rnd = Round(number=0, kind=kind, reply=completion.text[:MAX_REPLY_CHARS],
-                tokens_in=completion.usage.input_tokens, tokens_out=completion.usage.output_tokens,
-                cost_usd=completion.cost_usd or 0.0, model_s=time.perf_counter() - started)
-    return rnd, completion.text
+    """One model call within `budget`, stopped where `until` says the answer is complete
+    (`workbench.code.stopping`). A spent budget raises BudgetExceeded / AgentTimeout, which `solve` stops
+    on; a failing model's error goes to solve's caller."""
+    call = model_step(model, messages, budget, agent="code", number=0, max_tokens=max_tokens,
+                      options={"temperature": temperature, "seed": seed},
+                      complete=lambda msgs, **options: complete_until(model, msgs, until, **options))
+    if call.failure is not None:
+        raise call.failure
+    step = call.step
+    rnd = Round(number=0, kind=kind, reply=step.model_output[:MAX_REPLY_CHARS], tokens_in=step.tokens_in,
+                tokens_out=step.tokens_out, cost_usd=step.cost_usd, model_s=step.duration_ms / 1000)
+    return rnd, step.model_output
 
 
 _JAVA_PACKAGE = re.compile(r"^\s*package\s+[\w.]+\s*;\s*\n", re.MULTILINE)

@@ -23,11 +23,12 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.agents.agent import Limits, resolve_model
+from workbench.agents.calls import model_step
 from workbench.agents.guards import Budget
-from workbench.agents.loop import malformed_json, tally
+from workbench.agents.loop import tally
 from workbench.agents.specialist import Specialist, SpecialistCall, SubtaskResult
 from workbench.agents.steps import AgentResult, Step
-from workbench.errors import AgentTimeout, BudgetExceeded, ProviderError, QueryRefused, WorkbenchError
+from workbench.errors import QueryRefused, WorkbenchError
 from workbench.tools import ToolCall
 
 SAFE_CONFIG = {
@@ -228,33 +229,15 @@ def _question(call: SpecialistCall, schema: str) -> str:
 
 
 def _ask_sql(llm: Any, messages: list[dict], call: SpecialistCall, budget: Budget, number: int) -> Step:
-    step = Step(number=number, agent="data", model=llm.model_id, model_input=list(messages), started_at=time.time())
-    began = time.perf_counter()
-    try:
-        budget.check()
-        completion = llm.complete(messages, schema=SQL_SCHEMA, temperature=0.0,
-                                  max_tokens=min(call.agent.limits.max_tokens_per_call, budget.tokens_left() or 10**6))
-    except (BudgetExceeded, AgentTimeout) as exc:
-        step.stop_reason = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "timeout"
-        step.error = str(exc)
-    except ProviderError as exc:
-        if not malformed_json(exc):
-            step.stop_reason, step.error = "model_error", f"{type(exc).__name__}: {exc}"
-        else:
-            step.error = f"the reply was not valid JSON ({exc})"
-    except WorkbenchError as exc:
-        step.stop_reason, step.error = "model_error", f"{type(exc).__name__}: {exc}"
-    else:
-        step.model_output, step.model = completion.text, completion.model or step.model
-        step.tokens_in, step.tokens_out = completion.usage.input_tokens, completion.usage.output_tokens
-        step.cost_usd = completion.cost_usd or 0.0
-        budget.charge(tokens=completion.usage.total_tokens, usd=completion.cost_usd)
-        sql = completion.data.get("sql") if isinstance(completion.data, dict) else None
+    step = model_step(llm, messages, budget, agent="data", number=number,
+                      max_tokens=call.agent.limits.max_tokens_per_call,
+                      options={"schema": SQL_SCHEMA, "temperature": 0.0}).step
+    if step.stop_reason is None and step.error is None:
+        sql = (step.action or {}).get("sql")  # the reply under SQL_SCHEMA; the step's action is the query
         if isinstance(sql, str) and sql.strip():
             step.action, step.parsed_from = {"tool": "duckdb_sql", "arguments": {"sql": sql}}, "schema"
         else:
-            step.error = 'the reply had no "sql" string'
-    step.duration_ms = (time.perf_counter() - began) * 1000
+            step.action, step.error = None, 'the reply had no "sql" string'
     return step
 
 
