@@ -123,9 +123,11 @@ def test_chat_completions_takes_json_only():
     assert r.status_code == 415 and r.json()["error"]["type"] == "UnsupportedMediaType"  # OpenAI's shape under /v1
     assert c.post("/api/v1/tasks", content="prompt=x",
                   headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 415
+    assert c.post("/v1/chat/completions", content=body, headers={"Content-Type": ""}).status_code == 415
     assert app.state.seen == []
     ok = c.post("/v1/chat/completions", content=body, headers={"Content-Type": "application/json; charset=utf-8"})
     assert ok.status_code == 200
+    assert c.post("/v1/chat/completions", content=body).status_code == 200  # API clients that name no type
 
 
 # --- the API key ------------------------------------------------------------------------------------------

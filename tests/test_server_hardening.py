@@ -53,6 +53,10 @@ def test_the_task_stream_needs_the_key(served):
         pass
     assert refused.value.response.status_code == 401
     assert json.loads(refused.value.response.body)["type"] == "Unauthorized"
+    page_socket = served.url.replace("http", "ws", 1) + "/tasks/ws"  # a Panel session's WebSocket
+    with pytest.raises(InvalidStatus) as refused, connect(page_socket, open_timeout=30):
+        pass
+    assert refused.value.response.status_code == 401
     with connect(url, additional_headers={"X-API-Key": KEY}, open_timeout=30) as ws:
         first = json.loads(ws.recv(timeout=30))
     assert first["type"] == "event" and first["event"]["task_id"] == task["id"]

@@ -9,8 +9,10 @@ They wrap the whole app, so they see every HTTP request and every WebSocket hand
   Allowed: localhost, 127.0.0.1, ::1, the bound host and WORKBENCH_ALLOWED_HOSTS. Else 400.
 - `OriginGuard`: a WebSocket handshake or a state-changing request (POST/PUT/PATCH/DELETE) whose Origin
   header is present must come from this server (its Origin's host:port is the Host header) or from
-  WORKBENCH_ALLOWED_ORIGINS. Else 403. A body sent to the API (/api/, /v1/) must be JSON (415 otherwise),
-  so a cross-site HTML form (text/plain, urlencoded) cannot post to it. No CORS headers are sent.
+  WORKBENCH_ALLOWED_ORIGINS. Else 403. A body sent to the API (/api/, /v1/) with a Content-Type must be
+  JSON (415 otherwise), so a cross-site form or a text/plain fetch, which need no CORS preflight, cannot post
+  to it even from a browser that leaves out Origin. (A body without any Content-Type, which API clients send,
+  is let through: a browser sends one only with an Origin header, judged above.) No CORS headers are sent.
 - `BodyLimit`: the body is counted as it arrives (chunked bodies included) and refused with 413 as soon as it
   passes the limit, without reading the rest; the app gets the body only once it is whole and within it.
 """
@@ -148,10 +150,11 @@ class OriginGuard:
                                                f"WORKBENCH_ALLOWED_ORIGINS (comma-separated).", "CrossSiteRequest")
                 return
             if kind == "http" and scope["path"].startswith(API_PREFIXES) and self.has_body(scope):
-                ctype = (header(scope, "content-type") or "").split(";", 1)[0].strip().lower()
-                if ctype != "application/json":
+                ctype = header(scope, "content-type")
+                ctype = ctype.split(";", 1)[0].strip().lower() if ctype is not None else None
+                if ctype is not None and ctype != "application/json":
                     await refuse(scope, send, 415, f"The request body must be JSON: send it with Content-Type: "
-                                                   f"application/json (got {ctype or 'none'!r}).", "UnsupportedMediaType")
+                                                   f"application/json (got {ctype!r}).", "UnsupportedMediaType")
                     return
         await self.app(scope, receive, send)
 
