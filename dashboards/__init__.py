@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from dashboards.markdown_policy import render_markdown_as_data
 from dashboards.pages import PAGES
+
+render_markdown_as_data()  # before any page makes a pane: user input and model output are text
 
 
 def load_pages() -> dict[str, tuple[str, Callable[[], object]]]:

@@ -127,7 +127,7 @@ class CostsPage(Dashboard):
             f"**{money(total)}** spent on **{calls:,}** model calls ({tokens:,} tokens) in the last {self.days} day(s)"
             f" · cost per successful task **{per_task}**"
             + (f" · ⚠️ {unpriced} unpriced call(s) (model missing from prices.yaml)" if unpriced else "")
-            + f"\n\n<small>analytics snapshot {data['generation']} published {data['published']} (UTC)</small>")
+            + f"\n\n_analytics snapshot {data['generation']} published {data['published']} (UTC)_")
         self._charts(f)
 
     def _charts(self, f: dict[str, pd.DataFrame]) -> None:

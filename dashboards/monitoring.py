@@ -11,6 +11,7 @@ thread's evaluations of workbench/alerts.yaml (or WORKBENCH_ALERTS_FILE).
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -195,7 +196,7 @@ class MonitoringPage(Dashboard):
 
     def _show_alerts(self, data: dict[str, Any]) -> None:
         if data.get("alerts_error"):
-            self.alerts.object = f"<b>Alert rules could not be loaded:</b> {data['alerts_error']}"
+            self.alerts.object = f"<b>Alert rules could not be loaded:</b> {html.escape(str(data['alerts_error']))}"
             return
         rows = []
         self.alerts_view = []
@@ -205,8 +206,9 @@ class MonitoringPage(Dashboard):
             color = "#d62728" if s.firing else "#2ca02c"
             since = time.strftime("%H:%M:%S", time.localtime(s.since)) if s.since else "–"
             self.alerts_view.append({"rule": s.rule.name, "state": state, "value": s.value, "count": s.count})
-            rows.append(f"<tr><td>{s.rule.name}</td><td>{s.rule.describe()}</td><td>{value} (n={s.count})</td>"
-                        f"<td style='color:{color};font-weight:700'>{state}</td><td>{since}</td><td>{s.webhook or ''}</td></tr>")
+            cells = [html.escape(str(c)) for c in (s.rule.name, s.rule.describe(), s.webhook or "")]
+            rows.append(f"<tr><td>{cells[0]}</td><td>{cells[1]}</td><td>{value} (n={s.count})</td>"
+                        f"<td style='color:{color};font-weight:700'>{state}</td><td>{since}</td><td>{cells[2]}</td></tr>")
         html_table = ("<table style='width:100%;border-collapse:collapse'><tr style='text-align:left'>"
                       "<th>rule</th><th>condition</th><th>value</th><th>state</th><th>since</th><th>webhook</th></tr>"
                       + "".join(rows) + "</table>") if rows else "no alert rules configured"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,18 @@ class Settings(BaseSettings):
     llm_slots: int = Field(1, description="Concurrent local-model generations per cluster.")
     host: str = Field("127.0.0.1", description="Address `workbench serve` binds to.")
     port: int = Field(5006, description="Port of `workbench serve`.")
-    api_key: SecretStr | None = Field(None, description="Required on every request when host is not loopback.")
+    api_key: SecretStr | None = Field(
+        None, description="Required on every request and WebSocket when set (browsers log in once at /login); "
+                          "must be set to bind beyond loopback. Empty counts as unset."
+    )
+    allowed_hosts: str = Field(
+        "", description="Host names the server answers to besides localhost, 127.0.0.1, ::1 and the bound host, "
+                        "comma-separated (e.g. the machine's DNS name behind a proxy); '*' = any."
+    )
+    allowed_origins: str = Field(
+        "", description="Other origins (scheme://host:port) allowed to open WebSockets and send state-changing "
+                        "requests, comma-separated; same-origin requests are always allowed."
+    )
     offline: bool = Field(False, description="Local-only mode: never call a cloud provider.")
     gateway_policy: Path | None = Field(
         None, description="Gateway policy (routing, failover, retry, breaker, cache, budgets); packaged default when unset."
@@ -120,6 +131,13 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = Field(
         None, description="OTLP/HTTP traces URL that `workbench trace --otlp` exports spans to (gen_ai.* attributes)."
     )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        """WORKBENCH_API_KEY= (empty or blank) must not count as a key: it would protect nothing."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
 
     @property
     def duckdb_path(self) -> Path:

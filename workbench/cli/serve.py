@@ -27,12 +27,14 @@ def register(app: typer.Typer) -> None:
         settings = reload_settings() if model else get_settings()
         host = host or settings.host
         port = port or settings.port
-        if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
+        from workbench.server.guards import is_loopback
+
+        if not is_loopback(host) and settings.api_key is None:
             raise ConfigError(
-                f"Binding to {host} exposes the workbench beyond this machine: set WORKBENCH_API_KEY first "
-                f"(it is then required on every request), or bind to 127.0.0.1."
+                f"Binding to {host} exposes the workbench beyond this machine: set WORKBENCH_API_KEY to a non-empty "
+                f"secret first (it is then required on every request), or bind to 127.0.0.1."
             )
         from workbench.server.app import create_app
 
         print(f"workbench serving on http://{host}:{port}  (chat: /chat, health: /health)", flush=True)
-        uvicorn.run(create_app(), host=host, port=port, log_level="warning", ws="websockets")
+        uvicorn.run(create_app(host), host=host, port=port, log_level="warning", ws="websockets")

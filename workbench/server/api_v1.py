@@ -36,8 +36,8 @@ class Error(BaseModel):
     type: str
 
 
-ERRORS = {400: {"model": Error}, 404: {"model": Error}, 409: {"model": Error}, 413: {"model": Error},
-          422: {"model": Error}}
+# 400 (bad Host), 401 (API key), 403 (cross-site), 413 (body size) and 415 (not JSON) come from the guards.
+ERRORS = {status: {"model": Error} for status in (400, 401, 403, 404, 409, 413, 415, 422)}
 
 
 def _tasks(request_or_ws) -> TaskApi:

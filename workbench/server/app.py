@@ -7,7 +7,6 @@ and optionally `lifespan(app)` (an async context manager for the services it own
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,10 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards import load_pages
 from workbench import doctor, health
-from workbench.config import get_settings
+from workbench.config import Settings, get_settings
 from workbench.errors import WorkbenchError, field_errors
 from workbench.gateway import breaker
-from workbench.server import api_plans, api_v1, openai_routes
+from workbench.server import api_plans, api_v1, auth, guards, openai_routes
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
@@ -54,7 +53,8 @@ def validation_message(errors) -> str:
     return "Invalid request — " + field_errors(errors) + ". See /docs for the expected fields."
 
 
-def create_app() -> FastAPI:
+def create_app(host: str | None = None) -> FastAPI:
+    """The served app; `host` is the address it is bound to (allowed as a Host header besides loopback)."""
     settings = get_settings()
     cache = HealthCache()
 
@@ -73,23 +73,7 @@ def create_app() -> FastAPI:
 
     app = FastAPI(title="workbench", version="0.1.0", lifespan=lifespan)
 
-    @app.middleware("http")
-    async def require_api_key(request: Request, call_next):
-        key = settings.api_key
-        if key is not None and request.url.path != "/health":
-            given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
-                return JSONResponse({"error": "missing or wrong API key: send it as X-API-Key"}, status_code=401)
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"error": f"The request body is {int(length):,} bytes; the limit is "
-                                          f"{MAX_BODY_BYTES:,}. Shorten the prompt or refer to a file."},
-                                status_code=413)
-        return await call_next(request)
+    _guard(app, settings, host)
 
     @app.exception_handler(WorkbenchError)
     async def workbench_error(request: Request, exc: WorkbenchError):
@@ -98,9 +82,7 @@ def create_app() -> FastAPI:
     # One error shape for every 4xx the API sends (documented as `Error`), FastAPI's own ones included.
     # (/v1 speaks OpenAI's shape, {"error": {"message", "type"}}, which its SDKs parse.)
     def error_response(request: Request, message: str, kind: str, status: int, headers=None) -> JSONResponse:
-        body = {"error": {"message": message, "type": kind}} if request.url.path.startswith("/v1/") else \
-            {"error": message, "type": kind}
-        return JSONResponse(body, status_code=status, headers=headers)
+        return JSONResponse(guards.error_body(request.url.path, message, kind), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -129,10 +111,23 @@ def create_app() -> FastAPI:
     async def root() -> RedirectResponse:
         return RedirectResponse("/chat")
 
+    app.include_router(auth.router)
     for module in components:
         app.include_router(module.router)
     _mount_pages(app)
     return app
+
+
+def _guard(app: FastAPI, settings: Settings, host: str | None) -> None:
+    """Every request and WebSocket passes, outermost first: the Host allowlist, the Origin check, the API key
+    (when set), the body limit (see guards.py and auth.py)."""
+    app.state.api_key = settings.api_key  # the login form checks the same key
+    app.add_middleware(guards.BodyLimit, limit=MAX_BODY_BYTES)
+    if settings.api_key is not None:
+        app.add_middleware(auth.ApiKeyGuard, key=settings.api_key.get_secret_value())
+    app.add_middleware(guards.OriginGuard, extra_origins=guards.split_list(settings.allowed_origins))
+    app.add_middleware(guards.HostGuard, bound_host=host or settings.host,
+                       extra=guards.split_list(settings.allowed_hosts))
 
 
 def _mount_pages(app: FastAPI) -> None:
