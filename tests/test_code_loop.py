@@ -23,8 +23,8 @@ pytestmark = pytest.mark.timeout(300)
 
 TASK = "Write fib.py with fib(n), the n-th Fibonacci number (0, 1, 1, 2, 3, ...). Tests go in test_fib.py."
 EXAMPLES_TASK = "Write fib.py with fib(n): fib(0) == 0, fib(1) == 1, fib(10) == 55. Tests go in test_fib.py."
-TESTS = ("```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_base_cases():\n    assert fib(0) == 0\n"
-         "    assert fib(1) == 1\n\n\ndef test_fib_of_ten():\n    assert fib(10) == 55\n```")
+TESTS = ("```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_base_cases():\n    assert (fib(0), fib(1)) == (0, 1)\n"
+         "\n\ndef test_fib_of_ten():\n    assert fib(10) == 55\n```")
 RIGHT = "```python\n# fib.py\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```"
 WRONG = "Here it is:\n```python\ndef fib(n):\n    return n\n```"  # unnamed block: goes to fib.py
 
@@ -243,7 +243,7 @@ def test_code_specialist_seam_runs_the_loop():
     agreed = handle(SpecialistCall(subtask=Subtask("s1", "code", EXAMPLES_TASK), context={}, agent=None,
                                    model=scripted(RIGHT, tests=wrong_test), budget=None, options={"max_rounds": 3}))
     assert agreed.ok and agreed.status == "done" and agreed.stop_reason == "agreed" and agreed.error is None
-    assert "Two independent answers pass every example" in agreed.output and "likely wrong tests" in agreed.output
+    assert "Independent answers agree" in agreed.output and "likely wrong tests" in agreed.output
     # Out of rounds, but it runs and passes half of its own tests: handed over, saying what it fails.
     half = handle(SpecialistCall(subtask=Subtask("s1", "code", TASK), context={}, agent=None, model=scripted(WRONG),
                                  budget=None, options={"max_rounds": 1}))
@@ -531,3 +531,15 @@ def test_a_fix_that_comes_back_without_code_is_followed_by_a_sample_and_a_missin
                model=scripted(unexported, tests="no tests"), max_rounds=2)
     assert ts.ok and ts.rounds[0].notes[0] == "exported add (the request's function; the tests import it)"
     assert ts.files["sum.ts"].lstrip().startswith("export function add")
+
+
+@sandboxed
+def test_without_examples_three_answers_that_agree_against_one_wrong_check_stop_the_loop():
+    # One test with four checks, one of them wrong: split, the right answer passes three of them.
+    one_wrong = ("```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_fib():\n    assert fib(0) == 0\n"
+                 "    assert fib(1) == 1\n    assert fib(2) == 2\n    assert fib(10) == 55\n```")
+    result = solve(TASK, "python", model=scripted(RIGHT, tests=one_wrong), max_rounds=4)
+    assert [r.kind for r in result.rounds] == ["code", "tests", "sample", "sample"], [r.decision for r in result.rounds]
+    assert result.stop_reason == "agreed" and result.best_round == 1
+    assert result.final.tests == 4 and result.final.passed == 3  # judged check by check
+    assert "one test per check" in " ".join(result.rounds[1].notes)

@@ -239,16 +239,22 @@ def _tests_can_judge(top: Candidate | None) -> bool:
     return verdict.examples_passed == len(verdict.examples)
 
 
+AGREEING_WITHOUT_EXAMPLES = 3  # independent answers that must agree when no example vouches for them
+
+
 def _agreed(top: Candidate, pool: list[Candidate]) -> bool:
-    """Two or more answers pass every example (there are some) and exactly the same tests, and no answer
-    passes a test they fail: the tests they fail are more likely wrong than both answers."""
+    """Independent answers pass exactly the same tests and no answer passes a test they fail: the tests
+    they fail are more likely wrong than all of them. Two suffice when they pass every example the
+    request gives; without examples two answers can share a misreading that the model's tests rightly
+    catch, so it takes three, passing at least half of the model's checks."""
     v = top.verdict
     twins = [c for c in pool if c.real and c.verdict.passed_tests == v.passed_tests
              and c.verdict.examples_passed == v.examples_passed]
-    # Only where the request's examples vouch for them: without examples two answers can share a misreading
-    # that the model's tests rightly catch, and another sample may read it right.
-    return (len(twins) >= 2 and bool(v.examples) and v.examples_passed == len(v.examples) and not v.mechanical
-            and not trusted_failures(top, pool))
+    if v.mechanical or trusted_failures(top, pool):
+        return False
+    if v.examples:
+        return len(twins) >= 2 and v.examples_passed == len(v.examples)
+    return len(twins) >= AGREEING_WITHOUT_EXAMPLES and 2 * len(v.passed_tests) >= len(v.other_tests) > 0
 
 
 def _next_round(task: CodeTask, judge: Judge, top: Candidate | None, pool: list[Candidate],

@@ -44,17 +44,18 @@ def handle(call: SpecialistCall) -> SubtaskResult:
 
 def _verdict(result: CodeResult, summary: dict, coverage: str) -> tuple[bool, str]:
     """Whether the answer is handed over, and the line that says how far it was verified. Handed over: it
-    passes every test; or two independent answers pass every example and agree against model-written tests
-    no answer passes ("agreed": the tests are the likelier mistake); or the kept answer runs (no mechanical
+    passes every test; or independent answers agree against model-written tests no answer passes
+    ("agreed", `code.loop._agreed`: the tests are the likelier mistake); or the kept answer runs (no mechanical
     fault, not a stub), passes every example the request gives and either nothing could test it
     ("unverified") or it passes at least half of the model's own tests."""
     rounds = summary["rounds"]
     if result.ok:
         return True, f"All {summary['tests_passed']} tests pass in the sandbox ({rounds} round(s){coverage})"
     if result.stop_reason == "agreed":
-        return True, (f"Two independent answers pass every example of the request and agree; "
-                      f"{summary['tests_run'] - summary['tests_passed']} of the model's own {summary['tests_run']} "
-                      f"tests fail both, and no answer passes them (likely wrong tests: check them)")
+        return True, (f"Independent answers agree (they pass every example of the request, if it gives any, and "
+                      f"the same tests); {summary['tests_run'] - summary['tests_passed']} of the model's own "
+                      f"{summary['tests_run']} tests fail all of them, and no answer passes those (likely wrong "
+                      f"tests: check them)")
     kept = result.final
     runs = (kept is not None and not kept.mechanical and not kept.unwritten
             and kept.examples_passed == kept.examples)

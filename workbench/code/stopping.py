@@ -41,8 +41,10 @@ def files_closed(task: CodeTask, names: Sequence[str]) -> Until:
 
 
 def enough_tests(task: CodeTask, limit: int) -> Until:
-    """The reply ends where its (limit + 1)-th test starts, or once the test file's block is closed.
-    (A Java class cut there is closed again by `testfile.complete_tests`.)"""
+    """The reply ends where its (limit + 1)-th test starts, where a line comes a third time in a row (a
+    model stuck repeating one assertion until max_tokens), or once the test file's block is closed.
+    (A Java class cut there is closed again by `testfile.complete_tests`, a TypeScript test by
+    `splitting.one_check_per_test`.)"""
     closed = files_closed(task, [task.test_file])
     pattern = task.lang.test_count
 
@@ -50,7 +52,7 @@ def enough_tests(task: CodeTask, limit: int) -> Until:
         starts = [m.start() for m in pattern.finditer(text)]
         if len(starts) > limit:
             return _line_start(text, starts[limit])
-        return closed(text)
+        return _third_repeat(text) or closed(text)
 
     return until
 
@@ -76,6 +78,16 @@ def complete_until(model: Any, messages: list[dict], until: Until, **options: An
     if cut is not None:
         completion.finish_reason = "stop"
     return completion
+
+
+def _third_repeat(text: str) -> int | None:
+    """The start of the first complete line that is the same as the two before it (blank lines aside)."""
+    lines = [(m.start(), m.group().strip()) for m in re.finditer(r"[^\n]*\n", text)]
+    lines = [(at, line) for at, line in lines if line]
+    for (_, first), (_, second), (at, third) in zip(lines, lines[1:], lines[2:]):
+        if len(third) > 3 and first == second == third:
+            return at
+    return None
 
 
 def _line_start(text: str, index: int) -> int:

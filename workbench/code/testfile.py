@@ -1,5 +1,6 @@
 """A model-written test file made fit to run: cut back when it ran out of tokens, skeleton
-placeholders dropped, at most `max_tests` of the model's tests, and the task's own examples always in.
+placeholders dropped, at most `max_tests` of the model's tests, one check per test
+(`code.splitting`), and the task's own examples always in.
 
     source, notes, left = tidy_tests(task, written)   # left: placeholders still in it (refuse it)
 
@@ -14,6 +15,7 @@ import re
 
 from workbench.code.example_tests import without_functions
 from workbench.code.prompts import max_tests
+from workbench.code.splitting import one_check_per_test
 from workbench.code.task import CodeTask, count_assertions, count_tests
 
 _PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9])(EXPECTED|INPUT|WHAT_IT_CHECKS|WHAT IT CHECKS|whatItChecks)(?![A-Za-z0-9])")
@@ -33,6 +35,8 @@ def tidy_tests(task: CodeTask, written: str) -> tuple[str, list[str], list[str]]
         source = kept
     source, capped = at_most(task, source, max_tests(task))
     notes += [capped] if capped else []
+    source, split = one_check_per_test(task, source)
+    notes += [split] if split else []
     tidy = with_examples(task, source)
     if not count_tests(task, source) and count_tests(task, tidy):
         notes.append("the answer had no test: the task's examples are the tests")
