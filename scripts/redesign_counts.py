@@ -5,15 +5,17 @@ workbench/ (a top-level module is its own row) and of dashboards/; the ways to w
 with SQL adding rows to the Postgres events table, plus modules defining an emit function or looking the
 store up in sys.modules to reach one); the span systems (modules defining a ContextVar or a span() context
 manager); the modules restating the event columns (tests/test_events.py's check, the applied CREATE TABLE
-of migrations.py aside). Import cycles need the code importable, so they are counted for the working tree
-only, with the graph tests/test_architecture.py checks.
+of migrations.py aside); the import cycles, in the graph tests/test_architecture.py checks.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 
 # store/sync.py's INSERT fills DuckDB's analytics copy from Postgres: a reader of events, not a writer.
@@ -54,17 +56,45 @@ def counts(rev: str) -> tuple[Counter, list[str], list[str], list[str]]:
     return lines, writers, spans, columns
 
 
-def import_cycles() -> list[str] | None:
-    from graphlib import CycleError, TopologicalSorter
+_GRAPH = ("import grimp, json; g = grimp.build_graph('workbench', 'dashboards', cache_dir=None); "
+          "print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in g.modules}))")
 
-    import grimp
 
-    graph = grimp.build_graph("workbench", "dashboards", cache_dir=None)
-    try:
-        TopologicalSorter({m: graph.find_modules_directly_imported_by(m) for m in graph.modules}).prepare()
-    except CycleError as exc:
-        return list(reversed(exc.args[1]))
-    return None
+def import_cycles(rev: str) -> list[list[str]]:
+    """Groups of modules that import each other (strongly connected components of more than one module),
+    on the revision's files extracted to a temporary directory (grimp reads, it does not import)."""
+    with tempfile.TemporaryDirectory() as root:
+        archive = subprocess.run(["git", "archive", rev, "workbench", "dashboards"], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
+        out = subprocess.run([sys.executable, "-c", _GRAPH], cwd=root, env={**os.environ, "PYTHONPATH": root},
+                             check=True, capture_output=True, text=True).stdout
+    graph: dict[str, list[str]] = json.loads(out)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                groups.append(sorted([v, *group]))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(graph)))
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return groups
 
 
 def main(revs: list[str]) -> None:
@@ -80,8 +110,9 @@ def main(revs: list[str]) -> None:
         print(f"\n{rev}: ways to write an event (modules): {len(writers)} {writers}")
         print(f"{rev}: span systems (ContextVar or span()): {len(spans)} {spans}")
         print(f"{rev}: modules restating the event columns: {len(columns)} {columns}")
-    found = import_cycles()
-    print(f"\nworking tree: import cycles: {0 if found is None else ' -> '.join(found)}")
+    for rev in revs:
+        groups = import_cycles(rev)
+        print(f"\n{rev}: import cycles (groups of modules importing each other): {len(groups)} {groups}")
 
 
 if __name__ == "__main__":
