@@ -17,8 +17,8 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.pages import page
 from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, money
+from dashboards.pages import page
 from dashboards.source import analytics_generation
 
 _WHERE = "ts >= now() - to_days(CAST(? AS INTEGER))"
@@ -103,7 +103,7 @@ class CostsPage(Dashboard):
         if generation is None:
             return {"generation": None, "published": ""}
         days = int(self.days)
-        frames = self.source.fetch(("costs", days, generation), lambda: read_costs(days), force=force,
+        frames = self.source.fetch(("costs", days), lambda: read_costs(days), force=force, version=generation,
                                    max_age=self.max_age_s, min_interval=self.max_age_s, postgres=False)
         return {"generation": generation, "published": published, "frames": frames}
 

@@ -17,8 +17,8 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.pages import page
 from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, money
+from dashboards.pages import page
 from dashboards.source import analytics_generation
 from workbench.analysis import failures, predict
 from workbench.errors import WorkbenchError
@@ -75,7 +75,7 @@ class PredictionPage(Dashboard):
                     "clusters": pd.DataFrame()}
         src = self.source
         predictor = get_predictor(src, force)
-        clusters = src.fetch(("failures", generation), lambda: failures.clusters(failures.failed_tasks()),
+        clusters = src.fetch("failures", lambda: failures.clusters(failures.failed_tasks()), version=generation,
                              max_age=self.max_age_s, min_interval=self.max_age_s, postgres=False)
         return {"predictor": predictor, "clusters": clusters}
 

@@ -6,7 +6,12 @@ for its answer) and cached until something changed:
 
 * live state (Postgres) is re-read only after the EventHub woke us (one LISTEN connection for the
   whole process, see workbench/services/live.py) and at most once per `min_interval`;
-* history (DuckDB over the Parquet snapshots) is keyed by the snapshot generation the sync publishes.
+* history (DuckDB over the Parquet snapshots) is read again when the snapshot generation the sync
+  publishes changes: the generation is the entry's `version`, not part of its key, so one entry per key
+  however many snapshots pass.
+
+At most MAX_ENTRIES keys are kept (least recently used dropped first): keys carry user input (a search,
+a task id in the URL), so an unbounded cache would grow for as long as the server runs.
 
 When Postgres is unreachable the layer says so once (`StoreUnavailable`, shown as a banner by every page)
 and probes it at most every PROBE_EVERY_S for the whole process, instead of each tab waiting on its own
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from workbench.services.runtime import Runtime
 
 PROBE_EVERY_S = 3.0
+MAX_ENTRIES = 256
 CONNECT_TIMEOUT_S = 2.0
 T = TypeVar("T")
 
@@ -72,7 +79,7 @@ class Source:
         self.queries = 0  # database/analytics round trips actually made (tests, the many-tabs check)
         self.down: str | None = None  # why Postgres is considered unreachable, None when it answers
         self._last_probe = 0.0
-        self._entries: dict[Any, _Entry] = {}
+        self._entries: OrderedDict[Any, _Entry] = OrderedDict()  # least recently used first
         self._locks: dict[Any, threading.Lock] = {}
         self._guard = threading.Lock()
         self._all = None
@@ -164,6 +171,9 @@ class Source:
         """
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
         with lock:
             entry = self._entries.get(key)
             now = time.monotonic()
@@ -175,8 +185,26 @@ class Source:
             started = time.monotonic()
             self.queries += 1
             value = self._on_postgres(fn) if postgres else fn()
-            self._entries[key] = _Entry(started, value, version)
+            with self._guard:
+                self._entries[key] = _Entry(started, value, version)
+                self._entries.move_to_end(key)
+                self._evict()
             return value
+
+    def _evict(self) -> None:
+        """Drop the least recently used entries beyond MAX_ENTRIES, with their locks (under _guard)."""
+        while len(self._entries) > MAX_ENTRIES:
+            key, _ = self._entries.popitem(last=False)
+            lock = self._locks.get(key)
+            # A held lock stays: its reader is about to store a value. At worst a dropped, idle lock costs
+            # one duplicate query for that key, never a wrong value.
+            if lock is not None and not lock.locked():
+                del self._locks[key]
+        for key in [k for k, lock in self._locks.items() if k not in self._entries and not lock.locked()]:
+            del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def write(self, fn: Callable[[], T]) -> T:
         """`fn()`, a change made from a page (a submit, a cancel, an approval): refused at once with

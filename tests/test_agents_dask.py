@@ -119,15 +119,45 @@ def test_every_subtask_event_and_checkpoint_is_in_postgres_before_the_task_reads
     assert sorted(m["subtask_id"] for m in messages if m["type"] == "result") == ["s1", "s2", "s3"]
 
 
-def test_trace_of_a_run_nests_attempts_under_calls_and_worker_events_under_the_director(stack):
-    """The trace of a task run like `workbench run`: every llm_attempt hangs under its llm_call, every
-    llm_call under the agent span that made it, and the result messages sent from the worker processes
-    under the Director's task span (the context captured there, carried through Dask)."""
-    from workbench import traces
+def _epoch(ts) -> float:
+    import datetime as dt
 
-    task = run(stack, "Answer in parts [plan:fan-out]")
+    return ts if isinstance(ts, float) else dt.datetime.fromisoformat(ts).timestamp()
+
+
+def attempts_hang_under_their_own_call(events: list[dict]) -> dict[str, int]:
+    """Every stored llm_attempt's parent_span_id is the span id of an llm_call that was open when it was
+    recorded, and every llm_call has attempts of its own. Returns the number of attempts under each call.
+    (Not grouped by the payload's call_id: that counter is per process, so two workers reuse its values.)"""
+    calls = {e["span_id"]: e for e in events if e["kind"] == "llm_call"}
+    attempts = [e for e in events if e["kind"] == "llm_attempt"]
+    assert calls and attempts
+    strays = [(a["seq"], a["parent_span_id"]) for a in attempts if a["parent_span_id"] not in calls]
+    assert not strays, f"llm_attempt events not under an llm_call: {strays}"
+    for a in attempts:
+        call = calls[a["parent_span_id"]]
+        assert _epoch(a["ts"]) <= _epoch(call["ts"]) + 0.001  # recorded before its call ended
+    under = {sid: sum(a["parent_span_id"] == sid for a in attempts) for sid in calls}
+    assert all(under.values()), under
+    return under
+
+
+def test_trace_of_a_run_nests_attempts_under_calls_and_worker_events_under_the_director(stack):
+    """The trace of a task run like `workbench run` (created and queued through the task API, run on Dask
+    workers through the real gateway stack): every llm_attempt is stored with its llm_call's span id as
+    its parent, every llm_call under the agent span that made it, and the result messages sent from the
+    worker processes under the Director's task span (the context captured there, carried through Dask)."""
+    from workbench import traces
+    from workbench.tasks.api import TaskApi
+    from workbench.tasks.records import NewTask
+
+    _, _, service, runner, _ = stack
+    created = TaskApi(service, runner).create_and_submit(NewTask(prompt="Answer in parts [plan:fan-out]",
+                                                                 model="test:team"))
+    task = runner.wait(created.id, timeout=180)
     assert task["status"] == "completed", task["error"]
     events = traces.load(task["id"], stack[0])
+    attempts_hang_under_their_own_call(events)
     tree = traces.build_tree(events)
     nodes = [n for root in tree for n in root.walk()]
     parent = {id(c): n for n in nodes for c in n.children}
@@ -170,6 +200,8 @@ def test_a_failing_specialist_fails_only_its_subtask(stack):
     assert subs["s3"]["status"] == "skipped" and "s1" in subs["s3"]["error"]
     assert not task["result"]["ok"] and task["result"]["failed"] == ["s1"] and task["result"]["skipped"] == ["s3"]
     assert "Incomplete: 1 failed (s1), 1 skipped (s3)" in task["result"]["answer"]
+    under = attempts_hang_under_their_own_call(stack[2].events(task["id"]))
+    assert max(under.values()) >= 2  # s1's retried call: each retry under that same call
 
 
 def test_a_spent_task_budget_refuses_every_call_and_skips_every_subtask(stack):

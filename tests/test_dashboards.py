@@ -24,18 +24,17 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def stack():
+    import asyncio
+
     from workbench import cluster
     from workbench.config import reload_settings
     from workbench.services import maintenance, runtime
+    from workbench.services.live import EventHub
     from workbench.store import close_store, open_store
     from workbench.store import postgres as embedded
     from workbench.tasks.api import TaskApi
     from workbench.tasks.runner import TaskRunner
     from workbench.tasks.service import TaskService
-
-    import asyncio
-
-    from workbench.services.live import EventHub
 
     # Not under pytest's basetemp: every new pytest session chmods /tmp/pytest-of-<user> to 0700, which locks
     # the embedded Postgres (it runs as the `pgserver` user) out of its own data directory mid-run.
@@ -467,6 +466,24 @@ def test_many_tabs_share_one_query(stack):
     # 20 more tabs and 22 refreshes: at most one round of the page's 4 reads (if an event woke the cache
     # meanwhile), instead of 42 x 4 without the shared cache.
     assert source.queries - before <= 4
+
+
+def test_the_shared_cache_keeps_one_entry_per_key_and_a_bounded_number_of_keys():
+    """A new analytics snapshot replaces an entry (the generation is its version, not its key), and keys
+    from user input (searches, task ids) never grow the cache past MAX_ENTRIES."""
+    from dashboards import source as source_module
+
+    rt = SimpleNamespace(tasks=SimpleNamespace(with_connect_timeout=lambda s: None), hub=None)
+    src = source_module.Source(rt)
+    for generation in range(50):
+        assert src.fetch(("costs", 30), lambda g=generation: g, version=generation, postgres=False) == generation
+    assert len(src) == 1
+    for i in range(source_module.MAX_ENTRIES + 100):
+        src.fetch(("tasks", None, f"search {i}"), lambda i=i: i, postgres=False)
+    assert len(src) == source_module.MAX_ENTRIES
+    assert len(src._locks) <= source_module.MAX_ENTRIES
+    assert src.peek(("costs", 30)) is None  # the least recently used went first
+    assert src.peek(("tasks", None, f"search {source_module.MAX_ENTRIES + 99}")) == source_module.MAX_ENTRIES + 99
 
 
 # --- Postgres down -------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import time
 import uuid
 
 import pytest
-
 from helpers import home_dir
 
 pytestmark = pytest.mark.timeout(300)
@@ -167,12 +166,15 @@ def test_a_submit_dask_refuses_leaves_nothing_behind(stack, monkeypatch):
 def test_without_a_runner_a_task_waits_pending_and_is_cancelled_here(stack):
     from workbench.tasks.api import NoTaskRunner, TaskApi
     from workbench.tasks.records import NewTask
+    from workbench.tasks.runner import RunOptions
 
     tasks = TaskApi(stack[1])
     task = tasks.create_and_submit(NewTask(prompt="for `workbench serve` to queue when it starts"))
     assert task.status == "pending" and not tasks.runs_tasks
     with pytest.raises(NoTaskRunner, match="workbench approve"):
         tasks.approve(task.id)
+    with pytest.raises(ValueError, match="runner"):  # run options here would be silently lost
+        tasks.create_and_submit(NewTask(prompt="never created"), RunOptions(max_tokens=8))
     assert tasks.cancel(task.id, reason="cancelled in a test").status == "cancelled"
     reasons = [e["payload"]["reason"] for e in tasks.events(task.id) if e["kind"] == "status"]
     assert reasons == ["created", "cancelled in a test"]

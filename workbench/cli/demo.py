@@ -1,6 +1,6 @@
 """`workbench demo`: fill the store with a small REAL workload, so the dashboards have something to show.
 
-Every row comes from running real tasks through the task runner on the local model (or the one given
+Every row comes from running real tasks through the task API on the local model (or the one given
 with --model): classification and answer calls, their tokens, CPU-second costs and timings. Nothing is
 invented. With `--failures` (default) one more task runs on the deterministic `test:fail` model, a real
 failing run, so failure analysis has an example. It uses the running server when there is one (its sync
@@ -73,11 +73,11 @@ def _run_one(b, prompt: str, budget: float | None, model: str | None, max_tokens
     new = NewTask.of(prompt=prompt.removeprefix("demo: "), title=prompt, model=model, budget_usd=budget)
     if served:
         task_id = b.create(new, wait=False).id
-        for event in b.follow(task_id):  # returns when the task finishes
-            pass
-    else:  # created and queued together, with this demo's token limit
-        task_id = b.runner().create(new, RunOptions(max_tokens=max_tokens))["id"]
-        b.runner().wait(task_id, timeout=1800)
+    else:  # run here, through the task API like every other submit, with this demo's token limit
+        b.runner()
+        task_id = b.tasks.create_and_submit(new, RunOptions(max_tokens=max_tokens)).id
+    for _ in b.follow(task_id):  # returns when the task rests
+        pass
     task = b.get(task_id)
     events = b.events(task_id)
     calls = [e for e in events if e["kind"] == "llm_call"]

@@ -68,12 +68,16 @@ _UTC = dt.UTC
 _COPY_SQL = f"COPY events ({', '.join(COLUMNS)}) FROM STDIN (FORMAT binary)"
 _STAGE_SQL = (f"CREATE TEMP TABLE IF NOT EXISTS _events_in (ord integer, "
               f"{', '.join(f'{c} {t}' for c, t in zip(COLUMNS, TYPES))}) ON COMMIT DELETE ROWS")
-_INSERT_ONE_SQL = (f"INSERT INTO events ({', '.join(COLUMNS)}) "
-                   f"VALUES ({', '.join(f'%s::{t}' for t in TYPES)})")
-_IDEMPOTENT_SQL = (
-    f"INSERT INTO events ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM _events_in ORDER BY ord"
-    " ON CONFLICT (event_id) DO NOTHING"
-)
+
+
+def insert_sql(rows: str) -> str:
+    """`INSERT INTO events (COLUMNS) <rows>`, `rows` a VALUES or SELECT giving COLUMNS in order: the one
+    statement that adds events, here and inside a status change's own statement (tasks.service)."""
+    return f"INSERT INTO events ({', '.join(COLUMNS)}) {rows}"
+
+
+_INSERT_ONE_SQL = insert_sql(f"VALUES ({', '.join(f'%s::{t}' for t in TYPES)})")
+_IDEMPOTENT_SQL = insert_sql(f"SELECT {', '.join(COLUMNS)} FROM _events_in ORDER BY ord ON CONFLICT (event_id) DO NOTHING")
 # Errors where the connection, not the data, failed: retry the same batch (idempotently).
 _TRANSIENT = (psycopg.OperationalError, psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
               psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)

@@ -18,7 +18,7 @@ from workbench.tasks import overview
 from workbench.tasks.overview import ActiveTask, Activity, TaskLines
 from workbench.tasks.plans import approve_task
 from workbench.tasks.records import NewTask, Task, TaskPage
-from workbench.tasks.runner import TaskRunner
+from workbench.tasks.runner import RunOptions, TaskRunner
 from workbench.tasks.service import TaskService
 
 
@@ -47,10 +47,15 @@ class TaskApi:
         """Whether tasks are queued here (create_and_submit) and a proposed plan can be approved here."""
         return self._runner is not None
 
-    def create_and_submit(self, new: NewTask) -> Task:
-        """The new task, queued (pending where this process runs no tasks); see the module's docstring."""
-        row = self._runner.create(new) if self._runner is not None else self._service.create(new)
-        return Task.model_validate(row)
+    def create_and_submit(self, new: NewTask, options: RunOptions | None = None) -> Task:
+        """The new task, queued (pending where this process runs no tasks); see the module's docstring.
+        `options`: how this process's runner runs it (a demo's token limit); a programming error without
+        a runner, where they would be silently lost."""
+        if self._runner is not None:
+            return Task.model_validate(self._runner.create(new, options))
+        if options is not None:
+            raise ValueError("Run options need a TaskApi with a runner: this process runs no tasks.")
+        return Task.model_validate(self._service.create(new))
 
     def get(self, task_id: str) -> Task:
         return Task.model_validate(self._service.get(task_id))

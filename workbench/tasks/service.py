@@ -255,7 +255,7 @@ def _transition_sql(wanted: str, fields: tuple[str, ...]) -> str:
         f"u AS (UPDATE tasks SET {', '.join(sets)} FROM old WHERE tasks.id = old.id "
         f"AND old.status = ANY(%(sources)s) RETURNING {', '.join(f'tasks.{c}' for c in _COLUMNS)}, "
         "old.status AS old_status), "
-        f"e AS (INSERT INTO events ({', '.join(events.COLUMNS)}) SELECT {values} FROM u) "
+        f"e AS ({writer.insert_sql(f'SELECT {values} FROM u')}) "
         "SELECT " + ", ".join(f"u.{c}" for c in _COLUMNS) +
         ", coalesce(r.mode, 'agents') AS mode, coalesce(r.approve_plan, false) AS approve_plan, r.plan, "
         "coalesce(r.plan_state, 'none') AS plan_state, coalesce(r.plan_version, 0) AS plan_version "
