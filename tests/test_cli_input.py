@@ -163,6 +163,7 @@ def test_status_is_one_of_the_task_states(capsys, fake):
     code, _, err = cli(capsys, "tasks", "--status", "sleeping")
     usage_error(code, err, "Unknown status 'sleeping'", "awaiting_approval", "cancelled")
     assert fake.calls == []
+    assert _option("tasks", "status").metavar == "[pending|queued|processing|awaiting_approval|completed|failed|cancelled]"
     assert cli(capsys, "tasks", "--status", "Completed", "--json")[0] == 0
     assert fake.calls == [("list", "completed", 20)]
 
@@ -170,7 +171,9 @@ def test_status_is_one_of_the_task_states(capsys, fake):
 def test_language_is_one_the_sandbox_runs(capsys, tmp_path):
     for command in (("code", "write x", "--out", str(tmp_path)), ("sandbox", "exec", str(tmp_path))):
         code, _, err = cli(capsys, *command, "--language", "cobol")
-        usage_error(code, err, "Unknown language 'cobol'", "python", "typescript", "java")
+        usage_error(code, err, "Invalid value for '--language'", "Unknown language 'cobol'", "python", "java")
+    for name in ("code", "sandbox exec"):  # the choices, in --help and to shell completion
+        assert _option(name, "language").metavar == "[python|typescript|java]"
     # An alias is still accepted: the command goes on to find the path missing.
     code, _, err = cli(capsys, "sandbox", "exec", "-l", "PY", str(tmp_path / "missing.py"))
     assert code == exits.FAILED and "does not exist" in err
@@ -312,6 +315,10 @@ def _commands(group: typer.Typer) -> dict[str, object]:
         else:
             found[name] = sub
     return found
+
+
+def _option(command: str, name: str):
+    return next(p for p in _commands(app)[command].params if p.name == name)
 
 
 def test_every_command_that_lists_or_shows_has_json():
