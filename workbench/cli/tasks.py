@@ -65,10 +65,15 @@ def _show(task: Task) -> None:
 
 
 def _table(items: list[Task]) -> Table:
-    table = Table("id", "status", "kind", "title", "created", box=None)
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True, min_width=36)  # whole: `workbench show` takes it
+    table.add_column("status", no_wrap=True, min_width=max((len(t.status) for t in items), default=6))
+    table.add_column("kind", no_wrap=True, min_width=max((len(t.kind or "") for t in items), default=4))
+    table.add_column("title", ratio=1, min_width=10)
+    table.add_column("created", no_wrap=True, min_width=16)
     for t in items:
-        table.add_row(t.id, _status(t.status), Text(printable(t.kind or "")), Text(printable(t.title[:60])),
-                      t.created_at[:19])
+        table.add_row(t.id, _status(t.status), Text(printable(t.kind or "")), Text(printable(t.title), no_wrap=True, overflow="ellipsis"),
+                      t.created_at[:16].replace("T", " "))
     return table
 
 
