@@ -1,7 +1,17 @@
 """`workbench` command line. Each module in COMMANDS adds its commands with `register(app)`; they are
 imported plainly, so a command module that cannot be imported is an error, never a missing command.
 
-Errors from workbench become one clear line and a non-zero exit, never a traceback.
+Errors become one clear line and an exit code from the table in `workbench.cli.exits`, never a traceback:
+
+    0    success
+    1    the operation failed (a task, check or model call failed; the server or store could not be used)
+    2    usage error: unknown command or option, a missing or invalid value (click's convention)
+    3    blocked: the sandbox's security scan refused to run the code
+    4    not found: no task with that id
+    130  interrupted (Ctrl-C)
+
+`workbench --version` prints the installed version; `--install-completion` / `--show-completion` set up
+shell completion.
 """
 
 from __future__ import annotations
@@ -9,7 +19,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from workbench.cli import (
     chat,
@@ -18,6 +27,7 @@ from workbench.cli import (
     db,
     demo,
     doctor,
+    exits,
     models,
     run,
     sandbox,
@@ -25,16 +35,33 @@ from workbench.cli import (
     tasks,
     trace,
 )
-from workbench.errors import WorkbenchError
+from workbench.cli.failures import report
 
 app = typer.Typer(
     name="workbench",
     help="Run autonomous AI agents on a local model, log every execution, study it.",
+    epilog=exits.EPILOG,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from workbench.cli.version import version
+
+        print(f"workbench {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the installed version and exit."),
+) -> None:
+    """Run autonomous AI agents on a local model, log every execution, study it."""
+
 
 COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run)
 for _command in COMMANDS:
@@ -42,24 +69,13 @@ for _command in COMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        result = app(args=argv, standalone_mode=False)
-        if isinstance(result, int) and result:  # typer.Exit(code) comes back as a return value here
-            sys.exit(result)
-    except WorkbenchError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and aborts
-        import click
+        from workbench.cli.failures import check_arguments
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+        check_arguments(args)
+        result = app(args=args, prog_name="workbench", standalone_mode=False)
+    except BaseException as exc:  # every failure becomes one line and an exit code (a bug still raises)
+        sys.exit(report(exc))
+    if isinstance(result, int) and result:  # typer.Exit(code) comes back as a return value here
+        sys.exit(result)

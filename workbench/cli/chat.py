@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 import workbench
+from workbench.cli.params import finite
+from workbench.cli.text import plain
 from workbench.errors import WorkbenchError
 from workbench.messages import Completion
 
@@ -43,8 +45,8 @@ def register(app: typer.Typer) -> None:
         prompt: str = typer.Argument(..., help="The question or instruction."),
         model: str = MODEL_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print answer, usage, cost and latency as JSON."),
-        max_tokens: int = typer.Option(None, "--max-tokens", help="Cap on generated tokens."),
-        temperature: float = typer.Option(None, "--temperature"),
+        max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Cap on generated tokens (at least 1)."),
+        temperature: float = typer.Option(None, "--temperature", callback=finite, help="Sampling temperature."),
         system: str = typer.Option(None, "--system", help="A system prompt."),
     ) -> None:
         """Ask a model once; the answer streams to stdout."""
@@ -61,14 +63,14 @@ def register(app: typer.Typer) -> None:
             }))
             return
         c = _stream_to_stdout(m, messages, **options)
-        err.print(f"[dim]{_summary(c)}[/]")
+        err.print(f"[dim]{plain(_summary(c))}[/]")
 
     @app.command()
     def chat(model: str = MODEL_OPTION, system: str = typer.Option(None, "--system")) -> None:
         """Streaming terminal chat. /model NAME switches model, /reset clears history, /exit quits."""
         current = workbench.get_model(model)
         history: list[dict] = [{"role": "system", "content": system}] if system else []
-        err.print(f"[bold]workbench chat[/] · {current.model_id} · /model NAME, /reset, /exit · Ctrl-C stops a reply")
+        err.print(f"[bold]workbench chat[/] · {plain(current.model_id)} · /model NAME, /reset, /exit · Ctrl-C stops a reply")
         while True:
             try:
                 line = input("you> ").strip()
@@ -89,9 +91,9 @@ def register(app: typer.Typer) -> None:
                 name = line.removeprefix("/model").strip()
                 try:
                     current = workbench.get_model(name or None)
-                    err.print(f"model: {current.model_id}")
+                    err.print(f"model: {plain(current.model_id)}")
                 except WorkbenchError as exc:
-                    err.print(f"[red]{exc}[/]")
+                    err.print(f"[red]{plain(exc)}[/]")
                 continue
             history.append({"role": "user", "content": line})
             sys.stdout.write(f"{current.model_id}> ")
@@ -99,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 c = _stream_to_stdout(current, history)
             except WorkbenchError as exc:
                 history.pop()
-                err.print(f"[red]error:[/] {exc}")
+                err.print(f"[red]error:[/] {plain(exc)}")
                 continue
             history.append({"role": "assistant", "content": c.text})
-            err.print(f"[dim]{_summary(c)}[/]")
+            err.print(f"[dim]{plain(_summary(c))}[/]")

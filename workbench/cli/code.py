@@ -2,7 +2,7 @@
 
 Writes into DIR exactly the files the task names (solution and tests; defaults when it names none)
 and prints a summary; `--json` prints it as one JSON object. Exit 0 when every test passed, 1 when
-not (the best candidate is still written), 1 with one clear line on bad input.
+not (the best candidate is still written) or on a bad task, 2 on a bad option (an unknown language).
 """
 
 from __future__ import annotations
@@ -14,23 +14,24 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from workbench.cli.params import language_option
+from workbench.cli.text import plain
+
 
 def register(app: typer.Typer) -> None:
     @app.command("code")
     def code(
         task: str = typer.Argument(..., help="What to write, with its rules and examples (and file names)."),
-        language: str = typer.Option("python", "--language", "-l", help="python | typescript | java"),
+        language: str = language_option("python"),
         out: Path = typer.Option(..., "--out", "-o", help="Directory the solution and tests are written to."),
         model: str = typer.Option(None, "--model", "-m", help="Model name or alias (default: WORKBENCH_MODEL)."),
-        max_rounds: int = typer.Option(4, "--max-rounds", help="Code/fix rounds before giving up."),
+        max_rounds: int = typer.Option(4, "--max-rounds", min=1, help="Code/fix rounds before giving up (at least 1)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     ) -> None:
         """Turn the task's rules into tests, write the code, run it in the sandbox, fix until it passes."""
         from workbench.code import parse_task, solve
         from workbench.errors import WorkbenchError
 
-        if max_rounds < 1:
-            raise WorkbenchError("--max-rounds must be at least 1.")
         parsed = parse_task(task, language)  # empty task / unknown language: one clear line, nothing run
         if out.exists() and not out.is_dir():
             raise WorkbenchError(f"--out {out} exists and is not a directory.")
@@ -54,11 +55,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps(summary, indent=1))
         else:
-            status = "[green]passed[/]" if result.ok else f"[red]not passed[/] ({result.stop_reason})"
+            status = "[green]passed[/]" if result.ok else f"[red]not passed[/] ({plain(result.stop_reason)})"
             coverage = f"{summary['coverage']:.0f}%" if summary["coverage"] is not None else "n/a"
             err.print(f"{status} · rounds {summary['rounds']} · tests {summary['tests_passed']}/{summary['tests_run']}"
                       f" · coverage {coverage} · tokens {summary['tokens_in']}+{summary['tokens_out']}"
-                      f" · ${summary['cost_usd']:.6f} · {summary['seconds']:.1f} s · {result.model}")
+                      f" · ${summary['cost_usd']:.6f} · {summary['seconds']:.1f} s · {plain(result.model)}")
             for path in written:
                 print(path)
         if not result.ok:

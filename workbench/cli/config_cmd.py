@@ -7,6 +7,7 @@ import json
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from workbench.config import get_settings
 
@@ -21,5 +22,5 @@ def register(app: typer.Typer) -> None:
             return
         table = Table("setting", "variable", "value", box=None)
         for name, value in values.items():
-            table.add_row(name, f"WORKBENCH_{name.upper()}", "" if value is None else str(value))
+            table.add_row(name, f"WORKBENCH_{name.upper()}", Text("" if value is None else str(value)))
         Console().print(table)

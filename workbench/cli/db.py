@@ -13,6 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from workbench.cli.params import finite
+from workbench.cli.text import plain
+
 db_app = typer.Typer(help="The execution store: Postgres (system of record) and its DuckDB analytics copy.",
                      no_args_is_help=True)
 
@@ -40,7 +43,7 @@ def migrate(as_json: bool = typer.Option(False, "--json", help="Print the result
         print(json.dumps({"applied_now": ran, **state}))
         return
     if ran:
-        Console().print(f"applied {len(ran)} migration(s): {', '.join(ran)}")
+        Console().print(f"applied {len(ran)} migration(s): {', '.join(ran)}", markup=False)
     else:
         Console().print(f"up to date: {len(state['applied'])} migrations applied, none pending")
 
@@ -74,15 +77,16 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
         return
     table = Table("", "", box=None, show_header=False)
     how = "started for this command" if info.get("started_by_this_process") else "running"
-    table.add_row("server", f"{info['where']} · Postgres {info['version']} · {how}")
-    table.add_row("migrations", f"{len(state['applied'])} applied, {len(state['pending'])} pending"
-                  + (f" ({', '.join(state['pending'])})" if state["pending"] else ""))
+    table.add_row("server", plain(f"{info['where']} · Postgres {info['version']} · {how}"))
+    table.add_row("migrations", plain(f"{len(state['applied'])} applied, {len(state['pending'])} pending"
+                  + (f" ({', '.join(state['pending'])})" if state["pending"] else "")))
     if counts:
         table.add_row("rows", f"tasks {counts['tasks']:,} · events {counts['events']:,} (max seq {counts['max_seq']:,})")
-    table.add_row("duckdb", f"{duck} ({out['duckdb']['bytes'] / 2**20:.1f} MiB)" if duck.exists() else f"{duck} (not synced yet)")
+    table.add_row("duckdb", plain(f"{duck} ({out['duckdb']['bytes'] / 2**20:.1f} MiB)" if duck.exists()
+                                  else f"{duck} (not synced yet)"))
     if snapshot:
-        table.add_row("analytics", f"{analytics.analytics_dir(home)} · published {snapshot.get('published_at')} · "
-                      f"watermark {snapshot.get('events_watermark')} · {len(snapshot['events'])} part(s)")
+        table.add_row("analytics", plain(f"{analytics.analytics_dir(home)} · published {snapshot.get('published_at')} · "
+                                         f"watermark {snapshot.get('events_watermark')} · {len(snapshot['events'])} part(s)"))
     Console().print(table)
     if state["pending"]:
         Console().print("[yellow]pending migrations:[/] run `workbench db migrate`")
@@ -91,7 +95,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
 @db_app.command("sync")
 def sync(
     watch: bool = typer.Option(False, "--watch", help="Keep syncing every --interval seconds until Ctrl-C."),
-    interval: float = typer.Option(2.0, "--interval", help="Seconds between rounds with --watch."),
+    interval: float = typer.Option(2.0, "--interval", min=0.1, callback=finite, help="Seconds between rounds with --watch."),
     as_json: bool = typer.Option(False, "--json", help="Print each round as a JSON line."),
 ) -> None:
     """Copy new events (and changed tasks) from Postgres into DuckDB, exactly once; publish Parquet."""
@@ -108,7 +112,7 @@ def sync(
             except Exception as exc:  # --watch keeps going: the next round resumes from the stored watermark
                 if not watch:
                     raise
-                Console(stderr=True).print(f"[red]sync failed, retrying:[/] {exc}", highlight=False)
+                Console(stderr=True).print(f"[red]sync failed, retrying:[/] {plain(exc)}", highlight=False)
                 time.sleep(interval)
                 continue
             changed = result.events_copied or result.tasks_copied or result.tasks_deleted or result.rebuilt

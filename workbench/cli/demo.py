@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from workbench.cli.text import plain
+
 if TYPE_CHECKING:
     from workbench.tasks.records import Task
 
@@ -56,7 +58,7 @@ def register(app: typer.Typer) -> None:
         with backend() as b:
             served = isinstance(b, HttpBackend)
             out.print(f"running {len(plan)} real task(s) {'through the running server' if served else 'on a LocalCluster'}"
-                      f"{' on ' + model if model else ''}; this takes a while on a CPU…")
+                      f"{' on ' + plain(model) if model else ''}; this takes a while on a CPU…")
             results = [_run_one(b, prompt, budget, task_model, max_tokens, served) for prompt, budget, task_model in plan]
             if not served:
                 _publish_and_train(b.store, train)
@@ -85,7 +87,7 @@ def _run_one(b, prompt: str, budget: float | None, model: str | None, max_tokens
     cost = sum(e.get("cost_usd") or 0 for e in calls)
     color = "green" if task.status == "completed" else "red"
     out.print(f"  [{color}]{task.status:<9}[/] {time.perf_counter() - started:6.1f} s  {tokens:>6} tok  "
-              f"${cost:.6f}  {task.title[:70]}", highlight=False)
+              f"${cost:.6f}  {plain(task.title[:70])}", highlight=False)
     return task
 
 
@@ -104,6 +106,6 @@ def _publish_and_train(store, train: bool) -> None:
         try:
             r = anomaly.train(store, level, trigger="demo")
         except anomaly.NotEnoughData as exc:
-            out.print(f"anomaly detector per {level}: not trained yet ({exc})", highlight=False)
+            out.print(f"anomaly detector per {level}: not trained yet ({plain(exc)})", highlight=False)
             continue
         out.print(f"anomaly detector per {level}: trained on {r.rows} rows, {r.flagged} flagged")

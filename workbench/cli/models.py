@@ -11,6 +11,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from workbench import providers, weights
+from workbench.cli.text import plain
 
 models_app = typer.Typer(help="List models and pull local weights.", invoke_without_command=True, no_args_is_help=False)
 
@@ -28,12 +29,12 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     breakers, where = _breakers()
     table = Table("model", "aliases", "source", "usable", "context", "price", "breaker", box=None)
     for i in infos:
-        mark = "[green]yes[/]" if i.usable else f"[red]no[/] – {i.reason}"
-        name = f"[bold]{i.name}[/] (default)" if i.name == default else i.name
-        table.add_row(name, ", ".join(i.aliases), i.source, mark, str(i.context or ""), i.price,
+        mark = "[green]yes[/]" if i.usable else f"[red]no[/] – {plain(i.reason)}"
+        name = f"[bold]{plain(i.name)}[/] (default)" if i.name == default else plain(i.name)
+        table.add_row(name, plain(", ".join(i.aliases)), plain(i.source), mark, str(i.context or ""), plain(i.price),
                       _breaker_cell(breakers.get(i.name)))
     Console().print(table)
-    Console().print(f"[dim]breakers: {where}[/]")
+    Console().print(f"[dim]breakers: {plain(where)}[/]")
 
 
 BREAKER_COLOR = {"closed": "green", "half_open": "yellow", "open": "red"}
@@ -65,7 +66,7 @@ def _breaker_cell(b: dict | None) -> str:
     rate = f" · {b['success_rate']:.0%} ok" if b.get("success_rate") is not None else ""
     p50 = f" · p50 {b['p50_ms']:.0f} ms" if b.get("p50_ms") is not None else ""
     extra = f" · reopens in {b['open_for_s']:.0f} s" if b["state"] == "open" else ""
-    return f"[{BREAKER_COLOR.get(b['state'], 'white')}]{b['state']}[/]{rate}{p50}{extra}"
+    return f"[{BREAKER_COLOR.get(b['state'], 'white')}]{plain(b['state'])}[/]{rate}{p50}{extra}"
 
 
 @models_app.command("pull")
@@ -78,13 +79,13 @@ def pull(
     model = local.removeprefix("local:")
     spec = weights.spec_for(model)
     if not force and weights.status(model)[0]:
-        Console().print(f"local:{model} is already verified at {weights.weights_path(model)}")
+        Console().print(f"local:{model} is already verified at {weights.weights_path(model)}", markup=False)
         return
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), TimeRemainingColumn(), transient=False) as bar:
-        task = bar.add_task(f"local:{model}", total=spec.size)
+        task = bar.add_task(plain(f"local:{model}"), total=spec.size)
         path = weights.pull(model, force=force, progress=lambda done, total: bar.update(task, completed=done))
-    Console().print(f"verified local:{model} → {path}")
+    Console().print(f"verified local:{model} → {path}", markup=False)
 
 
 @models_app.command("smoke")
@@ -96,9 +97,9 @@ def smoke(names: list[str] = typer.Argument(..., help="Local models to try, e.g.
     console = Console(stderr=True, soft_wrap=True)
     for r in results:
         if r.ok:
-            console.print(f"smoke: ok – {r.detail}", highlight=False)
+            console.print(f"smoke: ok – {plain(r.detail)}", highlight=False)
         else:
-            console.print(f"[bold red]smoke: FAILED[/] – {r.detail}; {r.fix}", highlight=False)
+            console.print(f"[bold red]smoke: FAILED[/] – {plain(r.detail)}; {plain(r.fix)}", highlight=False)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 

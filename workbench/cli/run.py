@@ -17,6 +17,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from workbench.cli.params import finite, task_id_argument
+from workbench.cli.text import plain, printable
 from workbench.errors import ConfigError
 from workbench.tasks.client import backend
 from workbench.tasks.records import NewTask, Task
@@ -26,22 +28,24 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _progress(event: dict) -> str | None:
-    """One line for the events a person follows; None for the rest (`workbench events` shows all)."""
+    """One line of Rich markup for the events a person follows; None for the rest (`workbench events` shows
+    all). Every value from the event (plans and messages are model text) is escaped."""
     p = event.get("payload") or {}
     kind = event["kind"]
     if kind == "status":
-        return f"[dim]status[/] {p.get('to')}"
+        return f"[dim]status[/] {plain(p.get('to'))}"
     if kind == "plan":
         subs = (p.get("plan") or {}).get("subtasks") or []
         steps = "; ".join(f"{s['id']} {s['specialist']}" + (f" after {','.join(s['depends_on'])}" if s.get("depends_on") else "")
                           for s in subs)
-        return f"[bold]plan[/] ({(p.get('plan') or {}).get('source', '?')}): {steps}"
+        return f"[bold]plan[/] ({plain((p.get('plan') or {}).get('source', '?'))}): {plain(steps)}"
     if kind == "message" and p.get("type") == "request":
-        return f"  → {p.get('to')} [dim]{p.get('subtask_id')}[/]: {str(p.get('text'))[:90]}"
+        return f"  → {plain(p.get('to'))} [dim]{plain(p.get('subtask_id'))}[/]: {plain(str(p.get('text'))[:90])}"
     if kind == "subtask":
         mark = {"done": "[green]done[/]", "failed": "[red]failed[/]", "skipped": "[yellow]skipped[/]"}.get(p.get("status"), "?")
-        extra = f" — {event.get('error')}" if event.get("error") else ""
-        return f"  ← {event.get('agent')} [dim]{p.get('subtask_id')}[/] {mark} {(event.get('duration_ms') or 0) / 1000:.1f} s{extra}"
+        extra = f" — {plain(event.get('error'))}" if event.get("error") else ""
+        return (f"  ← {plain(event.get('agent'))} [dim]{plain(p.get('subtask_id'))}[/] {mark} "
+                f"{(event.get('duration_ms') or 0) / 1000:.1f} s{extra}")
     return None
 
 
@@ -93,7 +97,7 @@ def _follow(b, task_id: str, quiet: bool, after: int = 0) -> Task:
 
 def _approve_here(b, task: Task, quiet: bool) -> Task:
     out.print("[bold]The Director proposes:[/]")
-    out.print(_plan_text(task.plan), highlight=False, markup=False)
+    out.print(printable(_plan_text(task.plan)), highlight=False, markup=False)
     if not sys.stdin.isatty():
         out.print(f"Waiting for approval: `workbench approve {task.id}` (optionally --plan edited.json).")
         return task
@@ -116,7 +120,7 @@ def register(app: typer.Typer) -> None:
     def run(
         prompt: str = typer.Argument(..., help="The task, in plain words."),
         model: str = typer.Option(None, "--model", "-m", help="provider:model or alias (default: each agent's)."),
-        budget: float = typer.Option(None, "--budget", help="Cost budget in USD for the whole task."),
+        budget: float = typer.Option(None, "--budget", callback=finite, help="Cost budget in USD for the whole task."),
         approve_plan: bool = typer.Option(False, "--approve-plan", help="Show the plan and ask before running it."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the answer and the summary."),
         as_json: bool = typer.Option(False, "--json", help="The finished task as JSON."),
@@ -133,19 +137,20 @@ def register(app: typer.Typer) -> None:
         else:
             answer = (task.result or {}).get("answer")
             if answer:
-                out.print(answer, highlight=False, markup=False)
+                out.print(printable(answer), highlight=False, markup=False)
             for line in code_lines(task.result):
-                err.print(line, highlight=False, markup=False)
+                err.print(printable(line), highlight=False, markup=False)
             if task.error:
-                err.print(f"[red]error:[/] {task.error}", highlight=False)
-            err.print(summary_line(task), highlight=False)
+                err.print(f"[red]error:[/] {plain(task.error)}", highlight=False)
+            err.print(printable(summary_line(task)), highlight=False, markup=False)
         if task.status not in ("completed", "awaiting_approval"):
             raise typer.Exit(1)
 
     @app.command()
     def approve(
-        task_id: str = typer.Argument(..., help="A task in awaiting_approval."),
+        task_id: str = task_id_argument("A task in awaiting_approval."),
         plan: Path = typer.Option(None, "--plan", help="An edited plan (JSON: reasoning, subtasks) to run instead."),
+        as_json: bool = typer.Option(False, "--json", help="Run quietly, then print the finished task as JSON."),
     ) -> None:
         """Approve a task's proposed plan (or an edited one) so it runs."""
         edited = None
@@ -158,11 +163,15 @@ def register(app: typer.Typer) -> None:
         with backend() as b:
             after = _last_seq(b, task_id)
             task = b.approve(task_id, edited)
-            out.print(f"{task.id} approved (plan version {task.plan_version}); running it:")
-            task = _follow(b, task_id, quiet=False, after=after)  # without a server, this process runs it: stay until done
+            if not as_json:
+                out.print(f"{task.id} approved (plan version {task.plan_version}); running it:")
+            task = _follow(b, task_id, quiet=as_json, after=after)  # without a server, this process runs it: stay until done
         answer = (task.result or {}).get("answer")
-        if answer:
-            out.print(answer, highlight=False, markup=False)
-        err.print(summary_line(task), highlight=False)
+        if as_json:
+            print(json.dumps(task.model_dump(mode="json")))
+        elif answer:
+            out.print(printable(answer), highlight=False, markup=False)
+        if not as_json:
+            err.print(printable(summary_line(task)), highlight=False, markup=False)
         if task.status != "completed":
             raise typer.Exit(1)

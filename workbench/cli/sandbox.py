@@ -2,7 +2,7 @@
 
 Exit status: 0 when the program succeeded (or every test passed, at least one), 1 when it failed,
 timed out or was killed, 3 when the security scan blocked it; a bad argument is one line on stderr
-and exit 1 (2 for an unknown language, like other usage errors).
+and exit 1, or 2 for what parsing refuses (an unknown language, a timeout that is not a number).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from workbench.cli.params import finite, language_option
+
 sandbox_app = typer.Typer(help="Run code in the sandbox (bubblewrap by default).", no_args_is_help=True)
 
 BLOCKED_EXIT = 3
@@ -23,8 +25,8 @@ BLOCKED_EXIT = 3
 @sandbox_app.command("exec")
 def exec_(
     path: Path = typer.Argument(..., help="A source file or a directory (its tests run when it has any)."),
-    language: str = typer.Option(..., "--language", "-l", help="python | typescript | java"),
-    timeout: float = typer.Option(None, "--timeout", help="Wall-clock limit in seconds."),
+    language: str = language_option(...),
+    timeout: float = typer.Option(None, "--timeout", callback=finite, help="Wall-clock limit in seconds."),
     memory: int = typer.Option(None, "--memory", help="Memory limit in MiB."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     allow_high: bool = typer.Option(False, "--allow-high-severity",

@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         host: str = typer.Option(None, "--host", help="Bind address (default WORKBENCH_HOST, 127.0.0.1)."),
-        port: int = typer.Option(None, "--port", help="Port (default WORKBENCH_PORT, 5006)."),
+        port: int = typer.Option(None, "--port", min=1, max=65535, help="Port, 1 to 65535 (default WORKBENCH_PORT, 5006)."),
         model: str = typer.Option(None, "--model", "-m", help="Default model for the served app."),
     ) -> None:
         """Serve the workbench: chat and dashboards, /health, REST + WebSocket API."""
@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
         settings = reload_settings() if model else get_settings()
         host = host or settings.host
         port = port or settings.port
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"WORKBENCH_PORT={port} is not a TCP port: set it to a number from 1 to 65535 "
+                              f"(or pass --port).")
         from workbench.server.guards import is_loopback
 
         if not is_loopback(host) and settings.api_key is None:

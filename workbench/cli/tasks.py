@@ -1,4 +1,8 @@
-"""Task commands: submit, tasks, show, watch, cancel, events. They use the running server when it is up."""
+"""Task commands: submit, tasks, show, watch, cancel, events. They use the running server when it is up.
+
+Task ids are checked while the command line is parsed (`params.task_id`), so a malformed one is never sent
+anywhere. Titles, errors and answers are user or model text: printed as text, never as Rich markup.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from workbench.cli.params import finite, task_id_argument, task_status
+from workbench.cli.text import plain, printable
 from workbench.tasks import states
 from workbench.tasks.client import backend
 from workbench.tasks.records import NewTask, Task
@@ -16,16 +23,19 @@ from workbench.tasks.records import NewTask, Task
 out = Console(soft_wrap=True)
 STATUS_COLOR = {"completed": "green", "failed": "red", "cancelled": "yellow", "processing": "cyan",
                 "awaiting_approval": "magenta"}
+MAX_LIMIT = 500  # the most the API answers in one page
 
 
 def _status(s: str) -> str:
-    return f"[{STATUS_COLOR.get(s, 'white')}]{s}[/]"
+    return f"[{STATUS_COLOR.get(s, 'white')}]{plain(s)}[/]"
 
 
 def _event_line(e: dict) -> str:
+    """One event as a line of Rich markup; every value from the event is escaped."""
     payload = e.get("payload") or {}
     if e["kind"] == "status":
-        what = f"{payload.get('from') or '∅'} → {_status(payload.get('to', '?'))}  {payload.get('reason') or ''}"
+        what = (f"{plain(payload.get('from') or '∅')} → {_status(payload.get('to', '?'))}  "
+                f"{plain(payload.get('reason') or '')}")
     else:
         parts = [e.get("agent"), e.get("model")]
         if e.get("tokens_in") is not None:
@@ -34,10 +44,10 @@ def _event_line(e: dict) -> str:
             parts.append(f"${e['cost_usd']:.6f}")
         if e.get("duration_ms") is not None:
             parts.append(f"{e['duration_ms']:.0f} ms")
-        what = " · ".join(str(p) for p in parts if p)
+        what = plain(" · ".join(str(p) for p in parts if p))
         if e.get("error"):
-            what += f"  [red]{e['error']}[/]"
-    return f"#{e['seq']:<6} {e['ts'][11:23]}  {e['kind']:<11} {what}"
+            what += f"  [red]{plain(e['error'])}[/]"
+    return f"#{e['seq']:<6} {plain(str(e['ts'])[11:23])}  {plain(e['kind']):<11} {what}"
 
 
 def _show(task: Task) -> None:
@@ -46,11 +56,25 @@ def _show(task: Task) -> None:
                 "budget_usd", "attempts", "created_at", "started_at", "finished_at", "error"):
         value = getattr(task, key)
         if value is not None and value != "":
-            table.add_row(key, _status(value) if key == "status" else str(value))
+            table.add_row(key, _status(value) if key == "status" else Text(printable(value)))
     out.print(table)
     result = task.result or {}
     if isinstance(result, dict) and result.get("answer"):
-        out.print("\n[bold]answer[/]\n" + result["answer"], highlight=False, markup=False)
+        out.print("\n[bold]answer[/]")
+        out.print(printable(result["answer"]), highlight=False, markup=False)
+
+
+def _table(items: list[Task]) -> Table:
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True, min_width=36)  # whole: `workbench show` takes it
+    table.add_column("status", no_wrap=True, min_width=max((len(t.status) for t in items), default=6))
+    table.add_column("kind", no_wrap=True, min_width=max((len(t.kind or "") for t in items), default=4))
+    table.add_column("title", ratio=1, min_width=10)
+    table.add_column("created", no_wrap=True, min_width=16)
+    for t in items:
+        table.add_row(t.id, _status(t.status), Text(printable(t.kind or "")), Text(printable(t.title), no_wrap=True, overflow="ellipsis"),
+                      t.created_at[:16].replace("T", " "))
+    return table
 
 
 def _json(task: Task) -> str:
@@ -69,13 +93,13 @@ def _watch(b, task_id: str) -> Task:
 def register(app: typer.Typer) -> None:
     @app.command()
     def submit(
-        prompt: str = typer.Argument(..., help="The task."),
+        prompt: str = typer.Argument(..., metavar="PROMPT", help="The task."),
         model: str = typer.Option(None, "--model", "-m", help="provider:model or alias."),
         priority: int = typer.Option(0, "--priority", help="Higher runs first."),
-        budget: float = typer.Option(None, "--budget", help="Cost budget in USD."),
+        budget: float = typer.Option(None, "--budget", callback=finite, help="Cost budget in USD."),
         title: str = typer.Option("", "--title"),
         wait: bool = typer.Option(False, "--wait", help="Run it now and wait for the result."),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help="Print the task as JSON."),
     ) -> None:
         """Submit a task. Without a running server, --wait runs it on a LocalCluster started for it."""
         new = NewTask.of(prompt=prompt, title=title, model=model, priority=priority, budget_usd=budget)
@@ -94,22 +118,22 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @app.command("tasks")
-    def list_tasks(status: str = typer.Option(None, "--status"), limit: int = typer.Option(20, "--limit"),
-                   as_json: bool = typer.Option(False, "--json")) -> None:
+    def list_tasks(status: str = task_status(),
+                   limit: int = typer.Option(20, "--limit", min=1, max=MAX_LIMIT,
+                                             help=f"How many tasks to list, 1 to {MAX_LIMIT}."),
+                   as_json: bool = typer.Option(False, "--json", help="Print the tasks as JSON.")) -> None:
         """List tasks, newest first."""
         with backend() as b:
             page = b.list(status, limit)
         if as_json:
             print(json.dumps({"items": [t.model_dump(mode="json") for t in page.items], "total": page.total}))
             return
-        table = Table("id", "status", "kind", "title", "created", box=None)
-        for t in page.items:
-            table.add_row(t.id[:8], _status(t.status), t.kind or "", t.title[:60], t.created_at[:19])
-        out.print(table)
+        out.print(_table(page.items))
         out.print(f"[dim]{len(page.items)} of {page.total}[/]")
 
     @app.command()
-    def show(task_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    def show(task_id: str = task_id_argument(),
+             as_json: bool = typer.Option(False, "--json", help="Print the task as JSON.")) -> None:
         """Show one task."""
         with backend() as b:
             task = b.get(task_id)
@@ -119,21 +143,31 @@ def register(app: typer.Typer) -> None:
             _show(task)
 
     @app.command()
-    def watch(task_id: str) -> None:
+    def watch(task_id: str = task_id_argument(),
+              as_json: bool = typer.Option(False, "--json", help="Wait quietly, then print the task as JSON.")) -> None:
         """Follow a task live until it finishes."""
         with backend() as b:
-            task = _watch(b, task_id)
-        _show(task)
+            b.get(task_id)
+            task = _wait_quietly(b, task_id) if as_json else _watch(b, task_id)
+        if as_json:
+            print(_json(task))
+        else:
+            _show(task)
 
     @app.command()
-    def cancel(task_id: str) -> None:
+    def cancel(task_id: str = task_id_argument(),
+               as_json: bool = typer.Option(False, "--json", help="Print the cancelled task as JSON.")) -> None:
         """Cancel a queued or running task."""
         with backend() as b:
             task = b.cancel(task_id)
-        out.print(f"{task.id} {_status(task.status)}")
+        if as_json:
+            print(_json(task))
+        else:
+            out.print(f"{task.id} {_status(task.status)}")
 
     @app.command()
-    def events(task_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    def events(task_id: str = task_id_argument(),
+               as_json: bool = typer.Option(False, "--json", help="Print the events as JSON.")) -> None:
         """Every event of a task, in order."""
         with backend() as b:
             b.get(task_id)

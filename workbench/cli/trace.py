@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from workbench import traces
+from workbench.cli.params import task_id_argument
 from workbench.config import get_settings
 from workbench.tasks.client import backend
 
@@ -32,7 +33,7 @@ def _quiet(name: str) -> Iterator[None]:
 def register(app: typer.Typer) -> None:
     @app.command()
     def trace(
-        task_id: str = typer.Argument(..., help="Task id (= trace id)."),
+        task_id: str = task_id_argument("Task id (= trace id; `workbench tasks` lists them)."),
         as_json: bool = typer.Option(False, "--json", help="Nested JSON: totals and the tree of events."),
         otlp: bool = typer.Option(False, "--otlp", help="Also export the spans to WORKBENCH_OTLP_ENDPOINT."),
     ) -> None:
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
             # The API and the store answer one page of rows at a time; a long task needs several.
             events = traces.fetch_all(lambda after: b.events(task_id, after))
             if not events:
-                b.get(task_id)  # unknown or malformed id: one-line error from workbench.cli.main
+                b.get(task_id)  # unknown id: one line (a malformed one was refused while parsing)
         tree = traces.build_tree(events)
         if as_json:
             print(json.dumps({"task_id": task_id, "totals": traces.totals(events), "tree": traces.as_json(tree)},

@@ -125,12 +125,26 @@ def load(path: Path | str | None = None) -> Policy:
     with _LOCK:
         if key not in _CACHE:
             _CACHE.clear()
-            _CACHE[key] = parse(yaml.safe_load(file.read_text()) or {}, file)
+            _CACHE[key] = parse(read_yaml(file), file)
         policy = _CACHE[key]
     model = settings.model
     if model.startswith("local:") and model != policy.local_model:  # WORKBENCH_MODEL wins when local
         policy = Policy(**{**policy.__dict__, "local_model": model})
     return policy
+
+
+def read_yaml(file: Path) -> Any:
+    """The file's YAML; a syntax error is a ConfigError naming the file, line and column."""
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Gateway policy {file} is not UTF-8 text (byte {exc.start}). Save it as UTF-8.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"Gateway policy {file} is not valid YAML{where}: {problem}. Fix the file, or unset "
+                          f"WORKBENCH_GATEWAY_POLICY to use the packaged {DEFAULT_FILE.name}.") from None
 
 
 def parse(data: dict[str, Any], path: Path) -> Policy:
