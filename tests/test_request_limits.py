@@ -97,3 +97,68 @@ def test_valid_values_still_pass():
     req = ChatRequest.model_validate_json('{"model": " test:echo ", "messages": [{"role": "user", "content": "h"}],'
                                           ' "temperature": 0.2, "max_tokens": 12, "seed": -1, "stream": false}')
     assert req.model == "test:echo" and req.max_tokens == 12
+
+
+# --- the model of a task is checked when it is submitted ------------------------------------------------
+
+
+@pytest.fixture
+def tasks_client(client, isolated_home):
+    """The app with a task API whose store is never reached: the model check comes before any row."""
+    from workbench.config import reload_settings
+    from workbench.tasks.api import TaskApi
+    from workbench.tasks.service import TaskService
+
+    reload_settings()
+    client.app.state.tasks = TaskApi(TaskService(store=None))
+    yield client
+    del client.app.state.tasks
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-4o-mnii", "groq:whatever", "mistral:mistral-huge"])
+def test_an_unknown_cloud_model_is_refused_at_submit(tasks_client, model):
+    response = tasks_client.post("/api/v1/tasks", json={"prompt": "hello", "model": model})
+    message = assert_one_line_error(response, 422, model, "WORKBENCH_PRICES_FILE")
+    provider = model.partition(":")[0]
+    assert f"{provider}:" in message.split("known models are", 1)[1]  # it lists the names that work
+
+
+def test_a_model_priced_in_configuration_is_accepted(isolated_home, monkeypatch, tmp_path):
+    from workbench.config import reload_settings
+    from workbench.prices import cloud_price
+    from workbench.providers.priced_names import UnpricedModel
+    from workbench.tasks.service import check_model
+
+    with pytest.raises(UnpricedModel):
+        check_model(NewTask(prompt="x", model="openai:gpt-new"))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai:\n  gpt-new: {input: 1.0, output: 4.0}\n")
+    monkeypatch.setenv("WORKBENCH_PRICES_FILE", str(prices))
+    reload_settings()
+    check_model(NewTask(prompt="x", model="openai:gpt-new"))
+    check_model(NewTask(prompt="x", model="gpt-4o-mini"))  # the packaged prices are still there
+    assert cloud_price("openai:gpt-new") == {"input": 1.0, "output": 4.0}
+
+
+def test_a_provider_pointed_at_another_server_keeps_its_own_names(isolated_home, monkeypatch):
+    from workbench.config import reload_settings
+    from workbench.tasks.service import check_model
+
+    monkeypatch.setenv("WORKBENCH_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    reload_settings()
+    check_model(NewTask(prompt="x", model="openai:my-finetune"))
+
+
+@pytest.mark.parametrize("text", ["openai: {m: {input: -1, output: 1}}", "openai: {m: {input: .inf, output: 1}}",
+                                  "openai: {m: {input: 1}}", "[1, 2]"])
+def test_a_bad_price_file_is_one_clear_error(isolated_home, monkeypatch, tmp_path, text):
+    from workbench.config import reload_settings
+    from workbench.errors import ConfigError
+    from workbench.prices import price_table
+
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(text)
+    monkeypatch.setenv("WORKBENCH_PRICES_FILE", str(prices))
+    reload_settings()
+    with pytest.raises(ConfigError, match="prices.yaml"):
+        price_table()

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     local_cpu_second_usd: float = Field(
         0.0000124, description="Price of one CPU-second of local inference (2-vCPU cloud VM, on-demand)."
     )
+    prices_file: Path | None = Field(
+        None, description="Extra cloud prices (YAML, the shape of the packaged prices.yaml: provider: {model: "
+                          "{input, output}} in USD per million tokens), over the packaged ones; a task may use a "
+                          "cloud model only when it is priced."
+    )
     request_timeout_s: float = Field(60.0, description="Timeout for calls to remote model servers.")
     allow_network: bool = Field(True, description="Allow calls to remote providers (tests turn it off).")
 
