@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from workbench.json_schemas import InvalidSchema, check_schema
 from workbench.visible import has_visible
 
 
@@ -105,4 +106,9 @@ def translate(req: ChatRequest) -> tuple[list[dict], dict[str, Any]]:
         options["schema"] = schema
     elif fmt is not None and fmt.type == "json_object":
         options["schema"] = fmt.schema_ or {"type": "object"}
+    if "schema" in options:
+        try:
+            check_schema(options["schema"])
+        except InvalidSchema as exc:
+            raise Refused(400, str(exc), "response_format", "invalid_json_schema") from None
     return messages, {k: v for k, v in options.items() if v is not None}
