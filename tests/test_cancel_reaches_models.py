@@ -9,7 +9,6 @@ import time
 from datetime import datetime
 
 import pytest
-
 from cancel_plugins import DAWDLE_S
 from helpers import REPO, home_dir, stack_in
 
