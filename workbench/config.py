@@ -1,7 +1,8 @@
 """One typed Settings object, read from WORKBENCH_* environment variables (and an optional .env).
 
 Providers' conventional variables (OPENAI_API_KEY, OLLAMA_HOST, ...) are read as aliases, so a user
-who already has them set needs nothing else.
+who already has them set needs nothing else. Every number must be finite and 0 or more (a limit of -1 or
+inf is refused, never read as "unlimited"); an unknown WORKBENCH_* variable is logged with the closest name.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _alias(*names: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="WORKBENCH_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="WORKBENCH_", env_file=".env", extra="ignore", populate_by_name=True, allow_inf_nan=False
     )
 
     # Where things live
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
     )
     local_cpu_second_usd: float = Field(
         0.0000124, description="Price of one CPU-second of local inference (2-vCPU cloud VM, on-demand)."
+    )
+    prices_file: Path | None = Field(
+        None, description="Extra cloud prices (YAML, the shape of the packaged prices.yaml: provider: {model: "
+                          "{input, output}} in USD per million tokens), over the packaged ones; a task may use a "
+                          "cloud model only when it is priced."
     )
     request_timeout_s: float = Field(60.0, description="Timeout for calls to remote model servers.")
     allow_network: bool = Field(True, description="Allow calls to remote providers (tests turn it off).")
@@ -139,17 +145,32 @@ class Settings(BaseSettings):
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         return None if isinstance(raw, str) and not raw.strip() else value
 
+    @field_validator("*")
+    @classmethod
+    def _not_negative(cls, value: object) -> object:
+        """Sizes, limits, timeouts and prices: 0 or more (each field says what 0 means)."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise ValueError(f"must be 0 or more, not {value}")
+        return value
+
     @property
     def duckdb_path(self) -> Path:
         return self.home / "workbench.duckdb"
 
     def masked(self) -> dict[str, object]:
-        """Effective settings with every secret replaced by a mask (safe to print or log)."""
+        """Effective settings with every secret replaced by a mask (safe to print or log): keys keep their last 4
+        characters, a webhook URL its host only, any other URL loses its user, password and query values."""
+        from workbench import redact
+
         out: dict[str, object] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 out[name] = "****" + value.get_secret_value()[-4:] if len(value.get_secret_value()) > 8 else "****"
+            elif isinstance(value, str) and name.endswith("webhook"):
+                out[name] = redact.webhook(value)
+            elif isinstance(value, str) and ("://" in value or "@" in value):
+                out[name] = redact.url(value)
             elif isinstance(value, Path):
                 out[name] = str(value)
             else:
@@ -172,8 +193,10 @@ def env_names() -> set[str]:
 def get_settings() -> Settings:
     from pydantic import ValidationError
 
+    from workbench.env_typos import warn_unknown
     from workbench.errors import ConfigError
 
+    warn_unknown(env_names())
     try:
         return Settings()
     except ValidationError as exc:

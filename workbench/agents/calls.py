@@ -20,7 +20,7 @@ from typing import Any
 
 from workbench.agents.guards import Budget
 from workbench.agents.steps import Step
-from workbench.errors import AgentTimeout, BudgetExceeded, ProviderError, WorkbenchError
+from workbench.errors import AgentTimeout, BudgetExceeded, Cancelled, ProviderError, WorkbenchError
 from workbench.messages import Completion
 from workbench.providers.base import Model
 
@@ -55,6 +55,8 @@ def model_step(llm: Model, messages: list[dict], budget: Budget | None, *, agent
     began = time.perf_counter()
     try:
         completion = (complete or llm.complete)(messages, **within(budget, {**(options or {}), "max_tokens": max_tokens}))
+    except Cancelled:  # the task was cancelled (the budget's watch): no step to record, stop the run
+        raise
     except tuple(BUDGET_STOPS) as exc:  # from the budget, or a budget the gateway keeps
         step.stop_reason = next(reason for cls, reason in BUDGET_STOPS.items() if isinstance(exc, cls))
         step.error = str(exc)

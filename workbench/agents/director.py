@@ -34,7 +34,7 @@ from workbench.agents.registry import Registry, default_registry
 from workbench.agents.routing import MULTI, Route, route
 from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.agents.steps import Step
-from workbench.errors import PlanError, WorkbenchError
+from workbench.errors import Cancelled, PlanError, WorkbenchError
 from workbench.providers.base import Model
 from workbench.schema import Strict, parse
 
@@ -257,6 +257,8 @@ def skipped_before_start(subtask: Subtask, results: Mapping[str, SubtaskResult],
         return SubtaskResult.skipped(subtask, f"skipped: its input(s) {', '.join(missing)} did not finish")
     try:
         budget.check()
+    except Cancelled:
+        raise
     except WorkbenchError as exc:
         return SubtaskResult.skipped(subtask, f"skipped: {exc}")
     return None

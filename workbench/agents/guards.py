@@ -5,6 +5,9 @@
     agent_budget.charge(tokens=812, usd=0.0004)   # charges the task budget too
     agent_budget.check()                          # BudgetExceeded / AgentTimeout, with how to fix it
 
+A budget may carry a `watch`: a picklable callable that raises when the run must stop for another reason
+(its task was cancelled). check() calls it first, so every model step, on every worker, stops there.
+
 Budgets are plain picklable data. Across Dask workers, pass `task_budget.remaining()` to a subtask and
 charge its reported tokens/cost back with `task_budget.charge(...)` when the result returns.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +35,7 @@ class Budget:
     spent_tokens: int = 0
     spent_usd: float = 0.0
     started: float = field(default_factory=time.time)
+    watch: Callable[[], None] | None = None  # raises when the run must stop (its task was cancelled)
 
     @classmethod
     def create(cls, *, max_tokens: int | None = None, max_usd: float | None = None,
@@ -49,7 +54,12 @@ class Budget:
         """A detached budget holding what is left (to send to another process)."""
         tokens = self.tokens_left()
         usd = self.usd_left()
-        return Budget(max_tokens=tokens, max_usd=usd, deadline=self.effective_deadline(), name=self.name)
+        return Budget(max_tokens=tokens, max_usd=usd, deadline=self.effective_deadline(), name=self.name,
+                      watch=self.watcher())
+
+    def watcher(self) -> Callable[[], None] | None:
+        """The nearest watch up the chain (see the module)."""
+        return next((b.watch for b in self.chain() if b.watch is not None), None)
 
     def charge(self, *, tokens: int = 0, usd: float | None = 0.0) -> None:
         self.spent_tokens += tokens
@@ -81,7 +91,11 @@ class Budget:
         return None if deadline is None else deadline - time.time()
 
     def check(self) -> None:
-        """Raise if any budget in the chain is spent or past its deadline."""
+        """Raise if the run must stop (the watch: a cancelled task) or any budget in the chain is spent or past
+        its deadline."""
+        watch = self.watcher()
+        if watch is not None:
+            watch()
         for b in self.chain():
             if b.max_tokens is not None and b.spent_tokens >= b.max_tokens:
                 raise BudgetExceeded(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from workbench.errors import SchemaError
+from workbench.json_schemas import check_schema
 from workbench.messages import Completion, MessagesLike, Stream, normalize_messages
 
 # Options every provider understands; anything else is refused (a typo must not pass silently).
@@ -55,7 +56,7 @@ class Model(ABC):
         completion = self._complete(msgs, opts)
         completion.duration_ms = (time.perf_counter() - start) * 1000
         if opts.get("schema") is not None:
-            completion.data = parse_json(completion.text, self.model_id)
+            completion.data = parse_json(completion.text, self.model_id, completion.finish_reason)
         return completion
 
     def stream(self, messages: MessagesLike, **options: Any) -> Stream:
@@ -77,6 +78,8 @@ class Model(ABC):
         opts = {k: v for k, v in options.items() if v is not None}
         if isinstance(opts.get("stop"), str):
             opts["stop"] = [opts["stop"]]
+        if opts.get("schema") is not None:
+            check_schema(opts["schema"])  # the caller's error, before any attempt
         return normalize_messages(messages), opts
 
     @abstractmethod
@@ -98,12 +101,18 @@ class Model(ABC):
         return f"<{type(self).__name__} {self.model_id}>"
 
 
-def parse_json(text: str, model_id: str) -> Any:
+def parse_json(text: str, model_id: str, finish_reason: str | None = None) -> Any:
+    """The JSON of a schema-constrained answer. Not JSON: the provider's fault (status None: retried), unless the
+    answer was cut off at the caller's max_tokens (status 400: asking again would cut it off again)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         from workbench.errors import ProviderError
 
+        if finish_reason == "length":
+            raise ProviderError(
+                f"{model_id} returned malformed JSON for a schema-constrained call: the answer was cut off at "
+                f"max_tokens ({exc.msg} at {exc.pos}). Raise max_tokens.", status=400) from exc
         raise ProviderError(
             f"{model_id} returned malformed JSON for a schema-constrained call ({exc.msg} at {exc.pos}). "
             f"Raise max_tokens if the answer was cut off."

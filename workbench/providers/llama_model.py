@@ -105,7 +105,14 @@ class LlamaModel(Model):
             self.llm.reused_tokens = 0
             cpu0 = time.process_time()
             try:
-                for chunk in self.llm.create_chat_completion(stream=True, **self._kwargs(messages, options, max_tokens)):
+                chunks = self.llm.create_chat_completion(stream=True, **self._kwargs(messages, options, max_tokens))
+                while True:
+                    try:
+                        chunk = next(chunks, None)
+                    except ValueError as exc:  # llama.cpp refuses the request's arguments: the caller's error
+                        raise ProviderError(f"{self.model_id}: {exc}", status=400) from exc
+                    if chunk is None:
+                        break
                     choice = chunk["choices"][0]
                     state["finish"] = choice.get("finish_reason") or state["finish"]
                     yield choice.get("delta", {}).get("content") or ""

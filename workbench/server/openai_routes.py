@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from starlette.routing import Route
 
 from workbench import telemetry
-from workbench.errors import UnknownModelError, WorkbenchError
-from workbench.gateway import attempts
+from workbench.errors import ProviderError, UnknownModelError, WorkbenchError
+from workbench.gateway import attempts, faults
 from workbench.server.openai_schema import ChatRequest, Refused, translate
 
 router = APIRouter()
@@ -53,8 +53,16 @@ def _from_exception(exc: Exception) -> JSONResponse:
     if isinstance(exc, WorkbenchError):
         wait = getattr(exc, "retry_after", None)
         headers = {"retry-after": str(math.ceil(max(wait, 0)))} if wait is not None else None  # whole seconds
-        return error(exc.http_status, str(exc), None, _snake(type(exc).__name__), headers)
+        return error(_status(exc), str(exc), None, _snake(type(exc).__name__), headers)
     raise exc
+
+
+def _status(exc: WorkbenchError) -> int:
+    """The caller's own errors are a 4xx, whatever layer found them: a provider that answered 400 (bad
+    arguments, a schema it cannot use, a reply cut off at max_tokens) says so about the request, not itself."""
+    if faults.classify(exc) is faults.CALLER and isinstance(exc, ProviderError):
+        return exc.status if exc.status is not None and 400 <= exc.status < 500 else 400
+    return exc.http_status
 
 
 def _snake(name: str) -> str:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+from workbench.json_schemas import InvalidSchema, check_schema
+from workbench.visible import has_visible
 
 
 class Part(BaseModel):
@@ -36,23 +39,36 @@ class ResponseFormat(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: StrictBool = False
+
+
+MAX_OUTPUT_TOKENS = 10_000_000  # far above any model's output; keeps the number an integer every server takes
+INT64 = 2**63
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # top_p, user, ... : accepted, not used
+    """Numbers must be finite and in range (Infinity, NaN, 1e400 are refused); booleans must be JSON booleans."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)  # top_p, user, ... : accepted, not used
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    max_tokens: int | None = Field(None, ge=1, le=MAX_OUTPUT_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_OUTPUT_TOKENS)
+    seed: int | None = Field(None, ge=-INT64, lt=INT64)
     stop: str | list[str] | None = None
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     n: int = Field(1, ge=1)
     tools: list[Any] | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not has_visible(value):
+            raise ValueError("the model is blank: name one (GET /v1/models lists them)")
+        return value.strip()
 
 
 class Refused(Exception):
@@ -90,4 +106,9 @@ def translate(req: ChatRequest) -> tuple[list[dict], dict[str, Any]]:
         options["schema"] = schema
     elif fmt is not None and fmt.type == "json_object":
         options["schema"] = fmt.schema_ or {"type": "object"}
+    if "schema" in options:
+        try:
+            check_schema(options["schema"])
+        except InvalidSchema as exc:
+            raise Refused(400, str(exc), "response_format", "invalid_json_schema") from None
     return messages, {k: v for k, v in options.items() if v is not None}

@@ -43,7 +43,7 @@ from workbench.agents.director import DirectorSettings, Plan, aggregate, plan, s
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import Subtask, SubtaskResult
-from workbench.errors import AgentTimeout, AwaitingApproval, TaskFailed, WorkbenchError
+from workbench.errors import AgentTimeout, AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import states
 from workbench.tasks.plans import PlanStore
 
@@ -68,8 +68,8 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
         parent = telemetry.capture()
         record = plans.get(task["id"])
         if record.plan is None:
-            planned = _submit(client, plan_step, (task, parent, budget.remaining()),
-                              model=_model_for(task, None, registry), key=task["id"]).result()
+            planned = _result(_submit(client, plan_step, (task, parent, budget.remaining()),
+                                      model=_model_for(task, None, registry), key=task["id"]), ctx)
             ctx.service.update(task["id"], **planned["understanding"])
             budget.charge(tokens=planned["plan"]["tokens_in"] + planned["plan"]["tokens_out"],
                           usd=planned["plan"]["cost_usd"])
@@ -287,6 +287,22 @@ def _in_trace(parent: telemetry.Context, *, flush: bool = True) -> Iterator[None
     finally:
         if flush:
             store.flush()
+
+
+def _result(future, ctx) -> Any:
+    """The step's result; while it runs the Director looks at cancellation every POLL_S, and drops the step
+    when the task is cancelled (the step itself stops at its next model call: its budget's watch)."""
+    from distributed import wait
+
+    try:
+        while not future.done():
+            ctx.check_cancelled()
+            with contextlib.suppress(TimeoutError):
+                wait(future, timeout=POLL_S)
+        return future.result()
+    except Cancelled:
+        future.cancel()
+        raise
 
 
 def _next_finished(finished, timeout: float) -> list[tuple[Any, Any]]:

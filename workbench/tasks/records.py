@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from workbench.errors import WorkbenchError, field_errors
 from workbench.tasks.states import Status
+from workbench.visible import has_visible
 
 MAX_PROMPT_BYTES = 1_000_000
 MAX_TITLE_CHARS = 500
@@ -32,7 +33,10 @@ class PromptTooLarge(WorkbenchError):
 
 
 class NewTask(BaseModel):
-    """A request for a task, as the REST API, the CLI and the dashboards make it."""
+    """A request for a task, as the REST API, the CLI and the dashboards make it. Numbers must be finite
+    (Infinity, NaN and 1e400 are refused, never stored as "unlimited"); booleans must be JSON booleans."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     prompt: str = Field(..., description=f"What to do (at most {MAX_PROMPT_BYTES:,} bytes of UTF-8; a blank "
                                          f"prompt is refused with 422).")
@@ -41,14 +45,18 @@ class NewTask(BaseModel):
                                                 "name is refused with 422); the default model when omitted.")
     priority: int = Field(0, ge=-1000, le=1000)
     budget_usd: float | None = Field(None, ge=0)
-    approve_plan: bool = Field(False, description="Stop in awaiting_approval after planning (mode agents).")
+    approve_plan: StrictBool = Field(False, description="Stop in awaiting_approval after planning (mode agents).")
     mode: Mode = Field(
         "agents", description="agents: the Director plans and specialists run the steps; single: one model call.")
 
     @model_validator(mode="after")
     def _storable(self) -> NewTask:
-        if not self.prompt.strip():
-            raise InvalidTask("The prompt is empty: describe the task in a few words.")
+        if not has_visible(self.prompt):
+            raise InvalidTask("The prompt is empty (blank, or only invisible characters such as zero-width "
+                              "spaces): describe the task in a few words.")
+        if self.model is not None and not has_visible(self.model):
+            raise InvalidTask("The model is blank: name one (GET /v1/models or `workbench models` lists them), "
+                              "or leave the field out for the default model.")
         size = len(self.prompt.encode("utf-8", "surrogatepass"))
         if size > MAX_PROMPT_BYTES:
             raise PromptTooLarge(f"The prompt is {size:,} bytes; the limit is {MAX_PROMPT_BYTES:,}. "

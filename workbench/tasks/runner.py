@@ -31,6 +31,7 @@ from workbench import telemetry
 from workbench.agents.guards import Budget
 from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, states
+from workbench.tasks.cancellation import CancelWatch
 from workbench.tasks.records import NewTask
 from workbench.tasks.service import TaskService, check_model
 
@@ -66,6 +67,7 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.budget = Budget.create(max_usd=self.task.get("budget_usd"), name="task")
+        self.budget.watch = CancelWatch(self.task["id"])  # every model step of the run, on any worker, stops there
 
     def model(self):
         import workbench

@@ -48,11 +48,14 @@ class TaskNotFound(WorkbenchError):
 
 
 def check_model(new: NewTask) -> None:
-    """The request's model must be one this process can run: UnknownModelError (422) names the available ones."""
+    """The request's model must be one this process can run, and priced where its provider lists prices:
+    UnknownModelError (422) names the available ones and how to add one."""
     if new.model is not None:
         from workbench import providers
+        from workbench.providers.priced_names import check_priced
 
         providers.get_model(new.model)
+        check_priced(providers.resolve(new.model))
 
 
 def _title(prompt: str) -> str:
