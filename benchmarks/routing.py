@@ -67,7 +67,7 @@ def by_route(model, registry):
     names = offered(registry, DirectorSettings.from_dict(registry.director_config))
     def label(text: str) -> str:
         routed = route(text, registry=registry, names=names, model=model)
-        if routed.source != "model":
+        if routed.source == "error":
             return f"error: {routed.error}"
         return routed.route if routed.single else "multi"  # not single: it gets a plan
 

@@ -85,7 +85,7 @@ def test_valid_plan_with_schema_built_from_the_registry(registry):
     jsonschema.validate({"subtasks": compact}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"subtasks": [{**compact[0], "depends_on": ["s2"]}, compact[1]]}, schema)
-    assert "- data: Queries the execution log" in messages[0]["content"]
+    assert "- data: Answers questions about this workbench" in messages[0]["content"]
     event = recorded.of("plan")[-1]
     assert event["agent"] == "director" and event["payload"]["plan"]["subtasks"][0]["id"] == "s1"
 

@@ -59,8 +59,9 @@ def extract_code(text: str) -> tuple[str, str]:
 
 SPECIALIST = Specialist(
     name="code",
-    description="Writes and tests code (Python by default; TypeScript, Java): functions, scripts, fixes. Only "
-                "for tasks that ask for a program; not for explanations.",
+    description="Writes and tests code (Python by default; TypeScript, Java) when the request asks for a program: "
+                "write or fix a function, script or class. A question about a language or a concept (what X is, "
+                "what X does, the difference between X and Y) is not code, even with an example.",
     handler=handle,
     system_prompt=SYSTEM_PROMPT,
     writes_tests=True,  # the sandbox code loop writes the tests first and runs them

@@ -289,8 +289,9 @@ def _health(spec: Specialist) -> tuple[bool, str]:
 
 SPECIALIST = Specialist(
     name="data",
-    description="Queries the execution log (the record of tasks, agents, models, tokens, cost, time, errors) "
-                "with SQL: counts, averages, comparisons, per-model or per-agent figures.",
+    description="Answers questions about this workbench's own activity with SQL over its execution log: its "
+                "tasks, agents and specialists, models, LLM calls, tokens, cost, durations, failures (counts, "
+                "totals, averages, the slowest, the most, per model or per agent).",
     handler=handle,
     system_prompt=SYSTEM_PROMPT,
     keywords=("sql", "log", "execution log", "average", "cost", "tokens", "how many", "count", "per model",

@@ -18,8 +18,8 @@ def handle(call: SpecialistCall) -> SubtaskResult:
 
 SPECIALIST = Specialist(
     name="general",
-    description="Answers general questions and writes text (explanations, summaries, emails) when no other "
-                "specialist fits.",
+    description="Answers questions and writes text: explanations (programming concepts and language features "
+                "included, with a short example if asked), facts, summaries, emails; when no other specialist fits.",
     handler=handle,
     system_prompt=SYSTEM_PROMPT,
     keywords=("explain", "describe", "summarize", "summarise", "write", "essay", "email", "why", "what is"),
