@@ -92,6 +92,22 @@ def test_describe_shows_columns_and_real_values(events_db):
     assert text.startswith("events(seq BIGINT, ts TIMESTAMP")
     assert "model VARCHAR [values: 'local:qwen2.5-coder-0.5b', 'local:qwen2.5-coder-1.5b']" in text
     assert "-- 24 rows" in text
+    kinds = {r[0] for r in duckdb.connect(str(events_db), read_only=True).execute("SELECT DISTINCT kind FROM events").fetchall()}
+    assert "llm_call" in kinds and "-- kind 'llm_call': one model call" in text  # what each kind present means
+    assert ("-- kind 'llm_attempt'" in text) == ("llm_attempt" in kinds)
+
+
+def test_a_grouped_query_selects_its_group_keys():
+    from workbench.agents.specialists.data import with_group_keys
+
+    assert with_group_keys("SELECT avg(duration_ms) FROM events WHERE kind = 'llm_call' GROUP BY agent") == \
+        "SELECT agent, avg(duration_ms) FROM events WHERE kind = 'llm_call' GROUP BY agent"
+    assert with_group_keys("select count(*) c from tasks group by status, model order by c desc") == \
+        "select status, model, count(*) c from tasks group by status, model order by c desc"
+    for kept in ("SELECT agent, sum(x) FROM e GROUP BY agent", "SELECT count(*) FROM t",
+                 "select count(*) from t group by status order by 1 desc",  # positions would shift
+                 "SELECT sum(x) FROM e GROUP BY date_trunc('day', ts)"):
+        assert with_group_keys(kept) == kept
 
 
 def test_run_select_caps_rows_and_time(events_db):

@@ -39,6 +39,18 @@ class Kind(enum.StrEnum):
     HEALTH_CHECK = "health_check"
 
 
+# What a kind's rows mean, for readers that must pick the right rows (the Data specialist's prompt): an
+# llm_attempt sits inside an llm_call, so summing both counts a call's tokens and cost twice.
+KIND_MEANINGS: dict[str, str] = {
+    Kind.LLM_CALL: "one model call; count, sum tokens and cost of model calls over these rows",
+    Kind.LLM_ATTEMPT: "one try inside an llm_call (retries, failover); never add to llm_call rows",
+    Kind.AGENT_STEP: "one step of an agent or specialist",
+    Kind.TOOL_CALL: "one tool call by an agent",
+    Kind.SANDBOX_RUN: "one run of code in the sandbox",
+    Kind.STATUS: "a task's status change",
+}
+
+
 def _col(pg: str, duck: str, api: Any) -> dict[str, Any]:
     # api=None: a column the REST API does not show (the idempotency key)
     return {"pg": pg, "duck": duck, "api": api}

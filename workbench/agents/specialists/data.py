@@ -15,6 +15,7 @@ the first wall had a hole; `lock_configuration=true` refuses SET enable_external
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from workbench.agents.loop import tally
 from workbench.agents.specialist import Specialist, SpecialistCall, SubtaskResult
 from workbench.agents.steps import AgentResult, Step
 from workbench.errors import QueryRefused, WorkbenchError
+from workbench.events import KIND_MEANINGS
 from workbench.tools import ToolCall
 
 SAFE_CONFIG = {
@@ -123,7 +125,15 @@ def describe(con: Any) -> str:
         parts = [f"{name} {dtype}{_values(con, table, name) if dtype == 'VARCHAR' else ''}" for name, dtype in cols]
         count = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         lines.append(f"{table}({', '.join(parts)})  -- {count} rows")
+        if table == "events" and any(name == "kind" for name, _ in cols):
+            lines += _kind_meanings(con)
     return "\n".join(lines)
+
+
+def _kind_meanings(con: Any) -> list[str]:
+    """What the event kinds present mean: a small model reads "LLM calls" as llm_attempt rows otherwise."""
+    present = {r[0] for r in con.execute("SELECT DISTINCT kind FROM events").fetchall()}
+    return [f"  -- kind '{kind}': {meaning}" for kind, meaning in KIND_MEANINGS.items() if kind in present]
 
 
 def _values(con: Any, table: str, column: str) -> str:
@@ -225,7 +235,8 @@ def _question(call: SpecialistCall, schema: str) -> str:
     extra = f"\nResults of earlier subtasks:{context}\n" if context else ""
     return (f"Tables:\n{schema}\n{extra}\nQuestion: {call.subtask.instructions.strip()}\n\n"
             f"Write one DuckDB SELECT query that answers the question. For \"per X\" or \"each X\" questions "
-            f'GROUP BY X and select X too. Reply as JSON: {{"sql": "SELECT ..."}}')
+            f"GROUP BY X and select X too; for one number (how many, the total) select that number alone. "
+            f'Reply as JSON: {{"sql": "SELECT ..."}}')
 
 
 def _ask_sql(llm: Any, messages: list[dict], call: SpecialistCall, budget: Budget, number: int) -> Step:
@@ -243,7 +254,8 @@ def _ask_sql(llm: Any, messages: list[dict], call: SpecialistCall, budget: Budge
 
 def _execute(con: Any, step: Step, options: dict[str, Any]) -> dict[str, Any] | None:
     """Run the step's SQL; the outcome (rows, refusal or error) is a tool call on the step."""
-    sql = step.action["arguments"]["sql"]
+    sql = with_group_keys(step.action["arguments"]["sql"])
+    step.action["arguments"]["sql"] = sql
     record = ToolCall("duckdb_sql", {"sql": sql})
     began = time.perf_counter()
     query = None
@@ -262,6 +274,27 @@ def _execute(con: Any, step: Step, options: dict[str, Any]) -> dict[str, Any] | 
                payload={"tool": "duckdb_sql", "arguments": {"sql": sql}, "refused": record.refused,
                         "result": record.result})
     return query
+
+
+_GROUPED = re.compile(r"^\s*SELECT\s+(?P<select>.+?)\s+FROM\s+.+?\s+GROUP\s+BY\s+(?P<keys>[\w\s,]+?)"
+                      r"(?:\s+(?:HAVING|ORDER|LIMIT|QUALIFY)\b.*)?;?\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def with_group_keys(sql: str) -> str:
+    """The query with its GROUP BY columns selected first when it left them out: a per-agent average
+    without the agent's name cannot be read (small models drop the key). Plain column names only."""
+    match = _GROUPED.match(sql)
+    if match is None or re.match(r"\s*DISTINCT\b", match["select"], re.IGNORECASE) or \
+            re.search(r"\bBY\s+\d", sql, re.IGNORECASE):  # positions would shift: ORDER BY 1
+        return sql
+    keys = [k.strip() for k in match["keys"].split(",")]
+    if not all(re.fullmatch(r"[A-Za-z_]\w*", k) for k in keys):
+        return sql
+    missing = [k for k in keys if not re.search(rf"\b{k}\b", match["select"], re.IGNORECASE)]
+    if not missing:
+        return sql
+    at = match.start("select")
+    return sql[:at] + ", ".join(missing) + ", " + sql[at:]
 
 
 def _close(step: Step, query: dict[str, Any] | None) -> None:
