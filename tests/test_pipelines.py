@@ -132,8 +132,8 @@ def test_a_failing_notebook_is_recorded_with_its_cell_and_error(runner, tmp_path
     from workbench.pipelines import history, spec
 
     _notebook(tmp_path / "pipelines" / "bad.ipynb", ["ok = 1", "raise ValueError('the data is wrong')", "never = 1"])
-    (tmp_path / "pipelines" / "bad.yaml").write_text("notebook: pipelines/bad.ipynb\n")
-    row = runner.run(spec.get("bad", tmp_path))
+    (tmp_path / "pipelines" / "bad.yaml").write_text("notebook: pipelines/bad.ipynb\nparameters: {n: 1}\n")
+    row = runner.run(spec.get("bad", tmp_path), {"n": "5"})  # papermill then injects a cell of its own
     assert row["status"] == "failed"
     assert row["failed_cell"] == 2  # the author's notebook: parameters cell 0, `ok = 1` 1, the raise 2
     assert row["error"] == "ValueError: the data is wrong"
