@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     # Services
     postgres_url: SecretStr | None = Field(None, description="External Postgres; embedded when unset.")
     dask_scheduler: str | None = Field(None, description="External Dask scheduler; LocalCluster when unset.")
+    pipelines_scheduler: bool = Field(True, description="`workbench serve` fires the cron schedules of pipelines/*.yaml.")
     dask_workers: int = Field(2, description="Worker processes of the LocalCluster.")
     llm_slots: int = Field(1, description="Concurrent local-model generations per cluster.")
     host: str = Field("127.0.0.1", description="Address `workbench serve` binds to.")

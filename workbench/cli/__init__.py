@@ -29,6 +29,7 @@ from workbench.cli import (
     doctor,
     exits,
     models,
+    pipelines,
     run,
     sandbox,
     serve,
@@ -63,7 +64,7 @@ def _root(
     """Run autonomous AI agents on a local model, log every execution, study it."""
 
 
-COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run)
+COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines)
 for _command in COMMANDS:
     _command.register(app)
 

@@ -21,11 +21,11 @@ from workbench import doctor, health
 from workbench.config import Settings, get_settings
 from workbench.errors import WorkbenchError, field_errors
 from workbench.gateway import breaker
-from workbench.server import api_plans, api_v1, auth, guards, openai_routes
+from workbench.server import api_plans, api_v1, auth, guards, openai_routes, schedules
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
-ROUTERS = (api_v1, api_plans, openai_routes)
+ROUTERS = (api_v1, api_plans, openai_routes, schedules)  # lifespans enter in this order
 
 
 class HealthCache:

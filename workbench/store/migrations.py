@@ -274,3 +274,38 @@ def m006_task_plans_and_checkpoints(conn: psycopg.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m007_pipeline_runs(conn: psycopg.Connection) -> None:
+    # workbench.pipelines: one row per notebook run, and one per schedule. The schedule row is the claim:
+    # a server fires a due time only if its UPDATE moves last_due forward, so two servers never both run it.
+    conn.execute(
+        """
+        CREATE TABLE pipeline_runs (
+            id uuid PRIMARY KEY,
+            pipeline text NOT NULL,
+            trigger text NOT NULL CHECK (trigger IN ('manual', 'schedule', 'catch_up')),
+            scheduled_for timestamptz,          -- the due time a scheduled run fires for
+            status text NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+            parameters jsonb NOT NULL,
+            started_at timestamptz NOT NULL,
+            finished_at timestamptz,
+            duration_ms double precision,
+            failed_cell integer,                -- index in the source notebook of the cell that raised
+            error text,
+            workdir text NOT NULL,
+            output_notebook text,
+            output_html text
+        );
+        CREATE INDEX pipeline_runs_recent ON pipeline_runs (pipeline, started_at DESC);
+        CREATE UNIQUE INDEX pipeline_runs_due ON pipeline_runs (pipeline, scheduled_for)
+            WHERE scheduled_for IS NOT NULL;
+        CREATE TABLE pipeline_schedules (
+            pipeline text PRIMARY KEY,
+            cron text NOT NULL,
+            since timestamptz NOT NULL,         -- first seen: due times before it are never run
+            last_due timestamptz                -- the latest due time claimed (run or skipped)
+        );
+        """
+    )
