@@ -129,7 +129,7 @@ class Spill:
     def has_rows(self) -> bool:
         try:
             return self.path.stat().st_size > 0
-        except FileNotFoundError:
+        except OSError:  # none yet, or its directory cannot exist (append says why)
             return False
 
     def take_own(self) -> list[tuple]:

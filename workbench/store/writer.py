@@ -665,6 +665,9 @@ class EventWriter:
                     self.spill.done(path, fd, replayed)
         except _TRANSIENT as exc:
             self._go_offline(exc)
+        except OSError as exc:  # a spill file we cannot read or remove: left for a person, retried later
+            log.error("replaying spilled events failed: %s", exc)
+            self._next_replay = time.monotonic() + self.replay_every_s
 
     def _commit_rows(self, rows: list[tuple]) -> None:
         for i in range(0, len(rows), self.batch_size):
