@@ -274,23 +274,7 @@ def test_rows_postgres_refuses_are_set_aside_not_blocking(store, pg_home):
     assert any(r["event"]["model"] == "poison" and "test_no_poison" in r["reason"] for r in rejected)
 
 
-def test_full_queue_refuses_with_a_clear_error_and_drops_nothing(store):
-    from workbench.store.writer import EventQueueFull, EventWriter
-
-    writer = EventWriter("host=/nonexistent-socket-dir dbname=x connect_timeout=1", max_queue=50,
-                         full_timeout_s=0.2, home=store.home)
-    try:
-        for i in range(50):
-            writer.emit("tool_call", payload={"i": i})
-        with pytest.raises(EventQueueFull, match="not dropped silently"):
-            writer.emit("tool_call")
-        with pytest.raises(StoreError, match="not yet written"):
-            writer.flush(timeout=0.5)
-    finally:
-        with pytest.raises(StoreError, match="saved to"):
-            writer.close(timeout=0.5)
-    saved = list(store.home.glob("events-unwritten-*.jsonl"))
-    assert saved and sum(len(p.read_text().splitlines()) for p in saved) == 50
+# A full queue, Postgres away, close(): tests/test_store_spill.py.
 
 
 # --- bad input -------------------------------------------------------------------------------------

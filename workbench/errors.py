@@ -112,6 +112,11 @@ class StoreError(WorkbenchError):
     http_status = 503
 
 
+class EventNotKept(StoreError):
+    """An event could be neither queued for Postgres nor saved locally: telemetry.emit raises it to the
+    emitter instead of dropping the event silently."""
+
+
 class SandboxError(WorkbenchError):
     pass
 

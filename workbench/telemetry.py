@@ -16,7 +16,8 @@ A span writes ONE event of its kind when it ends (span_id, parent_span_id, durat
 its body raised; the exception propagates). `emit()` fills task/trace/parent span/agent from the context
 and hands the `workbench.events.Event` to every sink registered in this process: the store registers its
 batched writer when it is opened; tests register `workbench.testing.MemorySink`. Without a sink an event
-goes nowhere. A failing sink never fails the caller: the failure is counted in STATS and logged.
+goes nowhere. A failing sink never fails the caller (the failure is counted in STATS and logged), except
+when the store says the event could not be kept anywhere (EventNotKept): the emitter gets that error.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench import events
+from workbench.errors import EventNotKept
 from workbench.events import Event
 
 log = logging.getLogger(__name__)
@@ -170,7 +172,20 @@ def span(kind: str, *, task_id: str | None = None, agent: str | None = None, emi
         raise
     finally:
         if emit:
-            s.end(error)
+            _end(s, error)
+
+
+def _end(s: Span, error: BaseException | None) -> None:
+    """End a span; if its event cannot be kept while the body's own error propagates, that error wins and
+    carries the note (raising here would replace it)."""
+    if error is None:
+        s.end()
+        return
+    try:
+        s.end(error)
+    except EventNotKept as lost:
+        log.error("%s span event not recorded: %s", s.kind, lost)
+        error.add_note(f"its {s.kind} span event was not recorded: {lost}")
 
 
 # --- events -----------------------------------------------------------------------------------------
@@ -194,14 +209,20 @@ def emit(kind: str, **fields: Any) -> Event:
     event = events.of(kind, fields)
     STATS["emitted"] += 1
     pid = os.getpid()
+    lost: EventNotKept | None = None
     for owner, sink in tuple(_SINKS):
         if owner != pid:
             continue
         try:
             sink(event)
-        except Exception as exc:  # noqa: BLE001 - recording must never fail the work it records
+        except EventNotKept as exc:  # the store could neither queue nor save it: the emitter must know
+            STATS["sink_failed"] += 1
+            lost = lost or exc
+        except Exception as exc:  # noqa: BLE001 - a broken sink (a bug, not a full store) must not fail the work
             STATS["sink_failed"] += 1
             log.warning("%s event not recorded: %s", kind, exc)
+    if lost is not None:
+        raise lost
     return event
 
 

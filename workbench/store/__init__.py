@@ -129,8 +129,13 @@ class Store:
         return psycopg.connect(self.conninfo, autocommit=autocommit, **kwargs)
 
     def record(self, event: Event) -> None:
-        """The telemetry sink: queue an event unless the store was closed meanwhile (then it is not kept)."""
-        if not self.closed and self.writer is not None:
+        """The telemetry sink: queue an event; once the store is closed, save it to the spill file instead
+        (the next store opened on this home writes it). EventNotKept if neither is possible."""
+        if self.writer is None:
+            return
+        if self.closed:
+            self.writer.keep(event)
+        else:
             self.writer.write(event)
 
     def flush(self, timeout: float = 30.0) -> None:

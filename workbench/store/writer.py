@@ -8,16 +8,28 @@ Policies, stated once:
 
 * Batching: the thread takes up to `batch_size` events (or `batch_bytes` of payload) and writes them with one
   binary COPY in one transaction, in emit order (so `seq` follows emit order within one writer).
-* Retries: connection-level errors (server restart, terminated backend, network) are retried for ever with
-  back-off while the writer is open. When a commit's outcome is unknown, the retry goes through a staging
-  table with `ON CONFLICT (event_id) DO NOTHING`: the idempotency key means a batch is never duplicated.
+* Retries: connection-level errors (server restart, terminated backend, network) are retried with back-off for
+  `spill_after_s`. When a commit's outcome is unknown, the retry goes through a staging table with
+  `ON CONFLICT (event_id) DO NOTHING`: the idempotency key means a batch is never duplicated.
+* Spill: a batch Postgres still cannot take after `spill_after_s`, or any batch while the writer is offline
+  or closing, is appended to this process's spill file (workbench.store.spill: append-only, one fsync per
+  batch; its module docstring states what survives a SIGKILL or a power loss) and counts as done for the
+  queue. Offline, the writer probes Postgres every `probe_s`; once it answers, the spill is replayed (by
+  event_id, idempotently: exactly once) before new batches. At start and every `replay_every_s` it also
+  replays the files of processes that are gone (killed, crashed) and the old `events-unwritten-*.jsonl`.
+  Replayed events get later `seq`s than events written meanwhile: seq follows commit order, not emit order.
 * Bad rows: a batch refused for its data (not its connection) is retried row by row; rows Postgres still
   refuses go to `<home>/events-rejected.jsonl` with the reason, and `stats()["rejected"]` counts them.
 * Back-pressure: the queue holds at most `max_queue` events and `max_queue_bytes` of payload. A full queue
-  makes `emit()` wait up to `full_timeout_s` for room, then raise EventQueueFull (the database is down or too
-  slow): nothing is dropped silently.
-* Close: `close()` flushes; events that still cannot be written by its deadline are saved to
-  `<home>/events-unwritten-<pid>.jsonl` and close raises StoreError saying so.
+  makes `emit()` wait up to `full_timeout_s` for room; then (and, for `full_timeout_s`, without waiting
+  again) the event goes to the spill file from the caller's thread. Only when that file cannot be written
+  either does emit() raise EventQueueFull: nothing is dropped silently.
+* Flush: `flush()` returns once every event emitted before it is committed to Postgres, spilled ones
+  included (so it waits for the replay); while Postgres is away it raises StoreError after its timeout.
+* Close: `close()` waits (up to its timeout) until every event is committed or, if Postgres is away,
+  spilled; what is still queued or being written when it gives up is spilled too (a batch whose commit
+  did happen is then replayed as a no-op). Spilled events are replayed by the next writer on this home.
+  close() raises StoreError only if events could not even be spilled.
 * Sanitising (policy): secrets are redacted from payloads and error text (keys such as authorization,
   api_key, password; values that look like API keys or bearer tokens; the configured key values).
   Postgres text cannot hold NUL, and invalid UTF-8 (lone surrogates, undecodable bytes) cannot be stored:
@@ -41,6 +53,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import logging
 import math
 import os
 import re
@@ -56,8 +69,11 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import Dumper
 
-from workbench.errors import StoreError
+from workbench.errors import EventNotKept, StoreError
 from workbench.events import COLUMNS, PG_TYPES, Event
+from workbench.store.spill import Spill, read_rows
+
+log = logging.getLogger(__name__)
 
 TYPES = PG_TYPES
 FIELDS = frozenset(COLUMNS) - {"kind"}
@@ -376,8 +392,8 @@ class _RawJsonbDumper(Dumper):
         return b"\x01" + obj
 
 
-class EventQueueFull(StoreError):
-    pass
+class EventQueueFull(EventNotKept):
+    """The queue is full and the spill file cannot be written: this event was refused (the caller is told)."""
 
 
 @dataclasses.dataclass
@@ -395,19 +411,29 @@ class EventWriter:
 
     def __init__(self, conninfo: str, *, home: Path | None = None, batch_size: int = 5000,
                  batch_bytes: int = 16 * 2**20, interval_s: float = 0.05, max_queue: int = 100_000,
-                 max_queue_bytes: int = 128 * 2**20, full_timeout_s: float = 1.0):
+                 max_queue_bytes: int = 128 * 2**20, full_timeout_s: float = 1.0, spill_after_s: float = 1.0,
+                 probe_s: float = 0.5, replay_every_s: float = 30.0):
         self.conninfo = conninfo
         self.home = home
         self.batch_size, self.batch_bytes, self.interval_s = batch_size, batch_bytes, interval_s
         self.max_queue, self.max_queue_bytes, self.full_timeout_s = max_queue, max_queue_bytes, full_timeout_s
+        self.spill_after_s, self.probe_s, self.replay_every_s = spill_after_s, probe_s, replay_every_s
         self.secrets = configured_secrets()
+        self.spill = Spill(home or Path.cwd())
         self._q: collections.deque[tuple] = collections.deque()
         self._jobs: collections.deque[_Job] = collections.deque()
         self._lock = threading.Lock()  # guards the counters below and the order of appends
-        self._enqueued = 0  # events accepted by emit()
+        self._enqueued = 0  # events accepted by emit() into the queue
         self._queued_bytes = 0
-        self._done = 0  # events committed or set aside (rejected), in emit order
-        self._stats = {"written": 0, "batches": 0, "retries": 0, "rejected": 0, "unwritten": 0}
+        self._done = 0  # queued events committed, set aside (rejected) or spilled, in emit order
+        self._unreplayed = 0  # events in our spill file, not yet committed
+        self._overflow_until = 0.0  # until then a full queue sends events to the spill without waiting
+        self._inflight: list[tuple] | None = None  # the batch being written (close() spills it if stuck)
+        self._offline = False  # Postgres unreachable: batches go to the spill until a probe succeeds
+        self._next_probe = 0.0
+        self._next_replay = 0.0  # first round: replay what dead processes left
+        self._stats = {"written": 0, "batches": 0, "retries": 0, "rejected": 0, "unwritten": 0, "spilled": 0,
+                       "replayed": 0}
         self.last_error: str | None = None
         self._wake = threading.Event()
         self._closing = False
@@ -430,31 +456,52 @@ class EventWriter:
         """Queue one event; validates and sanitises it here, never touches the database."""
         self.put(build_row(e, self.secrets))
 
+    def keep(self, e: Event) -> None:
+        """Save one event straight to the spill file (a closed writer's last events): the next writer on this
+        home replays it. EventQueueFull if the file cannot be written."""
+        self._spill_from_caller(build_row(e, self.secrets), "the event writer is closed")
+
     def put(self, row: tuple) -> None:
         if self._closing or self._closed:
             raise StoreError("The event writer is closed: open the store again (workbench.store.open_store()).")
         if self._crash is not None:
             raise StoreError(f"The event writer stopped after an internal error: {self._crash!r}.")
         size = len(row[_P])
-        deadline = None
-        while self._enqueued - self._done >= self.max_queue or (
-                self._queued_bytes + size > self.max_queue_bytes and self._enqueued > self._done):
-            self._wake.set()
-            deadline = deadline or time.monotonic() + self.full_timeout_s
-            if time.monotonic() > deadline:
-                raise EventQueueFull(
-                    f"The event queue is full ({self._enqueued - self._done} events, "
-                    f"{self._queued_bytes / 2**20:.0f} MiB) and Postgres is not keeping up"
-                    f"{': ' + self.last_error if self.last_error else ''}. Check `workbench db status`; "
-                    f"events are not dropped silently, this one was refused."
-                )
-            time.sleep(0.001)
+        if self._full(size):
+            if time.monotonic() >= self._overflow_until:  # wait for room once; while overflowing, do not
+                deadline = time.monotonic() + self.full_timeout_s
+                while self._full(size) and time.monotonic() < deadline:
+                    self._wake.set()
+                    time.sleep(0.001)
+            if self._full(size):
+                self._overflow_until = time.monotonic() + self.full_timeout_s
+                self._spill_from_caller(row, f"the event queue is full ({self._enqueued - self._done} events, "
+                                             f"{self._queued_bytes / 2**20:.0f} MiB)")
+                return
         with self._lock:
             self._q.append(row)
             self._enqueued += 1
             self._queued_bytes += size
         if len(self._q) >= self.batch_size:
             self._wake.set()
+
+    def _full(self, size: int) -> bool:
+        queued = self._enqueued - self._done
+        return queued >= self.max_queue or (self._queued_bytes + size > self.max_queue_bytes and queued > 0)
+
+    def _spill_from_caller(self, row: tuple, why: str) -> None:
+        try:
+            self.spill.append([row])
+        except StoreError as exc:
+            raise EventQueueFull(
+                f"This event was not recorded: {why} and Postgres is not keeping up"
+                f"{' (' + self.last_error + ')' if self.last_error else ''}, and the spill file failed: {exc} "
+                f"Check `workbench db status`; events are not dropped silently, this one was refused."
+            ) from None
+        with self._lock:
+            self._unreplayed += 1
+            self._stats["spilled"] += 1
+        self._wake.set()
 
     def transact(self, fn: Callable[[psycopg.Connection], Any], delay_s: float = 0.0) -> concurrent.futures.Future:
         """Run `fn(conn)` in the writer's transaction that commits every event emitted before this call.
@@ -476,51 +523,72 @@ class EventWriter:
         return job.future
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Return once every event emitted before this call is committed (or rejected); else StoreError."""
+        """Return once every event emitted before this call is committed (or rejected), spilled ones
+        included; else StoreError."""
         target = self._enqueued
+        if not self._wait(target, timeout, lambda: self._unreplayed == 0):
+            raise StoreError(
+                f"{target - self._done + self._unreplayed} event(s) not yet written to Postgres after {timeout:g} s"
+                f"{' (last error: ' + self.last_error + ')' if self.last_error else ''}"
+                f"{'; the spilled ones are safe in ' + str(self.spill.path) if self._unreplayed else ''}. "
+                f"Is the database up? Check `workbench db status`."
+            )
+
+    def _wait(self, target: int, timeout: float, also: Callable[[], bool]) -> bool:
+        """Wait until the first `target` queued events are done and `also()` holds; False on timeout."""
         self._wake.set()
         deadline = time.monotonic() + timeout
         pause = 0.0005
-        while self._done < target:
+        while self._done < target or not also():
             if self._crash is not None:
                 raise StoreError(f"The event writer stopped after an internal error: {self._crash!r}.")
             if time.monotonic() > deadline:
-                raise StoreError(
-                    f"{target - self._done} event(s) not yet written to Postgres after {timeout:g} s"
-                    f"{' (last error: ' + self.last_error + ')' if self.last_error else ''}. "
-                    f"Is the database up? Check `workbench db status`."
-                )
+                return False
             time.sleep(pause)
             pause = min(pause * 2, 0.01)
             self._wake.set()
+        return True
 
     def stats(self) -> dict[str, Any]:
-        return {**self._stats, "emitted": self._enqueued, "pending": self._enqueued - self._done,
-                "queued_bytes": self._queued_bytes, "last_error": self.last_error}
+        return {**self._stats, "emitted": self._enqueued + self._stats["spilled"] - self._stats["unwritten"],
+                "pending": self._enqueued - self._done + self._unreplayed, "queued_bytes": self._queued_bytes,
+                "unreplayed": self._unreplayed, "offline": self._offline, "last_error": self.last_error}
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush, stop the thread, close the connection. Raises StoreError if events could not be written."""
+        """Write what is queued (Postgres up) or spill it (Postgres away), stop the thread, close the
+        connection. Raises StoreError only if events could be neither written nor spilled."""
         if self._closed:
             return
         self._closing = True
-        error: StoreError | None = None
-        try:
-            self.flush(timeout)
-        except StoreError as exc:
-            error = exc
+        # Committed, or (Postgres away) spilled: either way nothing waits in memory any more.
+        self._wait(self._enqueued, timeout, lambda: self._unreplayed == 0 or self._offline)
         self._abandon = True
         self._wake.set()
         self._thread.join(timeout=10)
         self._closed = True
         self._fail_jobs(StoreError("The event writer closed before this transaction ran."))
-        left = [self._q.popleft() for _ in range(len(self._q))]
-        if left:
-            path = self._dead_letter(left, "not written before close()", "events-unwritten")
-            self._stats["unwritten"] += len(left)
-            raise StoreError(f"{len(left)} event(s) could not be written to Postgres before closing; saved to "
-                             f"{path}. {error or ''}")
-        if self._conn is not None:
-            self._conn.close()
+        with self._lock:
+            left = [self._q.popleft() for _ in range(len(self._q))]
+            self._queued_bytes = 0
+        if self._thread.is_alive() and self._inflight:  # stuck in a commit: if it lands, the replay is a no-op
+            left = list(self._inflight) + left
+        try:
+            if left:
+                self.spill.append(left)
+                self._stats["unwritten"] += len(left)
+                self._stats["spilled"] += len(left)
+                self._unreplayed += len(left)
+        except StoreError as exc:
+            raise StoreError(f"{len(left)} event(s) could be neither written to Postgres nor saved before "
+                             f"closing: {exc}") from None
+        finally:
+            self.spill.close()
+            if self._conn is not None:
+                self._conn.close()
+        if self._unreplayed:
+            log.warning("%d event(s) could not reach Postgres before closing (%s); they are kept in %s and the "
+                        "next workbench process that opens this store writes them", self._unreplayed,
+                        self.last_error or "no connection", self.spill.path)
 
     # --- the background thread ---------------------------------------------------------------------
 
@@ -529,26 +597,113 @@ class EventWriter:
             while True:
                 self._wake.wait(self._sleep_s())
                 self._wake.clear()
+                if not self._abandon:
+                    self._recover()
                 while (self._q or self._ready_jobs()) and not self._abandon:
+                    if self._offline:  # nothing can commit: jobs fail now, events go to the spill
+                        self._fail_jobs(StoreError(f"Postgres is unreachable ({self.last_error}); the "
+                                                   f"transaction was not run. Check `workbench db status`."))
+                        batch = self._take()
+                        if batch and not self._spill_batch(batch):
+                            break
+                        continue
                     jobs = self._ready_jobs()
                     if jobs and jobs[-1].target - self._done <= self.batch_size:
                         self._write_with_jobs(jobs)
                         continue
                     # Events on their own: no job is due, or too many events come before it for one batch.
-                    batch = self._take()
-                    if self._write(batch):
-                        with self._lock:
-                            self._done += len(batch)
-                    else:  # abandoned while retrying: put it back for close() to save
-                        self._q.extendleft(reversed(batch))
+                    if not self._write(self._take()):
                         break
-                if (self._closing and not self._q) or self._abandon:
+                if self._abandon or (self._closing and not self._q and (self._unreplayed == 0 or self._offline)):
                     self._fail_jobs(StoreError("The event writer closed before this transaction ran."))
                     return
         except BaseException as exc:  # a bug, not a database fault: surface it to emit()/flush()
             self._crash = exc
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._fail_jobs(StoreError(f"The event writer stopped after an internal error: {exc!r}."))
+
+    def _recover(self) -> None:
+        """Offline: probe Postgres when due. Online: replay our spill, and dead processes' files when due."""
+        now = time.monotonic()
+        if self._offline:
+            if now < self._next_probe:
+                return
+            try:
+                self._connection()
+            except psycopg.Error as exc:
+                self._note(exc)
+                self._next_probe = now + self.probe_s
+                return
+            self._offline = False
+            log.info("Postgres answers again: replaying %d spilled event(s)", self._unreplayed)
+        if self._unreplayed or now >= self._next_replay:
+            self._replay(orphans=now >= self._next_replay)
+
+    def _replay(self, orphans: bool) -> None:
+        """Commit our own spilled events (then empty our file), and with `orphans` the files of processes
+        that are gone (then remove them). Idempotent by event_id; a connection error stops it: offline."""
+        try:
+            with self.spill.lock:
+                rows = self.spill.take_own()
+                self._commit_rows(rows)
+                self.spill.clear()
+                with self._lock:
+                    self._unreplayed = 0
+            if not orphans:
+                return
+            self._next_replay = time.monotonic() + self.replay_every_s
+            for path, fd in self.spill.orphans():
+                replayed = False
+                try:
+                    rows, bad = read_rows(path)
+                    self._commit_rows(rows)
+                    replayed = not bad
+                    if bad:  # kept aside for a person to read, never replayed again
+                        path.rename(path.with_suffix(".unreadable"))
+                    log.info("replayed %d spilled event(s) from %s", len(rows), path)
+                finally:
+                    self.spill.done(path, fd, replayed)
+        except _TRANSIENT as exc:
+            self._go_offline(exc)
+        except OSError as exc:  # a spill file we cannot read or remove: left for a person, retried later
+            log.error("replaying spilled events failed: %s", exc)
+            self._next_replay = time.monotonic() + self.replay_every_s
+
+    def _commit_rows(self, rows: list[tuple]) -> None:
+        for i in range(0, len(rows), self.batch_size):
+            chunk = rows[i:i + self.batch_size]
+            self._attempt(chunk, idempotent=True)
+            self._stats["replayed"] += len(chunk)
+
+    def _go_offline(self, exc: BaseException) -> None:
+        self._note(exc)
+        self._drop_connection()
+        if not self._offline:
+            log.warning("Postgres is unreachable (%s): events go to %s until it answers", self.last_error,
+                        self.spill.path)
+        self._offline = True
+        self._next_probe = time.monotonic() + self.probe_s
+
+    def _note(self, exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {str(exc).strip()}"
+
+    def _spill_batch(self, batch: list[tuple]) -> bool:
+        """Append a batch to our spill file; False (the batch back at the front) if the disk refuses."""
+        try:
+            self.spill.append(batch)
+        except StoreError as exc:
+            self.last_error = str(exc)
+            with self._lock:
+                self._q.extendleft(reversed(batch))
+                self._queued_bytes += sum(len(r[_P]) for r in batch)
+            self._wake.clear()
+            time.sleep(min(self.probe_s, 1.0))  # the disk will not free itself this instant
+            return False
+        with self._lock:
+            self._done += len(batch)
+            self._unreplayed += len(batch)
+            self._stats["spilled"] += len(batch)
+        return True
 
     def _sleep_s(self) -> float:
         with self._lock:
@@ -638,37 +793,55 @@ class EventWriter:
         self._conn = None
 
     def _write(self, batch: list[tuple]) -> bool:
-        """Write one batch; True when it is committed (or its bad rows set aside), False if abandoned."""
+        """Write one batch, retrying connection errors for `spill_after_s` (then, or when closing, spilling
+        it). True when it left the queue (committed, set aside or spilled), False if it is back in front."""
         uncertain = False  # after a failure the previous commit may or may not have happened
         pause = 0.05
-        while True:
-            try:
-                conn = self._connection()
-                if uncertain:
-                    self._insert_idempotent(conn, batch)
-                else:
-                    self._copy(conn, batch)
-                self._stats["written"] += len(batch)
-                self._stats["batches"] += 1
-                self.last_error = None
-                return True
-            except psycopg.errors.UniqueViolation:
-                # An event_id was emitted twice (e.g. a caller retried with the same id): keep the first.
-                self._rollback()
-                uncertain = True
-            except _TRANSIENT as exc:
-                self.last_error = f"{type(exc).__name__}: {str(exc).strip()}"
-                self._stats["retries"] += 1
-                self._drop_connection()
-                uncertain = True
-                if self._abandon:
-                    return False
-                time.sleep(pause)
-                pause = min(pause * 2, 2.0)
-            except psycopg.Error as exc:  # the data was refused: isolate the bad rows
-                self.last_error = f"{type(exc).__name__}: {str(exc).strip()}"
-                self._rollback()
-                return self._write_one_by_one(batch)
+        give_up = time.monotonic() + self.spill_after_s
+        self._inflight = batch
+        try:
+            while True:
+                try:
+                    self._attempt(batch, uncertain)
+                    with self._lock:
+                        self._done += len(batch)
+                    return True
+                except _TRANSIENT as exc:
+                    self._note(exc)
+                    self._stats["retries"] += 1
+                    self._drop_connection()
+                    uncertain = True
+                    if self._abandon or self._closing or time.monotonic() + pause > give_up:
+                        self._go_offline(exc)
+                        return self._spill_batch(batch)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+        finally:
+            self._inflight = None
+
+    def _attempt(self, batch: list[tuple], idempotent: bool) -> None:
+        """One try at committing a batch (`idempotent`: skipping event_ids already stored). Rows refused for
+        their data are set aside; connection errors (_TRANSIENT) are raised for the caller to handle."""
+        try:
+            conn = self._connection()
+            if idempotent:
+                self._insert_idempotent(conn, batch)
+            else:
+                self._copy(conn, batch)
+        except psycopg.errors.UniqueViolation:
+            # An event_id was emitted twice (e.g. a caller retried with the same id): keep the first.
+            self._rollback()
+            self._insert_idempotent(self._connection(), batch)
+        except _TRANSIENT:
+            raise
+        except psycopg.Error as exc:  # the data was refused: isolate the bad rows
+            self._note(exc)
+            self._rollback()
+            self._write_one_by_one(batch)
+            return
+        self._stats["written"] += len(batch)
+        self._stats["batches"] += 1
+        self.last_error = None
 
     def _copy(self, conn: psycopg.Connection, batch: list[tuple], commit: bool = True) -> None:
         with conn.cursor() as cur, cur.copy(_COPY_SQL) as copy:
@@ -702,35 +875,28 @@ class EventWriter:
         except psycopg.Error:
             self._drop_connection()
 
-    def _write_one_by_one(self, batch: list[tuple]) -> bool:
+    def _write_one_by_one(self, batch: list[tuple]) -> None:
+        """Each row on its own (idempotently): the ones Postgres refuses go to events-rejected.jsonl. A
+        connection error is raised: the caller retries or spills the whole batch (rows done are no-ops then)."""
         bad: list[tuple[tuple, str]] = []
-        i = 0
-        while i < len(batch):
+        for row in batch:
             try:
-                self._insert_idempotent(self._connection(), [batch[i]])
+                self._insert_idempotent(self._connection(), [row])
                 self._stats["written"] += 1
-                i += 1
-            except _TRANSIENT as exc:
-                self.last_error = f"{type(exc).__name__}: {str(exc).strip()}"
-                self._stats["retries"] += 1
-                self._drop_connection()
-                if self._abandon:
-                    return False
-                time.sleep(0.2)
+            except _TRANSIENT:
+                raise
             except psycopg.Error as exc:
                 self._rollback()
-                bad.append((batch[i], f"{type(exc).__name__}: {str(exc).strip()}"))
-                i += 1
+                bad.append((row, f"{type(exc).__name__}: {str(exc).strip()}"))
         if bad:
             self._stats["rejected"] += len(bad)
             for row, reason in bad:
                 self._dead_letter([row], reason, "events-rejected")
-        return True
 
     def _dead_letter(self, rows: list[tuple], reason: str, name: str) -> Path:
         home = self.home or Path.cwd()
         home.mkdir(parents=True, exist_ok=True)
-        path = home / (f"{name}-{os.getpid()}.jsonl" if name == "events-unwritten" else f"{name}.jsonl")
+        path = home / f"{name}.jsonl"
         with path.open("a", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps({"reason": reason, "event": row_as_dict(row)}, ensure_ascii=False) + "\n")

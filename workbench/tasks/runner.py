@@ -14,6 +14,8 @@ What a task costs in Postgres, the commits being what counts (each waits for the
   body's events and the final status. A body that runs longer than PROCESSING_COMMIT_S gets its
   `processing` committed on its own after that long (with its real start time), so a long task reads
   processing while it runs.
+- a failed final commit: retried for FINAL_COMMIT_TIMEOUT_S, the outcome saved locally first
+  (tasks.outcomes), so a rerun of the task records that outcome instead of running the work again.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from workbench import telemetry
 from workbench.agents.guards import Budget
-from workbench.errors import AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
-from workbench.tasks import bodies, states
+from workbench.errors import AwaitingApproval, Cancelled, StoreError, TaskFailed, WorkbenchError
+from workbench.tasks import bodies, outcomes, states
 from workbench.tasks.cancellation import CancelWatch
 from workbench.tasks.records import NewTask
 from workbench.tasks.service import TaskService, check_model
@@ -97,7 +100,15 @@ def execute(task_id: str, options: RunOptions) -> str:
     with service.transaction() as conn:  # waits for the submit that queued it to commit
         task = service.get_on(conn, task_id, wait_for_writers=True)
     if task["status"] != "queued":
-        return task["status"]  # cancelled while queued (or a submit that never committed)
+        if task["status"] in states.TERMINAL:  # an earlier try's commit happened after all: its saved copy is spent
+            outcomes.discard(store.home, task_id)
+        return task["status"]  # cancelled while queued, finished already (or a submit that never committed)
+    saved = outcomes.load(store.home, task_id)
+    if saved is not None:  # an earlier run did the work but could not record its end: record it, do not redo it
+        log.info("task %s: recording the outcome an earlier run saved (%s)", task_id, saved.final)
+        _finish(store, service, task_id, saved.final, saved.reason, saved.fields, where, started)
+        _export_trace(task_id, store, saved.final)
+        return saved.final
     task["status"] = "processing"
     store.writer.transact(lambda conn: _processing(service, conn, task_id, where, started),
                           delay_s=PROCESSING_COMMIT_S)
@@ -139,23 +150,55 @@ def _processing(service: TaskService, conn, task_id: str, where: str, started: f
 
 def _finish(store, service: TaskService, task_id: str, final: str, reason: str, fields: dict, where: str,
             started: float) -> None:
-    """The final status, committed with the task's events (and its `processing`, if still to write)."""
+    """The final status, committed with the task's events (and its `processing`, if still to write).
+
+    Idempotent, and retried for FINAL_COMMIT_TIMEOUT_S: the work is done, so a Postgres blip here must not
+    make Dask run it again. Before the first retry the outcome is saved on local disk (tasks.outcomes): if
+    Postgres stays away longer, this raises StoreError and the rerun (Dask's retry, or recover() after a
+    restart) records the saved outcome instead of calling the models again."""
+    deadline = time.monotonic() + FINAL_COMMIT_TIMEOUT_S
+    saved: Path | None = None
+    pause = 0.05
+    while True:
+        try:
+            _commit_final(store, service, task_id, final, reason, fields, where, started, deadline)
+            break
+        except Exception as exc:  # noqa: BLE001 - Postgres (or the pool) failed: the outcome is kept, then retried
+            if saved is None:
+                saved = outcomes.save(store.home, task_id, outcomes.Outcome(final, reason, fields))
+            if time.monotonic() + pause > deadline:
+                raise StoreError(
+                    f"Task {task_id} finished ({final}) but its final status could not be recorded for "
+                    f"{FINAL_COMMIT_TIMEOUT_S:g} s ({type(exc).__name__}: {exc}). Its outcome is saved in {saved}: "
+                    f"the retry, or the next start's recovery, records it without running the task again. "
+                    f"Check `workbench db status`."
+                ) from exc
+            log.info("task %s: recording the final status failed (%s); trying again", task_id, exc)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+    if saved is not None or outcomes.path_for(store.home, task_id).exists():
+        outcomes.discard(store.home, task_id)
+
+
+def _commit_final(store, service: TaskService, task_id: str, final: str, reason: str, fields: dict, where: str,
+                  started: float, deadline: float) -> None:
+    """One try at the final status; already recorded (or cancelled meanwhile) counts as done."""
     def commit(conn):
         _processing(service, conn, task_id, where, started)
         return service.transition_on(conn, task_id, final, reason=reason, sources=("processing",), **fields)
 
     try:
-        store.writer.transact(commit).result(FINAL_COMMIT_TIMEOUT_S)
-        return  # None: refused (cancelled meanwhile: cancelled wins)
+        store.writer.transact(commit).result(max(0.1, deadline - time.monotonic()))
+        return  # None: refused (cancelled meanwhile: cancelled wins; or recorded by an earlier try)
     except Exception as exc:  # noqa: BLE001 - the writer's transaction failed; its events are still written
         log.info("task %s: final status with the events failed (%s); writing them one after the other", task_id, exc)
-    store.flush()  # the task's events are durable before it is seen finished (its status event is not batched)
+    store.flush(max(0.1, deadline - time.monotonic()))  # the task's events are durable before it is seen finished
     with service.transaction() as conn:
         _processing(service, conn, task_id, where, started)
     try:
         service.transition(task_id, final, reason=reason, **fields)
     except states.IllegalTransition:
-        pass  # cancelled meanwhile (or the failed commit had in fact happened)
+        pass  # cancelled meanwhile (or an earlier try's commit had in fact happened)
 
 
 def _export_trace(task_id: str, store, final: str) -> None:
