@@ -133,8 +133,8 @@ def test_a_request_in_parts_is_planned_and_the_specialists_read_the_users_words(
     result = run_task(MEDIAN, registry=registry, model=model, options={"data": {"snapshot": str(_events_db())}})
     assert result.plan.source == "model" and [s.id for s in result.plan.subtasks] == ["s1", "s2"]
     planning = next(o for m, o in model.requests if m[0]["content"].startswith("You are the Director"))
-    # Worded in parts ("then write"): planned without a routing call, in two subtasks at least (one drops a part).
-    assert [size["minItems"] for size in planning["schema"]["properties"]["subtasks"]["anyOf"]] == [2, 3]
+    # Worded in parts ("then write"): planned without a routing call, and one subtask may do.
+    assert [size["minItems"] for size in planning["schema"]["properties"]["subtasks"]["anyOf"]] == [1, 2, 3]
     assert recorded.of("plan")[-1]["payload"]["fast_path"] is False
     # The Director paraphrased "median" into "mean": the specialist still reads the user's own words.
     code_prompt = next(user for who, user in log if who.startswith("You are the Code"))
@@ -209,7 +209,6 @@ def test_a_request_worded_in_parts_is_planned_without_a_routing_call(registry, r
     assert result.plan.route["source"] == "parts" and not [who for who, _ in log if who.startswith("Pick who")]
     assert result.plan.source == "model" and len(directors(log)) == 1  # planned, not the fast path
     assert recorded.of("plan")[-1]["payload"]["fast_path"] is False
-
 
 
 @pytest.mark.parametrize("request_text", ["Write a Java class Stack with push, pop and peek.",

@@ -299,9 +299,7 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
                                                   name="director")
     messages = [{"role": "system", "content": system_prompt(registry, settings)},
                 {"role": "user", "content": task.strip()}]
-    # A request routed multi, or worded in parts (no single-label request of the routing set is), asks for
-    # two subtasks at least: the 1.5B otherwise plans one and the other part is lost.
-    smallest = 2 if route is not None and route.route == MULTI and route.source in ("model", "parts") else 1
+    smallest = 2 if route is not None and route.route == MULTI and route.source == "model" else 1
     options = {"schema": plan_schema(names, settings, smallest), "temperature": 0.0}
     attempts: list[dict[str, Any]] = []
     result: Plan | None = None
