@@ -49,15 +49,15 @@ DEFAULTS = {
 
 # Variables read outside Settings (workbench.env_typos.OTHER_VARIABLES, plus make's LLAMA_VARIANT).
 OTHER = {
-    "LLAMA_VARIANT": ("chosen from the CPU's flags", "make variable: the llama.cpp build variant (`haswell`, "
+    "LLAMA_VARIANT": ("chosen from the CPU's flags", ("make variable: the llama.cpp build variant (`haswell`, "
                       "`skylakex`, `icelake`, `zen4`, ...; see `workbench/llama_build.py`). The choice is kept "
-                      "for later installs."),
-    "WORKBENCH_WHEELHOUSE": ("`~/.cache/workbench/wheels`", "Portable llama.cpp wheels, one folder per "
-                             "version, variant and build flags."),
+                      "for later installs.")),
+    "WORKBENCH_WHEELHOUSE": ("`~/.cache/workbench/wheels`", ("Portable llama.cpp wheels, one folder per "
+                             "version, variant and build flags.")),
     "WORKBENCH_SYSTEM_PACKAGES": ("`bubblewrap default-jdk-headless junit5 python3.11-venv chromium`",
                                   "Debian packages `make system` installs (space-separated)."),
-    "WORKBENCH_TOOLCHAIN_PYTHON": ("`/usr/bin/python3.11`", "Python that `make toolchain` builds the sandbox's "
-                                   "Python runtime from."),
+    "WORKBENCH_TOOLCHAIN_PYTHON": ("`/usr/bin/python3.11`", ("Python that `make toolchain` builds the "
+                                   "sandbox's Python runtime from.")),
     "WORKBENCH_TEST_SLOW_S": ("`2.0`", "Tests only: how long the tests' slow plugin specialist takes."),
     "WORKBENCH_TEST_MODEL": ("`local:qwen2.5-coder-0.5b`", "The small model the tests use."),
 }
