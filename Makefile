@@ -12,7 +12,7 @@ TEST_MODEL := qwen2.5-coder-0.5b
 LLAMA_VARIANT ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild screenshots
+.PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
 
 setup: system venv llama weights toolchain smoke
 
@@ -66,6 +66,16 @@ test-slow: setup
 # The README's pictures, from a real `workbench demo` workload in a temporary home (tests never write them).
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py --out docs/screenshots
+
+# The documentation site (mkdocs.yml): the generated references refreshed, then a strict build into
+# artifacts/site (a broken link fails it); docs-serve serves it with live reload at http://127.0.0.1:8000.
+docs: venv
+	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/mkdocs build --strict
+
+docs-serve: venv
+	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/mkdocs serve
 
 # The quick benchmarks; humaneval.py and agent_tasks.py take hours / half an hour: run them by hand.
 LONG_BENCHMARKS := benchmarks/humaneval.py benchmarks/agent_tasks.py
