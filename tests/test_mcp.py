@@ -243,6 +243,23 @@ def test_wrong_arguments_and_unknown_tools_are_errors_not_crashes(places):
     assert events.of("tool_call", via="mcp", tool="no_such_tool")[0].get("denied")
 
 
+def test_a_file_where_a_folder_is_expected_is_named_as_such(places):
+    _, results = session(gateway(places).server(),
+                         ("list_files", {"path": "notes.txt"}),
+                         ("read_file", {"path": "notes.txt/inner"}),
+                         ("search_files", {"text": "x", "path": "notes.txt"}))
+    assert all(r.is_error and "is not a folder" in text(r) and "symbolic" not in text(r) for r in results), \
+        [text(r) for r in results]
+
+
+def test_without_the_store_the_task_tools_say_so(places):
+    from workbench.mcp_server.tools import no_tasks
+
+    services = Services(tasks=no_tasks)
+    _, [result] = session(gateway(places, services=services).server(), ("task_status", {"task_id": TASK_ID}))
+    assert result.is_error and "--no-store" in text(result)
+
+
 # --- file tools stay inside the roots ------------------------------------------------------------------
 
 

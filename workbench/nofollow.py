@@ -20,7 +20,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from workbench.errors import ToolRefused
+from workbench.errors import ToolError, ToolRefused
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer.
@@ -28,9 +28,19 @@ _FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _LINK_ERRORS = (errno.ELOOP, errno.ENOTDIR, errno.EMLINK)
 
 
-def _swapped(path: Path) -> ToolRefused:
-    return ToolRefused(f"Refused: {path} (or a folder above it) is a symbolic link now. File tools never follow "
-                       f"links; use the path the link points to, inside the workspace.")
+def _refusal(exc: OSError, name: str, dir_fd: int, path: Path) -> Exception:
+    """What a failed open of `name` (in the folder `dir_fd`) means: a symlink refused, a file where a folder was
+    expected, or the OS error itself. ENOTDIR alone cannot tell (O_DIRECTORY on a symlink gives it too)."""
+    if exc.errno not in _LINK_ERRORS:
+        return exc
+    try:
+        is_link = stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        is_link = False
+    if is_link:
+        return ToolRefused(f"Refused: {path} (or a folder above it) is a symbolic link now. File tools never "
+                           f"follow links; use the path the link points to, inside the workspace.")
+    return ToolError(f"{path}: {name} is not a folder; give a path whose parts are folders.")
 
 
 def _parent_fd(path: Path, *, create: bool) -> int:
@@ -51,10 +61,11 @@ def _parent_fd(path: Path, *, create: bool) -> int:
             os.close(fd)
             fd = child
     except OSError as exc:
+        refusal = _refusal(exc, part, fd, path)
         os.close(fd)
-        if exc.errno in _LINK_ERRORS:
-            raise _swapped(path) from None
-        raise
+        if refusal is exc:
+            raise
+        raise refusal from None
     return fd
 
 
@@ -66,9 +77,10 @@ def open_file(path: Path, flags: int, mode: int = 0o644, *, create_parents: bool
     try:
         return os.open(path.name, flags | _FILE_FLAGS, mode, dir_fd=parent)
     except OSError as exc:
-        if exc.errno in _LINK_ERRORS:
-            raise _swapped(path) from None
-        raise
+        refusal = _refusal(exc, path.name, parent, path)
+        if refusal is exc:
+            raise
+        raise refusal from None
     finally:
         os.close(parent)
 

@@ -18,12 +18,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(mcp_app, name="mcp")
 
 
-def _gateway(profile: str | None, roots: list[Path] | None):
+def _gateway(profile: str | None, roots: list[Path] | None, *, store: bool = True):
     from workbench.mcp_server.profiles import configured_profile
     from workbench.mcp_server.server import McpGateway
-    from workbench.mcp_server.tools import catalog
+    from workbench.mcp_server.tools import Services, catalog, no_tasks
 
-    tools = catalog()
+    tools = catalog(Services() if store else Services(tasks=no_tasks))
     return McpGateway(configured_profile(profile, list(roots or []), tools), tools)
 
 
@@ -36,13 +36,13 @@ def serve(
     root: list[Path] = typer.Option(None, "--root", help=ROOT_HELP),
     store: bool = typer.Option(True, "--store/--no-store",
                                help="Record each call in the execution store (--no-store: events are dropped, "
-                                    "and the task tools cannot work)."),
+                                    "and the task tools answer that there is no task queue)."),
 ) -> None:
     """Serve the tools over MCP: stdio for one client (the default), or --http."""
     from workbench.config import get_settings
     from workbench.mcp_server import transports
 
-    gateway = _gateway(profile, root)
+    gateway = _gateway(profile, root, store=store)
 
     def open_store() -> None:
         if store:

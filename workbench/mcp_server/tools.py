@@ -38,6 +38,12 @@ def _store_tasks() -> TaskApi:
     return TaskApi(TaskService(open_store()))
 
 
+def no_tasks() -> TaskApi:
+    """The task API of a server started with --no-store: there is none."""
+    raise ToolError("This MCP server was started with --no-store, so it has no task queue. Restart it without "
+                    "--no-store to submit and follow tasks.")
+
+
 def _sandbox() -> Executor:
     from workbench.sandbox import get_executor
 
