@@ -19,11 +19,12 @@ A parameter annotated `pathlib.Path` is a *workspace path*: the toolset resolves
 (or one of several roots) and refuses `..`, `~`, absolute paths outside, symlinks that escape, and
 secret-looking files (keys, .env, ~/.ssh, ...) unless the agent holds `reads_secrets`. The file tools then
 open what was checked without following any symlink (workbench.nofollow), so a link swapped in after the
-check cannot redirect them, and never write to a file with other hard links.
+check cannot redirect them, and never write to a file with other hard links. Refusals are logged as
+`tool_call` events with `refused: true`, because a refused call is evidence (prompt injection) worth
+studying, not noise.
 
 Each tool also says whether it only reads (`read_only`) and whether it can destroy data (`destructive`):
-derived from its permissions unless given, and shown to MCP clients as its annotations. Refusals are logged as `tool_call` events with
-`refused: true`, because a refused call is evidence (prompt injection) worth studying, not noise.
+derived from its permissions unless given, and shown to MCP clients as its annotations.
 """
 
 from __future__ import annotations
