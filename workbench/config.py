@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     agent_workspace: Path | None = Field(
         None, description="Directory agents' file tools are confined to; <WORKBENCH_HOME>/workspace when unset."
     )
+    mcp_profiles: Path | None = Field(
+        None, description="YAML file of MCP client profiles (tools, roots, read_only); `workbench mcp serve` "
+                          "uses a built-in read-only profile over the agents' workspace when unset."
+    )
+    mcp_profile: str = Field("default", description="Profile `workbench mcp serve` runs as (--profile overrides).")
 
     # Sandbox (workbench.sandbox): untrusted code never runs without isolation unless asked by name
     sandbox: str = Field(

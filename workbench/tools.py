@@ -16,9 +16,15 @@ the agents see and checks each call's arguments, refusing unknown ones.
     Toolset([read_file], permissions={"reads_files"}, workspace=dir).call("read_file", {"path": "a.txt"})
 
 A parameter annotated `pathlib.Path` is a *workspace path*: the toolset resolves it inside the workspace
-and refuses `..`, `~`, absolute paths outside, symlinks that escape, and secret-looking files (keys,
-.env, ~/.ssh, ...) unless the agent holds `reads_secrets`. Refusals are logged as `tool_call` events with
-`refused: true`, because a refused call is evidence (prompt injection) worth studying, not noise.
+(or one of several roots) and refuses `..`, `~`, absolute paths outside, symlinks that escape, and
+secret-looking files (keys, .env, ~/.ssh, ...) unless the agent holds `reads_secrets`. The file tools then
+open what was checked without following any symlink (workbench.nofollow), so a link swapped in after the
+check cannot redirect them, and never write to a file with other hard links. Refusals are logged as
+`tool_call` events with `refused: true`, because a refused call is evidence (prompt injection) worth
+studying, not noise.
+
+Each tool also says whether it only reads (`read_only`) and whether it can destroy data (`destructive`):
+derived from its permissions unless given, and shown to MCP clients as its annotations.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import json
+import os
 import re
+import stat
 import time
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, Validation
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from workbench import telemetry
+from workbench import nofollow, telemetry
 from workbench.errors import ToolError, ToolRefused
 
 PERMISSIONS = ("reads_files", "writes_files", "network", "reads_secrets", "runs_code")
@@ -46,7 +54,13 @@ PERMISSIONS = ("reads_files", "writes_files", "network", "reads_secrets", "runs_
 SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", ".netrc",
                    ".pgpass", "credentials*", "*secret*", ".git-credentials")
 SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".docker", ".kube")
+# Permissions that change something outside the call: a tool holding one is not read-only.
+CHANGES_THINGS = frozenset({"writes_files", "runs_code", "network"})
 MAX_RESULT_CHARS = 4000  # an observation longer than this floods a small model's context
+MAX_READ_BYTES = 1_000_000  # read_file returns at most this much of a file
+MAX_SEARCH_FILE_BYTES = 1_000_000  # search_files skips larger files (logs, data dumps)
+MAX_SEARCH_FILES = 5000  # files search_files opens in one call before it stops
+MAX_SEARCH_RESULTS = 200
 
 
 # --- schema from signature + docstring ------------------------------------------------------------
@@ -106,6 +120,8 @@ class Tool:
     arguments_model: type[BaseModel]  # checks and coerces a call's arguments; `parameters` is its JSON schema
     permissions: frozenset[str] = frozenset()
     path_params: tuple[str, ...] = ()
+    read_only: bool = True  # changes nothing (MCP readOnlyHint)
+    destructive: bool = False  # may overwrite or delete data (MCP destructiveHint)
 
     def schema(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
@@ -142,7 +158,7 @@ class Tool:
                 problems.append(f"{where}: {error['msg']} (got {repr(error['input'])[:80]})")
         return "; ".join(problems)
 
-    def call(self, args: Any, *, workspace: Path | None = None, allow_secrets: bool = False) -> Any:
+    def call(self, args: Any, *, workspace: Path | Sequence[Path] | None = None, allow_secrets: bool = False) -> Any:
         args = self.validate(args)
         for name in self.path_params:
             # Defaults are filled in, so a defaulted Path(".") is confined too: the workspace, not the cwd.
@@ -168,8 +184,9 @@ def _type_label(prop: dict[str, Any]) -> str:
 
 
 def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
-         permissions: Iterable[str] = ()) -> Any:
-    """Turn a typed, documented function into a Tool. Use bare (`@tool`) or with options."""
+         permissions: Iterable[str] = (), read_only: bool | None = None, destructive: bool | None = None) -> Any:
+    """Turn a typed, documented function into a Tool. Use bare (`@tool`) or with options. `read_only` and
+    `destructive` default from the permissions (see CHANGES_THINGS; writing files is destructive)."""
 
     def build(func: Callable[..., Any]) -> Tool:
         perms = frozenset(permissions)
@@ -201,7 +218,10 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
         parameters.pop("title", None)
         parameters.setdefault("required", [])
         paths = tuple(p for p in fields if hints[p] in _WIRE_TYPES)
-        return Tool(name or func.__name__, description, parameters, func, arguments_model, perms, paths)
+        reads_only = not (perms & CHANGES_THINGS) if read_only is None else read_only
+        destroys = "writes_files" in perms if destructive is None else destructive
+        return Tool(name or func.__name__, description, parameters, func, arguments_model, perms, paths,
+                    reads_only, destroys)
 
     return build(fn) if fn is not None else build
 
@@ -210,24 +230,29 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
 # --- workspace confinement ------------------------------------------------------------------------
 
 
-def confine(raw: Any, workspace: Path | None, *, allow_secrets: bool = False) -> Path:
-    """The absolute path of `raw` inside `workspace`, or ToolRefused saying why not."""
-    if workspace is None:
+def confine(raw: Any, workspace: Path | Sequence[Path] | None, *, allow_secrets: bool = False) -> Path:
+    """The absolute, symlink-free path of `raw` inside the workspace, or ToolRefused saying why not.
+
+    With several roots a relative path is taken in the first; an absolute one may lie in any of them."""
+    roots = [Path(r).resolve() for r in ([workspace] if isinstance(workspace, (str, Path)) else workspace or [])]
+    if not roots:
         raise ToolError("This tool takes a file path but the agent has no workspace; give the Agent a workspace.")
     text = str(raw).strip()
-    root = Path(workspace).resolve()
-    outside = f"Refused: {text!r} is outside the workspace {root}. Tools only touch files inside it; " \
+    where = f"the workspace {roots[0]}" if len(roots) == 1 else f"the workspace roots {', '.join(map(str, roots))}"
+    outside = f"Refused: {text!r} is outside {where}. Tools only touch files inside it; " \
               f"copy what the task needs into the workspace."
     if not text or "\x00" in text or text.startswith("~") or ".." in Path(text).parts:
         raise ToolRefused(outside)
-    candidate = Path(text) if Path(text).is_absolute() else root / text
-    resolved = candidate.resolve()  # follows symlinks, so a link pointing out of the workspace is caught
-    if not resolved.is_relative_to(root):
-        raise ToolRefused(outside)
-    if not allow_secrets and is_secret(resolved.relative_to(root)):
-        raise ToolRefused(f"Refused: {text!r} looks like a secret (keys, tokens, .env). An agent needs the "
-                          f"`reads_secrets` permission to open it; none of the default specialists has it.")
-    return resolved
+    absolute = Path(text).is_absolute()
+    for root in roots if absolute else roots[:1]:
+        resolved = (Path(text) if absolute else root / text).resolve()  # a link pointing out is caught below
+        if not resolved.is_relative_to(root):
+            continue
+        if not allow_secrets and is_secret(resolved.relative_to(root)):
+            raise ToolRefused(f"Refused: {text!r} looks like a secret (keys, tokens, .env). An agent needs the "
+                              f"`reads_secrets` permission to open it; none of the default specialists has it.")
+        return resolved
+    raise ToolRefused(outside)
 
 
 def is_secret(relative: Path) -> bool:
@@ -260,7 +285,7 @@ class ToolCall:
 class Toolset:
     tools: list[Tool]
     permissions: frozenset[str] = frozenset()
-    workspace: Path | None = None
+    workspace: Path | Sequence[Path] | None = None
     agent: str = ""
     _by_name: dict[str, Tool] = field(init=False, repr=False)
 
@@ -321,7 +346,8 @@ def read_file(path: Path) -> str:
     Args:
         path: File to read, relative to the workspace.
     """
-    return path.read_text(encoding="utf-8", errors="replace")
+    text, cut = nofollow.read_text(path, MAX_READ_BYTES)
+    return text + (f"\n[... cut: the file is longer than {MAX_READ_BYTES:,} bytes]" if cut else "")
 
 
 @tool(permissions=["reads_files"])
@@ -331,7 +357,55 @@ def list_files(path: Path = Path(".")) -> list[str]:
     Args:
         path: Folder to list, relative to the workspace ("." is the workspace itself).
     """
-    return sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+    return nofollow.list_dir(path)
+
+
+@tool(permissions=["reads_files"])
+def search_files(text: str, path: Path = Path("."), max_results: int = 50) -> dict[str, Any]:
+    """Find lines containing a text (exact substring, case-sensitive) in the workspace's text files.
+
+    Args:
+        text: The substring to look for.
+        path: Folder to search, relative to the workspace ("." is the workspace itself).
+        max_results: Most matching lines to return (1 to 200).
+    """
+    if not text:
+        raise ToolError("search_files needs a non-empty `text` to look for.")
+    limit = max(1, min(max_results, MAX_SEARCH_RESULTS))
+    matches: list[dict[str, Any]] = []
+    opened = 0
+    with nofollow.open_dir(path) as top:
+        # fwalk never descends through a symlinked folder and holds each folder open while listing it.
+        for folder, _dirs, names, dir_fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+            for name in sorted(names):
+                relative = Path(folder, name)
+                if is_secret(relative) or opened >= MAX_SEARCH_FILES:
+                    continue
+                opened += 1
+                for number, line in _matching_lines(name, dir_fd, text):
+                    matches.append({"file": relative.as_posix(), "line": number, "text": line[:200]})
+                    if len(matches) > limit:
+                        return {"matches": matches[:limit], "truncated": True, "files_searched": opened}
+    return {"matches": matches, "truncated": opened >= MAX_SEARCH_FILES, "files_searched": opened}
+
+
+def _matching_lines(name: str, dir_fd: int, text: str) -> Iterable[tuple[int, str]]:
+    """(line number, line) of each line holding `text` in one regular, small, non-binary file; else nothing."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:  # a symlink, or gone since it was listed
+        return []
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SEARCH_FILE_BYTES:
+            return []
+        data = os.read(fd, MAX_SEARCH_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if b"\x00" in data:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return [(n, line.strip()) for n, line in enumerate(lines, 1) if text in line]
 
 
 @tool(permissions=["writes_files"])
@@ -342,9 +416,8 @@ def write_file(path: Path, content: str) -> str:
         path: File to write, relative to the workspace.
         content: The full text to write.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content, encoding="utf-8")
+    nofollow.write_text(path, content)
     return f"wrote {len(content)} characters to {path.name}"
 
 
-BUILTIN_TOOLS: dict[str, Tool] = {t.name: t for t in (read_file, list_files, write_file)}
+BUILTIN_TOOLS: dict[str, Tool] = {t.name: t for t in (read_file, list_files, search_files, write_file)}

@@ -28,6 +28,7 @@ from workbench.cli import (
     demo,
     doctor,
     exits,
+    mcp_cmd,
     models,
     pipelines,
     run,
@@ -64,7 +65,7 @@ def _root(
     """Run autonomous AI agents on a local model, log every execution, study it."""
 
 
-COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines)
+COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd)
 for _command in COMMANDS:
     _command.register(app)
 
