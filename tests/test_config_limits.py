@@ -42,6 +42,9 @@ def test_zero_still_means_what_each_setting_says(isolated_home, monkeypatch):
 
 def test_an_unknown_variable_is_logged_once_with_the_closest_name(isolated_home, monkeypatch, caplog):
     monkeypatch.setattr(env_typos, "_WARNED", set())
+    # Earlier tests in the same process may leave this logger disabled (a library's logging set-up);
+    # the warning itself is what is tested here.
+    monkeypatch.setattr(logging.getLogger("workbench.config"), "disabled", False)
     monkeypatch.setenv("WORKBENCH_SANDBOX_TIMOUT_S", "5")
     monkeypatch.setenv("WORKBENCH_ZZZ_NOTHING_LIKE_IT", "1")
     with caplog.at_level(logging.WARNING, logger="workbench.config"):
