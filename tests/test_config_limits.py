@@ -40,17 +40,25 @@ def test_zero_still_means_what_each_setting_says(isolated_home, monkeypatch):
     assert settings.sandbox_cpus == 0 and settings.n_threads == 0
 
 
-def test_an_unknown_variable_is_logged_once_with_the_closest_name(isolated_home, monkeypatch, caplog):
+def test_an_unknown_variable_is_logged_once_with_the_closest_name(isolated_home, monkeypatch):
     monkeypatch.setattr(env_typos, "_WARNED", set())
-    # Earlier tests in the same process may leave this logger disabled (a library's logging set-up);
-    # the warning itself is what is tested here.
-    monkeypatch.setattr(logging.getLogger("workbench.config"), "disabled", False)
+    # Read from the logger itself, enabled: earlier tests in the same process may have changed logging
+    # (a library's set-up disabling existing loggers, handlers, levels); the warning is what is tested.
+    logger = logging.getLogger("workbench.config")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    monkeypatch.setattr(logger, "disabled", False)
+    monkeypatch.setattr(logger, "level", logging.WARNING)
+    logger.addHandler(handler)
     monkeypatch.setenv("WORKBENCH_SANDBOX_TIMOUT_S", "5")
     monkeypatch.setenv("WORKBENCH_ZZZ_NOTHING_LIKE_IT", "1")
-    with caplog.at_level(logging.WARNING, logger="workbench.config"):
+    try:
         reload_settings()
         reload_settings()
-    lines = [r.getMessage() for r in caplog.records if r.name == "workbench.config"]
+    finally:
+        logger.removeHandler(handler)
+    lines = [r.getMessage() for r in records]
     assert lines.count("Unknown setting WORKBENCH_SANDBOX_TIMOUT_S is ignored; did you mean "
                        "WORKBENCH_SANDBOX_TIMEOUT_S?") == 1
     assert any(line.startswith("Unknown setting WORKBENCH_ZZZ_NOTHING_LIKE_IT") for line in lines)
