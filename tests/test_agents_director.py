@@ -397,3 +397,16 @@ def test_every_event_fits_the_store_schema(registry, events_db, monkeypatch):
     spans = {r["span_id"]: r for r in records if r.get("span_id")}
     for r in records:  # every event hangs under a span of the same task (the task span is the root)
         assert r is task_span or r["parent_span_id"] in spans, r["kind"]
+
+
+def test_the_first_subtask_can_depend_on_nothing_even_under_a_grammar():
+    """llama.cpp's grammar ignores maxItems on an array without `items`: the 0.5B then wrote
+    `"depends_on": ["data"]` for s1 and the plan fell back to one step."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from workbench.agents.director import DirectorSettings, plan_schema
+
+    schema = plan_schema(["general", "code", "data"], DirectorSettings.from_dict({"max_subtasks": 3}))
+    grammar = json_schema_to_gbnf(json.dumps(schema))
+    first = [line for line in grammar.splitlines() if re.match(r"subtasks-\d+-tuple-0-depends-on ::=", line)]
+    assert first and all(re.fullmatch(r'\S+ ::= "\[" space\s+"\]" space', line) for line in first), first

@@ -102,9 +102,12 @@ def plan_schema(specialists: list[str], settings: DirectorSettings, min_subtasks
 
     def subtask(i: int) -> dict[str, Any]:
         earlier = ids[: i - 1]
-        depends = {"type": "array", "maxItems": len(earlier)}
+        # Always with `items`: llama.cpp's grammar ignores maxItems on an array without them, so the first
+        # subtask could "depend" on anything (the 0.5B wrote ["data"]).
+        depends = {"type": "array", "maxItems": len(earlier), "items": {"type": "string", "enum": earlier}
+                   if earlier else {"type": "string"}}
         if earlier:
-            depends.update(items={"type": "string", "enum": earlier}, uniqueItems=True)
+            depends["uniqueItems"] = True
         return {
             "type": "object",
             "properties": {
