@@ -37,7 +37,7 @@ def registry() -> Registry:
     return registry
 
 
-def team(route: object, the_plan: dict | None = None, log: list | None = None) -> FunctionModel:
+def team(route: object, the_plan: dict | None = None, log: list | None = None, router=None) -> FunctionModel:
     """One model for every role, told apart by the system prompt: the router answers `route`, the
     Director `the_plan`, specialists a short text (the Data specialist a query). `log` gets (who, user text)."""
     log = log if log is not None else []
@@ -46,7 +46,7 @@ def team(route: object, the_plan: dict | None = None, log: list | None = None) -
         system, user = messages[0]["content"], messages[-1]["content"]
         log.append((system.split("\n")[0][:40], user))
         if system.startswith("Pick who handles"):
-            return route
+            return router(user) if router is not None else route
         if system.startswith("You are the Director"):
             return the_plan or {"subtasks": [{"specialist": "general", "instructions": "answer", "depends_on": []}]}
         if system.startswith("You are the Data"):
@@ -197,18 +197,42 @@ def test_understanding_comes_from_the_route():
     assert len(summary("word " * 100)) == 120
 
 
-@pytest.mark.parametrize("request_text, words", [
-    ("Write a Python function fibonacci(n) with unit tests, and explain it", ", and explain"),
-    ("Count the failed tasks in the log, then write an email to the team", ", then write"),
-    ("How many tokens did each model use? Also write a formatter function", "Also"),
+@pytest.mark.parametrize("request_text, words, parts", [
+    ("Write a Python function fibonacci(n) with unit tests, and explain it", ", and explain", None),
+    ("Count the failed tasks in the log, then write an email to the team", ", then write",
+     ["Count the failed tasks in the log", "Write an email to the team"]),
+    ("How many tokens did each model use? Also write a formatter function", "Also",
+     ["How many tokens did each model use?", "Write a formatter function"]),
 ])
-def test_a_request_worded_in_parts_is_planned_without_a_routing_call(registry, request_text, words):
+def test_a_request_worded_in_parts_is_routed_part_by_part(registry, request_text, words, parts):
+    """Each part in the user's words gets its own routing call (no planning call) and runs after the part
+    before it; a request whose cut leaves a part too short to stand alone ("explain it") is planned."""
     log: list = []
-    result = run_task(request_text, registry=registry, model=team({"route": "code"}, log=log))
+    routes = {"Count the failed tasks in the log": "data", "How many tokens did each model use?": "data"}
+
+    def route_of(text: str) -> dict:
+        return {"route": routes.get(text, "code")}
+
+    result = run_task(request_text, registry=registry, model=team(None, log=log, router=route_of))
     assert result.plan.route["route"] == MULTI and result.plan.route["parts"] == words
-    assert result.plan.route["source"] == "parts" and not [who for who, _ in log if who.startswith("Pick who")]
-    assert result.plan.source == "model" and len(directors(log)) == 1  # planned, not the fast path
-    assert recorded.of("plan")[-1]["payload"]["fast_path"] is False
+    assert result.plan.route["source"] == "parts"
+    asked = [user for who, user in log if who.startswith("Pick who")]
+    if parts is None:  # no part-by-part cut: the Director plans it
+        assert result.plan.source == "model" and len(directors(log)) == 1 and not asked
+        return
+    assert asked == parts and not directors(log) and result.plan.source == "parts"
+    assert [(s.id, s.specialist, s.instructions, s.depends_on) for s in result.plan.subtasks] == [
+        ("s1", routes[parts[0]], parts[0], []), ("s2", "code", parts[1], ["s1"])]
+    assert all(s.request == request_text for s in result.plan.subtasks)  # the whole request still travels
+    assert recorded.of("plan")[-1]["payload"]["parts"] == parts and result.waves == [["s1"], ["s2"]]
+
+
+def test_a_part_that_is_not_for_one_specialist_sends_the_request_to_the_planner(registry):
+    log: list = []
+    result = run_task("Count the failed tasks in the log, then write an email to the team", registry=registry,
+                      model=team({"route": "multi"}, log=log))
+    assert result.plan.source == "model" and len(directors(log)) == 1
+    assert recorded.of("plan")[0]["payload"]["planned_by_model"] is True
 
 
 @pytest.mark.parametrize("request_text", ["Write a Java class Stack with push, pop and peek.",

@@ -31,7 +31,7 @@ from workbench.agents.agent import resolve_model
 from workbench.agents.calls import model_step
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry
-from workbench.agents.routing import MULTI, Route, route
+from workbench.agents.routing import MULTI, Route, route, split_parts
 from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.agents.steps import Step
 from workbench.errors import Cancelled, PlanError, WorkbenchError
@@ -65,6 +65,7 @@ class Plan:
     reasoning: str
     subtasks: list[Subtask]
     # model (first answer valid) | reasked (valid after one correction) | fallback | fast_path (routed, unplanned)
+    # | parts (worded in parts, each part routed on its own: no planning call)
     source: str = "model"
     attempts: list[dict[str, Any]] = field(default_factory=list)  # each planning call: output, error, tokens
     notes: list[str] = field(default_factory=list)  # what was changed in the model's plan, and why
@@ -296,6 +297,10 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
                         "registry.enable(name) or `enabled: true` in agents.yaml.")
     if route is not None and route.single and settings.fast_path and route.route in names:
         return fast_path_plan(task.strip(), route, registry, task_id)
+    if route is not None and route.source == "parts" and settings.fast_path:
+        by_parts = parts_plan(task.strip(), route, registry, model, budget, task_id)
+        if by_parts is not None:
+            return by_parts
     llm = resolve_model(model if model is not None else settings.model)
     # Room for two calls (the plan and one correction), each a prompt of up to ~2x the reply cap plus the reply.
     budget = (budget or Budget(name="task")).child(max_tokens=settings.max_tokens * 6, timeout_s=settings.timeout_s,
@@ -346,6 +351,33 @@ def fast_path_plan(task: str, route: Route, registry: Registry, task_id: str | N
         _account(result, [], None, route)
         carry_request(result, registry)
         span.set(model=route.model, payload={"fast_path": True, "specialist": route.route, "plan": result.as_dict()})
+    return result
+
+
+def parts_plan(task: str, route: Route, registry: Registry, model: Model | str | None, budget: Budget | None,
+               task_id: str | None = None) -> Plan | None:
+    """The plan of a request worded in parts (`routing.split_parts`): each part in the user's words, routed
+    on its own (a short call each instead of the schema-constrained plan, which the 1.5B often made one
+    subtask and so lost a part), each after the one before it so a later part reads the earlier results
+    ("..., then explain it"). None when a part cannot be routed to one specialist: the model plans it."""
+    settings = DirectorSettings.from_dict(registry.director_config)
+    parts = split_parts(task, settings.max_subtasks)
+    if len(parts) < 2:
+        return None
+    routes = [route_task(part, registry=registry, model=model, budget=budget) for part in parts]
+    with telemetry.span("plan", agent="director", task_id=task_id) as span:
+        if not all(r.single for r in routes):
+            span.set(payload={"fast_path": False, "parts": parts, "routes": [r.as_dict() for r in routes],
+                              "planned_by_model": True})
+            return None
+        subtasks = [Subtask(f"s{i}", r.route, part, [f"s{i - 1}"] if i > 1 else [])
+                    for i, (part, r) in enumerate(zip(parts, routes), 1)]
+        result = Plan(task=task, reasoning=f"{len(parts)} parts where the request says {route.parts!r}, each routed "
+                                           f"on its own: " + "; ".join(f"{s.id} {s.specialist}" for s in subtasks),
+                      subtasks=subtasks, source="parts")
+        _account(result, [r.as_dict() for r in routes], None, route)
+        carry_request(result, registry)
+        span.set(model=result.model, payload={"fast_path": False, "parts": parts, "plan": result.as_dict()})
     return result
 
 

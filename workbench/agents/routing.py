@@ -114,6 +114,24 @@ def several_parts(task: str) -> str | None:
     return match[0].strip() if match else None
 
 
+_JOINER = re.compile(r"^[\s,;]*(?:and\s+)?(?:then\s+)?(?:also|additionally|as well as)?[\s,]*", re.IGNORECASE)
+
+
+def split_parts(task: str, most: int) -> list[str]:
+    """`task` cut where its wording joins two actions, at most `most` parts, each in the user's words
+    (the joining words dropped: "..., then write an email" -> "Write an email"); [task] when there is
+    no such place. A part shorter than three words is not a part: the cut was wrong, the task stays whole."""
+    cuts = [m.start() for m in _PARTS.finditer(task)][:max(0, most - 1)]
+    parts, at = [], 0
+    for cut in [*cuts, len(task)]:
+        text = _JOINER.sub("", task[at:cut]).strip(" ,;")
+        parts.append(text[:1].upper() + text[1:])
+        at = cut
+    if len(parts) < 2 or any(len(p.split()) < 3 for p in parts):
+        return [task.strip()]
+    return parts
+
+
 CODE_LANGUAGES = (("typescript", re.compile(r"\btype ?script\b|\.tsx?\b", re.IGNORECASE)),
                   ("java", re.compile(r"\bjava\b|\.java\b", re.IGNORECASE)))
 
@@ -123,4 +141,4 @@ def guess_language(task: str) -> str:
     return next((name for name, pattern in CODE_LANGUAGES if pattern.search(task)), "python")
 
 
-__all__ = ["MULTI", "Route", "guess_language", "route", "route_prompt", "route_schema", "several_parts"]
+__all__ = ["MULTI", "Route", "guess_language", "route", "route_prompt", "route_schema", "several_parts", "split_parts"]
