@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
 from workbench.config import get_settings
 from workbench.errors import NetworkBlocked, ProviderError, ProviderUnreachable
+from workbench.hosts import is_loopback_host
 from workbench.messages import Completion, Usage
 from workbench.providers.base import Model, estimate_tokens
 
@@ -17,13 +17,7 @@ STRUCTURED_FORMS = ("json_schema", "json_object_schema", "json_object")
 
 
 def is_loopback(url: str | None) -> bool:
-    host = urlparse(url or "").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlparse(url or "").hostname or "")
 
 
 def check_network(model_id: str, base_url: str | None) -> None:

@@ -19,12 +19,13 @@ They wrap the whole app, so they see every HTTP request and every WebSocket hand
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
+
+from workbench.hosts import is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,7 @@ def host_name(value: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    host = host_name(host)
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host_name(host))
 
 
 def split_list(value: str) -> list[str]:
