@@ -128,7 +128,7 @@ def _epoch(ts) -> float:
 def attempts_hang_under_their_own_call(events: list[dict]) -> dict[str, int]:
     """Every stored llm_attempt's parent_span_id is the span id of an llm_call that was open when it was
     recorded, and every llm_call has attempts of its own. Returns the number of attempts under each call.
-    (Not grouped by the payload's call_id: that counter is per process, so two workers reuse its values.)"""
+    (Grouped by parent span, the trace's own link between an attempt and its call.)"""
     calls = {e["span_id"]: e for e in events if e["kind"] == "llm_call"}
     attempts = [e for e in events if e["kind"] == "llm_attempt"]
     assert calls and attempts

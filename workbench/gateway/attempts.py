@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -23,8 +22,12 @@ from typing import Any
 from workbench import telemetry
 from workbench.events import COLUMNS, Event, Kind
 
-_IDS = itertools.count(1)
 STATS = {"recorded": 0}
+
+
+def _new_call_id() -> str:
+    """Unique across processes (Dask workers), so it names one logical call within a task's trace."""
+    return f"call-{uuid.uuid4().hex[:16]}"
 _ERROR_OUTCOMES = ("error", "refused", "breaker_open")  # where `error` is the event's error, not a note
 
 
@@ -51,7 +54,7 @@ def captured() -> telemetry.Context:
     ctx = telemetry.current()
     if "call_id" in ctx.call:
         return ctx
-    return dataclasses.replace(ctx, call={**ctx.call, "call_id": f"call-{next(_IDS)}"})
+    return dataclasses.replace(ctx, call={**ctx.call, "call_id": _new_call_id()})
 
 
 class _Scope:
@@ -82,7 +85,7 @@ def scope(**fields: Any) -> _Scope:
         return _Scope(None)
     call = {**base, **add} if add else dict(base)
     if "call_id" not in call:
-        call["call_id"] = f"call-{next(_IDS)}"
+        call["call_id"] = _new_call_id()
     return _Scope(dataclasses.replace(ctx, call=call))
 
 
