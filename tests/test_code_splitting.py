@@ -4,6 +4,8 @@ cannot hide the right ones; the split files run in the real sandbox exactly as t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from helpers import requires, sandbox_ok
 
@@ -14,6 +16,7 @@ from workbench.sandbox.runtimes import run_tests
 
 PY = parse_task("Write words.py with reverse_words(s), which reverses the order of the words, with tests.")
 TS = parse_task("Write clamp.ts exporting clamp(x: number, lo: number, hi: number): number, with tests.", "typescript")
+JAVA = parse_task("Write MathUtil.java with a static int max3(int a, int b, int c), with tests.", "java")
 
 PY_TESTS = '''import pytest
 
@@ -83,6 +86,38 @@ def test_typescript_checks_become_tests_and_a_test_cut_off_is_closed():
     assert source.count("clamp(5, lo, 3)") == 1
 
 
+JAVA_TESTS = """import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.*;
+
+class MathUtilTest {
+    @Test
+    void maxOfThree() {
+        int a = 1; // the smallest
+        assertEquals(3, MathUtil.max3(a, 2, 3));
+        assertEquals(2, MathUtil.max3(3, 2, a));
+        for (int i = 0; i < 3; i++) {
+            assertEquals(i, MathUtil.max3(i, i, i));
+        }
+    }
+
+    @Test
+    void negatives() {
+        assertEquals(-1, MathUtil.max3(-1, -2, -3));
+    }
+}
+"""
+
+
+def test_java_checks_become_methods_and_a_block_statement_is_one_check():
+    source, note = one_check_per_test(JAVA, JAVA_TESTS)
+    assert note == "split 1 test(s) with several checks into one test per check"
+    assert [m for m in re.findall(r"void (\w+)\(", source)] == ["maxOfThree_1", "maxOfThree_2", "maxOfThree_3",
+                                                               "negatives"]
+    third = source.split("void maxOfThree_3()")[1].split("@Test")[0]
+    assert "int a = 1;" in third and "for (int i = 0; i < 3; i++) {" in third and "max3(3, 2, a)" not in third
+    assert source.count("@Test") == 4 and source.rstrip().endswith("}")
+
+
 def test_a_line_repeated_a_third_time_in_a_row_ends_the_test_file():
     reply = "```ts\n// clamp.test.ts\ntest(\"same\", () => {\n" + "  assert.equal(clamp(1, 1, 1), 1);\n" * 5
     cut = enough_tests(TS, 6)(reply)
@@ -94,19 +129,23 @@ def test_a_line_repeated_a_third_time_in_a_row_ends_the_test_file():
 
 @pytest.mark.timeout(300)
 @requires(*sandbox_ok())
-@pytest.mark.parametrize("language", ["python", "typescript"])
+@pytest.mark.parametrize("language", ["python", "typescript", "java"])
 def test_split_files_run_and_judge_check_by_check(language):
     """In the sandbox, a right answer fails only the one wrong check of the split file (the whole test
     failed before the split)."""
     if language == "python":
         task, tests, name = PY, PY_TESTS, "test_words.py"
         code = {"words.py": "def reverse_words(s):\n    return ' '.join(reversed(s.split()))\n"}
-    else:
+    elif language == "typescript":
         task, tests, name = TS, TS_TESTS.rsplit('\ntest("edges"', 1)[0] + "\n", "clamp.test.ts"
         code = {"clamp.ts": "export function clamp(x: number, lo: number, hi: number): number {\n"
                             "  return Math.min(Math.max(x, lo), hi);\n}\n"}
+    else:
+        task, tests, name = JAVA, JAVA_TESTS, "MathUtilTest.java"
+        code = {"MathUtil.java": "public class MathUtil {\n    public static int max3(int a, int b, int c) {\n"
+                                 "        return Math.max(a, Math.max(b, c));\n    }\n}\n"}
     whole = run_tests(language, {**code, name: tests}, tests=[name])
     split, _ = one_check_per_test(task, tests)
     parts = run_tests(language, {**code, name: split}, tests=[name])
     assert whole.report.count("failed") == 1 and whole.report.count("passed") == 1, whole.report
-    assert parts.report.count("failed") == 1 and parts.report.count("passed") == (4 if language == "python" else 3)
+    assert parts.report.count("failed") == 1 and parts.report.count("passed") == {"python": 4}.get(language, 3)

@@ -8,8 +8,8 @@ checks beside the wrong one count for nothing; split, a candidate is judged chec
 agreement between independent candidates (`code.candidates`) singles out the one wrong check. A
 setup statement goes into every test after it, so each test runs exactly as the lines before its
 check ran in the original. Repeated checks are written once, and a test block cut off by the end of
-the answer (TypeScript) keeps its complete statements and is closed. The request's example tests
-are left as they are (they are one check each).
+the answer (TypeScript) keeps its complete statements and is closed. Python, TypeScript and Java
+(JUnit `@Test` methods). The request's example tests are left as they are (one check each).
 """
 
 from __future__ import annotations
@@ -178,9 +178,14 @@ def _call_end(source: str, close: int) -> int | None:
     return match.end() if match else None
 
 
-def _statements(body: str, *, complete: bool) -> list[str]:
+_BLOCK = re.compile(r"(?:for|if|while|try|switch|do)\b")
+_BLOCK_GOES_ON = re.compile(r"\s*(?:else|catch|finally|while)\b")
+
+
+def _statements(body: str, *, complete: bool, newline_ends: bool = True) -> list[str]:
     """The body's top-level statements, comments left out; an unfinished last one is dropped when the
-    body was cut off."""
+    body was cut off. TypeScript statements may end at a line's end; Java ones end at `;` or, for a
+    block statement (`for`, `if`, `try` ...), at the brace closing it."""
     out: list[str] = []
     depth, i, start, n = 0, 0, 0, len(body)
 
@@ -207,7 +212,11 @@ def _statements(body: str, *, complete: bool) -> list[str]:
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth == 0 and (ch == ";" or (ch == "\n" and _ends_here(body, start, i))):
+            if depth == 0 and ch == "}" and _BLOCK.match(_without_comments(body[start:i]).strip()) \
+                    and not _BLOCK_GOES_ON.match(body, i + 1):
+                finish(i + 1)
+                start = i + 1
+        elif depth == 0 and (ch == ";" or (ch == "\n" and newline_ends and _ends_here(body, start, i))):
             finish(i + 1)
             start = i + 1
         i += 1
@@ -240,5 +249,37 @@ def _without_comments(text: str) -> str:
     return re.sub(r"^\s*//.*$", "", text, flags=re.MULTILINE)
 
 
+# --- Java -----------------------------------------------------------------------------------------
+
+_JAVA_TEST = re.compile(r"^[ \t]*@Test\s+(?:public\s+)?void\s+(?P<name>\w+)\s*\(\s*\)[^{;]*\{", re.MULTILINE)
+
+
+def _split_java(source: str, keep: set[str], assertion: re.Pattern) -> tuple[str, int]:
+    """Each complete `@Test void name() { … }` with two or more checks becomes one method per check
+    (`name_1`, `name_2`, ...); a method the answer ended in is left to `testfile.complete_tests`."""
+    changed, out, at = 0, [], 0
+    names = set(re.findall(r"\bvoid\s+(\w+)\s*\(", source))
+    for match in _JAVA_TEST.finditer(source):
+        name, brace = match.group("name"), match.end() - 1
+        close = closing_paren(source, brace, code=True)
+        if close is None or name in keep or f"{name}()" in keep or match.start() < at:
+            continue
+        checks = _ts_checks(_statements(source[brace + 1:close], complete=True, newline_ends=False), assertion)
+        if len(checks) < 2:
+            continue
+        head, outer = source[match.start():brace + 1], re.match(r"[ \t]*", match.group(0)).group(0)
+        methods = []
+        for number, (before, check) in enumerate(checks, 1):
+            fresh = _fresh(f"{name}_{number}", names)
+            this_head = re.sub(rf"\bvoid\s+{name}\b", f"void {fresh}", head, count=1)
+            lines = "".join(f"{outer}    {s}\n" for s in [*before, check])
+            methods.append(f"{this_head}\n{lines}{outer}}}")
+        out.append(source[at:match.start()] + "\n\n".join(methods))
+        at, changed = close + 1, changed + 1
+    if not changed:
+        return source, 0
+    return "".join(out) + source[at:], changed
+
+
 _SPLITTERS: dict[str, Callable[[str, set[str], re.Pattern], tuple[str, int]]] = {
-    "python": _split_python, "typescript": _split_typescript}
+    "python": _split_python, "typescript": _split_typescript, "java": _split_java}
