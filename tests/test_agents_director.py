@@ -401,12 +401,17 @@ def test_every_event_fits_the_store_schema(registry, events_db, monkeypatch):
 
 def test_the_first_subtask_can_depend_on_nothing_even_under_a_grammar():
     """llama.cpp's grammar ignores maxItems on an array without `items`: the 0.5B then wrote
-    `"depends_on": ["data"]` for s1 and the plan fell back to one step."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+    `"depends_on": ["data"]` for s1 and the plan fell back to one step. (The grammar is made in a child
+    process: llama_cpp stays out of the test process, whose model isolation another test checks.)"""
+    import subprocess
+    import sys
 
     from workbench.agents.director import DirectorSettings, plan_schema
 
     schema = plan_schema(["general", "code", "data"], DirectorSettings.from_dict({"max_subtasks": 3}))
-    grammar = json_schema_to_gbnf(json.dumps(schema))
+    grammar = subprocess.run(
+        [sys.executable, "-c", "import sys; from llama_cpp.llama_grammar import json_schema_to_gbnf; "
+                               "print(json_schema_to_gbnf(sys.stdin.read()))"],
+        input=json.dumps(schema), capture_output=True, text=True, check=True, timeout=120).stdout
     first = [line for line in grammar.splitlines() if re.match(r"subtasks-\d+-tuple-0-depends-on ::=", line)]
     assert first and all(re.fullmatch(r'\S+ ::= "\[" space\s+"\]" space', line) for line in first), first
