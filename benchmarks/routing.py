@@ -4,7 +4,9 @@
                                            [--every K] [--merge]
 
 benchmarks/routing/requests.jsonl holds labelled requests (route: general, code, data, or multi for a
-request with parts for different specialists). Each request goes through each model on each path:
+request with parts for different specialists); the specialists' descriptions were worded against it.
+benchmarks/routing/heldout.jsonl (--set heldout) holds 40 more that were never run while wording them.
+Each request goes through each model on each path:
 
   route           one `workbench.agents.routing.route` call (the new first step: a single specialist
                   takes the request as is; `multi`, or a request worded in several parts, gets a plan)
@@ -35,15 +37,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import RESULTS, save, table
 
-REQUESTS = Path(__file__).resolve().parent / "routing" / "requests.jsonl"
+SETS = Path(__file__).resolve().parent / "routing"  # requests.jsonl (the labelled set), heldout.jsonl, ...
 LABELS = ("general", "code", "data", "multi")
 
 
-def load(every: int) -> list[dict]:
-    rows = [json.loads(line) for line in REQUESTS.read_text().splitlines() if line.strip()]
+def load(path: Path, every: int) -> list[dict]:
+    if not path.exists():
+        raise SystemExit(f"No request set {path}: name one of {', '.join(p.stem for p in SETS.glob('*.jsonl'))}.")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     bad = [r for r in rows if r.get("route") not in LABELS]
     if bad:
-        raise SystemExit(f"{REQUESTS}: route must be one of {', '.join(LABELS)}; got {bad[0]!r}.")
+        raise SystemExit(f"{path}: route must be one of {', '.join(LABELS)}; got {bad[0]!r}.")
     return rows[::every]
 
 
@@ -144,6 +148,9 @@ def main() -> None:
     parser.add_argument("--models", default="local:qwen2.5-coder-0.5b,local:qwen2.5-coder-1.5b")
     parser.add_argument("--paths", default="route", help=f"comma-separated: {', '.join(PATHS)}")
     parser.add_argument("--every", type=int, default=1, help="keep every K-th request (a fixed subset)")
+    parser.add_argument("--set", default="requests", help="benchmarks/routing/SET.jsonl: requests (the set the "
+                        "descriptions were written against) or heldout (never used to tune them); results go to "
+                        "routing.json or routing-SET.json")
     parser.add_argument("--merge", action="store_true", help="add to routing.json instead of replacing it")
     parser.add_argument("--code", help="import workbench from this checkout instead (e.g. one without routing)")
     args = parser.parse_args()
@@ -151,7 +158,9 @@ def main() -> None:
         if "workbench" in sys.modules:
             raise SystemExit("--code must be applied before workbench is imported.")
         sys.path.insert(0, str(Path(args.code).resolve()))
-    requests = load(args.every)
+    source = SETS / f"{args.set}.jsonl"
+    requests = load(source, args.every)
+    name = "routing" if args.set == "requests" else f"routing-{args.set}"
     revision = code_revision()
     rows, details = [], []
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
@@ -162,8 +171,8 @@ def main() -> None:
             row, detail = run(model, path, requests)
             rows.append({**row, "code": revision, "every": args.every})
             details += [{**d, "code": revision} for d in detail]
-    if args.merge and (RESULTS / "routing.json").exists():
-        old = json.loads((RESULTS / "routing.json").read_text())
+    if args.merge and (RESULTS / f"{name}.json").exists():
+        old = json.loads((RESULTS / f"{name}.json").read_text())
         mine = {(r["model"], r["path"], r["code"]) for r in rows}
         rows = [r for r in old["rows"] if (r["model"], r["path"], r["code"]) not in mine] + rows
         details = [d for d in old.get("requests", []) if (d["model"], d["path"], d["code"]) not in mine] + details
@@ -173,7 +182,7 @@ def main() -> None:
     for r in rows:
         if r["misses"]:
             print(f"\n{r['model']} · {r['path']} · {r['code']} misses:\n  " + "\n  ".join(r["misses"]))
-    print(f"\nwrote {save('routing', rows, requests=details, labels=str(REQUESTS.relative_to(RESULTS.parent.parent)))}")
+    print(f"\nwrote {save(name, rows, requests=details, labels=str(source.relative_to(RESULTS.parent.parent)))}")
 
 
 if __name__ == "__main__":
