@@ -121,17 +121,18 @@ def test_undocumented_or_untyped_parameters_are_refused_at_definition():
         tool(k)
 
 
+@tool
+def repeat(text: str, times: int) -> str:
+    """Repeat a text.
+
+    Args:
+        text: The text.
+        times: How often.
+    """
+    return text * times
+
+
 def test_arguments_are_validated_with_clear_errors():
-    @tool
-    def repeat(text: str, times: int) -> str:
-        """Repeat a text.
-
-        Args:
-            text: The text.
-            times: How often.
-        """
-        return text * times
-
     assert repeat.call({"text": "ab", "times": "2"}) == "abab"  # "2" is coerced for an integer
     with pytest.raises(ToolError) as err:
         repeat.call({"txt": "ab", "times": "many"})
@@ -180,16 +181,6 @@ def test_quoted_numbers_and_booleans_are_coerced_to_the_hinted_type():
 
 
 def test_a_wrong_type_is_refused_with_what_was_sent():
-    @tool
-    def repeat(text: str, times: int) -> str:
-        """Repeat a text.
-
-        Args:
-            text: The text.
-            times: How often.
-        """
-        return text * times
-
     with pytest.raises(ToolError) as err:
         repeat.call({"text": ["a", "b"], "times": "2.5"})
     message = str(err.value)
