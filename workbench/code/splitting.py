@@ -67,14 +67,8 @@ def _python_tests(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]
     if not body or body[0].lineno == node.lineno or len(rows) != len(set(rows)):
         return []  # a one-line body or statements sharing a line (`a; b`): not worth the risk
     header = "".join(lines[node.lineno - 1:node.body[0].lineno - 1])
-    setup: list[str] = []
-    checks: list[tuple[list[str], str]] = []
-    for statement in body:
-        text = "".join(lines[statement.lineno - 1:statement.end_lineno])
-        if not _is_python_check(statement):
-            setup.append(text)
-        elif text.strip() not in {c[1].strip() for c in checks}:
-            checks.append((list(setup), text))
+    checks = _checks_after_setup([("".join(lines[st.lineno - 1:st.end_lineno]), _is_python_check(st))
+                                  for st in body])
     if len(checks) < 2:
         return []
     tests = []
@@ -134,7 +128,7 @@ def _split_typescript(source: str, keep: set[str], assertion: re.Pattern) -> tup
         head = source[match.start():brace + 1]
         tail = source[close:end] if close is not None else "});"
         name = match.group("name")
-        checks = _ts_checks(statements, assertion)
+        checks = _checks(statements, assertion)
         if name in keep or (close is not None and len(checks) < 2):
             continue
         outer = re.match(r"[ \t]*", head).group(0)
@@ -153,14 +147,19 @@ def _split_typescript(source: str, keep: set[str], assertion: re.Pattern) -> tup
     return "".join(out) + source[at:], changed
 
 
-def _ts_checks(statements: list[str], assertion: re.Pattern) -> list[tuple[list[str], str]]:
+def _checks(statements: list[str], assertion: re.Pattern) -> list[tuple[list[str], str]]:
+    return _checks_after_setup([(s, bool(assertion.search(s))) for s in statements])
+
+
+def _checks_after_setup(statements: list[tuple[str, bool]]) -> list[tuple[list[str], str]]:
+    """(the setup statements before it, the check) for each distinct check among (text, is_check) pairs."""
     setup: list[str] = []
     checks: list[tuple[list[str], str]] = []
-    for statement in statements:
-        if not assertion.search(statement):
-            setup.append(statement)
-        elif statement not in {c[1] for c in checks}:
-            checks.append((list(setup), statement))
+    for text, is_check in statements:
+        if not is_check:
+            setup.append(text)
+        elif text.strip() not in {c[1].strip() for c in checks}:
+            checks.append((list(setup), text))
     return checks
 
 
@@ -264,7 +263,7 @@ def _split_java(source: str, keep: set[str], assertion: re.Pattern) -> tuple[str
         close = closing_paren(source, brace, code=True)
         if close is None or name in keep or f"{name}()" in keep or match.start() < at:
             continue
-        checks = _ts_checks(_statements(source[brace + 1:close], complete=True, newline_ends=False), assertion)
+        checks = _checks(_statements(source[brace + 1:close], complete=True, newline_ends=False), assertion)
         if len(checks) < 2:
             continue
         head, outer = source[match.start():brace + 1], re.match(r"[ \t]*", match.group(0)).group(0)
