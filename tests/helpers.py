@@ -191,3 +191,29 @@ def stack_in(home: Path, **env: str):
             else:
                 os.environ[key] = value
         reload_settings()
+
+
+def module_stack(prefix: str, plugins: str):
+    """A module's (stack, stack_home) fixtures: a store + LocalCluster with its own WORKBENCH_HOME and
+    plugins, stopped at the module's end; tests using `stack` see that home and those plugins.
+
+        stack, stack_home = module_stack("wb-tasks-", PLUGIN)
+    """
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def stack():
+        home = home_dir(prefix)
+        with stack_in(home, WORKBENCH_PLUGINS=plugins) as (store, client, service):
+            yield store, client, service, home
+
+    @pytest.fixture(autouse=True)
+    def stack_home(request, monkeypatch):
+        if "stack" in request.fixturenames:
+            from workbench.config import reload_settings
+
+            monkeypatch.setenv("WORKBENCH_HOME", str(request.getfixturevalue("stack")[3]))
+            monkeypatch.setenv("WORKBENCH_PLUGINS", plugins)
+            reload_settings()
+
+    return stack, stack_home

@@ -10,27 +10,14 @@ from datetime import datetime
 
 import pytest
 from cancel_plugins import DAWDLE_S
-from helpers import REPO, home_dir, stack_in
+from helpers import REPO, module_stack
 
 pytestmark = pytest.mark.timeout(300)
 PLUGIN = str(REPO / "tests" / "cancel_plugins.py")
 
 
-@pytest.fixture(scope="module")
-def stack():
-    home = home_dir("wb-cancel-")
-    with stack_in(home, WORKBENCH_PLUGINS=PLUGIN) as (store, client, service):
-        yield store, client, service, home
-
-
-@pytest.fixture(autouse=True)
-def stack_home(request, monkeypatch):
-    if "stack" in request.fixturenames:
-        from workbench.config import reload_settings
-
-        monkeypatch.setenv("WORKBENCH_HOME", str(request.getfixturevalue("stack")[3]))
-        monkeypatch.setenv("WORKBENCH_PLUGINS", PLUGIN)
-        reload_settings()
+# Store + LocalCluster for this module (its own WORKBENCH_HOME, stopped at the end); the workers get the plugins.
+stack, stack_home = module_stack("wb-cancel-", PLUGIN)
 
 
 def _status_at(service, task_id: str, status: str, timeout: float = 60) -> None:

@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from helpers import REPO, home_dir, run_cli, served_app, stack_in
+from helpers import REPO, home_dir, module_stack, run_cli, served_app
 
 pytestmark = pytest.mark.timeout(300)
 PLUGIN = str(REPO / "tests" / "agent_plugins.py")
@@ -26,23 +26,8 @@ PLUGIN = str(REPO / "tests" / "agent_plugins.py")
 # --- the runner, in-process, on a real cluster --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def stack():
-    """Store + LocalCluster for this module (its own WORKBENCH_HOME, stopped at the end)."""
-    home = home_dir("wb-tasks-")
-    with stack_in(home, WORKBENCH_PLUGINS=PLUGIN) as (store, client, service):  # the workers get test:priced
-        yield store, client, service, home
-
-
-@pytest.fixture(autouse=True)
-def stack_home(request, monkeypatch):
-    """Tests using the module's stack see its WORKBENCH_HOME (the per-test home would hide it)."""
-    if "stack" in request.fixturenames:
-        from workbench.config import reload_settings
-
-        monkeypatch.setenv("WORKBENCH_HOME", str(request.getfixturevalue("stack")[3]))
-        monkeypatch.setenv("WORKBENCH_PLUGINS", PLUGIN)
-        reload_settings()
+# Store + LocalCluster for this module (its own WORKBENCH_HOME, stopped at the end); the workers get the plugins.
+stack, stack_home = module_stack("wb-tasks-", PLUGIN)
 
 
 @pytest.fixture()
