@@ -17,33 +17,15 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port
-from test_store import _pg_tmp, py, wait_line
+from test_store import _pg_tmp, pg_home, py, store, wait_line  # noqa: F401  (module fixtures, shared)
 
 from workbench import telemetry
 from workbench.errors import EventNotKept, StoreError
-from workbench.store import Store, close_store
+from workbench.store import Store
 from workbench.store import postgres as embedded
 from workbench.store.writer import EventQueueFull, EventWriter
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def pg_home():
-    root = _pg_tmp()
-    home = root / "home"
-    home.mkdir()
-    yield home
-    close_store()
-    embedded.stop(home / "postgres")
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def store(pg_home):
-    s = Store.open(pg_home, url="")
-    yield s
-    s.close()
 
 
 @pytest.fixture
