@@ -18,6 +18,22 @@ def machine() -> dict:
             "cpu": platform.processor() or platform.machine(), "python": platform.python_version(), "gpu": None}
 
 
+def code_version() -> str:
+    """The commit the benchmark runs (with "+changes" when the work tree differs): rows of a long run that
+    spans sessions say which code produced them."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                "workbench"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+changes" if dirty else "")
+
+
 def save(name: str, rows: list[dict], **extra) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._common import RESULTS, append_row, last_rows, save, table
+from benchmarks._common import RESULTS, append_row, code_version, last_rows, save, table
 from workbench.code.examples import Example, find_examples
 from workbench.code.prompts import FENCE  # the loop's own block reader: every mode reads replies alike
 
@@ -333,6 +333,7 @@ def main() -> None:
         print(f"{model.model_id}: ready in {time.perf_counter() - start:.1f} s", end="; ")
     print(f"{len(problems)} problems, modes {', '.join(modes)}, sandbox {executor.name}")
     runner = Runner(model, executor)
+    version = code_version()
     for problem in problems:
         for mode in modes:
             key = (model.model_id, problem["task_id"], mode)
@@ -349,7 +350,7 @@ def main() -> None:
                           "error": f"{type(exc).__name__}: {exc}"}
             row = {"task_id": problem["task_id"], "mode": mode, "model": model.model_id,
                    "passed": bool(fields.pop("passed")), "seconds": round(time.perf_counter() - start, 3),
-                   **fields, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                   **fields, "code_version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             append(jsonl, row)
             done[key] = row
             steps = f"rounds {row['rounds']}" if "rounds" in row else f"samples {row.get('samples', 0)}"
