@@ -91,6 +91,26 @@ def test_the_router_call_is_a_handful_of_tokens_over_the_registry(registry):
     assert model.requests[0][1]["max_tokens"] <= 16 and model.requests[0][1]["schema"] == schema
 
 
+def test_a_question_sent_to_the_code_specialist_is_routed_again_among_the_others(registry):
+    """The Code specialist declines a question that asks for no program; the router asks once more without it."""
+    offers: list[list[str]] = []
+
+    def router(user):
+        offers.append(list(model.requests[-1][1]["schema"]["properties"]["route"]["enum"]))
+        return {"route": "code"} if "code" in offers[-1] else {"route": "general"}
+
+    model = team(None, router=router)
+    question = "What is the average time complexity of merge sort? Answer in one sentence."
+    routed = route_task(question, registry=registry, model=model)
+    assert [("code" in o) for o in offers] == [True, False]
+    assert routed.route == "general" and routed.declined == "code" and routed.single
+    router_step = next(e for e in recorded.of("agent_step") if e["agent"] == "router")
+    assert router_step["payload"]["declined"] == "code" and router_step["tokens_in"] == routed.tokens_in > 0
+    offers.clear()
+    routed = route_task("Write a Python function is_prime(n) with tests.", registry=registry, model=model)
+    assert routed.route == "code" and routed.declined is None and len(offers) == 1  # a program: taken at once
+
+
 @pytest.mark.parametrize("answer", [{"route": "astrologer"}, "no idea", {"other": 1}])
 def test_a_failed_route_plans_as_before(registry, answer):
     log: list = []

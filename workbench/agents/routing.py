@@ -7,6 +7,9 @@ One schema-constrained call whose whole answer is `{"route": NAME}`: the enum is
 specialists plus `multi` (a request with parts for different specialists, which then gets a plan).
 Grammar-constrained JSON on a small local model costs a forward pass per token, so the answer is a
 handful of tokens and the prompt is the specialists' one-line descriptions, nothing more.
+When the model picks a specialist whose own test of the words (`Specialist.accepts`) says the request is not
+its kind of work — the Code specialist for "What is the time complexity of merge sort?" — the router asks
+once more among the others (`Route.declined` names the one passed over).
 A route that cannot be had (model down, no JSON, budget spent) is `Route(route=MULTI, source="error")`:
 the caller plans as if routing had never happened, so routing can only save time, never lose a task.
 
@@ -42,6 +45,7 @@ class Route:
     source: str = "model"  # model | parts (several parts in its words: planned, no call) | error (plan as if not routed)
     error: str | None = None
     parts: str | None = None  # the words that show a request of several parts: plan it, whatever the route
+    declined: str | None = None  # the specialist first picked, which said the request is not its kind of work
     model: str | None = None
     tokens_in: int = 0
     tokens_out: int = 0
@@ -80,21 +84,42 @@ def route(task: str, *, registry: Registry, names: list[str], model: Model | str
             span.set(payload=result.as_dict())
         return result
     llm = resolve_model(model)
-    messages = [{"role": "system", "content": route_prompt(registry, names)},
-                {"role": "user", "content": task.strip()[:PROMPT_CHARS]}]
     with telemetry.span("agent_step", agent="router") as span:
-        step = model_step(llm, messages, budget, agent="router", number=1, max_tokens=MAX_TOKENS,
-                          options={"schema": route_schema(names), "temperature": 0.0}).step
-        result = Route(MULTI, source="error", error=step.error, model=step.model, tokens_in=step.tokens_in,
-                       tokens_out=step.tokens_out, cost_usd=step.cost_usd, duration_ms=step.duration_ms)
-        name = str((step.action or {}).get("route", "")).strip().lower()
-        if step.error is None and name in (MULTI, *names):
-            result.route, result.source = name, "model"
-        elif step.error is None:
-            result.error = f"the router answered {step.model_output[:80]!r}, not one of {MULTI}, {', '.join(names)}"
+        result = _ask(llm, task, registry, names, budget, 1)
+        declined = _declined(result, registry, task)
+        if declined:  # the model's pick does not take this kind of request: one more call among the others
+            others = [n for n in names if n != declined]
+            retry = _ask(llm, task, registry, others, budget, 2)
+            retry.declined = declined
+            retry.tokens_in, retry.tokens_out = result.tokens_in + retry.tokens_in, result.tokens_out + retry.tokens_out
+            retry.cost_usd, retry.duration_ms = result.cost_usd + retry.cost_usd, result.duration_ms + retry.duration_ms
+            result = retry
         span.set(model=result.model, tokens_in=result.tokens_in, tokens_out=result.tokens_out,
                  cost_usd=result.cost_usd, error=result.error, payload=result.as_dict())
     return result
+
+
+def _ask(llm: Model, task: str, registry: Registry, names: list[str], budget: Budget | None, number: int) -> Route:
+    messages = [{"role": "system", "content": route_prompt(registry, names)},
+                {"role": "user", "content": task.strip()[:PROMPT_CHARS]}]
+    step = model_step(llm, messages, budget, agent="router", number=number, max_tokens=MAX_TOKENS,
+                      options={"schema": route_schema(names), "temperature": 0.0}).step
+    result = Route(MULTI, source="error", error=step.error, model=step.model, tokens_in=step.tokens_in,
+                   tokens_out=step.tokens_out, cost_usd=step.cost_usd, duration_ms=step.duration_ms)
+    name = str((step.action or {}).get("route", "")).strip().lower()
+    if step.error is None and name in (MULTI, *names):
+        result.route, result.source = name, "model"
+    elif step.error is None:
+        result.error = f"the router answered {step.model_output[:80]!r}, not one of {MULTI}, {', '.join(names)}"
+    return result
+
+
+def _declined(result: Route, registry: Registry, task: str) -> str | None:
+    """The specialist the model picked when its own test of the words says the request is not its kind."""
+    if result.source != "model" or result.route == MULTI:
+        return None
+    accepts = registry.get(result.route).accepts
+    return result.route if accepts is not None and not accepts(task) else None
 
 
 _VERBS = (r"(?:write|explain|compute|calculate|give|list|suggest|count|find|describe|summari[sz]e|draft|make|create|"

@@ -156,6 +156,9 @@ class Specialist:
     options: dict[str, Any] = field(default_factory=dict)  # specialist-specific settings (agents.yaml)
     health: HealthCheck | None = None
     writes_tests: bool = False  # tests its own work: the Director folds a tests-only subtask into its code subtask
+    # Whether a request is this specialist's kind of work at all, from its words (cheap, no model): the router
+    # asks again among the others when its model picks a specialist that declines (None: accepts everything).
+    accepts: Callable[[str], bool] | None = None
 
     def agent(self) -> Agent:
         unknown = [t for t in self.tools if isinstance(t, str) and t not in BUILTIN_TOOLS]

@@ -25,6 +25,24 @@ NOT_EXECUTED = ("Not executed: the Code specialist runs without its sandbox code
 FENCE = re.compile(r"```([a-zA-Z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 
 
+# What a request for code names or says: a call or definition, a source file, a code block, or a verb or noun
+# of programming. A question with none of these ("What is the time complexity of merge sort?", "Which agent
+# made the most LLM calls?") asks for an answer, not a program.
+_NAMES_CODE = re.compile(r"\b[A-Za-z_]\w*\s*\(|\.(?:py|ts|tsx|js|java)\b|```")
+_ASKS_CODE = re.compile(r"\b(?:write|writes|implement|code|program|script|functions?|methods?|class|classes|refactor|"
+                        r"debug|fix|bug|unit tests?|compile|regex|snippet)\b", re.IGNORECASE)
+_QUESTION = re.compile(r"^\s*(?:what|why|how|which|when|who|where|is|are|does|do|can|could|should|explain|describe|"
+                       r"compare|tell me)\b", re.IGNORECASE)
+
+
+def asks_for_code(request: str) -> bool:
+    """Whether a request asks for a program: it names code or a programming act, or it is not a question
+    (an imperative such as "Reverse a string in TypeScript" is a request for code)."""
+    if _NAMES_CODE.search(request) or _ASKS_CODE.search(request):
+        return True
+    return not _QUESTION.search(request)
+
+
 def handle(call: SpecialistCall) -> SubtaskResult:
     return code_loop(call.options.get("code_loop"))(call)
 
@@ -65,6 +83,7 @@ SPECIALIST = Specialist(
     handler=handle,
     system_prompt=SYSTEM_PROMPT,
     writes_tests=True,  # the sandbox code loop writes the tests first and runs them
+    accepts=asks_for_code,
     keywords=("code", "function", "python", "script", "implement", "program", "class", "bug", "typescript",
               "java", "regex", "algorithm"),
     limits=Limits(max_steps=2, max_tokens=6000, max_tokens_per_call=768, timeout_s=240),
