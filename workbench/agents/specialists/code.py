@@ -28,7 +28,7 @@ FENCE = re.compile(r"```([a-zA-Z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 # What a request for code names or says: a call or definition, a source file, a code block, or a verb or noun
 # of programming. A question with none of these ("What is the time complexity of merge sort?", "Which agent
 # made the most LLM calls?") asks for an answer, not a program.
-_NAMES_CODE = re.compile(r"\b[A-Za-z_]\w*\s*\(|\.(?:py|ts|tsx|js|java)\b|```")
+_NAMES_CODE = re.compile(r"\b[A-Za-z_]\w*\(|\.(?:py|ts|tsx|js|java)\b|```")
 _ASKS_CODE = re.compile(r"\b(?:write|writes|implement|code|program|script|functions?|methods?|class|classes|refactor|"
                         r"debug|fix|bug|unit tests?|compile|regex|snippet)\b", re.IGNORECASE)
 _QUESTION = re.compile(r"^\s*(?:what|why|how|which|when|who|where|is|are|does|do|can|could|should|explain|describe|"
