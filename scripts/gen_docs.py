@@ -199,7 +199,23 @@ def cli_reference() -> str:
     ]
     # The root's own options first, then every command at the same heading level.
     lines += _command_lines(root, ctx, "workbench", 2)[:]
+    lines += _old_names()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _old_names() -> list[str]:
+    """The hidden aliases (workbench.cli.aliases): old names that still work and say what replaced them."""
+    from workbench.cli.aliases import MOVED
+
+    if not MOVED:
+        return []
+    lines = ["## Old names", "",
+             "These still work, hidden from `--help`, and print one line on stderr naming the new command;",
+             "they will be removed in a later release.", "",
+             "| old | new |", "|---|---|"]
+    lines += [f"| `workbench {old}`{' (no subcommand)' if new.startswith(old + ' ') else ''} | `workbench {new}` |"
+              for old, new in MOVED.items()]
+    return lines + [""]
 
 
 PAGES = {CONFIG_PAGE: config_reference, CLI_PAGE: cli_reference}
