@@ -384,10 +384,10 @@ def test_cli_approve_plan_then_approve_by_id(cli_env):
     r = _cli(cli_env, "run", "Answer [plan:chain]", "--model", "test:team", "--approve-plan", stdin="")
     assert r.returncode == 0, r.stderr
     assert "The Director proposes" in r.stdout and "s2 [general] (after s1)" in r.stdout
-    task_id = r.stdout.split("workbench approve ")[-1].split()[0].strip("`")
-    bad = _cli(cli_env, "approve", task_id, "--plan", "/nonexistent.json")
+    task_id = r.stdout.split("workbench tasks approve ")[-1].split()[0].strip("`")
+    bad = _cli(cli_env, "tasks", "approve", task_id, "--plan", "/nonexistent.json")
     assert bad.returncode != 0 and "Cannot read the plan" in bad.stderr and "Traceback" not in bad.stderr
-    ok = _cli(cli_env, "approve", task_id)
+    ok = _cli(cli_env, "tasks", "approve", task_id)
     assert ok.returncode == 0, ok.stderr
     assert "2/2 subtasks done" in ok.stderr
 

@@ -1,6 +1,6 @@
 """The documentation: the README stays a short quickstart whose links resolve, the generated references
-(configuration, CLI) match the code, and the MkDocs site builds with --strict (a broken link, a bad anchor
-or a page missing from the nav fails the build)."""
+(configuration, CLI, REST API from the served app's OpenAPI schema) match the code, and the MkDocs site
+builds with --strict (a broken link, a bad anchor or a page missing from the nav fails the build)."""
 
 from __future__ import annotations
 
@@ -69,10 +69,10 @@ def test_results_files_named_in_the_benchmarks_page_exist():
     assert [n for n in sorted(named) if not (REPO / "benchmarks" / "results" / n).is_file()] == []
 
 
-@pytest.mark.parametrize("page", ["configuration", "cli"])
+@pytest.mark.parametrize("page", ["configuration", "cli", "rest"])
 def test_generated_references_are_current(page):
     gen = _gen_docs()
-    path = {"configuration": gen.CONFIG_PAGE, "cli": gen.CLI_PAGE}[page]
+    path = {"configuration": gen.CONFIG_PAGE, "cli": gen.CLI_PAGE, "rest": gen.REST_PAGE}[page]
     generate = gen.PAGES[path]
     assert path.read_text() == generate(), f"{path.relative_to(REPO)} is out of date: run `make docs`."
 
@@ -93,6 +93,31 @@ def test_every_setting_and_command_is_in_the_references():
             assert f"`workbench {name} {sub}`" in cli
 
 
+def test_every_route_is_in_the_rest_reference():
+    from workbench.server.app import create_app
+
+    rest = (REPO / "docs" / "reference" / "rest.md").read_text()
+    schema = create_app().openapi()
+    routes = [(m.upper(), p) for p, ops in schema["paths"].items() for m, op in ops.items()
+              if not _gen_docs()._is_page(op)]
+    assert len(routes) >= 10
+    assert [r for r in routes if f"### `{r[0]} {r[1]}`" not in rest] == []
+    for name in schema["components"]["schemas"]:
+        assert f"### `{name}`" in rest, name
+
+
+def test_check_mode_reports_a_stale_page_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    gen = _gen_docs()
+    page = tmp_path / "rest.md"
+    page.write_text("old\n")
+    monkeypatch.setattr(gen, "ROOT", tmp_path)
+    monkeypatch.setattr(gen, "PAGES", {page: lambda: "new\n"})
+    assert gen.main(["--check"]) == 1
+    assert page.read_text() == "old\n" and "Out of date: rest.md" in capsys.readouterr().err
+    assert gen.main([]) == 0 and page.read_text() == "new\n"
+    assert gen.main(["--check"]) == 0
+
+
 def _mkdocs() -> list[str]:
     binary = Path(sys.executable).with_name("mkdocs")
     return [str(binary)] if binary.exists() else [shutil.which("mkdocs") or "mkdocs"]
@@ -104,7 +129,7 @@ def test_the_site_builds_strictly(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     for page in ("index.html", "benchmarks/index.html", "reference/configuration/index.html",
-                 "reference/cli/index.html", "architecture/index.html", "redesign/index.html"):
+                 "reference/cli/index.html", "reference/rest/index.html", "architecture/index.html", "redesign/index.html"):
         assert (tmp_path / "site" / page).is_file(), page
 
 

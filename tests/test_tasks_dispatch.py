@@ -171,7 +171,7 @@ def test_without_a_runner_a_task_waits_pending_and_is_cancelled_here(stack):
     tasks = TaskApi(stack[1])
     task = tasks.create_and_submit(NewTask(prompt="for `workbench serve` to queue when it starts"))
     assert task.status == "pending" and not tasks.runs_tasks
-    with pytest.raises(NoTaskRunner, match="workbench approve"):
+    with pytest.raises(NoTaskRunner, match="workbench tasks approve"):
         tasks.approve(task.id)
     with pytest.raises(ValueError, match="runner"):  # run options here would be silently lost
         tasks.create_and_submit(NewTask(prompt="never created"), RunOptions(max_tokens=8))

@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 
 import workbench
-from workbench import llama_build, providers, smoke, weights
+from workbench import llama_build, providers, smoke
 from workbench.config import REPO_ROOT, get_settings
 from workbench.errors import ProviderUnreachable, WorkbenchError
 from workbench.health import Outcome, check
 from workbench.prices import listed_models
-
+from workbench.providers.local import status as local_status
 
 # --- checks of the foundation ----------------------------------------------------------------
 
@@ -25,7 +25,7 @@ def _weights() -> Outcome:
     name = providers.resolve(None)
     if not name.startswith("local:"):
         return "skip", f"default model is {name}", ""
-    ok, reason = weights.status(name.removeprefix("local:"))
+    ok, reason = local_status(name.removeprefix("local:"))
     fix = f"workbench models pull {name.removeprefix('local:')}"
     return ("ok", f"{name}: {reason}", "") if ok else ("fail", f"{name}: {reason}", fix)
 

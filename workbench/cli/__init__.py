@@ -10,7 +10,9 @@ Errors become one clear line and an exit code from the table in `workbench.cli.e
     4    not found: no task with that id
     130  interrupted (Ctrl-C)
 
-`workbench --version` prints the installed version; `--install-completion` / `--show-completion` set up
+Commands are nouns with verbs where there are several (`workbench tasks list|show|watch|cancel|events|approve`);
+an older name still works, hidden, and says what replaced it (`workbench.cli.aliases`). `workbench --version`
+prints the installed version; `--install-completion` / `--show-completion` set up
 shell completion.
 """
 
@@ -37,6 +39,7 @@ from workbench.cli import (
     tasks,
     trace,
 )
+from workbench.cli.aliases import CommandGroup
 from workbench.cli.failures import report
 
 app = typer.Typer(
@@ -46,6 +49,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    cls=CommandGroup,
 )
 
 

@@ -66,7 +66,8 @@ def register(app: typer.Typer) -> None:
         err.print(f"[dim]{plain(_summary(c))}[/]")
 
     @app.command()
-    def chat(model: str = MODEL_OPTION, system: str = typer.Option(None, "--system")) -> None:
+    def chat(model: str = MODEL_OPTION,
+             system: str = typer.Option(None, "--system", help="A system prompt for the whole chat.")) -> None:
         """Streaming terminal chat. /model NAME switches model, /reset clears history, /exit quits."""
         current = workbench.get_model(model)
         history: list[dict] = [{"role": "system", "content": system}] if system else []

@@ -1,9 +1,11 @@
-"""`workbench models`: list every model; `workbench models pull NAME`: assemble and verify weights."""
+"""`workbench models`: list every model; `workbench models pull NAME`: assemble and verify weights;
+`workbench models add NAME --gguf PATH`: a GGUF file the user brings, checked and recorded as local:NAME."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -13,7 +15,7 @@ from rich.table import Table
 from workbench import providers, weights
 from workbench.cli.text import plain
 
-models_app = typer.Typer(help="List models and pull local weights.", invoke_without_command=True, no_args_is_help=False)
+models_app = typer.Typer(help="List models, pull local weights, add a GGUF file of your own.", invoke_without_command=True, no_args_is_help=False)
 
 
 @models_app.callback()
@@ -86,6 +88,23 @@ def pull(
         task = bar.add_task(plain(f"local:{model}"), total=spec.size)
         path = weights.pull(model, force=force, progress=lambda done, total: bar.update(task, completed=done))
     Console().print(f"verified local:{model} → {path}", markup=False)
+
+
+@models_app.command("add")
+def add(
+    name: str = typer.Argument(..., help="The name to use it by, as local:NAME (lowercase letters, digits, . _ -)."),
+    gguf_path: Path = typer.Option(..., "--gguf", help="Path of the GGUF model file.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the added model as JSON."),
+) -> None:
+    """Add a GGUF model file of your own as local:NAME: it must start with the GGUF magic bytes and load in
+    llama.cpp (checked in a child process); then every command takes it, priced by CPU time."""
+    from workbench.providers import gguf
+
+    brought = gguf.add(name, gguf_path, reserved=set(weights.CATALOG))
+    if as_json:
+        print(json.dumps({"name": f"local:{brought.name}", "path": brought.path}))
+        return
+    Console().print(f"added local:{brought.name} → {brought.path} (loads in llama.cpp)", markup=False)
 
 
 @models_app.command("smoke")

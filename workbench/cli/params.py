@@ -23,7 +23,7 @@ class MalformedTaskId(WorkbenchError):
 
     def __init__(self, value: str):
         super().__init__(f"No task {quoted(value)}: a task id is a UUID such as {uuid.UUID(int=0)}. "
-                         f"List tasks and their ids with `workbench tasks`.")
+                         f"List tasks and their ids with `workbench tasks list`.")
 
 
 def task_id(value: str) -> str:
@@ -34,7 +34,7 @@ def task_id(value: str) -> str:
         raise MalformedTaskId(value) from None
 
 
-def task_id_argument(help: str = "Task id (a UUID; `workbench tasks` lists them).") -> Any:
+def task_id_argument(help: str = "Task id (a UUID; `workbench tasks list` lists them).") -> Any:
     return typer.Argument(..., help=help, metavar="TASK_ID", callback=task_id, show_default=False)
 
 

@@ -36,9 +36,17 @@ def _loaded():
 
 
 @pipelines_app.command("list")
-def list_pipelines() -> None:
+def list_pipelines(as_json: bool = typer.Option(False, "--json", help="Print the pipelines as JSON.")) -> None:
     """Each pipeline: notebook, schedule, next run, parameters (and what is wrong with a broken file)."""
     now = datetime.now(UTC)
+    if as_json:
+        rows = []
+        for p in _loaded():
+            nxt = p.next_runs(now)
+            rows.append({"name": p.name, "schedule": p.spec.schedule, "next_run": nxt[0].isoformat() if nxt else None,
+                         "notebook": p.spec.notebook, "parameters": p.spec.parameters})
+        print(json.dumps(rows, default=str))
+        return
     table = Table("name", "schedule (UTC)", "next run", "notebook", "parameters")
     for p in _loaded():
         nxt = p.next_runs(now)
@@ -51,6 +59,7 @@ def list_pipelines() -> None:
 def run(
     name: str = typer.Argument(..., help="Pipeline name (pipelines/NAME.yaml)."),
     param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE, typed as the yaml's default; repeat."),
+    as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON."),
 ) -> None:
     """Run a pipeline now and wait for it; prints where the executed notebook and HTML are."""
     from workbench import cluster
@@ -64,6 +73,11 @@ def run(
     store = open_store()
     row = PipelineRunner(store, cluster.get_client(), get_settings().home).run(pipeline, params)
     store.flush()
+    if as_json:
+        print(json.dumps(row, default=str))
+        if row["status"] != "completed":
+            raise typer.Exit(1)
+        return
     color = "green" if row["status"] == "completed" else "red"
     out.print(f"run {row['id']}  [{color}]{row['status']}[/]  {row['duration_ms'] / 1000:.1f} s")
     for key in ("output_notebook", "output_html"):
@@ -78,12 +92,16 @@ def run(
 def history(
     name: str | None = typer.Argument(None, help="Only this pipeline."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=500, help="How many runs, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ) -> None:
     """Recent runs: status, trigger, when, how long, the failing cell and its error."""
     from workbench.pipelines import history as runs
     from workbench.store import open_store
 
     rows = runs.recent(open_store(), name, limit)
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
     if not rows:
         out.print("no pipeline runs yet: `workbench pipelines run NAME`")
         return
@@ -98,10 +116,15 @@ def history(
 
 
 @pipelines_app.command("schedule")
-def schedule(count: int = typer.Option(3, "--count", "-n", min=1, max=100, help="Next run times per schedule.")):
+def schedule(count: int = typer.Option(3, "--count", "-n", min=1, max=100, help="Next run times per schedule."),
+             as_json: bool = typer.Option(False, "--json", help="Print the schedules as JSON.")) -> None:
     """The next run times of every scheduled pipeline (UTC; `workbench serve` fires them)."""
     now = datetime.now(UTC)
     scheduled = [p for p in _loaded() if p.spec.schedule and p.spec.enabled]
+    if as_json:
+        print(json.dumps([{"name": p.name, "schedule": p.spec.schedule,
+                           "next_runs": [t.isoformat() for t in p.next_runs(now, count)]} for p in scheduled]))
+        return
     if not scheduled:
         out.print("no scheduled pipelines: add `schedule:` (cron) to a pipelines/NAME.yaml")
     for p in scheduled:

@@ -2,7 +2,7 @@
 
     workbench run "Compare the average cost per task of each model, then write a median function"
     workbench run "..." --approve-plan        # stop after planning; approve here (or later, by id)
-    workbench approve ID [--plan edited.json]
+    workbench tasks approve ID [--plan edited.json]
 
 Uses the running server when there is one, else starts the store and a LocalCluster for the run.
 """
@@ -17,6 +17,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from workbench.cli import tasks
 from workbench.cli.params import finite, task_id_argument
 from workbench.cli.text import plain, printable
 from workbench.errors import ConfigError
@@ -28,7 +29,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _progress(event: dict) -> str | None:
-    """One line of Rich markup for the events a person follows; None for the rest (`workbench events` shows
+    """One line of Rich markup for the events a person follows; None for the rest (`workbench tasks events` shows
     all). Every value from the event (plans and messages are model text) is escaped."""
     p = event.get("payload") or {}
     kind = event["kind"]
@@ -99,10 +100,10 @@ def _approve_here(b, task: Task, quiet: bool) -> Task:
     out.print("[bold]The Director proposes:[/]")
     out.print(printable(_plan_text(task.plan)), highlight=False, markup=False)
     if not sys.stdin.isatty():
-        out.print(f"Waiting for approval: `workbench approve {task.id}` (optionally --plan edited.json).")
+        out.print(f"Waiting for approval: `workbench tasks approve {task.id}` (optionally --plan edited.json).")
         return task
     if not typer.confirm("Run this plan?", default=True):
-        out.print(f"Left waiting: approve later with `workbench approve {task.id}`, or cancel it.")
+        out.print(f"Left waiting: approve later with `workbench tasks approve {task.id}`, or cancel it.")
         return task
     after = _last_seq(b, task.id)
     b.approve(task.id)
@@ -146,32 +147,34 @@ def register(app: typer.Typer) -> None:
         if task.status not in ("completed", "awaiting_approval"):
             raise typer.Exit(1)
 
-    @app.command()
-    def approve(
-        task_id: str = task_id_argument("A task in awaiting_approval."),
-        plan: Path = typer.Option(None, "--plan", help="An edited plan (JSON: reasoning, subtasks) to run instead."),
-        as_json: bool = typer.Option(False, "--json", help="Run quietly, then print the finished task as JSON."),
-    ) -> None:
-        """Approve a task's proposed plan (or an edited one) so it runs."""
-        edited = None
-        if plan is not None:
-            try:
-                edited = json.loads(plan.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ConfigError(f"Cannot read the plan {plan}: {exc}. Give a JSON file like the `plan` of "
-                                  f"`workbench show {task_id} --json`.") from None
-        with backend() as b:
-            after = _last_seq(b, task_id)
-            task = b.approve(task_id, edited)
-            if not as_json:
-                out.print(f"{task.id} approved (plan version {task.plan_version}); running it:")
-            task = _follow(b, task_id, quiet=as_json, after=after)  # without a server, this process runs it: stay until done
-        answer = (task.result or {}).get("answer")
-        if as_json:
-            print(json.dumps(task.model_dump(mode="json")))
-        elif answer:
-            out.print(printable(answer), highlight=False, markup=False)
+    tasks.add_task_command(app, "approve", approve)
+
+
+def approve(
+    task_id: str = task_id_argument("A task in awaiting_approval."),
+    plan: Path = typer.Option(None, "--plan", help="An edited plan (JSON: reasoning, subtasks) to run instead."),
+    as_json: bool = typer.Option(False, "--json", help="Run quietly, then print the finished task as JSON."),
+) -> None:
+    """Approve a task's proposed plan (or an edited one) so it runs."""
+    edited = None
+    if plan is not None:
+        try:
+            edited = json.loads(plan.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"Cannot read the plan {plan}: {exc}. Give a JSON file like the `plan` of "
+                              f"`workbench tasks show {task_id} --json`.") from None
+    with backend() as b:
+        after = _last_seq(b, task_id)
+        task = b.approve(task_id, edited)
         if not as_json:
-            err.print(printable(summary_line(task)), highlight=False, markup=False)
-        if task.status != "completed":
-            raise typer.Exit(1)
+            out.print(f"{task.id} approved (plan version {task.plan_version}); running it:")
+        task = _follow(b, task_id, quiet=as_json, after=after)  # without a server, this process runs it: stay until done
+    answer = (task.result or {}).get("answer")
+    if as_json:
+        print(json.dumps(task.model_dump(mode="json")))
+    elif answer:
+        out.print(printable(answer), highlight=False, markup=False)
+    if not as_json:
+        err.print(printable(summary_line(task)), highlight=False, markup=False)
+    if task.status != "completed":
+        raise typer.Exit(1)

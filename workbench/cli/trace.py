@@ -33,7 +33,7 @@ def _quiet(name: str) -> Iterator[None]:
 def register(app: typer.Typer) -> None:
     @app.command()
     def trace(
-        task_id: str = task_id_argument("Task id (= trace id; `workbench tasks` lists them)."),
+        task_id: str = task_id_argument("Task id (= trace id; `workbench tasks list` lists them)."),
         as_json: bool = typer.Option(False, "--json", help="Nested JSON: totals and the tree of events."),
         otlp: bool = typer.Option(False, "--otlp", help="Also export the spans to WORKBENCH_OTLP_ENDPOINT."),
     ) -> None:

@@ -7,10 +7,10 @@ every cloud provider's breaker open).
 
 from __future__ import annotations
 
-from workbench import weights
 from workbench.config import get_settings
 from workbench.gateway import breaker
 from workbench.gateway.policy import CLOUD
+from workbench.providers.local import status as local_status
 
 
 def is_cloud(model_id: str) -> bool:
@@ -38,7 +38,7 @@ def available(model_id: str, check_breaker: bool = True) -> tuple[bool, str]:
             return False, f"{provider.upper()}_API_KEY not set"
     elif provider == "local":
         try:
-            ok, why = weights.status(name)
+            ok, why = local_status(name)  # the catalog's weights, or a GGUF file the user brought
         except Exception as exc:  # unknown local model name: not available, and say why
             return False, str(exc)
         if not ok:

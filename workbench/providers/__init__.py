@@ -32,6 +32,7 @@ class ProviderEntry:
     factory: Callable[[str], Model]  # model name (after the prefix) -> Model
     list_models: Callable[[], list[ModelInfo]]  # what `workbench models` shows
     open_names: bool = True  # any name passes to the provider (cloud); False: only listed ones
+    accepts: Callable[[str], bool] | None = None  # names taken without being listed (local: a GGUF file path)
 
 
 _PROVIDERS: dict[str, ProviderEntry] = {}
@@ -71,7 +72,8 @@ def get_model(name: str | None = None) -> Model:
     entry = providers().get(prefix)
     if entry is None or not model_name:
         raise UnknownModelError(full, available_names())
-    if not entry.open_names and model_name not in {i.name.partition(":")[2] for i in entry.list_models()}:
+    if (not entry.open_names and not (entry.accepts and entry.accepts(model_name))
+            and model_name not in {i.name.partition(":")[2] for i in entry.list_models()}):
         raise UnknownModelError(full, available_names())
     return entry.factory(model_name)
 

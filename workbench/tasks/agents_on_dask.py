@@ -78,7 +78,7 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
         if record.plan_state == "proposed":
             span.set(payload={"awaiting_approval": True, "plan_version": record.plan_version})
             raise AwaitingApproval(f"The plan (version {record.plan_version}) waits for approval: "
-                                   f"`workbench approve {task['id']}` or POST /api/v1/tasks/{task['id']}/approve.")
+                                   f"`workbench tasks approve {task['id']}` or POST /api/v1/tasks/{task['id']}/approve.")
         the_plan = Plan.from_dict(record.plan)
         resumed = {sid: SubtaskResult.from_dict(r) for sid, r in plans.done(task["id"], record.plan_version).items()}
         results = Scheduler(client, the_plan, task, parent, budget, record.plan_version, registry, ctx, plans,

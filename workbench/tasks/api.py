@@ -27,7 +27,7 @@ class NoTaskRunner(WorkbenchError):
 
     def __init__(self, task_id: str):
         super().__init__(f"This process runs no tasks, so it cannot queue task {task_id} again. Approve it "
-                         f"through the running `workbench serve` (its Tasks page, or `workbench approve {task_id}`).")
+                         f"through the running `workbench serve` (its Tasks page, or `workbench tasks approve {task_id}`).")
 
 
 class TaskApi:

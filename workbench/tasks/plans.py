@@ -75,7 +75,7 @@ class PlanStore:
             if row is None or row[0] != "proposed":
                 raise PlanNotAwaitingApproval(
                     f"Task {task_id} has no plan waiting for approval (plan state: {row[0] if row else 'none'}). "
-                    f"Only a task in `awaiting_approval` can be approved; see `workbench show {task_id}`.")
+                    f"Only a task in `awaiting_approval` can be approved; see `workbench tasks show {task_id}`.")
             if plan is None:
                 conn.execute("UPDATE task_runs SET plan_state = 'approved', approved_by = %s, updated_at = now() "
                              "WHERE task_id = %s", (by, task_id))

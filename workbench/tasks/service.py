@@ -44,7 +44,7 @@ class TaskNotFound(WorkbenchError):
     http_status = 404
 
     def __init__(self, task_id: str):
-        super().__init__(f"No task {task_id}. List tasks with `workbench tasks` or GET /api/v1/tasks.")
+        super().__init__(f"No task {task_id}. List tasks with `workbench tasks list` or GET /api/v1/tasks.")
 
 
 def check_model(new: NewTask) -> None:
