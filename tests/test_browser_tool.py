@@ -220,3 +220,54 @@ def test_over_mcp_a_read_only_profile_reads_pages_but_cannot_click(monkeypatch, 
     calls = events.of("tool_call", via="mcp")
     assert [(e.get("tool"), e.get("refused")) for e in calls] == [
         ("browser_open", False), ("browser_click", True), ("browser_open", True)]
+
+
+# --- the General specialist's browser capability ------------------------------------------------------
+
+
+def test_the_general_specialist_answers_about_a_local_page_with_its_screenshot_in_the_trace(site):
+    from workbench.agents.registry import Registry, run_specialist
+    from workbench.testing import FunctionModel
+
+    seen: list[str] = []
+
+    def model(messages: list[dict], options: dict) -> str:
+        prompt = messages[-1]["content"]
+        seen.append(prompt)
+        match = "42 orders" if "Total: 42 orders" in prompt else "unknown"
+        return json.dumps({"thought": "read the page", "final_answer": f"The page shows {match}."})
+
+    question = {"id": "s1", "specialist": "general",
+                "instructions": f"How many orders does the page at {site.url}/ show?"}
+    try:
+        with MemorySink() as events:
+            result = run_specialist(question, registry=Registry.from_config(), model=FunctionModel(model),
+                                    task_id="t-browse")
+    finally:
+        close_session()
+    assert result.ok, result.error
+    assert "42 orders" in result.output
+    assert "<h1" not in seen[0] and "Total: 42 orders" in seen[0]  # the page's text, never its HTML
+    shot = events.of("tool_call", tool="browser_screenshot", agent="general")[0]
+    path = Path(json.loads(shot.get("result"))["path"])
+    assert path.read_bytes()[:8] == PNG_MAGIC and shot.task_id == "t-browse"
+    subtask = events.of("subtask")[0]
+    assert subtask.get("data")["screenshots"] == [str(path)]
+
+
+def test_a_page_off_the_allowlist_is_said_to_be_unreadable_not_guessed(site):
+    from workbench.agents.registry import Registry, run_specialist
+    from workbench.testing import FunctionModel
+
+    prompts: list[str] = []
+    model = FunctionModel(lambda m, o: prompts.append(m[-1]["content"]) or json.dumps({"final_answer": "n/a"}))
+    try:
+        with MemorySink() as events:
+            result = run_specialist({"id": "s1", "specialist": "general",
+                                     "instructions": "Summarize http://example.com/ please."},
+                                    registry=Registry.from_config(), model=model)
+    finally:
+        close_session()
+    assert result.ok and "could not be read: Refused" in prompts[0]
+    assert events.of("tool_call", tool="browser_open", refused=True)
+    assert result.data["pages"][0]["error"].startswith("Refused")
