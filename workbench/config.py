@@ -130,6 +130,10 @@ class Settings(BaseSettings):
                           "uses a built-in read-only profile over the agents' workspace when unset."
     )
     mcp_profile: str = Field("default", description="Profile `workbench mcp serve` runs as (--profile overrides).")
+    mcp_servers: Path | None = Field(
+        None, description="YAML file of external MCP servers (stdio command or HTTP URL) whose tools specialists may "
+                          "use (agents.yaml `tools: [\"mcp:NAME\"]`); <WORKBENCH_HOME>/mcp_servers.yaml when unset."
+    )
 
     # Sandbox (workbench.sandbox): untrusted code never runs without isolation unless asked by name
     sandbox: str = Field(
