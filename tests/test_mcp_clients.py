@@ -131,3 +131,29 @@ def test_the_servers_file_is_a_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_MCP_SERVERS", str(other))
     reload_settings()
     assert list(load_servers()) == ["far"]
+
+
+def test_a_server_over_streamable_http_gives_its_tools_too(tmp_path):
+    """The workbench's own MCP server over HTTP, as another workbench would see it."""
+    from test_mcp import _HttpServer
+
+    from workbench.mcp_server.profiles import Profile
+    from workbench.mcp_server.server import McpGateway
+    from workbench.mcp_server.tools import catalog
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "plan.txt").write_text("step one: measure\n")
+    gateway = McpGateway(Profile(name="peer", tools=("read_file",), roots=(shared,)), catalog())
+    from workbench.mcp_server.transports import http_app
+
+    with _HttpServer(http_app(gateway, "127.0.0.1", None)) as url:
+        configure({"peer": {"url": url, "timeout_s": 10}})
+        tools = server_tools("peer")
+        assert [t.name for t in tools] == ["peer__read_file"] and tools[0].read_only
+        with MemorySink() as events:
+            record = Toolset(tools, permissions={"network"}, agent="general").call("peer__read_file",
+                                                                                 {"path": "plan.txt"})
+    assert record.error is None and "step one: measure" in record.result
+    assert events.of("tool_call", tool="peer__read_file", agent="general")  # the agent's side
+    assert events.of("tool_call", via="mcp", client="peer", tool="read_file")  # and the serving side

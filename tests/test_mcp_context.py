@@ -177,3 +177,27 @@ def test_the_real_docs_and_environment_of_this_checkout(repo):
                          ContextProviders(health=lambda: [], models=lambda: []))
     listed = run(gateway, lambda client: client.list_resources()).resources
     assert "workbench://docs/how-to/mcp.md" in {str(r.uri) for r in listed}
+
+
+@pytest.mark.timeout(120)
+def test_a_child_process_server_answers_resources_and_prompts_lists(repo):
+    import sys
+
+    from helpers import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    params = mcp.StdioServerParameters(command=sys.executable, env=env, cwd=str(REPO),
+                                       args=["-m", "workbench", "mcp", "serve", "--no-store", "--root", str(repo)])
+
+    async def session(client: mcp.Client) -> tuple[Any, Any, Any]:
+        return ((await client.list_resources()).resources, (await client.list_prompts()).prompts,
+                await client.read_resource("workbench://repo/log"))
+
+    async def main() -> tuple[Any, Any, Any]:
+        async with mcp.Client(params) as client:
+            return await session(client)
+
+    resources, prompts, log = anyio.run(main)
+    assert {"workbench://repo/files", "workbench://env", "workbench://docs/README.md"} <= {str(r.uri) for r in resources}
+    assert {"review_file", "recent_changes", "with_preferences"} == {p.name for p in prompts}
+    assert "Add the adder" in log.contents[0].text
