@@ -103,7 +103,8 @@ def test_every_tool_is_listed_with_its_schema_and_hints_from_the_typed_function(
     listed, _ = session(gw.server())
     by_name = {t.name: t for t in listed}
     assert set(by_name) == {"read_file", "list_files", "search_files", "write_file", "query_db", "run_code",
-                            "submit_task", "task_status", "task_result"}
+                            "submit_task", "task_status", "task_result", "browser_open", "browser_text",
+                            "browser_screenshot", "browser_click", "browser_fill"}
     # One definition: the agents' tool and the MCP tool have the same schema and description.
     for name in ("read_file", "list_files", "search_files", "write_file"):
         assert by_name[name].input_schema == BUILTIN_TOOLS[name].parameters

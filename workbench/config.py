@@ -106,7 +106,17 @@ class Settings(BaseSettings):
     gateway_policy: Path | None = Field(
         None, description="Gateway policy (routing, failover, retry, breaker, cache, budgets); packaged default when unset."
     )
-    chromium: Path = Field(Path("/usr/bin/chromium"), description="Browser for UI tests and screenshots.")
+    chromium: Path = Field(Path("/usr/bin/chromium"), description="Browser for UI tests, screenshots and the "
+                                                                  "browser tool.")
+    browser_allowed_hosts: str = Field(
+        "localhost,127.0.0.1", description="Hosts the browser tool's page may load from, comma-separated (http and "
+                                           "https only); every request the page makes is checked, redirects too."
+    )
+    browser_allow_workbench_api: bool = Field(
+        False, description="Let the browser tool's page reach the workbench's own server (WORKBENCH_PORT); off, "
+                           "a page cannot drive the workbench's API."
+    )
+    browser_timeout_s: float = Field(15.0, description="Time limit of one browser-tool action (load, click, fill).")
     plugins: str = Field("", description="Modules or .py files every process imports (providers, specialists, "
                                          "tools), comma-separated; Dask workers load them too.")
     agents_file: Path | None = Field(
@@ -120,6 +130,10 @@ class Settings(BaseSettings):
                           "uses a built-in read-only profile over the agents' workspace when unset."
     )
     mcp_profile: str = Field("default", description="Profile `workbench mcp serve` runs as (--profile overrides).")
+    mcp_servers: Path | None = Field(
+        None, description="YAML file of external MCP servers (stdio command or HTTP URL) whose tools specialists may "
+                          "use (agents.yaml `tools: [\"mcp:NAME\"]`); <WORKBENCH_HOME>/mcp_servers.yaml when unset."
+    )
 
     # Sandbox (workbench.sandbox): untrusted code never runs without isolation unless asked by name
     sandbox: str = Field(

@@ -15,9 +15,10 @@ from typing import Any
 from workbench.agents.agent import Agent, Limits
 from workbench.agents.guards import Budget
 from workbench.agents.steps import AgentResult
-from workbench.errors import ConfigError, PlanError
+from workbench.errors import PlanError
 from workbench.providers.base import Model
-from workbench.tools import BUILTIN_TOOLS, Tool
+from workbench.tools import Tool
+from workbench.tools.catalog import resolve
 
 CONTEXT_CHARS = 1500  # per dependency: a small model's context window is shared by every input
 REQUEST_CHARS = 2000  # the user's own words carried beside a subtask's instructions
@@ -149,7 +150,7 @@ class Specialist:
     handler: Handler
     system_prompt: str = ""
     keywords: tuple[str, ...] = ()  # task words that make this the best guess when a plan falls back
-    tools: tuple[str | Tool, ...] = ()  # Tool objects or names in workbench.tools.BUILTIN_TOOLS
+    tools: tuple[str | Tool, ...] = ()  # Tool objects or names in workbench.tools.catalog
     permissions: frozenset[str] = frozenset()
     limits: Limits = field(default_factory=Limits)
     model: str | None = None
@@ -161,11 +162,7 @@ class Specialist:
     accepts: Callable[[str], bool] | None = None
 
     def agent(self) -> Agent:
-        unknown = [t for t in self.tools if isinstance(t, str) and t not in BUILTIN_TOOLS]
-        if unknown:
-            raise ConfigError(f"Specialist {self.name!r}: unknown tool(s) {unknown}; built-in tools are "
-                              f"{', '.join(BUILTIN_TOOLS)} (pass Tool objects for your own).")
-        tools = [BUILTIN_TOOLS[t] if isinstance(t, str) else t for t in self.tools]
+        tools = resolve(self.tools, f"Specialist {self.name!r}")
         workspace = _workspace() if any(t.path_params for t in tools) else None
         return Agent(name=self.name, description=self.description, system_prompt=self.system_prompt or
                      Agent.system_prompt, tools=tools, model=self.model, limits=self.limits,

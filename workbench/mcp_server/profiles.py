@@ -11,6 +11,7 @@ A profiles file (WORKBENCH_MCP_PROFILES) names one profile per client; the serve
         tools: ["*"]                # every tool
         roots: [~/projects/site]
         read_only: false
+        context: [repo, docs]       # resources and prompts it may read (default "*": repo, docs, env, preferences)
 
 Without a file, the built-in profile "default" is read-only over the agents' workspace. A read-only profile
 is refused every tool that changes something, even one it lists; a tool it does not list is refused too.
@@ -40,6 +41,8 @@ class Profile(BaseModel):
     tools: tuple[str, ...] = Field(READ_ONLY_TOOLS, description='Tool names, or "*" for every tool.')
     roots: tuple[Path, ...] = Field((), description="Folders the file tools may reach (the first: relative paths).")
     read_only: bool = True
+    context: tuple[str, ...] = Field(("*",), description='Context providers it may read (repo, docs, env, '
+                                                        'preferences), or "*" for all.')
 
     def allows(self, name: str) -> bool:
         return ALL in self.tools or name in self.tools

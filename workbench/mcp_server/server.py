@@ -4,7 +4,7 @@
     server = gateway.server()                  # an SDK `Server`: mcp.Client(server) in tests, stdio or HTTP
     gateway.call("read_file", {"path": "a"})   # what tools/call runs: a CallToolResult, never an exception
 
-Every call, allowed or not, is one `tool_call` event with payload {"via": "mcp", "client", "tool", "denied"};
+Resources and prompts (workbench.mcp_server.context) are answered under the same profile. Every call, allowed or not, is one `tool_call` event with payload {"via": "mcp", "client", "tool", "denied"};
 the arguments and the result stay out of it (file contents, SQL literals and code are the client's data).
 """
 
@@ -21,12 +21,15 @@ from mcp.server import Server
 
 from workbench import telemetry
 from workbench.errors import ToolError, ToolRefused, WorkbenchError
+from workbench.mcp_server.context import ContextProviders, guarded
 from workbench.mcp_server.profiles import Profile, denial
 from workbench.tools import Tool
 
 SERVER_NAME = "workbench"
 INSTRUCTIONS = ("Tools of the local workbench: files in the configured roots (paths relative to the first root), "
-                "the execution log as read-only SQL, code in an isolated sandbox, and its task queue.")
+                "the execution log as read-only SQL, code in an isolated sandbox, its task queue and a headless "
+                "browser for local pages; resources and prompts give the repository, docs, environment and "
+                "the user's preferences.")
 
 
 def describe(tool: Tool) -> types.Tool:
@@ -43,9 +46,10 @@ def describe(tool: Tool) -> types.Tool:
 class McpGateway:
     """One client's view of the tools: its profile decides what it may list and call."""
 
-    def __init__(self, profile: Profile, tools: Mapping[str, Tool]):
+    def __init__(self, profile: Profile, tools: Mapping[str, Tool], context: ContextProviders | None = None):
         self.profile = profile
         self.tools = dict(tools)
+        self.context = context or ContextProviders()
 
     def listed(self) -> list[types.Tool]:
         """The tools this profile may call (a refused tool is not offered, and is refused if called anyway)."""
@@ -85,12 +89,36 @@ class McpGateway:
             # Tools block (files, DuckDB, the sandbox, Postgres): a worker thread keeps the loop answering.
             return await anyio.to_thread.run_sync(self.call, params.name, params.arguments)
 
+        async def list_resources(_ctx: Any, _params: Any) -> types.ListResourcesResult:
+            return types.ListResourcesResult(resources=self.context.resources(self.profile))
+
+        async def list_templates(_ctx: Any, _params: Any) -> types.ListResourceTemplatesResult:
+            return types.ListResourceTemplatesResult(resource_templates=self.context.templates(self.profile))
+
+        async def read_resource(_ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+            text, mime = await anyio.to_thread.run_sync(
+                guarded, self.profile, "resource", params.uri, lambda: self.context.read(self.profile, params.uri))
+            return types.ReadResourceResult(contents=[types.TextResourceContents(uri=params.uri, mime_type=mime,
+                                                                                 text=text)])
+
+        async def list_prompts(_ctx: Any, _params: Any) -> types.ListPromptsResult:
+            return types.ListPromptsResult(prompts=self.context.prompts(self.profile))
+
+        async def get_prompt(_ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+            description, text = await anyio.to_thread.run_sync(
+                guarded, self.profile, "prompt", params.name,
+                lambda: self.context.prompt(self.profile, params.name, dict(params.arguments or {})))
+            return types.GetPromptResult(description=description, messages=[
+                types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))])
+
         def input_schema(name: str) -> dict[str, Any] | None:
             tool = self.tools.get(name)
             return tool.parameters if tool is not None else None
 
         return Server(SERVER_NAME, version=_version(), instructions=INSTRUCTIONS, get_tool_input_schema=input_schema,
-                      on_list_tools=list_tools, on_call_tool=call_tool)
+                      on_list_tools=list_tools, on_call_tool=call_tool, on_list_resources=list_resources,
+                      on_list_resource_templates=list_templates, on_read_resource=read_resource,
+                      on_list_prompts=list_prompts, on_get_prompt=get_prompt)
 
 
 def _result(value: Any) -> types.CallToolResult:

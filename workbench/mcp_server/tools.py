@@ -1,6 +1,6 @@
-"""The tools an MCP client sees: the agents' own file tools plus the log, code and task tools, all `Tool`s.
+"""The tools an MCP client sees: the agents' own file and browser tools plus the log, code and task tools.
 
-The file tools are workbench.tools' (one definition for agents and MCP clients). The others need this
+The file and browser tools are workbench.tools' (one definition for agents and MCP clients). The others need this
 process's services (the analytics snapshot, the sandbox, the task API), so they are built around a
 `Services` here; their schemas come from their signatures exactly as the agents' tools do.
 """
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from workbench.errors import SandboxError, ToolError
 from workbench.tools import BUILTIN_TOOLS, Tool, tool
+from workbench.tools.browser import BROWSER_TOOLS
 
 if TYPE_CHECKING:
     from workbench.sandbox import Executor
@@ -69,7 +70,7 @@ class Services:
 def catalog(services: Services | None = None) -> dict[str, Tool]:
     """Every tool the MCP server offers, by name."""
     services = services or Services()
-    tools = [BUILTIN_TOOLS[name] for name in FILE_TOOLS] + _service_tools(services)
+    tools = [BUILTIN_TOOLS[name] for name in FILE_TOOLS] + _service_tools(services) + list(BROWSER_TOOLS.values())
     return {t.name: t for t in tools}
 
 
