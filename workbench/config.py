@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -133,6 +134,26 @@ class Settings(BaseSettings):
     sandbox_cpus: float = Field(1.0, description="CPU share of one sandbox run (cgroup); 0 = unlimited.")
     sandbox_docker_images: dict[str, str] = Field(
         default_factory=dict, description="language -> image for the docker backend (JSON); see sandbox/docker.py."
+    )
+
+    # Memory (workbench.memory): past tasks' verified solutions, plans and failure notes, by similarity
+    memory: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto | on | off. auto = on when the embedder (sentence-transformers and the packaged "
+                            "all-MiniLM-L6-v2) is installed; a task can still turn it off for itself."
+    )
+    memory_owner: str = Field(
+        "local", description="Whose memory a task reads and writes when it names no owner: entries and the "
+                             "execution cache are never shared across owners (unless an entry is scoped shared)."
+    )
+    memory_min_similarity: float = Field(
+        0.6, le=1.0, description="Cosine similarity (0-1) a past entry needs to be given to a model."
+    )
+    memory_tokens: int = Field(
+        600, description="Most tokens of retrieved memory put into one prompt (whole entries, best first)."
+    )
+    memory_cache: bool = Field(
+        True, description="Answer an identical request of the same owner with its stored verified solution "
+                          "(a task can opt out)."
     )
 
     # Dashboards and alerts (dashboards/, workbench/analysis/alerts.py)
