@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,7 +136,7 @@ class Settings(BaseSettings):
     )
 
     # Memory (workbench.memory): past tasks' verified solutions, plans and failure notes, by similarity
-    memory: Literal["auto", "on", "off"] = Field(
+    memory: str = Field(
         "auto", description="auto | on | off. auto = on when the embedder (sentence-transformers and the packaged "
                             "all-MiniLM-L6-v2) is installed; a task can still turn it off for itself."
     )
@@ -171,6 +170,13 @@ class Settings(BaseSettings):
         """WORKBENCH_API_KEY= (empty or blank) must not count as a key: it would protect nothing."""
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         return None if isinstance(raw, str) and not raw.strip() else value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_mode(cls, value: str) -> str:
+        if value not in ("auto", "on", "off"):
+            raise ValueError("must be auto, on or off")
+        return value
 
     @field_validator("*")
     @classmethod

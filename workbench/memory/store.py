@@ -89,6 +89,8 @@ class NewEntry:
             raise MemoryInputError("A memory entry needs an owner (who may retrieve it).")
         if not isinstance(self.text, str) or not self.text.strip():
             raise MemoryInputError("A memory entry needs the text it answers (the request).")
+        if self.language is not None and not isinstance(self.language, str):
+            raise MemoryInputError(f"A memory entry's language is text (python, typescript, java), not {self.language!r}.")
         if not isinstance(self.body, dict):
             raise MemoryInputError(f"A memory entry's body is a JSON object, not {type(self.body).__name__}.")
         if self.kind == "solution" and not self.verified:
