@@ -76,3 +76,27 @@ def test_a_similar_request_gets_the_verified_solution_in_its_prompt(store):
     store.flush()
     used = [e["payload"] for e in store.events(kinds=["memory"]) if e["payload"]["action"] == "retrieve"]
     assert any(p["used"] and p["similarity"] >= 0.6 and "verified solution" in p["why"] for p in used)
+
+
+def test_the_director_sees_plans_that_worked_for_similar_requests(store):
+    import json
+
+    from workbench.agents.director import plan
+    from workbench.agents.registry import Registry
+
+    request = "Compare the average cost per model in the execution log, then write a Python function for the median"
+    worked = {"subtasks": [{"id": "s1", "specialist": "data", "instructions": "average cost per model from the log"},
+                           {"id": "s2", "specialist": "code", "instructions": "a median function"}]}
+    assert memory.remember_plan(request, worked, owner="local", ok=True)
+    answer = json.dumps({"reasoning": "two", "subtasks": [
+        {"id": "s1", "specialist": "data", "instructions": "costs", "depends_on": []},
+        {"id": "s2", "specialist": "code", "instructions": "median", "depends_on": []}]})
+    model = FunctionModel(lambda messages, options: answer, name="planner")
+    registry = Registry.from_config()
+    similar = "Compare the mean cost of each model in the execution log, then write a Python median function"
+    assert plan(similar, registry=registry, model=model).source == "model"
+    assert "Plan that worked" in model.requests[0][0][1]["content"]
+    assert "average cost per model from the log" in model.requests[0][0][1]["content"]
+    off = FunctionModel(lambda messages, options: answer, name="planner")
+    plan(similar, registry=registry, model=off, use_memory=False)
+    assert "from memory" not in off.requests[0][0][1]["content"]
