@@ -204,3 +204,13 @@ def test_a_model_change_reembeds_instead_of_mixing_spaces(mem):
     assert mem.stats().stale_model == 1
     assert mem.reembed() == 1
     assert [h.id for h in mem.search("merge two sorted lists", owner="ana")] == [entry.id]
+
+
+def test_a_memory_event_reads_in_the_trace_as_what_was_used():
+    from workbench.traces import _label
+
+    used = {"kind": "memory", "payload": {"action": "retrieve", "used": "1f2e3d4c-aaaa", "similarity": 0.8312}}
+    assert _label(used) == "retrieve 1f2e3d4c similarity 0.83"
+    assert _label({"kind": "memory", "payload": {"action": "retrieve", "used": None}}) == "retrieve nothing"
+    assert _label({"kind": "memory", "payload": {"action": "cache_hit", "used": "9a8b7c6d-x", "similarity": 1.0}}) == \
+        "cache_hit 9a8b7c6d similarity 1.00"
