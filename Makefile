@@ -10,6 +10,9 @@ TEST_MODEL := qwen2.5-coder-0.5b
 # a native build is not portable and crashes on CPUs with AMX.
 # LLAMA_VARIANT=haswell (AVX2 only) etc. overrides the llama.cpp build chosen from the CPU's flags.
 LLAMA_VARIANT ?=
+# torch's CPU build for the memory's embeddings. The lock pins torch==X+cpu, which PyPI does not serve: a
+# machine without the wheel on disk (pip's find-links) sets TORCH_INDEX=https://download.pytorch.org/whl/cpu.
+TORCH_INDEX ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
@@ -27,6 +30,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@# llama.cpp first, built portably (never -march=native, never AMX): the lock's pin is then satisfied,
 	@# so pip never builds (or takes from its cache) a native wheel.
 	@LLAMA_VARIANT=$(LLAMA_VARIANT) $(BIN)/python workbench/llama_build.py install
+	@# torch before sentence-transformers, pinned to its CPU build: resolved alone, torch pulls GB of CUDA.
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$$(grep -E '^torch==' requirements.lock)"
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
@@ -84,7 +89,7 @@ bench: setup
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock:
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,bench,memory]'
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 	$(BIN)/python scripts/gen_environment.py
 

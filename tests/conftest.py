@@ -73,6 +73,9 @@ def isolated_home(monkeypatch, request):
     # Prompt prefixes on disk live in the home, and a model host is per shelf: one per test would load the
     # model again each time. The tests that need the shelf turn it on.
     monkeypatch.setenv("WORKBENCH_LOCAL_PROMPT_CACHE_DISK_MB", "0")
+    # Memory would carry answers from one test's tasks into the next (the execution cache answers a repeated
+    # request without a model call): off unless a test turns it on.
+    monkeypatch.setenv("WORKBENCH_MEMORY", "off")
     # Never talk to a developer's running `workbench serve` on the default port.
     monkeypatch.setenv("WORKBENCH_PORT", str(_free_port()))
     if "network" not in request.keywords:

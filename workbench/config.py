@@ -149,6 +149,26 @@ class Settings(BaseSettings):
         default_factory=dict, description="language -> image for the docker backend (JSON); see sandbox/docker.py."
     )
 
+    # Memory (workbench.memory): past tasks' verified solutions, plans and failure notes, by similarity
+    memory: str = Field(
+        "auto", description="auto | on | off. auto = on when the embedder (sentence-transformers and the packaged "
+                            "all-MiniLM-L6-v2) is installed; a task can still turn it off for itself."
+    )
+    memory_owner: str = Field(
+        "local", description="Whose memory a task reads and writes when it names no owner: entries and the "
+                             "execution cache are never shared across owners (unless an entry is scoped shared)."
+    )
+    memory_min_similarity: float = Field(
+        0.6, le=1.0, description="Cosine similarity (0-1) a past entry needs to be given to a model."
+    )
+    memory_tokens: int = Field(
+        600, description="Most tokens of retrieved memory put into one prompt (whole entries, best first)."
+    )
+    memory_cache: bool = Field(
+        True, description="Answer an identical request of the same owner with its stored verified solution "
+                          "(a task can opt out)."
+    )
+
     # Dashboards and alerts (dashboards/, workbench/analysis/alerts.py)
     alert_webhook: str | None = Field(
         None, description="URL that alert changes (firing/resolved) are POSTed to as JSON; none when unset."
@@ -164,6 +184,13 @@ class Settings(BaseSettings):
         """WORKBENCH_API_KEY= (empty or blank) must not count as a key: it would protect nothing."""
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         return None if isinstance(raw, str) and not raw.strip() else value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_mode(cls, value: str) -> str:
+        if value not in ("auto", "on", "off"):
+            raise ValueError("must be auto, on or off")
+        return value
 
     @field_validator("*")
     @classmethod

@@ -37,6 +37,7 @@ class Kind(enum.StrEnum):
     ALERT = "alert"
     CONFIG = "config"
     HEALTH_CHECK = "health_check"
+    MEMORY = "memory"              # workbench.memory: a retrieval, cache hit, store, merge or feedback
 
 
 # What a kind's rows mean, for readers that must pick the right rows (the Data specialist's prompt): an
@@ -48,6 +49,8 @@ KIND_MEANINGS: dict[str, str] = {
     Kind.TOOL_CALL: "one tool call by an agent",
     Kind.SANDBOX_RUN: "one run of code in the sandbox",
     Kind.STATUS: "a task's status change",
+    Kind.MEMORY: "one use of memory: payload.action is retrieve (used = entry id or null, similarity, why), "
+                 "cache_hit (a stored verified solution answered the request), store, merge, skip or feedback",
 }
 
 

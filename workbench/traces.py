@@ -166,12 +166,22 @@ def _sandbox_label(p: dict[str, Any]) -> str:
     return " ".join(x for x in (p.get("language"), p.get("exit_code") is not None and f"exit {p['exit_code']}") if x)
 
 
+def _memory_label(p: dict[str, Any]) -> str:
+    """What memory did and with which entry: "retrieve 1f2e3d4c similarity 0.83", "cache_hit 1f2e3d4c"."""
+    entry = p.get("used") or p.get("entry")
+    similarity = p.get("similarity")
+    parts = [p.get("action"), entry[:8] if isinstance(entry, str) else "nothing" if p.get("action") == "retrieve"
+             else None, f"similarity {similarity:.2f}" if isinstance(similarity, (int, float)) else None]
+    return " ".join(x for x in parts if x)
+
+
 # The one detail that tells events of a kind apart; never content (prompts, code, results).
 LABELS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "tool_call": lambda p: p.get("tool"),
     "status": lambda p: f"{p.get('from') or '∅'} → {p.get('to')}",
     "llm_attempt": lambda p: p.get("outcome"),
     "sandbox_run": _sandbox_label,
+    "memory": _memory_label,
     "plan": lambda p: f"fast path → {p.get('specialist')}" if p.get("fast_path") else None,
     # the code loop's rounds: what kind of answer, and why it was asked for
     "agent_step": lambda p: f"{p.get('kind')}: {p.get('decision')}" if p.get("loop") == "code" else None,

@@ -31,6 +31,7 @@ from workbench.cli import (
     doctor,
     exits,
     mcp_cmd,
+    memory_cmd,
     models,
     pipelines,
     run,
@@ -69,7 +70,8 @@ def _root(
     """Run autonomous AI agents on a local model, log every execution, study it."""
 
 
-COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd)
+COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd,
+            memory_cmd)
 for _command in COMMANDS:
     _command.register(app)
 

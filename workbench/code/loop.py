@@ -38,7 +38,7 @@ import ast
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +151,16 @@ class CodeResult:
 def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, max_rounds: int = 4,
           tests: dict[str, str] | None = None, executor: Executor | None = None, limits: Limits | None = None,
           max_tokens: int = 1024, on_round: Callable[[Round], None] | None = None,
-          budget: Budget | None = None) -> CodeResult:
+          budget: Budget | None = None, memory: str = "") -> CodeResult:
     """Answer, write tests, then sample or fix until a candidate passes them, two answers agree against
     the rest, or `max_rounds` answers were given. A `budget` (the agents' task and specialist limits) is
     checked before every model call and charged after it; when it runs out the loop stops and keeps
-    its best candidate (stop_reason budget_exceeded or timeout)."""
+    its best candidate (stop_reason budget_exceeded or timeout). `memory`: similar past tasks
+    (`workbench.memory.recall`), shown beside the request in the prompts that write code, never parsed as
+    part of it (its examples are not the request's)."""
     task = task if isinstance(task, CodeTask) else parse_task(task, language, tests)
+    if memory:
+        task = replace(task, memory=memory)
     require_runtime(task.language, executor)  # a missing JDK or node: say so before the model writes code
     _refuse_contradictions(task)
     model = _resolve(model)

@@ -104,6 +104,7 @@ def code_prompt(task: CodeTask, tests: dict[str, str]) -> list[dict]:
                      (f"file {names}", f"one code block whose first line is a comment with the file name {names}"))
     body = (
         f"Task:\n{task.text}\n\n"
+        + (f"{task.memory}\n\n" if task.memory else "")
         + (f"These tests must pass:\n{shown}\n\n" if shown else "") +
         f"Write the complete {files}, with the body of every function written out. {task.lang.rules}\n"
         + ("" if shown else f"Write no tests: they are written separately in {task.test_file}.\n") +

@@ -2,6 +2,13 @@
 makes the Code specialist run the code loop (`workbench.code.loop`: an answer, tests, samples and fixes
 judged in the sandbox) instead of only writing code. Options (specialists.code.options): max_rounds (default 3), language (default: guessed
 from the instructions: TypeScript / Java when named, else Python).
+
+Memory (workbench.memory), per call through the options (run_specialist's `options`): memory (true/false;
+default WORKBENCH_MEMORY), memory_cache (default WORKBENCH_MEMORY_CACHE), memory_owner (default
+WORKBENCH_MEMORY_OWNER). With memory on, the same request already solved for the same owner is answered
+from the execution cache; otherwise similar verified solutions and failure notes go into the prompts, the
+result passes the quality gate (verified solution or failure note) and the entries used are credited or
+decay with the outcome.
 """
 
 from __future__ import annotations
@@ -9,8 +16,10 @@ from __future__ import annotations
 import re
 import time
 
+from workbench import memory
 from workbench.agents.specialist import SpecialistCall, SubtaskResult
 from workbench.code.loop import CodeResult, solve
+from workbench.config import get_settings
 
 _LANGUAGE = (("typescript", re.compile(r"\btype ?script\b|\.ts\b", re.IGNORECASE)), ("java", re.compile(r"\bjava\b|\.java\b", re.IGNORECASE)))
 
@@ -21,12 +30,27 @@ def guess_language(text: str) -> str:
 
 def handle(call: SpecialistCall) -> SubtaskResult:
     started = time.time()
-    text = call.subtask.instructions
+    request = call.subtask.instructions
+    text = request
     if call.context:
         text += "\n\nContext from earlier steps:\n" + "\n".join(f"- {k}: {v}" for k, v in call.context.items())
     language = call.options.get("language") or guess_language(call.subtask.instructions)
+    settings = get_settings()
+    use_memory = memory.enabled(call.options.get("memory"))
+    owner = str(call.options.get("memory_owner") or settings.memory_owner)
+    recalled = memory.Recall()
+    if use_memory:
+        if call.options.get("memory_cache", settings.memory_cache) and not call.context:
+            hit = memory.cached_solution(request, owner=owner, language=language, agent="code")
+            if hit is not None:
+                return _from_cache(call, hit, language, started)
+        recalled = memory.recall(text, owner=owner, kinds=("solution", "failure_note"), agent="code")
     result = solve(text, language, model=call.model, max_rounds=int(call.options.get("max_rounds", 3)),
-                   budget=call.budget)
+                   budget=call.budget, memory=recalled.prompt)
+    if use_memory:
+        # with context the answer is to more than the request: kept under the text it answered
+        memory.remember_code(text, language, result, owner=owner, task_id=call.task_id)
+        memory.settle(recalled.ids, result.ok, agent="code")
     summary = result.summary()
     blocks = "\n\n".join(f"{name}:\n```{result.task.lang.fence}\n{src.rstrip()}\n```" for name, src in result.files.items())
     coverage = "" if summary["coverage"] is None else f", coverage {summary['coverage']:.0f}%"
@@ -40,6 +64,21 @@ def handle(call: SpecialistCall) -> SubtaskResult:
         model=result.model, steps=len(result.rounds), tokens_in=result.tokens_in, tokens_out=result.tokens_out,
         cost_usd=result.cost_usd, duration_ms=result.seconds * 1000, started_at=started, finished_at=time.time(),
     )
+
+
+def _from_cache(call: SpecialistCall, hit: memory.Hit, language: str, started: float) -> SubtaskResult:
+    """The execution cache's answer: the stored verified solution, no model call, saying where it came from."""
+    files = hit.body["files"]
+    main = hit.body.get("solution_file") or next(iter(files))
+    blocks = "\n\n".join(f"{name}:\n```{language}\n{src.rstrip()}\n```" for name, src in files.items())
+    source = f" of task {hit.source_task_id}" if hit.source_task_id else ""
+    return SubtaskResult(
+        subtask_id=call.subtask.id, specialist=call.subtask.specialist, ok=True, status="done",
+        output=f"From memory: the verified solution{source} to this same request (its tests passed then; "
+               f"{hit.body.get('tests_passed', '?')} tests).\n\n{blocks}",
+        data={"code": files.get(main, ""), "language": language, "executed": False, "files": files,
+              "memory_entry": hit.id, "from_memory": True},
+        stop_reason="memory_cache", model=None, steps=0, started_at=started, finished_at=time.time())
 
 
 def _verdict(result: CodeResult, summary: dict, coverage: str) -> tuple[bool, str]:

@@ -97,6 +97,7 @@ class CodeTask:
     test_file: str
     user_tests: dict[str, str] = field(default_factory=dict)  # tests given by the user: never rewritten
     extra_files: list[str] = field(default_factory=list)  # other files the task names (written if produced)
+    memory: str = ""  # similar past tasks from workbench.memory, shown with the request when writing code
 
     @property
     def lang(self) -> Language:

@@ -309,3 +309,46 @@ def m007_pipeline_runs(conn: psycopg.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m009_memory(conn: psycopg.Connection) -> None:
+    # workbench.memory: what past tasks taught, one row per entry with its sentence embedding. Only verified
+    # solutions are stored as solutions (the code loop's tests passed); a failure is a failure_note. The
+    # counters say what an entry later led to: score (a Laplace-smoothed success rate) decays with each
+    # failure, and an entry below the memory's threshold is no longer retrieved. A Postgres without
+    # pgvector gets no table: the store works, memory says it is off and how to fix it.
+    available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+    if available is None:
+        return
+    conn.execute(
+        """
+        CREATE EXTENSION IF NOT EXISTS vector;
+        CREATE TABLE memory_entries (
+            id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            kind text NOT NULL CHECK (kind IN ('task', 'plan', 'solution', 'failure_note')),
+            owner text NOT NULL CHECK (owner <> ''),
+            scope text NOT NULL DEFAULT 'owner' CHECK (scope IN ('owner', 'shared')),
+            text text NOT NULL,                 -- what is embedded: the request the entry answers
+            request_hash text NOT NULL,         -- sha256 of the normalised request (+ language): the exact-match cache
+            body jsonb NOT NULL,                -- kind-specific: files + language (solution), plan, note
+            language text,
+            model text NOT NULL,                -- embedding model and version: only vectors of one model are compared
+            embedding vector(384) NOT NULL,
+            source_task_id uuid,
+            verified boolean NOT NULL DEFAULT false,
+            CHECK (kind <> 'solution' OR verified),
+            uses integer NOT NULL DEFAULT 0,
+            successes integer NOT NULL DEFAULT 0,
+            failures integer NOT NULL DEFAULT 0,
+            merged integer NOT NULL DEFAULT 0,  -- near-duplicates folded into this entry
+            score double precision GENERATED ALWAYS AS ((successes + 1)::float8 / (successes + failures + 1)) STORED,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            last_used_at timestamptz
+        );
+        CREATE INDEX memory_entries_embedding ON memory_entries USING hnsw (embedding vector_cosine_ops);
+        CREATE INDEX memory_entries_request ON memory_entries (owner, request_hash, kind);
+        CREATE INDEX memory_entries_owner ON memory_entries (owner, kind);
+        """
+    )

@@ -84,6 +84,7 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
         results = Scheduler(client, the_plan, task, parent, budget, record.plan_version, registry, ctx, plans,
                             resumed).run()
         answer = aggregate(task["prompt"], the_plan, results)
+        _remember_plan(task, the_plan, answer.ok)
         tokens_in = the_plan.tokens_in + sum(r.tokens_in for r in results.values())
         tokens_out = the_plan.tokens_out + sum(r.tokens_out for r in results.values())
         cost = the_plan.cost_usd + sum(r.cost_usd for r in results.values())
@@ -99,6 +100,18 @@ def run_agents(task: dict[str, Any], ctx) -> dict[str, Any]:
         errors = "; ".join(f"{sid}: {r.error}" for sid, r in results.items())
         raise TaskFailed(f"No subtask finished ({errors[:1500]}).", result)
     return result
+
+
+def _remember_plan(task: dict[str, Any], the_plan: Plan, ok: bool) -> None:
+    """A plan the model made is remembered for the Director: as a plan when the task finished ok, else as a
+    failure note (fast-path and fallback plans teach nothing a later plan could reuse)."""
+    from workbench import memory
+    from workbench.config import get_settings
+
+    if the_plan.source not in ("model", "reasked") or not memory.enabled():
+        return
+    memory.remember_plan(task["prompt"], the_plan.as_dict(), owner=get_settings().memory_owner, ok=ok,
+                         task_id=task["id"])
 
 
 class Scheduler:
