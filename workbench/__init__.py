@@ -29,4 +29,18 @@ def ask(prompt: str, model: str | None = None, **options: Any) -> Completion:
     return get_model(model).complete(prompt, **options)
 
 
-__all__ = ["ask", "get_model", "Settings", "get_settings", "WorkbenchError", "Completion", "Message", "Usage"]
+def experiments(store=None):
+    """Every experiment as a pandas DataFrame (dataset, model, mode, pass rate, cost, time), newest first."""
+    from workbench.experiment.frames import experiments as frame
+
+    return frame(store)
+
+
+def experiment_results(ref: str, store=None):
+    """One experiment's result rows (by name or id) as a pandas DataFrame, one row per case."""
+    from workbench.experiment.frames import experiment_results as frame
+
+    return frame(ref, store)
+
+
+__all__ = ["experiments", "experiment_results", "ask", "get_model", "Settings", "get_settings", "WorkbenchError", "Completion", "Message", "Usage"]

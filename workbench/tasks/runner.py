@@ -55,6 +55,7 @@ class RunOptions:
     model: str | None = None
     seconds: float = 0.0  # for the "sleep" body
     events: int = 0  # for the "emit" body
+    params: dict = field(default_factory=dict)  # a body's own settings (experiment_case: the case and its run)
 
 
 @dataclass
@@ -286,7 +287,7 @@ class TaskRunner:
         from workbench import cluster
 
         # The agents body asks for LLM slots per step itself (its Director only waits): never hold one here.
-        return cluster.require_llm_slot(self.client) if opts.body == "single_call" else None
+        return cluster.require_llm_slot(self.client) if bodies.needs_llm_slot(opts) else None
 
     def _submit(self, task: dict, opts: RunOptions, resources: dict | None):
         """client.submit and the bookkeeping (the worker runs it only if it finds the task queued)."""
