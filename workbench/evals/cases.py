@@ -67,9 +67,16 @@ class Case(BaseModel):
         try:
             return cls(**data)
         except ValidationError as exc:
-            raise DatasetError(f"{where}: {field_errors(exc.errors())}.") from None
+            raise DatasetError(f"{where}: {_reasons(exc)}.") from None
         except TypeError as exc:
             raise DatasetError(f"{where}: {exc}.") from None
+
+
+def _reasons(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: `field: reason` for a field, the bare reason for the whole row."""
+    whole = [e["msg"].removeprefix("Value error, ") for e in exc.errors() if not e.get("loc")]
+    fields = [e for e in exc.errors() if e.get("loc")]
+    return "; ".join([*whole, field_errors(fields)] if fields else whole)
 
 
 def content_hash(cases: list[Case]) -> str:

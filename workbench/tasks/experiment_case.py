@@ -38,9 +38,9 @@ class _Usage:
 
 def _answer(task: dict, ctx, case: Case, config: ExperimentConfig, usage: _Usage) -> Answer:
     if config.mode == "agent":
-        from workbench.tasks.bodies import BODIES
+        from workbench.tasks.agents_on_dask import run_agents
 
-        out = BODIES["agents"](task, ctx)
+        out = run_agents(task, ctx)
         usage.tokens_in, usage.tokens_out = out.get("tokens_in", 0), out.get("tokens_out", 0)
         usage.cost_usd = out.get("cost_usd") or 0.0
         return Answer(text=out.get("answer") or "")
@@ -77,7 +77,7 @@ def run_case(task: dict, ctx) -> dict:
         telemetry.remove_sink(usage)
     result.duration_ms = (time.perf_counter() - start) * 1000
     result.tokens_in, result.tokens_out, result.cost_usd = usage.tokens_in, usage.tokens_out, usage.cost_usd
-    with ctx.service.transaction() as conn:
+    with ctx.service.connection() as conn, conn.transaction():  # not pipelined: the row count is read back
         recorded = results.finish(conn, experiment_id, case.id, attempt, task["id"], result)
     out = {"answer": result.output or "", "case_id": case.id, "experiment_id": experiment_id,
            "passed": result.passed, "score": result.score, "recorded": recorded,
