@@ -158,10 +158,11 @@ def test_a_killed_run_resumes_and_ends_with_each_case_exactly_once(stack, tmp_pa
     assert all(r[1] == "done" and r[3] for r in after)
     assert {r[0]: r[2] for r in after if r[0] in before} == before  # finished cases were not run again
     with store.pool.connection() as conn:
-        runs = conn.execute("SELECT count(*) FROM tasks WHERE title LIKE %s AND status = 'completed' "
-                            "AND (result->>'recorded')::boolean", ("experiment nap-naps-1 %",)).fetchone()[0]
+        owners = conn.execute(
+            "SELECT t.status, t.result->>'case_id' FROM experiment_results r JOIN experiments e ON e.id = r.experiment_id "
+            "JOIN tasks t ON t.id = r.task_id WHERE e.name = 'nap-naps-1' ORDER BY r.case_id").fetchall()
         experiments = conn.execute("SELECT status FROM experiments WHERE dataset = 'naps'").fetchall()
-    assert runs == n  # each case recorded by exactly one task
+    assert owners == [("completed", f"n{i}") for i in sorted(range(n), key=lambda i: f"n{i}")]  # each row, its task
     assert experiments == [("completed",)]
 
 

@@ -30,6 +30,7 @@ from workbench.tasks.runner import RunOptions
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
+SUBMIT_BATCH = 16  # tasks per commit: the first cases start at once, the rest cost one commit per batch
 
 
 @dataclass
@@ -107,19 +108,22 @@ class ExperimentRun:
             pass  # finished already (its attempt is stale, so it recorded nothing)
 
     def _submit(self, todo: list[tuple[dict, ExperimentConfig, Any, str]]) -> None:
-        links = []
-        for experiment, config, case, attempt in todo:
-            new = NewTask.of(prompt=case.input, title=f"experiment {experiment['name']} · case {case.id}"[:500],
-                             model=config.model, mode="single")
-            options = RunOptions(body="experiment_case", classify=False, max_tokens=config.max_tokens,
-                                 model=config.model, params={
-                                     "experiment_id": experiment["id"], "attempt": attempt,
-                                     "case": case.model_dump(), "config": config.model_dump()})
-            task = self.runner.create(new, options)
-            links.append((task["id"], experiment["id"], case.id, attempt))
-        with self.store.pool.connection() as conn, conn.cursor() as cur:  # for `compare` and resume: case -> task
-            cur.executemany("UPDATE experiment_results SET task_id = %s WHERE experiment_id = %s AND case_id = %s "
-                            "AND attempt = %s AND task_id IS NULL", links)
+        """The cases' tasks, SUBMIT_BATCH per transaction (one commit each, as Dask dispatches them)."""
+        for start in range(0, len(todo), SUBMIT_BATCH):
+            batch = todo[start:start + SUBMIT_BATCH]
+            items = []
+            for experiment, config, case, attempt in batch:
+                new = NewTask.of(prompt=case.input, title=f"experiment {experiment['name']} · case {case.id}"[:500],
+                                 model=config.model, mode="single")
+                items.append((new, RunOptions(body="experiment_case", classify=False, max_tokens=config.max_tokens,
+                                              model=config.model, params={
+                                                  "experiment_id": experiment["id"], "attempt": attempt,
+                                                  "case": case.model_dump(), "config": config.model_dump()})))
+            tasks = self.runner.create_many(items)
+            links = [(task["id"], e["id"], case.id, attempt) for task, (e, _, case, attempt) in zip(tasks, batch)]
+            with self.store.pool.connection() as conn, conn.cursor() as cur:  # case -> task, for resume and compare
+                cur.executemany("UPDATE experiment_results SET task_id = %s WHERE experiment_id = %s AND case_id = %s "
+                                "AND attempt = %s AND task_id IS NULL", links)
 
     def _follow(self, ids: list[str], total: int, skipped: int, progress: Callback | None) -> None:
         """Until every row is done. A row whose task ended without recording it (its worker died, it was

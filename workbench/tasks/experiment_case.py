@@ -3,7 +3,7 @@
 The task's parameters (RunOptions.params) carry the experiment, the case, its configuration and the
 `attempt` that owns the case's result row. The body first checks the attempt still owns it (a task left
 over from a crashed run stops there without calling a model), answers the case in the configuration's
-mode, judges it, and records the row. Tokens and cost are the task's llm_call events added up as they
+mode, judges it, and hands the row to the runner, which writes it in the transaction of the task's final status. Tokens and cost are the task's llm_call events added up as they
 are emitted (the agent mode's come from the Director's result, since its calls run on other workers).
 A case that fails with an error still gets its row (passed false, the error), then fails its task.
 """
@@ -77,10 +77,10 @@ def run_case(task: dict, ctx) -> dict:
         telemetry.remove_sink(usage)
     result.duration_ms = (time.perf_counter() - start) * 1000
     result.tokens_in, result.tokens_out, result.cost_usd = usage.tokens_in, usage.tokens_out, usage.cost_usd
-    with ctx.service.connection() as conn, conn.transaction():  # not pipelined: the row count is read back
-        recorded = results.finish(conn, experiment_id, case.id, attempt, task["id"], result)
+    # Recorded in the transaction that records the task's final status: both, or neither.
+    ctx.on_commit.append(lambda conn: results.finish(conn, experiment_id, case.id, attempt, task["id"], result))
     out = {"answer": result.output or "", "case_id": case.id, "experiment_id": experiment_id,
-           "passed": result.passed, "score": result.score, "recorded": recorded,
+           "passed": result.passed, "score": result.score,
            "tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "cost_usd": result.cost_usd}
     if result.error:
         raise TaskFailed(result.error, out)
