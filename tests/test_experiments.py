@@ -98,6 +98,8 @@ def test_comparison_of_a_known_table_is_exactly_right(stack, tmp_path):
     data = json.loads(shown.stdout)
     assert data["diff_interval"] == pytest.approx([-0.3404, -0.0569], abs=5e-5)
     assert data["broken"] == c.broken and data["fixed"] == c.fixed
+    shown = json.loads(_cli(stack, "experiment", "show", b["name"], "--failed", "--json").stdout)
+    assert [r["case_id"] for r in shown["results"]] == c.broken and shown["passed"] == 38
     text = _cli(stack, "experiment", "compare", a["name"], b["name"])
     assert "Newcombe" in text.stdout and "McNemar" in text.stdout and "case-48, case-49" in text.stdout
 

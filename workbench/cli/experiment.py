@@ -3,6 +3,7 @@
     workbench experiment run --dataset arith --config a.yaml --config b.yaml [--limit 20]
     workbench experiment list
     workbench experiment compare greedy-arith-1 sampled-arith-1
+    workbench experiment show greedy-arith-1 --failed        # each case and the task to trace
 
 `run` starts one experiment per configuration and one task per (case, configuration) on Dask (each opens
 in `workbench trace ID`), with a progress bar and ETA. Run the same command again after a crash or Ctrl-C:
@@ -143,3 +144,30 @@ def compare(
     out.print(f"method: {c.method}", highlight=False, markup=False)
     out.print(f"fail→pass in B: {printable(', '.join(c.fixed)) or '-'}", highlight=False, markup=False)
     out.print(f"pass→fail in B: {printable(', '.join(c.broken)) or '-'}", highlight=False, markup=False)
+
+
+@experiment_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="Experiment name or id."),
+    failed: bool = typer.Option(False, "--failed", help="Only the cases that did not pass."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the summary and every result row)."),
+) -> None:
+    """One experiment's cases: passed, score, tokens, time, error, and the task to open with `workbench trace`."""
+    from workbench.experiment import records
+    from workbench.store import open_store
+
+    store = open_store()
+    (summary,) = records.summaries(store, ref)
+    rows = [r for r in records.results(store, summary["id"]) if not failed or not r["passed"]]
+    if as_json:
+        print(json.dumps({**summary, "results": rows}, default=str))
+        return
+    _print_list([summary])
+    table = Table("case", "status", "passed", "score", "tokens", "ms", "task (workbench trace ID)", "error")
+    for r in rows:
+        table.add_row(plain(r["case_id"]), r["status"], "-" if r["passed"] is None else ("yes" if r["passed"] else "no"),
+                      "-" if r["score"] is None else f"{r['score']:.2f}",
+                      str((r["tokens_in"] or 0) + (r["tokens_out"] or 0)),
+                      "-" if r["duration_ms"] is None else f"{r['duration_ms']:.0f}", r["task_id"] or "-",
+                      plain((r["error"] or "")[:60]))
+    out.print(table)
