@@ -229,6 +229,11 @@ def test_unknown_config_key_is_refused_by_name_before_anything_runs(stack, tmp_p
     wrong = _config(tmp_path / "wrong.yaml", model="test:arm_a", mode="looping")
     result = _cli(stack, "experiment", "run", "--dataset", "tiny", "--config", str(wrong))
     assert result.returncode != 0 and "wrong.yaml: mode:" in result.stderr
+    loop = _config(tmp_path / "loop.yaml", model="test:arm_a", mode="loop")
+    result = _cli(stack, "experiment", "run", "--dataset", "tiny", "--config", str(loop))
+    assert result.returncode == 2
+    (line,) = _error_lines(result.stderr)
+    assert "loop: mode loop cannot answer case 't'" in line
     listed = json.loads(_cli(stack, "experiment", "list", "--json").stdout)
     assert "tiny" not in {e["dataset"] for e in listed}
 

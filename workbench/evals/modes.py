@@ -27,6 +27,7 @@ RESAMPLE_TEMPERATURE = 0.8  # when the configuration asks for temperature 0, sam
 
 class ModeMismatch(WorkbenchError):
     http_status = 422
+    exit_code = 2
 
 
 def mode(name: str):
@@ -52,6 +53,22 @@ def single(case: Case, config: ExperimentConfig, model) -> Answer:
         solution, _, _ = humaneval.complete(model, case.checker, **_options(config))
         return Answer(text=solution, solution=solution)
     return Answer(text=model.complete(case.input, **_options(config)).text)
+
+
+FITS: dict[str, Callable[[Case], bool]] = {
+    "loop": checkers.is_code,
+    "resample": lambda case: case.checker_kind == "humaneval",
+}
+
+
+def check_fits(config: ExperimentConfig, cases: list[Case]) -> None:
+    """Refuse, before anything runs, a mode that cannot answer one of the cases."""
+    fits = FITS.get(config.mode)
+    misfit = next((c for c in cases if fits is not None and not fits(c)), None)
+    if misfit is not None:
+        raise ModeMismatch(f"{config.name}: mode {config.mode} cannot answer case {misfit.id!r} (judged by "
+                           f"{misfit.checker_kind}); loop needs code cases, resample HumanEval cases. Use mode single "
+                           f"or agent for this dataset.")
 
 
 def _language(case: Case) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.evals import datasets
+from workbench.evals import datasets, modes
 from workbench.evals.config import ExperimentConfig
 from workbench.evals.results import CaseResult, finish
 from workbench.experiment import records
@@ -58,6 +58,8 @@ class ExperimentRun:
             raise ConfigError(f"Two configurations are named alike ({', '.join(names)}); give each a distinct "
                               f"`name:` (or file name).")
         ds = datasets.get(self.store, dataset, limit=limit)
+        for config in configs:
+            modes.check_fits(config, ds.cases)
         started = [records.start(self.store, ds, config, limit) for config in configs]
         experiments = [e for e, _ in started]
         if on_start:
