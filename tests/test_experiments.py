@@ -183,6 +183,10 @@ def test_dataset_versions_follow_the_content(stack, tmp_path):
     assert json.loads(changed.stdout)["version"] == 2
     shown = json.loads(_cli(stack, "datasets", "show", "math", "--version", "1", "--json").stdout)
     assert [c["expected"] for c in shown["cases"]] == ["4", "6"] and shown["versions"] == 2
+    missing = _cli(stack, "datasets", "show", "maths")
+    assert missing.returncode == 4
+    (line,) = _error_lines(missing.stderr)
+    assert "No dataset 'maths'" in line and "math" in line
 
 
 @pytest.mark.parametrize("name, content, where", [
