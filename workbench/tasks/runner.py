@@ -55,6 +55,7 @@ class RunOptions:
     model: str | None = None
     seconds: float = 0.0  # for the "sleep" body
     events: int = 0  # for the "emit" body
+    params: dict = field(default_factory=dict)  # a body's own settings (experiment_case: the case and its run)
 
 
 @dataclass
@@ -67,6 +68,9 @@ class RunContext:
     _checked: float = field(default=0.0)
     # The task's budget_usd, over every model call of the run: checked before each call, charged after.
     budget: Budget = field(init=False)
+    # Writes the body wants committed with the task's final status, in its transaction (an experiment
+    # case's result row): the row and the status are then recorded together or not at all.
+    on_commit: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.budget = Budget.create(max_usd=self.task.get("budget_usd"), name="task")
@@ -138,7 +142,7 @@ def execute(task_id: str, options: RunOptions) -> str:
         except Exception as exc:  # a bug in a body fails its task, never the worker
             final, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
     reason = fields.get("error") or reason
-    _finish(store, service, task_id, final, reason, fields, where, started)
+    _finish(store, service, task_id, final, reason, fields, where, started, ctx.on_commit)
     _export_trace(task_id, store, final)
     return final
 
@@ -149,7 +153,7 @@ def _processing(service: TaskService, conn, task_id: str, where: str, started: f
 
 
 def _finish(store, service: TaskService, task_id: str, final: str, reason: str, fields: dict, where: str,
-            started: float) -> None:
+            started: float, on_commit: list | None = None) -> None:
     """The final status, committed with the task's events (and its `processing`, if still to write).
 
     Idempotent, and retried for FINAL_COMMIT_TIMEOUT_S: the work is done, so a Postgres blip here must not
@@ -161,7 +165,7 @@ def _finish(store, service: TaskService, task_id: str, final: str, reason: str, 
     pause = 0.05
     while True:
         try:
-            _commit_final(store, service, task_id, final, reason, fields, where, started, deadline)
+            _commit_final(store, service, task_id, final, reason, fields, where, started, deadline, on_commit or [])
             break
         except Exception as exc:  # noqa: BLE001 - Postgres (or the pool) failed: the outcome is kept, then retried
             if saved is None:
@@ -181,11 +185,16 @@ def _finish(store, service: TaskService, task_id: str, final: str, reason: str, 
 
 
 def _commit_final(store, service: TaskService, task_id: str, final: str, reason: str, fields: dict, where: str,
-                  started: float, deadline: float) -> None:
-    """One try at the final status; already recorded (or cancelled meanwhile) counts as done."""
+                  started: float, deadline: float, on_commit: list) -> None:
+    """One try at the final status; already recorded (or cancelled meanwhile) counts as done. The body's
+    `on_commit` writes run in the same transaction when the status is written."""
     def commit(conn):
         _processing(service, conn, task_id, where, started)
-        return service.transition_on(conn, task_id, final, reason=reason, sources=("processing",), **fields)
+        row = service.transition_on(conn, task_id, final, reason=reason, sources=("processing",), **fields)
+        if row is not None:
+            for write in on_commit:
+                write(conn)
+        return row
 
     try:
         store.writer.transact(commit).result(max(0.1, deadline - time.monotonic()))
@@ -196,7 +205,12 @@ def _commit_final(store, service: TaskService, task_id: str, final: str, reason:
     with service.transaction() as conn:
         _processing(service, conn, task_id, where, started)
     try:
-        service.transition(task_id, final, reason=reason, **fields)
+        with service.transaction() as conn:
+            row = service.transition_on(conn, task_id, final, reason=reason, sources=("processing",), **fields)
+            if row is None:
+                raise states.IllegalTransition(task_id, "not processing", final)
+            for write in on_commit:
+                write(conn)
     except states.IllegalTransition:
         pass  # cancelled meanwhile (or an earlier try's commit had in fact happened)
 
@@ -267,6 +281,21 @@ class TaskRunner:
             submit(task, opts, resources)
         return task
 
+    def create_many(self, items: list[tuple[NewTask, RunOptions]]) -> list[dict]:
+        """`create` for several tasks in one transaction and one commit (an experiment's cases): all are
+        queued, or none is. Each model is checked once."""
+        for model in {new.model for new, _ in items}:
+            check_model(items[next(i for i, (n, _) in enumerate(items) if n.model == model)][0])
+        resources = {id(opts): self._resources(opts) for _, opts in items}
+        tasks = []
+        with self._committing() as submit, self.service.transaction() as conn:
+            for new, opts in items:
+                created = self.service.create_on(conn, new)
+                task = self.service.transition_on(conn, created()["id"], "queued", reason="submitted to Dask")
+                submit(task, opts, resources[id(opts)])
+                tasks.append(task)
+        return tasks
+
     @contextlib.contextmanager
     def _committing(self):
         """`_submit` inside the transaction that queues the task (so the commit's wait overlaps Dask's
@@ -286,7 +315,7 @@ class TaskRunner:
         from workbench import cluster
 
         # The agents body asks for LLM slots per step itself (its Director only waits): never hold one here.
-        return cluster.require_llm_slot(self.client) if opts.body == "single_call" else None
+        return cluster.require_llm_slot(self.client) if bodies.needs_llm_slot(opts) else None
 
     def _submit(self, task: dict, opts: RunOptions, resources: dict | None):
         """client.submit and the bookkeeping (the worker runs it only if it finds the task queued)."""

@@ -1,0 +1,264 @@
+"""Datasets and experiments on the real stack: the embedded Postgres, a Dask LocalCluster of processes, the
+real CLI in subprocesses, deterministic models from a plugin (tests/experiment_plugins.py) on the workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import REPO, module_stack, requires, run_cli, sandbox_ok
+
+pytestmark = pytest.mark.timeout(300)
+PLUGIN = str(REPO / "tests" / "experiment_plugins.py")
+stack, stack_home = module_stack("wb-exp-", PLUGIN)
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _config(path, **settings):
+    import yaml
+
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return path
+
+
+def _cli(stack, *args):
+    return run_cli(*args, env={"WORKBENCH_HOME": str(stack[3]), "WORKBENCH_PLUGINS": PLUGIN, "COLUMNS": "200"})
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """What the CLI said went wrong (other stderr lines are library warnings, e.g. platformdirs')."""
+    assert "Traceback" not in stderr, stderr
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def _import(stack, name, rows, tmp_path):
+    from workbench.evals import datasets
+    from workbench.evals.cases import Case
+
+    return datasets.import_cases(stack[0], name, [Case(**r) for r in rows], f"{name}.jsonl")
+
+
+# --- the known answer table ---------------------------------------------------------------------------
+
+
+def test_comparison_of_a_known_table_is_exactly_right(stack, tmp_path):
+    """50 cases, two deterministic arms: Newcombe's (1998) first example. The pass rates, Wilson intervals
+    (checked against scipy), the paired interval (the published numbers), McNemar's exact p (scipy) and the
+    flipped cases all come out exactly."""
+    from scipy.stats import binomtest
+
+    from workbench.evals.config import ExperimentConfig
+    from workbench.experiment.compare import compare
+    from workbench.experiment.run import ExperimentRun
+    from workbench.tasks.runner import TaskRunner
+
+    store, client, service, _ = stack
+    _import(stack, "newcombe", [{"id": f"case-{i:02d}", "input": f"case {i:02d}", "expected": "yes"} for i in range(50)],
+            tmp_path)
+    seen = []
+    a, b = ExperimentRun(store, TaskRunner(client, service)).run(
+        "newcombe", [ExperimentConfig(name="a", model="test:arm_a"), ExperimentConfig(name="b", model="test:arm_b")],
+        progress=seen.append)
+    assert a["status"] == b["status"] == "completed"
+    assert seen[-1].done == seen[-1].total == 100 and seen[-1].passed == 48 + 38
+
+    c = compare(store, a["name"], b["name"])
+    assert c.paired_cases == 50 and (c.a.passed, c.b.passed) == (48, 38)
+    assert c.a.rate == pytest.approx(0.96, abs=1e-12) and c.b.rate == pytest.approx(0.76, abs=1e-12)
+    for arm, passed in ((c.a, 48), (c.b, 38)):
+        ci = binomtest(passed, 50).proportion_ci(0.95, method="wilson")
+        assert arm.interval == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert c.diff == pytest.approx(-0.2, abs=1e-12)
+    # Newcombe (1998), Table II, example (a): A - B in [0.0569, 0.3404]; here B - A, so negated and swapped.
+    assert c.diff_interval == pytest.approx((-0.3404, -0.0569), abs=5e-5)
+    assert c.p_value == pytest.approx(binomtest(2, 14, 0.5).pvalue, rel=1e-12)
+    assert c.fixed == ["case-48", "case-49"]
+    assert c.broken == [f"case-{i}" for i in range(36, 48)]
+
+    # Each case is a normal traced task: its row names it, and its trace holds the model call.
+    rows = {r["case_id"]: r for r in __import__("workbench").experiment_results(a["name"], store).to_dict("records")}
+    assert len(rows) == 50 and all(r["status"] == "done" and r["task_id"] for r in rows.values())
+    events = service.events(rows["case-07"]["task_id"])
+    assert [e["kind"] for e in events if e["kind"] == "llm_call"] == ["llm_call"]
+    assert service.get(rows["case-07"]["task_id"])["status"] == "completed"
+
+    # The same numbers through the CLI, and the refusal of experiments on different datasets.
+    shown = _cli(stack, "experiment", "compare", a["name"], b["name"], "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["diff_interval"] == pytest.approx([-0.3404, -0.0569], abs=5e-5)
+    assert data["broken"] == c.broken and data["fixed"] == c.fixed
+    shown = json.loads(_cli(stack, "experiment", "show", b["name"], "--failed", "--json").stdout)
+    assert [r["case_id"] for r in shown["results"]] == c.broken and shown["passed"] == 38
+    text = _cli(stack, "experiment", "compare", a["name"], b["name"])
+    assert "Newcombe" in text.stdout and "McNemar" in text.stdout and "case-48, case-49" in text.stdout
+
+    _import(stack, "other", [{"id": "x", "input": "case 01", "expected": "yes"}], tmp_path)
+    (other,) = ExperimentRun(store, TaskRunner(client, service)).run("other", [ExperimentConfig(name="a", model="test:arm_a")])
+    refused = _cli(stack, "experiment", "compare", a["name"], other["name"])
+    assert refused.returncode == 2
+    (line,) = _error_lines(refused.stderr)
+    assert "newcombe v1" in line and "other v1" in line and "same cases" in line
+
+    frame = __import__("workbench").experiments(store)
+    assert {a["name"], b["name"], other["name"]} <= set(frame["name"])
+    assert frame.set_index("name").loc[a["name"], "pass_rate"] == pytest.approx(0.96)
+
+
+# --- resume after a crash -----------------------------------------------------------------------------
+
+
+def _rows(store, name):
+    with store.pool.connection() as conn:
+        return conn.execute(
+            "SELECT r.case_id, r.status, r.task_id, r.passed FROM experiment_results r JOIN experiments e "
+            "ON e.id = r.experiment_id WHERE e.name = %s ORDER BY r.case_id", (name,)).fetchall()
+
+
+def test_a_killed_run_resumes_and_ends_with_each_case_exactly_once(stack, tmp_path):
+    store = stack[0]
+    n = 10
+    _import(stack, "naps", [{"id": f"n{i}", "input": f"nap {i}", "expected": f"nap {i}"} for i in range(n)], tmp_path)
+    config = _config(tmp_path / "nap.yaml", model="test:nap")
+    env = {**os.environ, "WORKBENCH_HOME": str(stack[3]), "WORKBENCH_PLUGINS": PLUGIN}
+    args = [sys.executable, "-m", "workbench", "experiment", "run", "--dataset", "naps", "--config", str(config)]
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = [r for r in _rows(store, "nap-naps-1") if r[1] == "done"]
+            if len(done) >= 3:
+                break
+            assert proc.poll() is None, proc.stdout.read().decode()
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # the process running the experiment, mid-run
+        proc.wait(10)
+    finally:
+        try:  # its Dask workers, once the crash has happened: they must not outlive the test
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    before = {r[0]: r[2] for r in _rows(store, "nap-naps-1") if r[1] == "done"}
+    assert 3 <= len(before) < n, "the kill should land mid-run"
+
+    again = run_cli("experiment", "run", "--dataset", "naps", "--config", str(config), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "resuming nap-naps-1" in again.stderr
+    after = _rows(store, "nap-naps-1")
+    assert [r[0] for r in after] == sorted(f"n{i}" for i in range(n))  # one row per case, no more
+    assert all(r[1] == "done" and r[3] for r in after)
+    assert {r[0]: r[2] for r in after if r[0] in before} == before  # finished cases were not run again
+    with store.pool.connection() as conn:
+        owners = conn.execute(
+            "SELECT t.status, t.result->>'case_id' FROM experiment_results r JOIN experiments e ON e.id = r.experiment_id "
+            "JOIN tasks t ON t.id = r.task_id WHERE e.name = 'nap-naps-1' ORDER BY r.case_id").fetchall()
+        experiments = conn.execute("SELECT status FROM experiments WHERE dataset = 'naps'").fetchall()
+    assert owners == [("completed", f"n{i}") for i in sorted(range(n), key=lambda i: f"n{i}")]  # each row, its task
+    assert experiments == [("completed",)]
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+
+
+def test_dataset_versions_follow_the_content(stack, tmp_path):
+    rows = [{"id": "q1", "input": "2+2?", "expected": "4"}, {"id": "q2", "input": "3+3?", "expected": "6"}]
+    first = _cli(stack, "datasets", "import", str(_jsonl(tmp_path / "a.jsonl", rows)), "--name", "math", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["version"] == 1 and json.loads(first.stdout)["created"]
+    same = _cli(stack, "datasets", "import", str(_jsonl(tmp_path / "b.jsonl", rows)), "--name", "math", "--json")
+    assert json.loads(same.stdout) | {} == {**json.loads(first.stdout), "created": False}
+    changed = _cli(stack, "datasets", "import", str(_jsonl(tmp_path / "c.jsonl", [*rows[:1], {**rows[1], "expected": "7"}])),
+                   "--name", "math", "--json")
+    assert json.loads(changed.stdout)["version"] == 2
+    shown = json.loads(_cli(stack, "datasets", "show", "math", "--version", "1", "--json").stdout)
+    assert [c["expected"] for c in shown["cases"]] == ["4", "6"] and shown["versions"] == 2
+    missing = _cli(stack, "datasets", "show", "maths")
+    assert missing.returncode == 4
+    (line,) = _error_lines(missing.stderr)
+    assert "No dataset 'maths'" in line and "math" in line
+
+
+@pytest.mark.parametrize("name, content, where", [
+    ("bad.jsonl", '{"id": "a", "input": "x", "expected": "y"}\n{"id": "b", "input": "x", "expected": "y"}\n'
+                  '{"id": "c", "input": "x", oops}\n', "bad.jsonl: line 3: not valid JSON"),
+    ("bad.jsonl", '{"id": "a", "input": "x", "expected": "y"}\n{"id": "b", "input": "x"}\n',
+     "bad.jsonl: line 2: checker 'exact' needs an expected answer"),
+    ("bad.jsonl", '{"id": "a", "input": "x", "expected": "y", "colour": "red"}\n', "line 1: colour: Extra inputs"),
+    ("bad.csv", 'id,input,expected\na,x,y\nb,,y\n', "bad.csv: row 2 (line 3): input:"),
+    ("bad.csv", 'id,input,expected,checker\na,x,y,{"kind": "regex"}\n', "row 1 (line 2): checker 'regex' needs patterns"),
+    ("bad.jsonl", '{"id": "a", "input": "x", "expected": "y"}\n{"id": "a", "input": "z", "expected": "y"}\n',
+     "row 2: case id 'a' repeats row 1"),
+])
+def test_a_malformed_row_is_named_and_nothing_is_imported(stack, tmp_path, name, content, where):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    result = _cli(stack, "datasets", "import", str(path), "--name", "broken")
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = _error_lines(result.stderr)
+    assert where in line, line
+    listed = json.loads(_cli(stack, "datasets", "list", "--json").stdout)
+    assert "broken" not in {d["name"] for d in listed}
+
+
+def test_parquet_and_csv_rows_import_like_jsonl(stack, tmp_path):
+    import pandas as pd
+
+    rows = [{"id": "p1", "input": "hi", "expected": "hi", "tags": "a;b"}, {"id": "p2", "input": "yo", "expected": "yo", "tags": ""}]
+    pd.DataFrame(rows).to_parquet(tmp_path / "d.parquet")
+    pd.DataFrame(rows).to_csv(tmp_path / "d.csv", index=False)
+    got = [json.loads(_cli(stack, "datasets", "import", str(tmp_path / f), "--name", "tabular", "--json").stdout)
+           for f in ("d.parquet", "d.csv")]
+    assert got[0]["version"] == got[1]["version"] == 1 and not got[1]["created"]  # the same content
+
+
+def test_unknown_config_key_is_refused_by_name_before_anything_runs(stack, tmp_path):
+    _import(stack, "tiny", [{"id": "t", "input": "case 01", "expected": "yes"}], tmp_path)
+    good = _config(tmp_path / "good.yaml", model="test:arm_a")
+    bad = _config(tmp_path / "bad.yaml", model="test:arm_a", mode="single", temprature=0.2)
+    result = _cli(stack, "experiment", "run", "--dataset", "tiny", "--config", str(good), "--config", str(bad))
+    assert result.returncode != 0
+    (line,) = _error_lines(result.stderr)
+    assert "bad.yaml: unknown key 'temprature'" in line
+    wrong = _config(tmp_path / "wrong.yaml", model="test:arm_a", mode="looping")
+    result = _cli(stack, "experiment", "run", "--dataset", "tiny", "--config", str(wrong))
+    assert result.returncode != 0 and "wrong.yaml: mode:" in result.stderr
+    loop = _config(tmp_path / "loop.yaml", model="test:arm_a", mode="loop")
+    result = _cli(stack, "experiment", "run", "--dataset", "tiny", "--config", str(loop))
+    assert result.returncode == 2
+    (line,) = _error_lines(result.stderr)
+    assert "loop: mode loop cannot answer case 't'" in line
+    listed = json.loads(_cli(stack, "experiment", "list", "--json").stdout)
+    assert "tiny" not in {e["dataset"] for e in listed}
+
+
+# --- HumanEval through the CLI ----------------------------------------------------------------------------
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_humaneval_subset_in_two_configurations_end_to_end(stack, tmp_path):
+    """Import HumanEval, run its first 3 problems in two configurations through the CLI (the hidden tests run
+    in the sandbox on the workers), compare: the one wrong answer is the one flipped case."""
+    imported = _cli(stack, "datasets", "import", "humaneval", "--name", "he", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["cases"] == 164
+    good = _config(tmp_path / "canon.yaml", model="test:canon", mode="single", temperature=0, max_tokens=512)
+    bad = _config(tmp_path / "broken.yaml", model="test:canon_but_truncate", mode="single")
+    ran = _cli(stack, "experiment", "run", "--dataset", "he", "--config", str(good), "--config", str(bad),
+               "--limit", "3", "--json")
+    assert ran.returncode == 0, ran.stderr
+    by_name = {e["name"]: e for e in json.loads(ran.stdout)}
+    assert by_name["canon-he-1"]["passed"] == 3 and by_name["broken-he-1"]["passed"] == 2
+    assert all(e["done"] == e["cases"] == 3 for e in by_name.values())
+    compared = json.loads(_cli(stack, "experiment", "compare", "canon-he-1", "broken-he-1", "--json").stdout)
+    assert compared["broken"] == ["HumanEval/2"] and compared["fixed"] == [] and compared["paired_cases"] == 3

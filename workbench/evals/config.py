@@ -1,0 +1,77 @@
+"""An experiment's configuration: one YAML file, checked by pydantic; an unknown key is refused by name.
+
+    # configs/greedy.yaml
+    name: greedy            # default: the file's stem
+    model: local:qwen2.5-coder-1.5b
+    mode: single            # single | loop | resample | agent
+    temperature: 0
+    seed: 1
+    max_tokens: 1024
+    loop: {max_rounds: 3}   # mode loop
+    samples: 4              # mode resample: at most this many samples
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workbench.errors import ConfigError, field_errors
+
+Mode = Literal["single", "loop", "resample", "agent"]
+
+
+class LoopSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_rounds: int = Field(3, ge=1, le=10)
+
+
+class ExperimentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(..., min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: str | None = Field(None, description="provider:model or alias; the default model when omitted")
+    mode: Mode = "single"
+    temperature: float = Field(0.0, ge=0, le=2)
+    seed: int | None = None
+    max_tokens: int = Field(1024, ge=1, le=32768)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    samples: int = Field(4, ge=1, le=50, description="resample: at most this many samples")
+    prompt_version: str | None = Field(None, description="a label for the prompt the cases use (recorded only)")
+
+    def digest(self) -> str:
+        """Equal settings hash alike (a resumed run finds its experiment by this)."""
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse(data: object, where: str) -> ExperimentConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings (model, mode, temperature, ...).")
+    try:
+        return ExperimentConfig(**data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        unknown = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
+        if unknown:
+            known = ", ".join(ExperimentConfig.model_fields)
+            raise ConfigError(f"{where}: unknown key {', '.join(repr(k) for k in unknown)}; known keys: {known}.") from None
+        raise ConfigError(f"{where}: {field_errors(errors)}.") from None
+
+
+def load(path: str | Path) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the configuration {path}: {exc.strerror or exc}.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML ({str(exc).splitlines()[0]}).") from None
+    if isinstance(data, dict):
+        data = {"name": path.stem, **data}
+    return parse(data, path.name)
