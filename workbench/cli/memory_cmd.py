@@ -109,23 +109,30 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print the numbers 
 
 
 @memory_app.command("prune")
-def prune() -> None:
+def prune(as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Delete the entries whose score fell below the threshold (they led to failures; never retrieved)."""
     with _Opened() as mem:
         removed = mem.prune()
+    if as_json:
+        print(json.dumps({"removed": removed}))
+        return
     Console().print(f"removed {removed} retired entr{'y' if removed == 1 else 'ies'}")
 
 
 @memory_app.command("reembed")
-def reembed() -> None:
+def reembed(as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Re-embed the entries an earlier embedding model wrote (search compares one model's vectors only)."""
     with _Opened() as mem:
         done = mem.reembed()
+    if as_json:
+        print(json.dumps({"reembedded": done, "model": mem.embedder.model_id}))
+        return
     Console().print(f"re-embedded {done} entr{'y' if done == 1 else 'ies'} with {mem.embedder.model_id}")
 
 
 @memory_app.command("export")
-def export(file: Path = typer.Argument(..., help="JSON Lines file to write (one entry a line, no vectors).")) -> None:
+def export(file: Path = typer.Argument(..., help="JSON Lines file to write (one entry a line, no vectors)."),
+           as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Write every entry to FILE (vectors are left out: an import embeds again, with its own model)."""
     with _Opened() as mem:
         rows = list(mem.rows())
@@ -134,16 +141,23 @@ def export(file: Path = typer.Argument(..., help="JSON Lines file to write (one 
         for row in rows:
             out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
     tmp.replace(file)
+    if as_json:
+        print(json.dumps({"exported": len(rows), "file": str(file)}))
+        return
     Console().print(f"exported {len(rows)} entries to {plain(file)}")
 
 
 @memory_app.command("import")
-def import_(file: Path = typer.Argument(..., help="JSON Lines file written by `workbench memory export`.")) -> None:
+def import_(file: Path = typer.Argument(..., help="JSON Lines file written by `workbench memory export`."),
+            as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Add the entries of FILE (near-duplicates merge). Every row is checked first: one bad row imports nothing."""
     entries = read_import(file)
     with _Opened() as mem:
         added = mem.add_many(entries)
     merged = sum(1 for a in added if a.merged)
+    if as_json:
+        print(json.dumps({"imported": len(added) - merged, "merged": merged}))
+        return
     Console().print(f"imported {len(added) - merged} entries, merged {merged} into near-duplicates")
 
 
