@@ -48,7 +48,6 @@ from workbench.agents.guards import Budget
 from workbench.code import prompts
 from workbench.code.candidates import Candidate, best, trusted_failures
 from workbench.code.judge import Judge, Verdict
-from workbench.code.rules import is_rule_test
 from workbench.code.stopping import Until, complete_until, enough_tests, files_closed
 from workbench.code.task import CodeTask, CodeTaskError, count_assertions, count_tests, parse_task
 from workbench.code.testcheck import check_tests, request_names
@@ -62,7 +61,6 @@ SAMPLE_TEMPERATURE = 0.8  # a "sample" round: a fresh draw, seeded by its round 
 TOKENS_PER_TEST = 64  # the test round's answer is capped to what its tests need: small models otherwise
 #                       repeat near-identical tests until max_tokens, at ~14 tokens/s on 2 cores
 CODE_KINDS = ("code", "sample", "fix")
-RULE_FIX = "a rule the request states"  # how a fix for rule tests' failures starts its decision (asked once)
 NOTHING_TO_JUDGE = "no example in the request to judge it by: it is judged once the tests are written"
 
 
@@ -296,12 +294,6 @@ def _next_round(task: CodeTask, judge: Judge, top: Candidate | None, pool: list[
         why = (f"round {top.number}'s answer fails {len(trusted)} test(s) that another answer passes: a fix, "
                f"shown only those")
         return "fix", why, _fix_messages(task, judge, top, verdict, trusted, None), {}
-    broken_rules = {t for t in verdict.other_tests - verdict.passed_tests if is_rule_test(t)}
-    if broken_rules and not any(r.decision.startswith(RULE_FIX) for r in rounds):
-        why = (f"{RULE_FIX}: round {top.number}'s answer passes the examples but fails {len(broken_rules)} test(s) "
-               f"written for one stated rule each; a fix, shown only those (once: a rule's test may be wrong, "
-               f"and the answer kept is still chosen by the examples and agreement)")
-        return "fix", why, _fix_messages(task, judge, top, verdict, broken_rules, None), {}
     why = (f"round {top.number}'s answer passes the examples but fails tests no other answer passes yet "
            f"(the tests may be wrong): a fresh answer to compare")
     return sample[0], why, prompts.code_prompt(task, {}), sample[1]

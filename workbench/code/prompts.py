@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from workbench.code.rules import RULE_TEST_NAMES
 from workbench.code.task import CodeTask
 from workbench.sandbox.runtimes import SandboxRun
 
@@ -24,10 +23,7 @@ SYSTEM = ("You are a careful programmer. You answer with complete files in fence
 
 
 def max_tests(task: CodeTask) -> int:
-    """How many tests the model may write: one per stated rule; else fewer when the task's examples are
-    tests already."""
-    if task.rules:
-        return len(task.rules)
+    """How many tests the model may write: fewer when the task's examples are tests already."""
     return MAX_TESTS_BESIDE_EXAMPLES if task.example_tests else MAX_TESTS
 
 
@@ -37,42 +33,6 @@ def _block(task: CodeTask, name: str, source: str) -> str:
 
 
 def tests_prompt(task: CodeTask) -> list[dict]:
-    return rule_tests_prompt(task) if task.rules else _tests_prompt(task)
-
-
-def rule_tests_prompt(task: CodeTask) -> list[dict]:
-    """One test per rule the request states, in order, named after its number: a failure then says which
-    rule the code breaks (`workbench.code.rules`)."""
-    lang = task.lang
-    numbered = "\n".join(f"{n}. {rule}" for n, rule in enumerate(task.rules, 1))
-    name = RULE_TEST_NAMES[task.language]
-    body = (
-        f"Task:\n{task.text}\n\n"
-        f"Write ONLY the test file {task.test_file} for this task, using {lang.framework}.\n"
-        f"The task states these rules:\n{numbered}\n\n"
-        f"- Write exactly {len(task.rules)} tests: one for each rule, in this order, each named after its rule's "
-        f"number: {name.format(n=1)}, {name.format(n=2)}, ...\n"
-        f"- Each test checks its own rule with inputs you choose, and has at least one assertion. Where a rule says "
-        f"an error is raised or thrown, assert exactly that error.\n"
-        f"- The task's own examples are tested already: do not repeat them.\n"
-        f"- The code under test will be in {task.solution_file}; import it with: "
-        f"{lang.import_hint.format(stem=task.stem, module=task.module)}\n"
-        f"- Do not write the solution.\n\n"
-        f"The file looks like this (fill in the UPPERCASE parts):\n"
-        f"{_block(task, task.test_file, _rule_skeleton(task))}\n\n"
-        f"Answer with one code block whose first line is a comment with the file name {task.test_file}."
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
-
-
-def _rule_skeleton(task: CodeTask) -> str:
-    """The test file's shape with its one test named as rule 1's (small models copy the skeleton's names)."""
-    skeleton = task.test_skeleton(with_examples=False)
-    return (skeleton.replace("test_WHAT_IT_CHECKS", "test_rule_1_WHAT_IT_CHECKS")
-            .replace('"WHAT IT CHECKS"', '"rule 1: WHAT IT CHECKS"').replace("void whatItChecks", "void rule1WhatItChecks"))
-
-
-def _tests_prompt(task: CodeTask) -> list[dict]:
     lang = task.lang
     body = (
         f"Task:\n{task.text}\n\n"

@@ -13,7 +13,6 @@ from pathlib import PurePosixPath
 
 from workbench.code.example_tests import EXAMPLE_STYLES, ExampleStyle, ExampleTest, call_and_result
 from workbench.code.examples import Example, find_examples
-from workbench.code.rules import stated_rules
 from workbench.errors import WorkbenchError
 from workbench.sandbox.runtimes import get_runtime
 
@@ -145,11 +144,6 @@ class CodeTask:
         for word, python in self.lang.literal_words:  # `isEven(2) returns true` -> True
             text = re.sub(rf"\b{word}\b", python, text)
         return find_examples(text, self.function_name)
-
-    @cached_property
-    def rules(self) -> list[str]:
-        """The rules the request states (`workbench.code.rules`): each gets a test of its own."""
-        return stated_rules(self.text)
 
     @cached_property
     def example_cases(self) -> list[ExampleTest]:
