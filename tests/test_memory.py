@@ -4,41 +4,20 @@ owners, decay, near-duplicates, damaged rows, the events every use leaves, and a
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from helpers import require
+from test_store import pg_home, store  # noqa: F401  (module fixtures: the embedded Postgres home and store)
 
 from workbench import memory, telemetry
 from workbench.code.loop import CodeResult, Round
 from workbench.code.task import parse_task
 from workbench.memory import embedder as embedder_mod
 from workbench.memory.store import MemoryInputError, MemoryStore, NewEntry
-from workbench.store import Store
-from workbench.store import postgres as embedded
 
 REVERSE = "Write a Python function reverse_words(s) in words.py that reverses the order of the words in s."
 REVERSE_CODE = "def reverse_words(s):\n    return ' '.join(reversed(s.split()))\n"
 WRONG_CODE = "def reverse_words(s):\n    return s[::-1]\n"
-
-
-@pytest.fixture(scope="module")
-def pg_home():
-    root = Path(tempfile.mkdtemp(prefix="wb-memory-"))
-    home = root / "home"
-    home.mkdir()
-    yield home
-    embedded.stop(home / "postgres")
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def store(pg_home):
-    s = Store.open(pg_home, url="")
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")
