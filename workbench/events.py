@@ -37,6 +37,7 @@ class Kind(enum.StrEnum):
     ALERT = "alert"
     CONFIG = "config"
     HEALTH_CHECK = "health_check"
+    ACCESS_DENIED = "access_denied"  # a request refused by the API-key guard (reason, path, no key material)
 
 
 # What a kind's rows mean, for readers that must pick the right rows (the Data specialist's prompt): an

@@ -28,6 +28,7 @@ from workbench.cli import (
     demo,
     doctor,
     exits,
+    keys,
     mcp_cmd,
     models,
     pipelines,
@@ -65,7 +66,7 @@ def _root(
     """Run autonomous AI agents on a local model, log every execution, study it."""
 
 
-COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd)
+COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd, keys)
 for _command in COMMANDS:
     _command.register(app)
 

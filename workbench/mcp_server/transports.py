@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from workbench.errors import ConfigError
 from workbench.mcp_server.server import McpGateway
-from workbench.server.auth import ApiKeyGuard
+from workbench.server.auth import ApiKeyGuard, KeyRing
 from workbench.server.guards import is_loopback
 
 MCP_PATH = "/mcp"
@@ -46,7 +46,7 @@ def http_app(gateway: McpGateway, host: str, api_key: SecretStr | None) -> Any:
     """The streamable-HTTP ASGI app at /mcp, behind the API key when one is set."""
     check_bind(host, api_key)
     app = gateway.server().streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    return ApiKeyGuard(app, api_key.get_secret_value()) if api_key is not None else app
+    return ApiKeyGuard(app, KeyRing(api_key.get_secret_value())) if api_key is not None else app
 
 
 def serve_http(gateway: McpGateway, host: str, port: int, api_key: SecretStr | None) -> None:
