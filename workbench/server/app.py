@@ -21,7 +21,7 @@ from workbench import doctor, health
 from workbench.config import Settings, get_settings
 from workbench.errors import WorkbenchError, field_errors
 from workbench.gateway import breaker
-from workbench.server import api_admin, api_plans, api_v1, auth, guards, openai_routes, schedules
+from workbench.server import api_admin, api_plans, api_v1, auth, degraded, guards, openai_routes, schedules
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
@@ -102,6 +102,7 @@ def create_app(host: str | None = None) -> FastAPI:
             "status": "ok" if not failed else "degraded",
             "failed": failed,
             "model": settings.model,
+            "degraded": degraded.degraded(results),  # each failing component: detail, fix, what still works
             "checks": [r.as_dict() for r in results],
             "breakers": breaker.snapshot(),  # per deployment: closed / open / half_open, rolling success rate, latency
         }
@@ -123,6 +124,7 @@ def _guard(app: FastAPI, settings: Settings, host: str | None) -> None:
     and their scopes (when any key exists), the body limit (see guards.py and auth.py)."""
     env_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     app.state.keyring = auth.KeyRing(env_key)  # the login form checks the same keys
+    degraded.install(app)  # innermost: only requests the guards let through reach the store gate
     app.add_middleware(guards.BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(auth.ApiKeyGuard, keyring=app.state.keyring)
     app.add_middleware(guards.OriginGuard, extra_origins=guards.split_list(settings.allowed_origins))
