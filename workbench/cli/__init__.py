@@ -21,6 +21,7 @@ import sys
 import typer
 
 from workbench.cli import (
+    backup_cmd,
     chat,
     code,
     config_cmd,
@@ -66,7 +67,8 @@ def _root(
     """Run autonomous AI agents on a local model, log every execution, study it."""
 
 
-COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd, keys)
+COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, mcp_cmd, keys,
+            backup_cmd)
 for _command in COMMANDS:
     _command.register(app)
 
