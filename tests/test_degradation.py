@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import httpx
@@ -123,3 +124,39 @@ def test_a_locked_duckdb_file_shows_and_clears(served):
     finally:
         holder.close()
     assert wait_for(lambda: component(health(served)[0], "duckdb") is None, 40)
+
+
+# --- an external Dask scheduler that goes away and comes back ----------------------------------------------
+
+def start_scheduler(port: int, workdir: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "dask"), "scheduler", "--host", "127.0.0.1",
+                             "--port", str(port), "--no-dashboard"], cwd=workdir, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: _listening(port), 60), "the Dask scheduler did not start"
+    return proc
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_lost_dask_scheduler_shows_and_the_client_reconnects(tmp_path):
+    port = free_port()
+    scheduler = start_scheduler(port, tmp_path)
+    try:
+        with served_app("degraded-dask", WORKBENCH_MODEL="test:echo",
+                        WORKBENCH_DASK_SCHEDULER=f"tcp://127.0.0.1:{port}") as served:
+            assert component(health(served)[0], "dask") is None
+            scheduler.kill()
+            scheduler.wait(30)
+            lost = wait_for(lambda: component(health(served)[0], "dask"), 20)
+            assert lost and "lost" in lost["detail"] and "new tasks wait" in lost["impact"], lost
+            assert httpx.get(f"{served.url}/api/v1/tasks", timeout=60).status_code == 200  # the API still answers
+            scheduler = start_scheduler(port, tmp_path)  # within the client's 30 s reconnect window
+            assert wait_for(lambda: component(health(served)[0], "dask") is None, 30), "the client did not reconnect"
+    finally:
+        scheduler.kill()
+        scheduler.wait(30)
