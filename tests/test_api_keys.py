@@ -176,3 +176,40 @@ def test_every_denial_is_an_event_without_key_material(served, keys):
     for secret in keys.values():
         assert secret not in everything and secret not in log
         assert secret[13:] not in everything and secret[13:] not in log
+
+
+def test_the_key_ring_fails_closed_when_the_store_cannot_say():
+    """Keys read once stay in force while Postgres is down; a server that never read them lets in only
+    WORKBENCH_API_KEY (it cannot tell an open server from one whose keys it cannot read)."""
+    import asyncio
+    import shutil
+
+    from helpers import home_dir
+
+    from workbench.store import api_keys, close_store, open_store
+    from workbench.store import postgres as embedded
+
+    home = home_dir("wb-keyring-")
+    env_key = "k-env-0123456789abcdef"
+    try:
+        store = open_store(home, url="")
+        secret = api_keys.create(store, "ops", "submit")
+
+        async def scenario() -> None:
+            warm = auth.KeyRing(None)
+            assert (await warm.identify(secret, None))[0] == auth.Caller("ops", "submit")
+            assert embedded.stop(home / "postgres")
+            warm.refresh_soon()
+            assert (await warm.identify(secret, None))[0] == auth.Caller("ops", "submit")  # the last keys read
+            cold = auth.KeyRing(None)
+            assert await cold.enabled()  # unknown keys: a key is needed
+            caller, why = await cold.identify(secret, None)
+            assert caller is None and "unreachable" in why
+            with_env = auth.KeyRing(env_key)
+            assert (await with_env.identify(env_key, None))[0].scope == "admin"
+
+        asyncio.run(scenario())
+    finally:
+        close_store(timeout=5)
+        embedded.stop(home / "postgres")
+        shutil.rmtree(home, ignore_errors=True)
