@@ -99,7 +99,11 @@ def test_rest_scopes(served, keys):
         assert call(served, "GET", path, keys["alice"]).status_code == 403
         ok = call(served, "GET", path, keys["root"])
         assert ok.status_code == 200 and not any(secret in ok.text for secret in keys.values())
-    assert call(served, "GET", "/health").status_code == 200  # liveness stays open
+    anonymous = call(served, "GET", "/health")  # open, but without a key: up or not, no details
+    assert anonymous.status_code == 200 and set(anonymous.json()) == {"status", "failed", "details"}
+    detailed = call(served, "GET", "/health", keys["reader"]).json()
+    assert {"checks", "degraded", "breakers"} <= set(detailed) and detailed["status"] == anonymous.json()["status"]
+    assert call(served, "GET", "/health?quick=1").json()["status"] == "ok"
 
 
 def test_a_submit_key_cancels_only_its_own_tasks(served, keys):

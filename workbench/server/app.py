@@ -93,11 +93,14 @@ def create_app(host: str | None = None) -> FastAPI:
         return error_response(request, str(exc.detail), "HTTPError", exc.status_code, getattr(exc, "headers", None))
 
     @app.get("/health")
-    async def get_health(quick: bool = False) -> JSONResponse:
+    async def get_health(request: Request, quick: bool = False) -> JSONResponse:
         if quick:  # liveness only: the CLI uses it to find a running server for this WORKBENCH_HOME
             return JSONResponse({"status": "ok", "home": str(settings.home)})
         results = await cache.results()
         failed = [r.name for r in results if not r.ok]
+        if not auth.caller_of(request).may("read"):  # keys are required and none came: no details (paths, versions)
+            return JSONResponse({"status": "ok" if not failed else "degraded", "failed": failed,
+                                 "details": "send an API key (read scope) for the checks' details"})
         body: dict[str, Any] = {
             "status": "ok" if not failed else "degraded",
             "failed": failed,

@@ -13,7 +13,7 @@ Keys: WORKBENCH_API_KEY (an admin key, from the environment) and the named keys 
 Scopes (`SCOPE_RULES`, first match wins): `read` for GET and the task stream; `submit` for creating tasks,
 /v1 calls, cancelling one's own tasks and Panel sessions (their pages submit, cancel and approve); `admin`
 for keys, configuration, deleting tasks and cancelling other keys' tasks (checked in the route, which knows
-the owner). `/health` and `/login` stay open. A refusal is 401 (no or wrong key) or 403 (scope too small)
+the owner). `/health` and `/login` stay open; without a key /health says only whether each component is up. A refusal is 401 (no or wrong key) or 403 (scope too small)
 with a JSON body, one log line and one `access_denied` event naming the path, the client, the key's name
 and the reason, never key material; a browser asking for a page without a credential is redirected to the
 login page instead.
@@ -71,10 +71,11 @@ class Caller:
     authenticated: bool = True
 
     def may(self, scope: str) -> bool:
-        return api_keys.scope_allows(self.scope, scope)
+        return self.scope in api_keys.SCOPES and api_keys.scope_allows(self.scope, scope)
 
 
-ANONYMOUS = Caller("anonymous", "admin", authenticated=False)
+ANONYMOUS = Caller("anonymous", "admin", authenticated=False)  # the server has no keys: everyone may do anything
+NOBODY = Caller("nobody", "", authenticated=False)  # keys are required and none came: only the open paths
 
 
 def caller_of(request) -> Caller:
@@ -200,12 +201,15 @@ class ApiKeyGuard:
         self.keyring = keyring
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS \
-                or not await self.keyring.enabled():
+        if scope["type"] not in ("http", "websocket") or not await self.keyring.enabled():
             await self.app(scope, receive, send)
             return
         given = header(scope, "x-api-key") or (header(scope, "authorization") or "").removeprefix("Bearer ").strip()
         caller, why = await self.keyring.identify(given, cookie_value(scope, COOKIE))
+        if scope["path"] in OPEN_PATHS:  # open, but the route may show more to a caller with a key (/health)
+            scope[CALLER] = caller or NOBODY
+            await self.app(scope, receive, send)
+            return
         method = scope.get("method", "WEBSOCKET") if scope["type"] == "http" else "WEBSOCKET"
         need = needed_scope(method, scope["path"])
         if caller is not None and caller.may(need):
