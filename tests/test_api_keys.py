@@ -162,6 +162,9 @@ def test_a_revoked_key_stops_working(served, keys):
 
 
 def test_every_denial_is_an_event_without_key_material(served, keys):
+    assert call(served, "GET", "/api/v1/tasks", keys["reader"], headers={"Host": "evil.example"}).status_code == 400
+    assert call(served, "POST", "/api/v1/tasks", keys["alice"], json={"prompt": "x"},
+                headers={"Origin": "http://evil.example"}).status_code == 403
     assert call(served, "GET", "/api/v1/keys", keys["reader"]).status_code == 403
     deadline = time.monotonic() + 30
     rows: list = []
@@ -175,6 +178,7 @@ def test_every_denial_is_an_event_without_key_material(served, keys):
     assert "key 'reader' has scope read; GET /api/v1/keys needs admin" in reasons
     assert "no API key sent" in reasons and "wrong or revoked API key" in reasons
     assert "may cancel only its own tasks" in reasons
+    assert "Host 'evil.example' is not allowed" in reasons and "cross-site request from Origin" in reasons
     everything = reasons + " ".join(r[1] for r in rows)
     log = (REPO / "artifacts" / "apikeys-serve.log").read_text(errors="replace")
     for secret in keys.values():

@@ -34,7 +34,8 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from workbench.server.guards import ASGIApp, Receive, Scope, Send, client_of, header, refuse
+from workbench.server import guards
+from workbench.server.guards import ASGIApp, Receive, Scope, Send, header, refuse
 from workbench.store import api_keys
 
 COOKIE = "workbench_session"
@@ -181,15 +182,8 @@ class KeyRing:
 
 def record_denial(scope: Scope, status: int, reason: str, caller: Caller | None, need: str) -> None:
     """One `access_denied` event (never key material: the key's name at most)."""
-    from workbench import telemetry
-
-    try:
-        telemetry.emit("access_denied", task_id=None, error=reason,
-                       payload={"path": scope.get("path", ""), "method": scope.get("method", "WEBSOCKET"),
-                                "client": client_of(scope), "status": status, "needs": need,
-                                "key": caller.name if caller else None, "scope": caller.scope if caller else None})
-    except Exception as exc:  # the refusal stands even when the event cannot be kept; the log line says so
-        log.warning("could not record an access_denied event: %s", type(exc).__name__)
+    guards.record_denial(scope, status, reason, needs=need, key=caller.name if caller else None,
+                         scope=caller.scope if caller else None)
 
 
 class ApiKeyGuard:

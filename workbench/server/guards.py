@@ -2,7 +2,8 @@
 
 They wrap the whole app, so they see every HTTP request and every WebSocket handshake (Starlette runs
 `@app.middleware("http")` functions for HTTP only). Each refusal is a 4xx JSON body in the API's shape
-(`{"error": message, "type": kind}`; OpenAI's `{"error": {"message", "type"}}` under /v1/) and one log line.
+(`{"error": message, "type": kind}`; OpenAI's `{"error": {"message", "type"}}` under /v1/) and one log line;
+a wrong Host or a cross-site request is also an `access_denied` event (`record_denial`).
 
 - `HostGuard`: the Host header must name this server (DNS rebinding: a page on evil.example whose name
   resolves to 127.0.0.1 would otherwise talk to the workbench with the browser's same-origin rights).
@@ -80,6 +81,19 @@ async def refuse(scope: Scope, send: Send, status: int, message: str, kind: str,
     await send({"type": f"{prefix}.body", "body": body, "more_body": False})
 
 
+def record_denial(request: Scope, status: int, reason: str, **fields: Any) -> None:
+    """One `access_denied` event for a refused request: path, method, client, status, reason and `fields`
+    (the auth guard adds the key's name and scope; never key material)."""
+    from workbench import telemetry
+
+    try:
+        telemetry.emit("access_denied", task_id=None, error=reason,
+                       payload={"path": request.get("path", ""), "method": request.get("method", "WEBSOCKET"),
+                                "client": client_of(request), "status": status, **fields})
+    except Exception as exc:  # the refusal stands even when the event cannot be kept; the log line says so
+        log.warning("could not record an access_denied event: %s", type(exc).__name__)
+
+
 def host_name(value: str) -> str:
     """The host part of a Host header or netloc, lower-case, without port or IPv6 brackets."""
     value = value.strip().lower()
@@ -114,6 +128,7 @@ class HostGuard:
             given = header(scope, "host")
             if given is None or host_name(given) not in self.allowed:
                 shown = (given or "(none)")[:100]
+                record_denial(scope, 400, f"Host {shown!r} is not allowed")
                 await refuse(scope, send, 400, f"Host {shown!r} is not one this server answers to. If it should, add "
                                                f"it to WORKBENCH_ALLOWED_HOSTS (comma-separated).", "HostNotAllowed")
                 return
@@ -140,6 +155,7 @@ class OriginGuard:
         if kind == "websocket" or (kind == "http" and scope["method"] in STATE_CHANGING):
             origin = header(scope, "origin")
             if origin is not None and not self.same_site(scope, origin):
+                record_denial(scope, 403, f"cross-site request from Origin {origin[:100]!r}")
                 await refuse(scope, send, 403, f"Cross-site request refused (Origin {origin[:100]!r}). Use the "
                                                f"pages this server serves, or add that origin to "
                                                f"WORKBENCH_ALLOWED_ORIGINS (comma-separated).", "CrossSiteRequest")
