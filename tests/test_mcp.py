@@ -399,3 +399,37 @@ def test_http_refuses_to_bind_beyond_loopback_without_a_key(places):
     with pytest.raises(ConfigError, match="WORKBENCH_API_KEY"):
         http_app(gateway(places), "0.0.0.0", None)
     http_app(gateway(places), "0.0.0.0", SecretStr("k"))  # with a key it may
+
+
+@pytest.mark.timeout(180)
+def test_streamable_http_takes_the_stored_keys_of_an_open_store(places):
+    """With the store open in the MCP process, `workbench keys` keys work there too: a read key may not call
+    tools (POST needs the submit scope), a submit key may."""
+    import shutil
+
+    import httpx
+    import httpx2
+    from helpers import home_dir
+    from mcp.client.streamable_http import streamable_http_client
+
+    from workbench.mcp_server.transports import http_app
+    from workbench.store import api_keys, close_store, open_store
+    from workbench.store import postgres as embedded
+
+    home = home_dir("wb-mcp-keys-")
+    try:
+        store = open_store(home, url="")
+        reader, submitter = api_keys.create(store, "r", "read"), api_keys.create(store, "s", "submit")
+        with _HttpServer(http_app(gateway(places, tools=("read_file",)), "127.0.0.1", None)) as url:
+            call = {"json": {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                    "headers": {"Accept": "application/json, text/event-stream"}}
+            anonymous = httpx.post(url, **call)
+            read_only = httpx.post(url, **{**call, "headers": {**call["headers"], "X-API-Key": reader}})
+            with_key = streamable_http_client(url, http_client=httpx2.AsyncClient(headers={"X-API-Key": submitter}))
+            _, [result] = session(with_key, ("read_file", {"path": "notes.txt"}))
+        assert anonymous.status_code == 401 and read_only.status_code == 403
+        assert not result.is_error and text(result) == FILE_TEXT
+    finally:
+        close_store(timeout=10)
+        embedded.stop(home / "postgres")
+        shutil.rmtree(home, ignore_errors=True)

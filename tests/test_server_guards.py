@@ -243,3 +243,31 @@ def test_serve_treats_every_loopback_address_as_local():
     assert all(guards.is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"))
     assert not any(guards.is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.com"))
 
+
+
+# --- denial events ----------------------------------------------------------------------------------------
+
+def test_denials_are_events_within_a_budget_per_client(monkeypatch):
+    """A client sending wrong keys in a loop gets its refusals, but at most `limit` events per window; the
+    next window's first event says how many were left out. Another client has its own budget."""
+    from workbench.testing import MemorySink
+
+    budget = guards.DenialBudget(limit=3, window_s=60.0)
+    monkeypatch.setattr(guards, "DENIALS", budget)
+    c = client(guarded(KEY))
+    sink = MemorySink()
+    with sink:
+        for _ in range(5):
+            assert c.get("/api/v1/tasks", headers={"X-API-Key": "k-wrong-0123456789"}).status_code == 401
+        assert c.get("/api/v1/tasks", headers={"Host": "evil.example"}).status_code == 400  # same client
+    denied = [e for e in sink.events if e.kind == "access_denied"]
+    assert len(denied) == 3 and all(e.error == "wrong or revoked API key" for e in denied)
+    assert all("k-wrong" not in str(e.payload) for e in denied)
+    start, recorded, left_out = budget.windows["testclient"]
+    assert (recorded, left_out) == (3, 3)
+    budget.windows["testclient"] = (start - 61, recorded, left_out)  # the window has passed
+    with sink:
+        c.get("/api/v1/tasks")
+    latest = [e for e in sink.events if e.kind == "access_denied"][-1]
+    assert latest.payload["left_out_before"] == 3 and latest.error == "no API key sent"
+    assert budget.admit("10.0.0.9", 0.0) == (True, 0)  # another address: its own budget

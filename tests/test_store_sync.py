@@ -138,10 +138,16 @@ def test_copy_of_another_database_is_rebuilt(store, tmp_path, monkeypatch):
     syncer.sync_once()
     con = duckdb.connect(str(syncer.duckdb_path))
     con.execute("UPDATE _sync_state SET value = 'some-other-database' WHERE key = 'instance_id'")
+    con.execute("INSERT INTO events (seq, event_id, ts, kind) VALUES (-1, gen_random_uuid(), now(), 'only-here')")
+    old_rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
     con.close()
     result = syncer.sync_once()
     assert result.rebuilt
     assert duck_count(syncer.duckdb_path, "SELECT count(*) FROM events") == count(store, "SELECT count(*) FROM events")
+    # the copy it replaced was kept first, whole (with the row only it had)
+    [kept] = (tmp_path / "backups").glob("analytics-some-other-database-*.duckdb")
+    assert duck_count(kept, "SELECT count(*) FROM events") == old_rows
+    assert duck_count(kept, "SELECT count(*) FROM events WHERE kind = 'only-here'") == 1
 
 
 def test_parquet_parts_compact_and_garbage_is_collected(store, tmp_path, monkeypatch):

@@ -17,10 +17,13 @@ from workbench.health import Outcome, check
 from workbench.prices import listed_models
 from workbench.providers.local import status as local_status
 
+CLOUD_DOWN = "calls to this provider's models fail over along the gateway's policy chain (to the local model)"
+
+
 # --- checks of the foundation ----------------------------------------------------------------
 
 
-@check("weights")
+@check("weights", impact="the local model cannot answer; cloud models (when configured) still can")
 def _weights() -> Outcome:
     name = providers.resolve(None)
     if not name.startswith("local:"):
@@ -102,17 +105,17 @@ def _priced(provider: str) -> list[str]:
     return list(listed_models(provider))
 
 
-@check("provider openai")
+@check("provider openai", impact=CLOUD_DOWN)
 def _openai() -> Outcome:
     return _provider_check("openai", get_settings().openai_api_key is not None, "OPENAI_API_KEY")
 
 
-@check("provider groq")
+@check("provider groq", impact=CLOUD_DOWN)
 def _groq() -> Outcome:
     return _provider_check("groq", get_settings().groq_api_key is not None, "GROQ_API_KEY")
 
 
-@check("provider mistral")
+@check("provider mistral", impact=CLOUD_DOWN)
 def _mistral() -> Outcome:
     s = get_settings()
     if s.mistral_api_key is None:
@@ -127,20 +130,57 @@ def _mistral() -> Outcome:
     return "ok", "endpoint answered", ""
 
 
-@check("provider ollama")
+@check("provider ollama", impact=CLOUD_DOWN)
 def _ollama() -> Outcome:
     return _provider_check("ollama", get_settings().ollama_host is not None, "OLLAMA_HOST")
 
 
-@check("duckdb")
+@check("duckdb", impact="analytics (dashboards, the data specialist, notebooks) show data as of the last sync; "
+                         "tasks and events are unaffected and the sync catches up once the file is free")
 def _duckdb() -> Outcome:
+    """DuckDB works here, and the analytics file can be written: a sync in this process reports its last
+    round; otherwise the file is opened read-only (another process holding it for writing locks us out)."""
     import duckdb
+
+    from workbench.store import current_store
 
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(str(Path(tmp) / "probe.duckdb"))
         value = con.execute("select 42").fetchone()[0]
         con.close()
-    return ("ok", f"duckdb {duckdb.__version__} answers", "") if value == 42 else ("fail", "wrong answer", "")
+    if value != 42:
+        return "fail", "wrong answer", ""
+    path = get_settings().duckdb_path
+    fix = (f"close the other process that has {path} open (a duckdb shell or notebook?); notebooks should use "
+           f"workbench.store.analytics.query(), which reads the Parquet snapshots")
+    store = current_store()
+    sync = getattr(store, "background_sync", None)
+    if sync is not None:
+        if sync.last_error:
+            return "fail", f"the DuckDB sync into {path} fails: {sync.last_error[:300]}", fix
+        return "ok", f"duckdb {duckdb.__version__}; {path} synced ({sync.rounds} round(s))", ""
+    if path.exists():
+        try:
+            duckdb.connect(str(path), read_only=True).close()
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                return "fail", f"{path} is locked by another process: {str(exc)[:200]}", fix
+            raise
+    return "ok", f"duckdb {duckdb.__version__} answers", ""
+
+
+@check("dask", impact="new tasks wait (none starts) until the scheduler is back; the API and /v1 model calls "
+                      "still answer")
+def _dask() -> Outcome:
+    from workbench import cluster
+
+    if cluster.current_client() is None:
+        address = get_settings().dask_scheduler
+        return "skip", (f"no client in this process (scheduler {address})" if address
+                        else "no client in this process (`workbench serve` starts a local cluster)"), ""
+    ok, detail = cluster.health()
+    return ("ok", detail, "") if ok else ("fail", detail, "start the scheduler again (`dask scheduler`) or "
+                                                        "check WORKBENCH_DASK_SCHEDULER; the client reconnects")
 
 
 @check("disk space")

@@ -90,6 +90,25 @@ def get_client(connect_timeout: float = 30):
         return _state["client"]
 
 
+def current_client():
+    """The process's Dask client if one was made (running or not), else None; never starts one."""
+    return _state["client"]
+
+
+def health() -> tuple[bool, str]:
+    """(ok, detail) of this process's cluster. A client whose scheduler went away is no longer `running` (its
+    connection closed) and keeps trying to reconnect by itself (distributed's reconnect loop), so a
+    scheduler restarted at the same address is picked up without restarting the server."""
+    client = current_client()
+    if client is None:
+        return True, "no client in this process"
+    address = get_settings().dask_scheduler or "the local cluster"
+    if client.status != "running":
+        return False, f"the Dask scheduler at {address} is lost (client {client.status})"
+    info = client.scheduler_info(n_workers=-1)
+    return True, f"scheduler {info.get('address', address)}, {len(info.get('workers', {}))} worker(s)"
+
+
 def close_client() -> None:
     with _lock:
         if _state["client"] is not None:

@@ -38,6 +38,7 @@ class Kind(enum.StrEnum):
     CONFIG = "config"
     HEALTH_CHECK = "health_check"
     MEMORY = "memory"              # workbench.memory: a retrieval, cache hit, store, merge or feedback
+    ACCESS_DENIED = "access_denied"  # a request refused by the API-key guard (reason, path, no key material)
 
 
 # What a kind's rows mean, for readers that must pick the right rows (the Data specialist's prompt): an

@@ -22,6 +22,7 @@ class CheckResult:
     detail: str
     fix: str
     duration_ms: float
+    impact: str = ""  # what keeps working and what does not while this check fails (its Check's)
 
     @property
     def ok(self) -> bool:
@@ -36,14 +37,15 @@ class Check:
     name: str
     fn: Callable[[], Outcome]
     heavy: bool  # loads a model or starts processes: /health caches its result
+    impact: str = ""  # how the workbench degrades while it fails (shown by /health's `degraded` list)
 
 
 CHECKS: dict[str, Check] = {}
 
 
-def check(name: str, heavy: bool = False) -> Callable[[Callable[[], Outcome]], Callable[[], Outcome]]:
+def check(name: str, heavy: bool = False, impact: str = "") -> Callable[[Callable[[], Outcome]], Callable[[], Outcome]]:
     def decorate(fn: Callable[[], Outcome]) -> Callable[[], Outcome]:
-        CHECKS[name] = Check(name, fn, heavy)
+        CHECKS[name] = Check(name, fn, heavy, impact)
         return fn
 
     return decorate
@@ -55,4 +57,5 @@ def run_check(c: Check) -> CheckResult:
         status, detail, fix = c.fn()
     except Exception as exc:  # a check must report, not crash the doctor
         status, detail, fix = "fail", f"{type(exc).__name__}: {exc}", "see the detail above"
-    return CheckResult(c.name, status, detail, fix, (time.perf_counter() - start) * 1000)
+    return CheckResult(c.name, status, detail, fix, (time.perf_counter() - start) * 1000,
+                       c.impact if status == "fail" else "")

@@ -23,6 +23,7 @@ import sys
 import typer
 
 from workbench.cli import (
+    backup_cmd,
     chat,
     code,
     config_cmd,
@@ -32,6 +33,7 @@ from workbench.cli import (
     doctor,
     exits,
     experiment,
+    keys,
     mcp_cmd,
     memory_cmd,
     models,
@@ -73,7 +75,7 @@ def _root(
 
 
 COMMANDS = (config_cmd, models, chat, doctor, serve, tasks, db, sandbox, code, demo, trace, run, pipelines, datasets,
-            experiment, mcp_cmd, memory_cmd)
+            experiment, mcp_cmd, memory_cmd, keys, backup_cmd)
 for _command in COMMANDS:
     _command.register(app)
 

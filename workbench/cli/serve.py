@@ -32,12 +32,31 @@ def register(app: typer.Typer) -> None:
                               f"(or pass --port).")
         from workbench.server.guards import is_loopback
 
-        if not is_loopback(host) and settings.api_key is None:
+        if not is_loopback(host) and settings.api_key is None and not _stored_keys():
             raise ConfigError(
                 f"Binding to {host} exposes the workbench beyond this machine: set WORKBENCH_API_KEY to a non-empty "
-                f"secret first (it is then required on every request), or bind to 127.0.0.1."
+                f"secret or create a key (`workbench keys create NAME --scope admin`) first (a key is then required "
+                f"on every request), or bind to 127.0.0.1."
             )
         from workbench.server.app import create_app
 
         print(f"workbench serving on http://{host}:{port}  (chat: /chat, health: /health)", flush=True)
         uvicorn.run(create_app(host), host=host, port=port, log_level="warning", ws="websockets")
+
+
+def _stored_keys() -> int:
+    """How many active keys `workbench keys` has stored (0 when the store cannot say)."""
+    import warnings
+
+    from workbench.store import Store, api_keys
+
+    try:
+        with warnings.catch_warnings():  # the embedded server's import warns about XDG_RUNTIME_DIR: not ours
+            warnings.simplefilter("ignore")
+            store = Store.open(pool_size=1, writer=False)
+    except Exception:
+        return 0
+    try:
+        return len(api_keys.load(store).keys)
+    finally:
+        store.close()

@@ -1,8 +1,8 @@
 """How clients reach the MCP server: stdio (one client, the default) or streamable HTTP on a port.
 
 HTTP binds to 127.0.0.1 unless told otherwise, and refuses any other address without WORKBENCH_API_KEY;
-with a key set, every request must carry it (X-API-Key or Authorization: Bearer), checked as the
-workbench server checks its own.
+with a key set (or a named key stored, when the store is open), every request must carry one (X-API-Key or
+Authorization: Bearer), checked as the workbench server checks its own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from workbench.errors import ConfigError
 from workbench.mcp_server.server import McpGateway
-from workbench.server.auth import ApiKeyGuard
+from workbench.server.auth import ApiKeyGuard, KeyRing
 from workbench.server.guards import is_loopback
 
 MCP_PATH = "/mcp"
@@ -43,10 +43,11 @@ def check_bind(host: str, api_key: SecretStr | None) -> None:
 
 
 def http_app(gateway: McpGateway, host: str, api_key: SecretStr | None) -> Any:
-    """The streamable-HTTP ASGI app at /mcp, behind the API key when one is set."""
+    """The streamable-HTTP ASGI app at /mcp, behind the API keys: WORKBENCH_API_KEY and, when this process has
+    the store open, the named keys of `workbench keys` (POST /mcp needs the submit scope)."""
     check_bind(host, api_key)
     app = gateway.server().streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    return ApiKeyGuard(app, api_key.get_secret_value()) if api_key is not None else app
+    return ApiKeyGuard(app, KeyRing(api_key.get_secret_value() if api_key is not None else None))
 
 
 def serve_http(gateway: McpGateway, host: str, port: int, api_key: SecretStr | None) -> None:

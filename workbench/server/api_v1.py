@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import logging
 
-from fastapi import APIRouter, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 
 from workbench import events
+from workbench.server import auth
+from workbench.store import api_keys, get_store
 from workbench.tasks import states
 from workbench.tasks.api import TaskApi
 from workbench.tasks.records import NewTask, Task, TaskPage
@@ -46,7 +48,11 @@ def _tasks(request_or_ws) -> TaskApi:
 
 @router.post("/tasks", status_code=201, response_model=Task, responses=ERRORS)
 async def create_task(body: NewTask, request: Request) -> Task:
-    return await asyncio.to_thread(_tasks(request).create_and_submit, body)
+    task = await asyncio.to_thread(_tasks(request).create_and_submit, body)
+    caller = auth.caller_of(request)
+    if caller.authenticated:  # who submitted it: a submit key may cancel only its own tasks
+        await asyncio.to_thread(api_keys.set_owner, get_store(), task.id, caller.name)
+    return task
 
 
 @router.get("/tasks", response_model=TaskPage, responses=ERRORS)
@@ -67,6 +73,15 @@ async def update_task(task_id: str, body: TaskPatch, request: Request) -> Task:
 
 @router.post("/tasks/{task_id}/cancel", response_model=Task, responses=ERRORS)
 async def cancel_task(task_id: str, request: Request) -> Task:
+    caller = auth.caller_of(request)
+    if not caller.may("admin"):
+        await asyncio.to_thread(_tasks(request).get, task_id)  # 404 for an unknown task, as for everyone
+        owner = await asyncio.to_thread(api_keys.owner, get_store(), task_id)
+        if owner != caller.name:
+            reason = f"key {caller.name!r} may cancel only its own tasks; task {task_id} is {owner or 'nobody'}'s"
+            auth.record_denial(request.scope, 403, reason, caller, "admin")
+            raise HTTPException(403, "This task was not submitted with your key: cancelling another key's task "
+                                     "needs the admin scope.")
     return await asyncio.to_thread(_tasks(request).cancel, task_id)
 
 

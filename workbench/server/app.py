@@ -21,11 +21,11 @@ from workbench import doctor, health
 from workbench.config import Settings, get_settings
 from workbench.errors import WorkbenchError, field_errors
 from workbench.gateway import breaker
-from workbench.server import api_plans, api_v1, auth, guards, openai_routes, schedules
+from workbench.server import api_admin, api_plans, api_v1, auth, degraded, guards, openai_routes, schedules
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
-ROUTERS = (api_v1, api_plans, openai_routes, schedules)  # lifespans enter in this order
+ROUTERS = (api_v1, api_plans, api_admin, openai_routes, schedules)  # lifespans enter in this order
 
 
 class HealthCache:
@@ -93,15 +93,19 @@ def create_app(host: str | None = None) -> FastAPI:
         return error_response(request, str(exc.detail), "HTTPError", exc.status_code, getattr(exc, "headers", None))
 
     @app.get("/health")
-    async def get_health(quick: bool = False) -> JSONResponse:
+    async def get_health(request: Request, quick: bool = False) -> JSONResponse:
         if quick:  # liveness only: the CLI uses it to find a running server for this WORKBENCH_HOME
             return JSONResponse({"status": "ok", "home": str(settings.home)})
         results = await cache.results()
         failed = [r.name for r in results if not r.ok]
+        if not auth.caller_of(request).may("read"):  # keys are required and none came: no details (paths, versions)
+            return JSONResponse({"status": "ok" if not failed else "degraded", "failed": failed,
+                                 "details": "send an API key (read scope) for the checks' details"})
         body: dict[str, Any] = {
             "status": "ok" if not failed else "degraded",
             "failed": failed,
             "model": settings.model,
+            "degraded": degraded.degraded(results),  # each failing component: detail, fix, what still works
             "checks": [r.as_dict() for r in results],
             "breakers": breaker.snapshot(),  # per deployment: closed / open / half_open, rolling success rate, latency
         }
@@ -119,12 +123,13 @@ def create_app(host: str | None = None) -> FastAPI:
 
 
 def _guard(app: FastAPI, settings: Settings, host: str | None) -> None:
-    """Every request and WebSocket passes, outermost first: the Host allowlist, the Origin check, the API key
-    (when set), the body limit (see guards.py and auth.py)."""
-    app.state.api_key = settings.api_key  # the login form checks the same key
+    """Every request and WebSocket passes, outermost first: the Host allowlist, the Origin check, the API keys
+    and their scopes (when any key exists), the body limit (see guards.py and auth.py)."""
+    env_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    app.state.keyring = auth.KeyRing(env_key)  # the login form checks the same keys
+    degraded.install(app)  # innermost: only requests the guards let through reach the store gate
     app.add_middleware(guards.BodyLimit, limit=MAX_BODY_BYTES)
-    if settings.api_key is not None:
-        app.add_middleware(auth.ApiKeyGuard, key=settings.api_key.get_secret_value())
+    app.add_middleware(auth.ApiKeyGuard, keyring=app.state.keyring)
     app.add_middleware(guards.OriginGuard, extra_origins=guards.split_list(settings.allowed_origins))
     app.add_middleware(guards.HostGuard, bound_host=host or settings.host,
                        extra=guards.split_list(settings.allowed_hosts))

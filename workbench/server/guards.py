@@ -2,7 +2,8 @@
 
 They wrap the whole app, so they see every HTTP request and every WebSocket handshake (Starlette runs
 `@app.middleware("http")` functions for HTTP only). Each refusal is a 4xx JSON body in the API's shape
-(`{"error": message, "type": kind}`; OpenAI's `{"error": {"message", "type"}}` under /v1/) and one log line.
+(`{"error": message, "type": kind}`; OpenAI's `{"error": {"message", "type"}}` under /v1/) and one log line;
+a wrong Host or a cross-site request is also an `access_denied` event (`record_denial`).
 
 - `HostGuard`: the Host header must name this server (DNS rebinding: a page on evil.example whose name
   resolves to 127.0.0.1 would otherwise talk to the workbench with the browser's same-origin rights).
@@ -80,6 +81,54 @@ async def refuse(scope: Scope, send: Send, status: int, message: str, kind: str,
     await send({"type": f"{prefix}.body", "body": body, "more_body": False})
 
 
+class DenialBudget:
+    """At most `limit` access_denied events per client address per `window_s`: a client hammering the
+    server with bad keys must not fill the append-only events table. The first event of the next window
+    says how many were left out (every refusal still gets its log line)."""
+
+    def __init__(self, limit: int = 30, window_s: float = 60.0):
+        self.limit, self.window_s = limit, window_s
+        self.windows: dict[str, tuple[float, int, int]] = {}  # address -> (window start, recorded, left out)
+
+    def admit(self, address: str, now: float) -> tuple[bool, int]:
+        """(record this one?, how many were left out before it)."""
+        start, recorded, left_out = self.windows.get(address, (now, 0, 0))
+        carried = 0
+        if now - start >= self.window_s:
+            start, recorded, carried, left_out = now, 0, left_out, 0
+        if recorded >= self.limit:
+            self.windows[address] = (start, recorded, left_out + 1)
+            return False, 0
+        self.windows[address] = (start, recorded + 1, left_out)
+        if len(self.windows) > 10_000:  # many addresses: forget the oldest windows
+            for key in sorted(self.windows, key=lambda k: self.windows[k][0])[:5_000]:
+                del self.windows[key]
+        return True, carried
+
+
+DENIALS = DenialBudget()
+
+
+def record_denial(request: Scope, status: int, reason: str, **fields: Any) -> None:
+    """One `access_denied` event for a refused request: path, method, client, status, reason and `fields`
+    (the auth guard adds the key's name and scope; never key material), within DENIALS' budget."""
+    import time
+
+    from workbench import telemetry
+
+    client = request.get("client")
+    record, left_out = DENIALS.admit(client[0] if client else "?", time.monotonic())
+    if not record:
+        return
+    extra = {"left_out_before": left_out} if left_out else {}
+    try:
+        telemetry.emit("access_denied", task_id=None, error=reason,
+                       payload={"path": request.get("path", ""), "method": request.get("method", "WEBSOCKET"),
+                                "client": client_of(request), "status": status, **fields, **extra})
+    except Exception as exc:  # the refusal stands even when the event cannot be kept; the log line says so
+        log.warning("could not record an access_denied event: %s", type(exc).__name__)
+
+
 def host_name(value: str) -> str:
     """The host part of a Host header or netloc, lower-case, without port or IPv6 brackets."""
     value = value.strip().lower()
@@ -114,6 +163,7 @@ class HostGuard:
             given = header(scope, "host")
             if given is None or host_name(given) not in self.allowed:
                 shown = (given or "(none)")[:100]
+                record_denial(scope, 400, f"Host {shown!r} is not allowed")
                 await refuse(scope, send, 400, f"Host {shown!r} is not one this server answers to. If it should, add "
                                                f"it to WORKBENCH_ALLOWED_HOSTS (comma-separated).", "HostNotAllowed")
                 return
@@ -140,6 +190,7 @@ class OriginGuard:
         if kind == "websocket" or (kind == "http" and scope["method"] in STATE_CHANGING):
             origin = header(scope, "origin")
             if origin is not None and not self.same_site(scope, origin):
+                record_denial(scope, 403, f"cross-site request from Origin {origin[:100]!r}")
                 await refuse(scope, send, 403, f"Cross-site request refused (Origin {origin[:100]!r}). Use the "
                                                f"pages this server serves, or add that origin to "
                                                f"WORKBENCH_ALLOWED_ORIGINS (comma-separated).", "CrossSiteRequest")

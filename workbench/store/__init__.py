@@ -66,6 +66,7 @@ class Store:
                                    # checked at checkout and replaced instead of failing a task
                                    check=check_idle_connection)
         self.writer = EventWriter(conninfo, home=home) if writer else None
+        self.background_sync = None  # serve_store's DuckDB sync (its last error feeds the duckdb health check)
         self.closed = False
 
     # --- opening ---------------------------------------------------------------------------------
@@ -370,6 +371,7 @@ def serve_store(sync_interval_s: float | None = 2.0) -> Iterator[Store]:
         from workbench.store.sync import start_background_sync
 
         background = start_background_sync(store, interval_s=sync_interval_s)
+        store.background_sync = background
     try:
         yield store
     finally:

@@ -1,8 +1,9 @@
 """`postgres` health check for `workbench doctor` and `/health`.
 
-Uses the store already open in this process (the served app) when there is one. Otherwise it starts or
-attaches to the embedded server only for the check and releases it afterwards, so a doctor run never
-leaves a Postgres behind (a server some other process holds keeps running).
+Uses the store already open in this process (the served app) when there is one: a round trip that must
+answer within PING_TIMEOUT_S, so a stopped Postgres shows on /health at once instead of after the pool's
+30 s. Otherwise it starts or attaches to the embedded server only for the check and releases it afterwards,
+so a doctor run never leaves a Postgres behind (a server some other process holds keeps running).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import threading
 from workbench.health import Outcome, check
 
 _lock = threading.Lock()  # two concurrent checks must not start and stop the same server under each other
+PING_TIMEOUT_S = 2.0
+IMPACT = ("the tasks API answers 503 and no task starts or finishes; /v1 model calls still answer, their events "
+          "wait in the spill file and are written when Postgres is back")
 
 
-@check("postgres", heavy=True)
+@check("postgres", impact=IMPACT)
 def _postgres() -> Outcome:
     from workbench.errors import StoreError
     from workbench.store import Store, current_store
@@ -28,8 +32,12 @@ def _postgres() -> Outcome:
         except StoreError as exc:
             return "fail", str(exc), "check WORKBENCH_HOME is writable, or WORKBENCH_POSTGRES_URL is reachable"
         try:
-            with store.connection() as conn:
-                conn.execute("SELECT 1").fetchone()
+            try:
+                store.ping(PING_TIMEOUT_S)
+            except Exception as exc:  # OperationalError, PoolTimeout: down or not answering
+                return "fail", (f"Postgres ({store.where}) does not answer within {PING_TIMEOUT_S:g} s: "
+                                f"{type(exc).__name__}: {str(exc).strip()[:200]}"), \
+                    "start it again (embedded: restart `workbench serve`; external: check the server)"
             state = store.migration_status()
             info = store.server_info()
         finally:

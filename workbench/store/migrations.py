@@ -422,3 +422,28 @@ def m009_memory(conn: psycopg.Connection) -> None:
         CREATE INDEX memory_entries_owner ON memory_entries (owner, kind);
         """
     )
+
+
+@migration
+def m010_api_keys(conn: psycopg.Connection) -> None:
+    # workbench.store.api_keys: named API keys with a scope. Only an HMAC-SHA256 of the secret (and of the
+    # browser-session token derived from it) is kept, each with its own random salt; the secret is shown
+    # once at creation. task_owners records which key submitted a task (a submit key cancels only its own).
+    conn.execute(
+        """
+        CREATE TABLE api_keys (
+            name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'),
+            key_id text NOT NULL UNIQUE,        -- public part of the key (wbk_<key_id>_<secret>): finds the row
+            scope text NOT NULL CHECK (scope IN ('read', 'submit', 'admin')),
+            salt bytea NOT NULL,
+            secret_hash bytea NOT NULL,          -- HMAC-SHA256(salt, secret)
+            session_hash bytea NOT NULL,         -- HMAC-SHA256(salt, the login cookie's token)
+            created_at timestamptz NOT NULL DEFAULT now(),
+            revoked_at timestamptz
+        );
+        CREATE TABLE task_owners (
+            task_id uuid PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+            key_name text NOT NULL
+        );
+        """
+    )

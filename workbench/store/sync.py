@@ -23,10 +23,12 @@ import fcntl
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +203,9 @@ class Syncer:
                  or int(state.get("events_seq", 0)) > max_seq)
         if stale:
             if state:
-                log.warning("rebuilding the DuckDB copy %s (another database, schema or a reset)", self.duckdb_path)
+                kept = self._keep_old_copy(con, state)
+                log.warning("rebuilding the DuckDB copy %s (another database, schema or a reset); the old copy "
+                            "is kept at %s", self.duckdb_path, kept)
             con.execute("BEGIN")
             con.execute("DROP TABLE IF EXISTS events")
             con.execute("DROP TABLE IF EXISTS tasks")
@@ -296,6 +300,21 @@ class Syncer:
         return len(rows), deleted
 
     # --- Parquet snapshots -------------------------------------------------------------------------
+
+    def _keep_old_copy(self, con: duckdb.DuckDBPyConnection, state: dict[str, str]) -> Path:
+        """Copy the tables about to be dropped to <dir>/backups/analytics-<old instance>-<time>.duckdb: a
+        rebuild never loses the only copy of analytics whose database is gone (a restore, a new server)."""
+        folder = self.duckdb_path.parent / "backups"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+        path = folder / f"analytics-{re.sub(r'[^A-Za-z0-9-]', '_', state.get('instance_id', 'unknown'))}-{stamp}.duckdb"
+        database = con.execute("SELECT current_database()").fetchall()[0][0]
+        con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS wb_old_copy")
+        try:
+            con.execute(f'COPY FROM DATABASE "{database}" TO wb_old_copy')
+        finally:
+            con.execute("DETACH wb_old_copy")
+        return path
 
     def _publish(self, con: duckdb.DuckDBPyConnection, instance: str, tasks_changed: bool,
                  rebuilt: bool) -> tuple[bool, int]:
