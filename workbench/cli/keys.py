@@ -79,7 +79,8 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="Print the keys
 
 
 @keys_app.command("revoke")
-def revoke(name: str = typer.Argument(..., help="The key's name (`workbench keys list`).")) -> None:
+def revoke(name: str = typer.Argument(..., help="The key's name (`workbench keys list`)."),
+           as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Revoke a key: a running server refuses it within 2 seconds, and its browser sessions end."""
     from workbench.store import api_keys
 
@@ -88,4 +89,7 @@ def revoke(name: str = typer.Argument(..., help="The key's name (`workbench keys
         api_keys.revoke(store, name)
     finally:
         store.close()
+    if as_json:
+        print(json.dumps({"revoked": name}))
+        return
     Console().print(f"revoked {plain(name)}", highlight=False)
