@@ -18,8 +18,17 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboards.layout import (
+    DEMO_HINT,
+    Dashboard,
+    chart_card,
+    chart_pane,
+    csv_button,
+    data_section,
+    empty_state,
+    served,
+)
 from dashboards.pages import page
-from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, served
 from workbench.analysis import anomaly
 from workbench.errors import WorkbenchError
 
@@ -45,6 +54,7 @@ class AnomaliesPage(Dashboard):
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.train_note = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.empty = empty_state("")
+        self.charts = data_section()
         self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, pagination="remote", page_size=12,
                                           sizing_mode="stretch_width", formatters={"trace": {"type": "html"}})
         self.hist = chart_pane()
@@ -82,13 +92,16 @@ class AnomaliesPage(Dashboard):
                 f"every {anomaly.RETRAIN_EVERY_S / 3600:g} h when anything new arrived (now: {why}).")
         if model is None:
             self.empty.object = (f"Not trained yet for {self.level}s. Needs at least {anomaly.MIN_ROWS[self.level]} "
-                                 f"rows ({why}). Press **Retrain now** once there are enough. {DEMO_HINT}")
+                                 f"rows ({why}). Then this page lists the most unusual {self.level}s and their "
+                                 f"scores. Press **Retrain now** once there are enough. {DEMO_HINT}")
             self.empty.visible = True
+            self.charts.visible = False
             self.status.object = auto
             self.table.value = pd.DataFrame()
             self.hist.object = _no_data("not trained yet")
             return
         self.empty.visible = False
+        self.charts.visible = True
         self.status.object = (
             f"**Trained** {str(model['trained_at'])[:19]} ({model['trigger']}) on **{model['rows']:,}** {self.level}s in "
             f"{model['duration_ms'] / 1000:.2f} s · **{model['flagged']:,} flagged** "
@@ -151,11 +164,16 @@ class AnomaliesPage(Dashboard):
         self._trained_in_background = True
 
     def body(self) -> list:
+        self.charts[:] = self._charts()
         return [
             pn.Row(pn.pane.Markdown("## Anomalies"),
                    pn.widgets.RadioButtonGroup.from_param(self.param.level, label="Level", color="light"),
                    pn.widgets.Button.from_param(self.param.retrain, label="Retrain now", color="primary", width=140)),
-            self.empty, self.status, self.train_note,
+            self.empty, self.status, self.train_note, self.charts,
+        ]
+
+    def _charts(self) -> list:
+        return [
             chart_card("Flagged (most unusual first)", self.table,
                        csv_button("anomalies_flagged", lambda: self.frames["flagged"].drop(columns=["features", "reasons"],
                                                                                            errors="ignore"))),

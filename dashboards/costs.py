@@ -17,7 +17,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, money
+from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, data_section, empty_state, money
 from dashboards.pages import page
 from dashboards.source import analytics_generation
 
@@ -86,6 +86,7 @@ class CostsPage(Dashboard):
         self.frames: dict[str, pd.DataFrame] = {name: pd.DataFrame() for name in CHARTS}
         self.summary = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.empty = empty_state("")
+        self.charts = data_section()
         self.plots = {name: chart_pane() for name in CHARTS}
         self.task_table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, height=260,
                                                sizing_mode="stretch_width", formatters={"open": {"type": "html"}})
@@ -112,12 +113,14 @@ class CostsPage(Dashboard):
             self.empty.object = ("No analytics snapshot yet: the served app syncs Postgres to DuckDB every 2 s "
                                  "(`workbench db sync` does it by hand). " + DEMO_HINT)
             self.empty.visible = True
+            self.charts.visible = self.summary.visible = False
             return
         f = data["frames"]
         self.frames.update(f)
         calls = int(f["by_model"]["calls"].sum()) if not f["by_model"].empty else 0
         self.empty.object = f"No model calls in the last {self.days} day(s). {DEMO_HINT}"
         self.empty.visible = calls == 0
+        self.charts.visible = self.summary.visible = calls > 0
         total = float(f["by_model"]["cost_usd"].sum()) if calls else 0.0
         tokens = int(f["by_model"][["tokens_in", "tokens_out"]].sum().sum()) if calls else 0
         unpriced = int(f["by_model"]["unpriced_calls"].sum()) if calls else 0
@@ -178,10 +181,7 @@ class CostsPage(Dashboard):
         def card(name, title, note=""):
             return chart_card(title, self.plots[name], self.downloads[name], note)
 
-        return [
-            pn.Row(pn.pane.Markdown("## Cost analytics"), pn.widgets.Select.from_param(self.param.days, label="Days",
-                                                                                       width=120)),
-            self.empty, self.summary,
+        self.charts[:] = [
             pn.Row(card("by_model", "By model"), card("by_agent", "By agent"), sizing_mode="stretch_width"),
             pn.Row(card("by_kind", "By task kind"),
                    card("origin", "Local vs cloud", "local calls are priced from measured CPU-seconds; cloud calls "
@@ -190,6 +190,11 @@ class CostsPage(Dashboard):
             pn.Row(card("per_success", "Cost per successful task"), card("budget", "Budget burn"),
                    sizing_mode="stretch_width"),
             card("tasks", "Most expensive tasks"), self.task_table,
+        ]
+        return [
+            pn.Row(pn.pane.Markdown("## Cost analytics"), pn.widgets.Select.from_param(self.param.days, label="Days",
+                                                                                       width=120)),
+            self.empty, self.summary, self.charts,
         ]
 
 

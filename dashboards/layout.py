@@ -25,12 +25,14 @@ import panel as pn
 import param
 from pydantic import BaseModel
 
+from dashboards.demo_offer import DemoOffer, OfferState
 from dashboards.source import NotServed, Source, StoreUnavailable, get_source
 
 log = logging.getLogger(__name__)
 NAV_ORDER = ("/tasks", "/monitoring", "/costs", "/anomalies", "/prediction", "/models", "/chat")
 CHARTS_PER_TICK = 2
-DEMO_HINT = "Run `workbench demo` to fill the store with a small real workload on the local model."
+DEMO_HINT = ("Press **Start the demo** at the top of the page, or run `workbench demo`, to fill the store with a small "
+             "real workload on the local model.")
 
 pn.extension("tabulator", notifications=False)
 
@@ -99,6 +101,12 @@ def components_note() -> pn.pane.HTML:
 
 def empty_state(text: str) -> pn.pane.Alert:
     return pn.pane.Alert(text, alert_type="info", sizing_mode="stretch_width")
+
+
+def data_section() -> pn.Column:
+    """Where a page's charts go: hidden while the page has no data (its empty state says what will appear
+    there and how to fill it), so an empty store never shows blank charts or "drawing…" cards."""
+    return pn.Column(sizing_mode="stretch_width", visible=False, css_classes=["data-section"])
 
 
 def money(value: Any) -> str:
@@ -215,6 +223,8 @@ class Dashboard(pn.viewable.Viewer):
         except NotServed as exc:
             self.source = None
             self._set_banner(str(exc))
+        self.offer = DemoOffer(self.source)  # every page offers the seeded demo while the store is empty
+        self._offer_state: OfferState | None = None
         if served():
             from workbench.services import maintenance
 
@@ -234,7 +244,7 @@ class Dashboard(pn.viewable.Viewer):
         generation = self.source.poll()
         now = time.monotonic()
         return (generation != self._seen_generation or now - self._loaded_at > self.max_age_s
-                or any(due <= now for due in self._pending.values()))
+                or any(due <= now for due in self._pending.values()) or self.offer.changed())
 
     def body(self) -> list:
         raise NotImplementedError
@@ -278,6 +288,7 @@ class Dashboard(pn.viewable.Viewer):
             return False, str(exc)
         self._seen_generation = generation
         self._loaded_at = time.monotonic()
+        self._offer_state = self.offer.read()
         return True, data
 
     def _apply(self, result: tuple[bool, Any]) -> None:
@@ -288,6 +299,8 @@ class Dashboard(pn.viewable.Viewer):
         up, reason = self.source.postgres_ok()
         self._set_banner(None if up else self.source.unavailable_message(reason))
         self.show(data)
+        if self._offer_state is not None:
+            self.offer.show(self._offer_state)
         self.updated.object = f"updated {time.strftime('%H:%M:%S')}"
 
     def reload(self, force: bool = True) -> None:
@@ -324,5 +337,5 @@ class Dashboard(pn.viewable.Viewer):
             self._busy = False
 
     def __panel__(self):
-        return pn.Column(nav(self.route), self.banner, components_note(), *self.body(),
+        return pn.Column(nav(self.route), self.banner, components_note(), self.offer, *self.body(),
                          pn.Row(self.refresh_button, self.updated), sizing_mode="stretch_width")

@@ -21,7 +21,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.layout import Dashboard, chart_card, chart_pane, csv_button, empty_state, served
+from dashboards.layout import Dashboard, chart_card, chart_pane, csv_button, data_section, empty_state, served
 from dashboards.pages import page
 from dashboards.source import analytics_generation
 from workbench.errors import WorkbenchError
@@ -109,7 +109,9 @@ class ModelsPage(Dashboard):
                                                    sizing_mode="stretch_width")
         self.models = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, height=260,
                                            sizing_mode="stretch_width")
-        self.health_empty = empty_state("No model calls recorded yet: provider health appears after the first calls.")
+        self.health_empty = empty_state("No model calls recorded yet: provider health (success rate and latency "
+                                        "per provider over time) appears after the first calls.")
+        self.health_charts = data_section()
         self.health_plot = chart_pane()
         self._served = served()
         self._doctor_result: pd.DataFrame | None = None
@@ -182,6 +184,7 @@ class ModelsPage(Dashboard):
             self.doctor_history.value = hist
         ph = data["provider_health"]
         self.health_empty.visible = ph.empty
+        self.health_charts.visible = not ph.empty
         if not self.should_render("provider_health", ph, chart=True):
             return
         if ph.empty:
@@ -225,6 +228,8 @@ class ModelsPage(Dashboard):
         self._doctor_done = True
 
     def body(self) -> list:
+        self.health_charts[:] = [chart_card("Provider health over time", self.health_plot,
+                                            csv_button("provider_health", lambda: self.frames["provider_health"]))]
         return [
             pn.pane.Markdown("## Models and health"),
             self.current,
@@ -238,9 +243,7 @@ class ModelsPage(Dashboard):
             chart_card("Doctor runs (recorded in the store)", self.doctor_history,
                        csv_button("doctor_runs", lambda: self.frames["doctor_history"])),
             chart_card("Models", self.models, csv_button("models", lambda: self.frames["models"])),
-            self.health_empty,
-            chart_card("Provider health over time", self.health_plot,
-                       csv_button("provider_health", lambda: self.frames["provider_health"])),
+            self.health_empty, self.health_charts,
         ]
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, frame
+from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, data_section, empty_state, frame
 from dashboards.pages import page
 from dashboards.source import analytics_generation
 from workbench.services import maintenance
@@ -79,7 +79,9 @@ class MonitoringPage(Dashboard):
         super().__init__(**params)
         self.frames: dict[str, pd.DataFrame] = {}
         self.alerts_view: list[dict[str, Any]] = []
-        self.empty = empty_state(f"No events in this window. Submit a task on the Tasks page, or: {DEMO_HINT}")
+        self.empty = empty_state("No events in this window: running tasks, agent activity, event and error rates and "
+                                 f"latency per model appear here as tasks run. Submit a task on the Tasks page, or: {DEMO_HINT}")
+        self.event_charts = data_section()
         self.running = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, pagination="remote", page_size=6,
                                             sizing_mode="stretch_width", formatters={"open": {"type": "html"}})
         self.running_info = pn.pane.Markdown("")
@@ -126,6 +128,7 @@ class MonitoringPage(Dashboard):
         self.frames.update(running=running, activity=data["activity"], rates=rates, latency=latency,
                            dask_history=data["dask_history"])
         self.empty.visible = rates.empty and running.empty
+        self.event_charts.visible = not self.empty.visible
         if self.should_render("running", running):
             shown = running.assign(open=[f'<a href="/tasks?id={i}">trace</a>' for i in running["id"]],
                                    id=[i[:8] for i in running["id"]]) if not running.empty else running
@@ -221,6 +224,12 @@ class MonitoringPage(Dashboard):
 
     def body(self) -> list:
         frames = self.frames
+        self.event_charts[:] = [
+            pn.Row(chart_card("Event rate", self.rate_plot, csv_button("event_rate", lambda: frames["rates"])),
+                   chart_card("Error rate", self.error_plot), sizing_mode="stretch_width"),
+            chart_card("Latency percentiles per model", self.latency_plot,
+                       csv_button("latency_by_model", lambda: frames["latency"])),
+        ]
         return [
             pn.Row(pn.pane.Markdown("## Live monitoring"), pn.widgets.Select.from_param(self.param.window_min,
                                                                                         label="Window (min)", width=140)),
@@ -233,10 +242,7 @@ class MonitoringPage(Dashboard):
             pn.Column(self.cluster, self.workers, sizing_mode="stretch_width"),
             pn.Row(chart_card("CPU per worker", self.cpu_plot, csv_button("worker_metrics", lambda: frames["dask_history"])),
                    chart_card("Memory per worker", self.mem_plot), sizing_mode="stretch_width"),
-            pn.Row(chart_card("Event rate", self.rate_plot, csv_button("event_rate", lambda: frames["rates"])),
-                   chart_card("Error rate", self.error_plot), sizing_mode="stretch_width"),
-            chart_card("Latency percentiles per model", self.latency_plot,
-                       csv_button("latency_by_model", lambda: frames["latency"])),
+            self.event_charts,
         ]
 
 

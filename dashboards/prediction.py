@@ -17,7 +17,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, empty_state, money
+from dashboards.layout import DEMO_HINT, Dashboard, chart_card, chart_pane, csv_button, data_section, empty_state, money
 from dashboards.pages import page
 from dashboards.source import analytics_generation
 from workbench.analysis import failures, predict
@@ -58,7 +58,10 @@ class PredictionPage(Dashboard):
         self.predictor_status = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.report = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, sizing_mode="stretch_width")
         self.scatter = chart_pane()
-        self.failures_empty = empty_state("No failed tasks in the history. (Good.)")
+        self.failures_empty = empty_state("No failed tasks in the history. (Good.) Failed tasks appear here grouped "
+                                          "by error signature.")
+        self.predictor_charts = data_section()
+        self.failure_charts = data_section()
         self.clusters_chart = chart_pane()
         self.clusters = pn.pane.HTML("", sizing_mode="stretch_width")
         self._generation = None
@@ -92,7 +95,9 @@ class PredictionPage(Dashboard):
 
     def _show_predictor(self, p) -> None:
         if isinstance(p, str):
-            self.predictor_status.object = f"**Predictor not available:** {p}"
+            self.predictor_status.object = (f"**Predictor not available:** {p} Once enough tasks have completed, "
+                                            "this page shows how well their duration and cost are predicted.")
+            self.predictor_charts.visible = False
             self.report.value = pd.DataFrame()
             self.frames["report"] = self.frames["holdout"] = pd.DataFrame()
             return
@@ -105,6 +110,7 @@ class PredictionPage(Dashboard):
                          "better than guessing": "yes" if r["mae"] < r["baseline_mae"] else "no"})
         report = pd.DataFrame(rows)
         self.frames["report"], self.frames["holdout"] = report, p.holdout
+        self.predictor_charts.visible = True
         self.report.value = report
         self.predictor_status.object = (
             f"Random forest on {p.trained_on} completed tasks (features: prompt size and shape, model, approve-plan, "
@@ -128,6 +134,7 @@ class PredictionPage(Dashboard):
     def _show_clusters(self, clusters: pd.DataFrame) -> None:
         self.frames["clusters"] = clusters
         self.failures_empty.visible = clusters.empty
+        self.failure_charts.visible = not clusters.empty
         if clusters.empty:
             self.clusters.object = ""
             return
@@ -154,17 +161,18 @@ class PredictionPage(Dashboard):
         self.reload(force=True)
 
     def body(self) -> list:
+        self.predictor_charts[:] = [
+            chart_card("Held-out error", self.report, csv_button("prediction_error", lambda: self.frames["report"])),
+            chart_card("Predicted vs actual (held-out tasks)", self.scatter,
+                       csv_button("prediction_holdout", lambda: self.frames["holdout"]))]
+        self.failure_charts[:] = [
+            chart_card("Signatures", self.clusters_chart, csv_button("failure_clusters", lambda: self.frames["clusters"])),
+            self.clusters]
         return [
             pn.Row(pn.pane.Markdown("## Prediction and failure analysis"),
                    pn.widgets.Button.from_param(self.param.refit, label="Refit now", color="primary", width=120)),
-            self.predictor_status,
-            chart_card("Held-out error", self.report, csv_button("prediction_error", lambda: self.frames["report"])),
-            chart_card("Predicted vs actual (held-out tasks)", self.scatter,
-                       csv_button("prediction_holdout", lambda: self.frames["holdout"])),
-            pn.pane.Markdown("### Failures by error signature"), self.failures_empty,
-            chart_card("Signatures", self.clusters_chart,
-                       csv_button("failure_clusters", lambda: self.frames["clusters"])),
-            self.clusters,
+            self.predictor_status, self.predictor_charts,
+            pn.pane.Markdown("### Failures by error signature"), self.failures_empty, self.failure_charts,
         ]
 
 

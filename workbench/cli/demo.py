@@ -19,23 +19,10 @@ from rich.console import Console
 from workbench.cli.text import plain
 
 if TYPE_CHECKING:
+    from workbench.services.demo import DemoItem
     from workbench.tasks.records import Task
 
 out = Console(soft_wrap=True)
-
-# Small tasks of the kinds the workbench sees: code in three languages, explanations, data questions.
-PROMPTS = [
-    ("Write a Python function is_palindrome(s) that ignores case and spaces.", None),
-    ("Explain in two sentences what a Dask worker is.", None),
-    ("Write a TypeScript function that returns the largest number in an array.", 0.01),
-    ("Write a Python function that counts the words in a string.", None),
-    ("Give three short tips for writing readable SQL.", 0.005),
-    ("Write a Java method that reverses a string.", None),
-    ("Summarize the difference between a list and a tuple in Python in one paragraph.", None),
-    ("Write a Python function fizzbuzz(n) that returns the list of strings for 1..n.", 0.01),
-    ("Which is usually cheaper to run for short prompts: a local 1.5B model or a cloud API? One paragraph.", None),
-    ("Write a Python function that merges two sorted lists into one sorted list.", None),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -50,16 +37,15 @@ def register(app: typer.Typer) -> None:
         train: bool = typer.Option(True, "--train/--no-train", help="Train the anomaly detector afterwards."),
     ) -> None:
         """Fill the store with a small real workload on the local model (dashboards: tasks, costs, anomalies)."""
+        from workbench.services import demo as seeded
         from workbench.tasks.client import HttpBackend, backend
 
-        plan = [(f"demo: {PROMPTS[i % len(PROMPTS)][0]}", PROMPTS[i % len(PROMPTS)][1], model) for i in range(tasks)]
-        if failures:
-            plan.append(("demo: deliberate failure on the test:fail model", None, "test:fail"))
+        items = seeded.plan(tasks, model, failures)
         with backend() as b:
             served = isinstance(b, HttpBackend)
-            out.print(f"running {len(plan)} real task(s) {'through the running server' if served else 'on a LocalCluster'}"
+            out.print(f"running {len(items)} real task(s) {'through the running server' if served else 'on a LocalCluster'}"
                       f"{' on ' + plain(model) if model else ''}; this takes a while on a CPU…")
-            results = [_run_one(b, prompt, budget, task_model, max_tokens, served) for prompt, budget, task_model in plan]
+            results = [_run_one(b, item, max_tokens, served) for item in items]
             if not served:
                 _publish_and_train(b.store, train)
         done = sum(t.status == "completed" for t in results)
@@ -67,12 +53,11 @@ def register(app: typer.Typer) -> None:
                   f"http://127.0.0.1:5006/tasks, /costs, /anomalies.")
 
 
-def _run_one(b, prompt: str, budget: float | None, model: str | None, max_tokens: int, served: bool) -> Task:
-    from workbench.tasks.records import NewTask
+def _run_one(b, item: DemoItem, max_tokens: int, served: bool) -> Task:
     from workbench.tasks.runner import RunOptions
 
     started = time.perf_counter()
-    new = NewTask.of(prompt=prompt.removeprefix("demo: "), title=prompt, model=model, budget_usd=budget)
+    new = item.new_task()
     if served:
         task_id = b.create(new, wait=False).id
     else:  # run here, through the task API like every other submit, with this demo's token limit

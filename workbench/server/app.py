@@ -21,11 +21,11 @@ from workbench import doctor, health
 from workbench.config import Settings, get_settings
 from workbench.errors import WorkbenchError, field_errors
 from workbench.gateway import breaker
-from workbench.server import api_admin, api_plans, api_v1, auth, degraded, guards, openai_routes, schedules
+from workbench.server import api_admin, api_demo, api_plans, api_v1, auth, degraded, guards, openai_routes, schedules
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
-ROUTERS = (api_v1, api_plans, api_admin, openai_routes, schedules)  # lifespans enter in this order
+ROUTERS = (api_v1, api_plans, api_admin, api_demo, openai_routes, schedules)  # lifespans enter in this order
 
 
 class HealthCache:
@@ -74,23 +74,7 @@ def create_app(host: str | None = None) -> FastAPI:
     app = FastAPI(title="workbench", version="0.1.0", lifespan=lifespan)
 
     _guard(app, settings, host)
-
-    @app.exception_handler(WorkbenchError)
-    async def workbench_error(request: Request, exc: WorkbenchError):
-        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=exc.http_status)
-
-    # One error shape for every 4xx the API sends (documented as `Error`), FastAPI's own ones included.
-    # (/v1 speaks OpenAI's shape, {"error": {"message", "type"}}, which its SDKs parse.)
-    def error_response(request: Request, message: str, kind: str, status: int, headers=None) -> JSONResponse:
-        return JSONResponse(guards.error_body(request.url.path, message, kind), status_code=status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError):
-        return error_response(request, validation_message(exc.errors()), "InvalidRequest", 422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        return error_response(request, str(exc.detail), "HTTPError", exc.status_code, getattr(exc, "headers", None))
+    install_error_handlers(app)
 
     @app.get("/health")
     async def get_health(request: Request, quick: bool = False) -> JSONResponse:
@@ -120,6 +104,26 @@ def create_app(host: str | None = None) -> FastAPI:
         app.include_router(module.router)
     _mount_pages(app)
     return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """One error shape for every 4xx the API sends (documented as `Error`), FastAPI's own ones included.
+    (/v1 speaks OpenAI's shape, {"error": {"message", "type"}}, which its SDKs parse.)"""
+
+    @app.exception_handler(WorkbenchError)
+    async def workbench_error(request: Request, exc: WorkbenchError):
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=exc.http_status)
+
+    def error_response(request: Request, message: str, kind: str, status: int, headers=None) -> JSONResponse:
+        return JSONResponse(guards.error_body(request.url.path, message, kind), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return error_response(request, validation_message(exc.errors()), "InvalidRequest", 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error_response(request, str(exc.detail), "HTTPError", exc.status_code, getattr(exc, "headers", None))
 
 
 def _guard(app: FastAPI, settings: Settings, host: str | None) -> None:

@@ -11,10 +11,11 @@ to retry. A process without a runner (the CLI's `submit` with no server up) crea
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.tasks import overview
+from workbench.tasks import overview, states
 from workbench.tasks.overview import ActiveTask, Activity, TaskLines
 from workbench.tasks.plans import approve_task
 from workbench.tasks.records import NewTask, Task, TaskPage
@@ -59,6 +60,18 @@ class TaskApi:
 
     def get(self, task_id: str) -> Task:
         return Task.model_validate(self._service.get(task_id))
+
+    def wait(self, task_id: str, timeout: float | None = None) -> Task:
+        """The task once it rests (finished, or awaiting approval). Where this process runs tasks the runner
+        waits on the task's future; elsewhere the row is polled."""
+        if self._runner is not None:
+            return Task.model_validate(self._runner.wait(task_id, timeout))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (task := self.get(task_id)).status not in states.RESTING:
+            if deadline is not None and time.monotonic() > deadline:
+                raise WorkbenchError(f"Task {task_id} is still {task.status} after {timeout:g} s.")
+            time.sleep(0.2)
+        return task
 
     def list(self, status: str | None = None, limit: int = 50, offset: int = 0) -> TaskPage:
         rows, total = self._service.list(status, limit, offset)
