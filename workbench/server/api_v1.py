@@ -46,7 +46,9 @@ def _tasks(request_or_ws) -> TaskApi:
 
 @router.post("/tasks", status_code=201, response_model=Task, responses=ERRORS)
 async def create_task(body: NewTask, request: Request) -> Task:
-    return await asyncio.to_thread(_tasks(request).create_and_submit, body)
+    from workbench.server.auth import owner_of
+
+    return await asyncio.to_thread(_tasks(request).create_and_submit, body.owned_by(owner_of(request)))
 
 
 @router.get("/tasks", response_model=TaskPage, responses=ERRORS)

@@ -108,6 +108,16 @@ def configured_key(request: Request) -> SecretStr | None:
     return getattr(request.app.state, "api_key", None)
 
 
+def owner_of(request: Request) -> str | None:
+    """Who the request is, for the memory its tasks use: the API key's name when the server has a key (every
+    request reaching a handler then carried it); None without one (WORKBENCH_MEMORY_OWNER decides)."""
+    if configured_key(request) is None:
+        return None
+    from workbench.config import get_settings
+
+    return get_settings().api_key_name
+
+
 @router.get("/login")
 async def login_form(request: Request, next: str = "/") -> Response:
     if configured_key(request) is None:
