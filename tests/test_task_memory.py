@@ -79,3 +79,39 @@ def test_a_repeated_task_uses_memory_only_when_on_and_only_for_its_owner(stack):
     bob, events = run(stack, owner="bob", memory=True)
     assert bob["memory_owner"] == "bob"
     assert not any(p["action"] == "cache_hit" for p in memory_events(events)) and code_calls(events)
+
+
+# --- over HTTP: the switch is a JSON boolean, the owner is the API key's name -----------------------------
+
+
+@pytest.fixture(scope="module")
+def api():
+    from helpers import served_app
+
+    with served_app("task-memory-api", WORKBENCH_MODEL="test:echo", WORKBENCH_API_KEY="k-secret-1",
+                    WORKBENCH_API_KEY_NAME="ana", WORKBENCH_MEMORY="off") as app:
+        yield app.url
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true", {"on": True}])
+def test_api_refuses_a_memory_switch_that_is_not_a_boolean(api, value):
+    import httpx
+
+    headers = {"X-API-Key": "k-secret-1"}
+    before = httpx.get(f"{api}/api/v1/tasks", headers=headers).json()["total"]
+    r = httpx.post(f"{api}/api/v1/tasks", json={"prompt": "hi", "mode": "single", "memory": value}, headers=headers)
+    assert r.status_code == 422 and "memory" in r.json()["error"] and "\n" not in r.json()["error"], r.text
+    assert httpx.get(f"{api}/api/v1/tasks", headers=headers).json()["total"] == before
+
+
+def test_api_task_keeps_its_switch_and_the_keys_name_as_owner(api):
+    import httpx
+
+    headers = {"X-API-Key": "k-secret-1"}
+    on = httpx.post(f"{api}/api/v1/tasks", json={"prompt": "hi", "mode": "single", "memory": False,
+                                                 "memory_owner": "bob"}, headers=headers)
+    assert on.status_code == 201, on.text
+    task = httpx.get(f"{api}/api/v1/tasks/{on.json()['id']}", headers=headers).json()
+    assert task["memory"] is False and task["memory_owner"] == "ana"  # a request cannot name another owner
+    default = httpx.post(f"{api}/api/v1/tasks", json={"prompt": "hi", "mode": "single"}, headers=headers).json()
+    assert default["memory"] is None and default["memory_owner"] == "ana"
