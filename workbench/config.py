@@ -94,6 +94,10 @@ class Settings(BaseSettings):
         None, description="Required on every request and WebSocket when set (browsers log in once at /login); "
                           "must be set to bind beyond loopback. Empty counts as unset."
     )
+    api_key_name: str = Field(
+        "api", min_length=1, description="Who requests carrying WORKBENCH_API_KEY are: the memory owner of the "
+                                         "tasks they create (without a key, WORKBENCH_MEMORY_OWNER)."
+    )
     allowed_hosts: str = Field(
         "", description="Host names the server answers to besides localhost, 127.0.0.1, ::1 and the bound host, "
                         "comma-separated (e.g. the machine's DNS name behind a proxy); '*' = any."

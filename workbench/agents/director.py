@@ -284,12 +284,13 @@ def route_task(task: str, *, registry: Registry | None = None, model: Model | st
 
 def plan(task: str, *, registry: Registry | None = None, model: Model | str | None = None,
          budget: Budget | None = None, task_id: str | None = None, route: Route | None = None,
-         use_memory: bool | None = None) -> Plan:
+         use_memory: bool | None = None, memory_owner: str | None = None) -> Plan:
     """Plan `task`: unplanned when `route` names one specialist (the fast path); else the model's plan
     (at least two subtasks when the route is multi) if valid after at most one correction, else a
     one-step plan. Every subtask carries the request (Subtask.request). Before the model plans, plans
     that worked for similar past requests and their failure notes are recalled from memory (`use_memory`:
-    the task's choice; None: WORKBENCH_MEMORY) and shown after the request."""
+    the task's choice; None: WORKBENCH_MEMORY; `memory_owner`: whose, default WORKBENCH_MEMORY_OWNER) and
+    shown after the request."""
     registry = registry or default_registry()
     settings = DirectorSettings.from_dict(registry.director_config)
     if not task or not task.strip():
@@ -309,7 +310,7 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
     budget = (budget or Budget(name="task")).child(max_tokens=settings.max_tokens * 6, timeout_s=settings.timeout_s,
                                                   name="director")
     messages = [{"role": "system", "content": system_prompt(registry, settings)},
-                {"role": "user", "content": task.strip() + _recalled_plans(task.strip(), use_memory)}]
+                {"role": "user", "content": task.strip() + _recalled_plans(task.strip(), use_memory, memory_owner)}]
     smallest = 2 if route is not None and route.route == MULTI and route.source == "model" else 1
     options = {"schema": plan_schema(names, settings, smallest), "temperature": 0.0}
     attempts: list[dict[str, Any]] = []
@@ -340,14 +341,14 @@ def plan(task: str, *, registry: Registry | None = None, model: Model | str | No
     return result
 
 
-def _recalled_plans(task: str, use_memory: bool | None) -> str:
+def _recalled_plans(task: str, use_memory: bool | None, owner: str | None = None) -> str:
     """Similar past plans and failure notes for the planner's prompt ("" when memory is off or has none)."""
     from workbench import memory
     from workbench.config import get_settings
 
     if not memory.enabled(use_memory):
         return ""
-    recalled = memory.recall(task, owner=get_settings().memory_owner, kinds=("plan", "failure_note"),
+    recalled = memory.recall(task, owner=owner or get_settings().memory_owner, kinds=("plan", "failure_note"),
                              agent="director")
     return f"\n\n{recalled.prompt}" if recalled.prompt else ""
 

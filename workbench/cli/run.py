@@ -125,9 +125,12 @@ def register(app: typer.Typer) -> None:
         approve_plan: bool = typer.Option(False, "--approve-plan", help="Show the plan and ask before running it."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the answer and the summary."),
         as_json: bool = typer.Option(False, "--json", help="The finished task as JSON."),
+        use_memory: bool = typer.Option(None, "--memory/--no-memory",
+                                        help="Use memory for this task, or not (default: WORKBENCH_MEMORY)."),
     ) -> None:
         """Plan and run a task with the Director and specialists; print the answer and a summary."""
-        new = NewTask.of(prompt=prompt, model=model, budget_usd=budget, approve_plan=approve_plan, mode="agents")
+        new = NewTask.of(prompt=prompt, model=model, budget_usd=budget, approve_plan=approve_plan, mode="agents",
+                         memory=use_memory)
         with backend() as b:
             task = b.create(new, wait=True)
             task = _follow(b, task.id, quiet or as_json)

@@ -48,7 +48,7 @@ def _tasks(request_or_ws) -> TaskApi:
 
 @router.post("/tasks", status_code=201, response_model=Task, responses=ERRORS)
 async def create_task(body: NewTask, request: Request) -> Task:
-    task = await asyncio.to_thread(_tasks(request).create_and_submit, body)
+    task = await asyncio.to_thread(_tasks(request).create_and_submit, body.owned_by(auth.owner_of(request)))
     caller = auth.caller_of(request)
     if caller.authenticated:  # who submitted it: a submit key may cancel only its own tasks
         await asyncio.to_thread(api_keys.set_owner, get_store(), task.id, caller.name)

@@ -250,6 +250,19 @@ def keyring_of(request: Request) -> KeyRing | None:
     return getattr(request.app.state, "keyring", None)
 
 
+def owner_of(request: Request) -> str | None:
+    """Who the request is, for the memory its tasks use: the stored key's name, or WORKBENCH_API_KEY_NAME for
+    WORKBENCH_API_KEY; None when the server has no keys (WORKBENCH_MEMORY_OWNER decides)."""
+    caller = caller_of(request)
+    if not caller.authenticated:
+        return None
+    if caller.name == ENV_KEY_NAME:
+        from workbench.config import get_settings
+
+        return get_settings().api_key_name
+    return caller.name
+
+
 @router.get("/login")
 async def login_form(request: Request, next: str = "/") -> Response:
     keyring = keyring_of(request)

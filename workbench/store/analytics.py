@@ -7,7 +7,8 @@
 Works while `workbench serve` (or `workbench db sync --watch`) is syncing: it never opens the DuckDB file the
 sync writes (DuckDB would refuse, or block the sync), only the published Parquet files. `connect()` is a
 snapshot as of the call (the files it lists stay readable for GC_GRACE_S, 10 minutes); `query()` always
-reads the latest snapshot. Tables: events, tasks. Views: llm_calls, cost_daily, latency_by_model,
+reads the latest snapshot. Tables: events, tasks, memory (workbench.memory's entries with their embeddings,
+FLOAT[384]: search them by brute force with array_cosine_similarity; see workbench.store.sync_memory). Views: llm_calls, cost_daily, latency_by_model,
 failure_rates, tokens_per_task (defined once here, also created inside workbench.duckdb by the sync).
 """
 
@@ -21,6 +22,7 @@ import duckdb
 
 from workbench import events
 from workbench.errors import StoreError
+from workbench.store.sync_memory import DIMENSIONS, MEMORY_DDL
 
 MANIFEST = "manifest.json"
 
@@ -109,6 +111,13 @@ def connect(home: Path | None = None) -> duckdb.DuckDBPyConnection:
         con.execute(f"CREATE VIEW tasks AS SELECT * FROM read_parquet({_quote(root / manifest['tasks'])})")
     else:
         con.execute(TASKS_DDL)
+    if manifest.get("memory"):
+        # Parquet keeps the vectors as plain lists: the view gives them back their fixed size (what
+        # array_cosine_similarity needs).
+        con.execute(f"CREATE VIEW memory AS SELECT * REPLACE (embedding::FLOAT[{DIMENSIONS}] AS embedding) "
+                    f"FROM read_parquet({_quote(root / manifest['memory'])})")
+    else:
+        con.execute(MEMORY_DDL)
     create_views(con)
     return con
 

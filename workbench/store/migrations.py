@@ -447,3 +447,32 @@ def m010_api_keys(conn: psycopg.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m011_task_memory_and_memory_sync(conn: psycopg.Connection) -> None:
+    # Per task: whether it uses memory (NULL: WORKBENCH_MEMORY decides) and whose memory it reads and writes
+    # (fixed when the task is created, so a retried or resumed run never changes owner). Memory rows get the
+    # same last-writer transaction id as tasks, so the DuckDB sync copies changed entries exactly once.
+    conn.execute(
+        """
+        ALTER TABLE task_runs ADD COLUMN memory boolean;
+        ALTER TABLE task_runs ADD COLUMN memory_owner text CHECK (memory_owner <> '');
+        """
+    )
+    exists = conn.execute("SELECT to_regclass('memory_entries') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return
+    conn.execute(
+        """
+        ALTER TABLE memory_entries ADD COLUMN row_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+        CREATE INDEX memory_entries_row_xid ON memory_entries (row_xid);
+        CREATE FUNCTION _workbench_memory_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.row_xid := pg_current_xact_id();
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER memory_entries_touch BEFORE UPDATE ON memory_entries
+            FOR EACH ROW EXECUTE FUNCTION _workbench_memory_touch();
+        """
+    )

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from workbench import events
 from workbench.errors import StoreError
-from workbench.store import analytics
+from workbench.store import analytics, sync_memory
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"  # bump when the DuckDB tables change: the copy is rebuilt from Postgres
@@ -96,6 +96,8 @@ class SyncResult:
     events_copied: int = 0
     tasks_copied: int = 0
     tasks_deleted: int = 0
+    memory_copied: int = 0
+    memory_deleted: int = 0
     events_watermark: int = 0
     tasks_watermark: int = 0
     rebuilt: bool = False
@@ -144,11 +146,14 @@ class Syncer:
             result.rebuilt = self._ensure_schema(con, instance)
             result.events_copied = self._copy_events(con)
             result.tasks_copied, result.tasks_deleted = self._copy_tasks(con)
+            result.memory_copied, result.memory_deleted = sync_memory.copy(con, self.store, self._fail)
             state = _state(con)
             result.events_watermark = int(state["events_seq"])
             result.tasks_watermark = int(state["tasks_xid"])
             tasks_changed = bool(result.tasks_copied or result.tasks_deleted or result.rebuilt)
-            result.published, result.parquet_parts = self._publish(con, instance, tasks_changed, result.rebuilt)
+            memory_changed = bool(result.memory_copied or result.memory_deleted or result.rebuilt)
+            result.published, result.parquet_parts = self._publish(con, instance, tasks_changed, result.rebuilt,
+                                                                   memory_changed)
         result.duration_s = time.perf_counter() - start
         return result
 
@@ -209,12 +214,14 @@ class Syncer:
             con.execute("BEGIN")
             con.execute("DROP TABLE IF EXISTS events")
             con.execute("DROP TABLE IF EXISTS tasks")
+            con.execute("DROP TABLE IF EXISTS memory")
             con.execute(analytics.EVENTS_DDL)
             con.execute(analytics.TASKS_DDL)
             con.execute("DELETE FROM _sync_state")
             con.execute("INSERT INTO _sync_state VALUES ('schema_version', ?), ('instance_id', ?),"
                         " ('events_seq', '0'), ('tasks_xid', '0')", [SCHEMA_VERSION, instance])
             con.execute("COMMIT")
+        sync_memory.ensure(con)
         analytics.create_views(con)  # cheap; keeps the file's views equal to the code's
         return stale and bool(state)
 
@@ -317,11 +324,12 @@ class Syncer:
         return path
 
     def _publish(self, con: duckdb.DuckDBPyConnection, instance: str, tasks_changed: bool,
-                 rebuilt: bool) -> tuple[bool, int]:
+                 rebuilt: bool, memory_changed: bool = False) -> tuple[bool, int]:
         """Export what the manifest does not list yet; returns (published?, number of event parts)."""
         root = self.analytics_dir
         (root / "events").mkdir(parents=True, exist_ok=True)
         (root / "tasks").mkdir(parents=True, exist_ok=True)
+        (root / "memory").mkdir(parents=True, exist_ok=True)
         manifest = analytics.read_manifest(root)
         if manifest is None or manifest.get("instance_id") != instance or rebuilt:
             manifest = {"format": 1, "instance_id": instance, "generation": (manifest or {}).get("generation", 0),
@@ -329,7 +337,9 @@ class Syncer:
         parts: list[dict] = manifest["events"]
         exported = parts[-1]["max_seq"] if parts else 0
         state = _state(con)
-        if int(state["events_seq"]) > exported or manifest["tasks"] is None or tasks_changed:
+        memory_due = memory_changed or (manifest.get("memory") is None
+                                        and con.execute("SELECT count(*) FROM memory").fetchall()[0][0] > 0)
+        if int(state["events_seq"]) > exported or manifest["tasks"] is None or tasks_changed or memory_due:
             gen = manifest["generation"] + 1
             n, lo, hi = con.execute("SELECT count(*), min(seq), max(seq) FROM events WHERE seq > ?",
                                     [exported]).fetchall()[0]
@@ -340,6 +350,10 @@ class Syncer:
                 name = f"tasks/tasks-g{gen:08d}.parquet"
                 self._copy_to(con, "SELECT * FROM tasks ORDER BY created_at, id", root / name)
                 manifest["tasks"] = name
+            if memory_due:
+                name = f"memory/memory-g{gen:08d}.parquet"
+                self._copy_to(con, "SELECT * FROM memory ORDER BY created_at, id", root / name)
+                manifest["memory"] = name
             manifest.update(generation=gen, published_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                             events_watermark=int(state["events_seq"]), tasks_watermark=int(state["tasks_xid"]))
             _write_atomic(root / analytics.MANIFEST, json.dumps(manifest, indent=1))
@@ -382,9 +396,11 @@ class Syncer:
     def _collect_garbage(self, manifest: dict) -> None:
         """Delete files the manifest no longer lists (and crashed temp files) once GC_GRACE_S has passed."""
         keep = {self.analytics_dir / p["file"] for p in manifest["events"]}
-        if manifest.get("tasks"):
-            keep.add(self.analytics_dir / manifest["tasks"])
+        for table in ("tasks", "memory"):
+            if manifest.get(table):
+                keep.add(self.analytics_dir / manifest[table])
         candidates = [*(self.analytics_dir / "events").iterdir(), *(self.analytics_dir / "tasks").iterdir(),
+                      *(self.analytics_dir / "memory").iterdir(),
                       *self.analytics_dir.glob(".*.tmp")]
         now = time.time()
         for path in candidates:

@@ -106,12 +106,25 @@ def _remember_plan(task: dict[str, Any], the_plan: Plan, ok: bool) -> None:
     """A plan the model made is remembered for the Director: as a plan when the task finished ok, else as a
     failure note (fast-path and fallback plans teach nothing a later plan could reuse)."""
     from workbench import memory
+
+    if the_plan.source not in ("model", "reasked") or not memory.enabled(task.get("memory")):
+        return
+    memory.remember_plan(task["prompt"], the_plan.as_dict(), owner=_owner(task), ok=ok, task_id=task["id"])
+
+
+def _owner(task: dict[str, Any]) -> str:
+    """Whose memory the task uses: the owner stored with it (a task created before owners were kept: the
+    setting's)."""
     from workbench.config import get_settings
 
-    if the_plan.source not in ("model", "reasked") or not memory.enabled():
-        return
-    memory.remember_plan(task["prompt"], the_plan.as_dict(), owner=get_settings().memory_owner, ok=ok,
-                         task_id=task["id"])
+    return task.get("memory_owner") or get_settings().memory_owner
+
+
+def memory_options(task: dict[str, Any]) -> dict[str, Any]:
+    """The task's memory choice and owner as specialist options (workbench.code.specialist reads them); no
+    choice leaves agents.yaml's (or the setting's) in force."""
+    chosen = {} if task.get("memory") is None else {"memory": task["memory"]}
+    return {**chosen, "memory_owner": _owner(task)}
 
 
 class Scheduler:
@@ -171,8 +184,8 @@ class Scheduler:
             self.resources[model] = _resources(self.client, model)
         key = f"run_subtask-{self.task['id']}-{sub.id}-{self.tries.get(sub.id, 0)}"
         future = self.client.submit(run_subtask, self.task["id"], self.parent, sub.as_dict(), context,
-                                    self.budget.remaining(), self.task.get("model"), self.version, key=key,
-                                    resources=self.resources[model], pure=False)
+                                    self.budget.remaining(), self.task.get("model"), self.version,
+                                    memory_options(self.task), key=key, resources=self.resources[model], pure=False)
         self.running[future] = sub.id
         self.finished.add(future)
 
@@ -237,16 +250,18 @@ def plan_step(task: dict[str, Any], parent: telemetry.Context, budget: Budget) -
         # (director.router_model, director.model).
         routed = route_task(task["prompt"], registry=registry, model=task.get("model"), budget=budget)
         the_plan = plan(task["prompt"], registry=registry, model=task.get("model"), budget=budget,
-                        task_id=task["id"], route=routed)
+                        task_id=task["id"], route=routed, use_memory=task.get("memory"), memory_owner=_owner(task))
     return {"understanding": understanding_of(task["prompt"], routed, the_plan), "plan": the_plan.as_dict()}
 
 
 def run_subtask(task_id: str, parent: telemetry.Context, subtask: dict[str, Any], context: dict[str, str],
-                budget: Budget, model: str | None, version: int) -> dict[str, Any]:
-    """One subtask on its specialist; posts its result to the Director and queues its checkpoint."""
+                budget: Budget, model: str | None, version: int,
+                options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One subtask on its specialist; posts its result to the Director and queues its checkpoint.
+    `options`: the task's own specialist options (its memory choice and owner)."""
     worker = _worker_name()
     with _in_trace(parent, flush=False):  # the Director flushes every worker once, at the end (flush_workers)
-        result = run_specialist(subtask, context, model=model, budget=budget, task_id=task_id)
+        result = run_specialist(subtask, context, model=model, budget=budget, task_id=task_id, options=options)
         bus.send("result", sender=result.specialist, to="director", text=result.output or result.error or "",
                  subtask_id=result.subtask_id, status=result.status, worker=worker)
         done = result.as_dict()

@@ -35,24 +35,29 @@ class RunRecord:
     plan_version: int = 0
     plan_state: str = "none"  # none | proposed | approved
     approved_by: str | None = None
+    memory: bool | None = None
+    memory_owner: str | None = None
 
 
 class PlanStore:
     def __init__(self, store):
         self.store = store
 
-    def create(self, task_id: str, *, mode: str = "agents", approve_plan: bool = False, conn=None) -> None:
-        sql = "INSERT INTO task_runs (task_id, mode, approve_plan) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+    def create(self, task_id: str, *, mode: str = "agents", approve_plan: bool = False, memory: bool | None = None,
+               memory_owner: str | None = None, conn=None) -> None:
+        sql = ("INSERT INTO task_runs (task_id, mode, approve_plan, memory, memory_owner) VALUES (%s, %s, %s, %s, %s) "
+               "ON CONFLICT DO NOTHING")
+        args = (task_id, mode, approve_plan, memory, memory_owner)
         if conn is not None:  # inside the caller's transaction (the task and its run row appear together)
-            conn.execute(sql, (task_id, mode, approve_plan))
+            conn.execute(sql, args)
             return
         with self.store.pool.connection() as c:
-            c.execute(sql, (task_id, mode, approve_plan))
+            c.execute(sql, args)
 
     def get(self, task_id: str) -> RunRecord:
         with self.store.pool.connection() as conn:
             row = conn.cursor(row_factory=dict_row).execute(
-                "SELECT task_id::text, mode, approve_plan, plan, plan_version, plan_state, approved_by "
+                "SELECT task_id::text, mode, approve_plan, plan, plan_version, plan_state, approved_by, memory, memory_owner "
                 "FROM task_runs WHERE task_id = %s", (task_id,)).fetchone()
         return RunRecord(**row) if row else RunRecord(task_id=task_id)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, ValidationError, model_validator
 
 from workbench.errors import WorkbenchError, field_errors
 from workbench.tasks.states import Status
@@ -48,6 +48,24 @@ class NewTask(BaseModel):
     approve_plan: StrictBool = Field(False, description="Stop in awaiting_approval after planning (mode agents).")
     mode: Mode = Field(
         "agents", description="agents: the Director plans and specialists run the steps; single: one model call.")
+    memory: StrictBool | None = Field(
+        None, description="Use memory (past verified solutions, plans, failure notes and the execution cache) for "
+                          "this task: true or false; the server's WORKBENCH_MEMORY setting when omitted.")
+    # Whose memory the task reads and writes. Never part of the request: the caller that authenticated it
+    # sets it (`owned_by`), so a request cannot read another owner's memory by naming it.
+    _owner: str | None = PrivateAttr(None)
+
+    def owned_by(self, owner: str | None) -> NewTask:
+        """This request on behalf of `owner` (None: WORKBENCH_MEMORY_OWNER when the task is created)."""
+        if owner is not None and not has_visible(owner):
+            raise InvalidTask("The memory owner is blank: name who the task runs for.")
+        copy = self.model_copy()
+        copy._owner = owner
+        return copy
+
+    @property
+    def owner(self) -> str | None:
+        return self._owner
 
     @model_validator(mode="after")
     def _storable(self) -> NewTask:
@@ -109,6 +127,8 @@ class Task(BaseModel):
     plan: Any = None
     plan_state: Literal["none", "proposed", "approved"] = "none"
     plan_version: int = 0
+    memory: bool | None = None  # None: WORKBENCH_MEMORY decides
+    memory_owner: str | None = None  # whose memory it reads and writes (None: created before owners were kept)
 
 
 class TaskPage(BaseModel):

@@ -33,7 +33,8 @@ TASK_COLUMNS = ("id, title, prompt, kind, language, complexity, summary, status,
 # With the run settings and plan (task_runs); tasks created before that table existed read as mode agents.
 _SELECT = ("SELECT " + ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(",")) +
            ", coalesce(r.mode, 'agents') AS mode, coalesce(r.approve_plan, false) AS approve_plan, r.plan, "
-           "coalesce(r.plan_state, 'none') AS plan_state, coalesce(r.plan_version, 0) AS plan_version "
+           "coalesce(r.plan_state, 'none') AS plan_state, coalesce(r.plan_version, 0) AS plan_version, "
+           "r.memory, r.memory_owner "
            "FROM tasks t LEFT JOIN task_runs r ON r.task_id = t.id")
 _COLUMNS = tuple(c.strip() for c in TASK_COLUMNS.split(","))
 _UNREAD = object()
@@ -56,6 +57,16 @@ def check_model(new: NewTask) -> None:
 
         providers.get_model(new.model)
         check_priced(providers.resolve(new.model))
+
+
+def memory_owner(new: NewTask) -> str:
+    """Whose memory the new task uses: the authenticated caller's (`NewTask.owned_by`), else the setting's.
+    Fixed at creation, so a retry or a resume never reads another owner's memory."""
+    if new.owner is not None:
+        return new.owner
+    from workbench.config import get_settings
+
+    return get_settings().memory_owner
 
 
 def _title(prompt: str) -> str:
@@ -100,10 +111,12 @@ class TaskService:
             (task_id, new.title or _title(new.prompt), new.prompt, new.priority, new.model, new.budget_usd,
              Jsonb({"approve_plan": new.approve_plan}) if new.approve_plan else None),
         )
-        PlanStore(self.store).create(task_id, mode=new.mode, approve_plan=new.approve_plan, conn=conn)
+        owner = memory_owner(new)
+        PlanStore(self.store).create(task_id, mode=new.mode, approve_plan=new.approve_plan, memory=new.memory,
+                                     memory_owner=owner, conn=conn)
         self._status_event(conn, task_id, None, "pending", "created")
         return lambda: _jsonable({**cur.fetchone(), "mode": new.mode, "approve_plan": new.approve_plan,
-                                  **_RUN_DEFAULTS})
+                                  "memory": new.memory, "memory_owner": owner, **_RUN_DEFAULTS})
 
     def get(self, task_id: str) -> dict[str, Any]:
         _check_uuid(task_id)
@@ -261,7 +274,8 @@ def _transition_sql(wanted: str, fields: tuple[str, ...]) -> str:
         f"e AS ({writer.insert_sql(f'SELECT {values} FROM u')}) "
         "SELECT " + ", ".join(f"u.{c}" for c in _COLUMNS) +
         ", coalesce(r.mode, 'agents') AS mode, coalesce(r.approve_plan, false) AS approve_plan, r.plan, "
-        "coalesce(r.plan_state, 'none') AS plan_state, coalesce(r.plan_version, 0) AS plan_version "
+        "coalesce(r.plan_state, 'none') AS plan_state, coalesce(r.plan_version, 0) AS plan_version, "
+           "r.memory, r.memory_owner "
         "FROM u LEFT JOIN task_runs r ON r.task_id = u.id")
 
 
