@@ -28,7 +28,8 @@ from pydantic import BaseModel
 from dashboards.source import NotServed, Source, StoreUnavailable, get_source
 
 log = logging.getLogger(__name__)
-NAV_ORDER = ("/tasks", "/monitoring", "/costs", "/anomalies", "/prediction", "/models", "/chat")
+NAV_ORDER = ("/tasks", "/monitoring", "/costs", "/anomalies", "/prediction", "/models", "/experiments", "/pipelines",
+             "/chat")
 CHARTS_PER_TICK = 2
 DEMO_HINT = "Run `workbench demo` to fill the store with a small real workload on the local model."
 
