@@ -58,6 +58,11 @@ def test_experiments_page_empty_state_says_what_to_run(stack, runtime):
     assert not page.banner.visible, page.banner.object
     assert page.empty.visible and "workbench experiment run --dataset" in page.empty.object
     assert page.compare_note.visible and not page.arms.visible
+    from dashboards.pipelines import PipelinesPage
+
+    pipelines = PipelinesPage()
+    assert pipelines.runs_empty.visible and "workbench pipelines run execution_report" in pipelines.runs_empty.object
+    assert "execution_report" in set(pipelines.pipelines.value["pipeline"])  # the shipped pipeline, never run
 
 
 def test_experiments_page_lists_and_compares_with_the_cli_numbers(stack, experiments):
@@ -120,3 +125,72 @@ def test_comparing_experiments_of_different_datasets_says_why(stack, experiments
     page.a, page.b = experiments[0]["name"], other["name"]
     assert page.compare_note.visible and page.compare_note.alert_type == "warning"
     assert "same cases" in page.compare_note.object and not page.arms.visible
+
+
+# --- pipelines ----------------------------------------------------------------------------------------
+
+PRINTED = "<script>document.title='pwned'</script>"
+
+
+def _notebook(path, sources):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell("n = 1", metadata={"tags": ["parameters"]}), *map(new_code_cell, sources)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                       "display_name": "Python 3"}}), str(path))
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs(stack, runtime, tmp_path_factory):
+    """Two real runs (papermill on the cluster, recorded by the pipeline runner): one completes and prints
+    markup, one fails in its second cell."""
+    from workbench.pipelines import spec
+    from workbench.pipelines.runner import PipelineRunner
+
+    root = tmp_path_factory.mktemp("repo")
+    _notebook(root / "pipelines" / "good.ipynb", [f"from IPython.display import HTML\nHTML({PRINTED!r})",
+                                                   "print('total', n * 2)"])
+    _notebook(root / "pipelines" / "bad.ipynb", ["x = n", "raise ValueError('no rows for ' + str(x))"])
+    (root / "pipelines" / "good.yaml").write_text("notebook: pipelines/good.ipynb\nschedule: '0 3 * * *'\n"
+                                                  "description: a nightly report\nparameters: {n: 1}\n")
+    (root / "pipelines" / "bad.yaml").write_text("notebook: pipelines/bad.ipynb\nparameters: {n: 1}\n")
+    runner = PipelineRunner(stack[0], stack[1], stack[3])
+    good = runner.run(spec.get("good", root), {"n": "21"})
+    bad = runner.run(spec.get("bad", root))
+    assert (good["status"], bad["status"]) == ("completed", "failed"), (good["error"], bad["error"])
+    return root, good, bad
+
+
+def test_pipelines_page_shows_schedules_runs_and_a_failed_run(pipeline_runs):
+    from dashboards.pipelines import PipelinesPage
+
+    root, good, bad = pipeline_runs
+    page = PipelinesPage(root=root)
+    page.param.trigger("refresh")
+    table = page.pipelines.value.set_index("pipeline")
+    assert table.loc["good", "schedule (UTC)"] == "0 3 * * *" and table.loc["good", "next run"].endswith("03:00:00")
+    assert table.loc["good", "last status"] == "completed" and table.loc["bad", "last status"] == "failed"
+    assert table.loc["bad", "next run"] == "-" and table.loc["bad", "schedule (UTC)"] == "manual only"
+    assert not page.runs_empty.visible and set(page.runs.value["run"]) == {str(good["id"]), str(bad["id"])}
+
+    page.run_id = str(bad["id"])
+    assert page.detail.visible and "failed in cell 2" in page.detail.object
+    assert "ValueError: no rows for 1" in page.detail.object
+
+
+def test_a_run_shows_its_parameters_and_its_notebook_sandboxed(pipeline_runs):
+    from dashboards.pipelines import PipelinesPage
+
+    root, good, _ = pipeline_runs
+    page = PipelinesPage(root=root)
+    page.run_id = str(good["id"])
+    assert "&quot;n&quot;: 21" in page.detail.object and "failed in cell" not in page.detail.object
+    shown = page.notebook.object
+    assert page.notebook.visible and shown.startswith('<iframe class="notebook" sandbox="" ')
+    # The rendering is inside srcdoc, escaped: the page itself holds no tag of the notebook's.
+    assert shown.count("<") == 2 and shown.endswith("</iframe>") and "&lt;script&gt;document.title=" in shown and "total 42" in shown
+
+    page.run_id = "not-a-run"
+    assert "No pipeline run not-a-run" in page.detail.object and not page.notebook.visible
