@@ -31,6 +31,9 @@ NO_PIPELINES = ("No pipelines: add a `pipelines/NAME.yaml` naming a notebook, it
 NO_RUNS = ("No pipeline runs yet. Run one now with `workbench pipelines run execution_report` (or "
            "`workbench pipelines run NAME -p key=value`); `workbench serve` runs the scheduled ones, and "
            "`workbench pipelines schedule` says when.")
+SCHEDULER_OFF = ("The scheduler is off in this server (WORKBENCH_PIPELINES_SCHEDULER=false): no schedule fires. "
+                 "Set it to true and restart `workbench serve`, or run a pipeline by hand with "
+                 "`workbench pipelines run NAME`.")
 PIPELINE_COLUMNS = ["pipeline", "schedule (UTC)", "next run", "last run", "last status", "last duration s",
                     "description"]
 RUN_COLUMNS = ["run", "pipeline", "trigger", "status", "started", "duration s", "failed cell", "error"]
@@ -44,13 +47,14 @@ def _seconds(ms: float | None) -> str:
     return "-" if ms is None else f"{ms / 1000:.1f}"
 
 
-def pipelines_frame(pipelines: list[spec.Pipeline], runs: list[dict[str, Any]], now: datetime) -> pd.DataFrame:
+def pipelines_frame(pipelines: list[spec.Pipeline], runs: list[dict[str, Any]], now: datetime,
+                    scheduler_on: bool = True) -> pd.DataFrame:
     last = {}
     for run in runs:  # newest first
         last.setdefault(run["pipeline"], run)
     rows = []
     for p in pipelines:
-        nxt = p.next_runs(now) if p.spec.enabled else []
+        nxt = p.next_runs(now) if p.spec.enabled and scheduler_on else []
         run = last.get(p.name, {})
         rows.append({"pipeline": p.name, "schedule (UTC)": (p.spec.schedule or "manual only")
                      + ("" if p.spec.enabled else " (disabled)"),
@@ -117,6 +121,7 @@ class PipelinesPage(Dashboard):
         super().__init__(**params)
         self.empty = empty_state(NO_PIPELINES)
         self.runs_empty = empty_state(NO_RUNS)
+        self.scheduler_off = empty_state(SCHEDULER_OFF)
         self.broken = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.pipelines = pn.widgets.Tabulator(pd.DataFrame(columns=PIPELINE_COLUMNS), disabled=True, show_index=False,
                                               sizing_mode="stretch_width")
@@ -151,7 +156,9 @@ class PipelinesPage(Dashboard):
         self.empty.visible = not data["pipelines"]
         self.broken.object = "\n\n".join(data["errors"])
         self.broken.visible = bool(data["errors"])
-        self.pipelines.value = pipelines_frame(data["pipelines"], data["runs"], now)
+        scheduler_on = get_settings().pipelines_scheduler
+        self.scheduler_off.visible = not scheduler_on
+        self.pipelines.value = pipelines_frame(data["pipelines"], data["runs"], now, scheduler_on)
         self.frames["runs"] = runs_frame(data["runs"])
         if self.should_render("runs", self.frames["runs"]):
             self.runs.value = self.frames["runs"]
@@ -187,7 +194,7 @@ class PipelinesPage(Dashboard):
         self.reload(force=False)
 
     def body(self) -> list:
-        return [pn.pane.Markdown("## Pipelines"), self.empty, self.broken, self.pipelines,
+        return [pn.pane.Markdown("## Pipelines"), self.empty, self.broken, self.scheduler_off, self.pipelines,
                 pn.pane.Markdown("### Recent runs (click one to see it in full)"), self.runs_empty, self.runs,
                 self.detail, self.notebook_note, self.notebook]
 

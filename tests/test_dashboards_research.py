@@ -175,6 +175,7 @@ def test_pipelines_page_shows_schedules_runs_and_a_failed_run(pipeline_runs):
     assert table.loc["bad", "next run"] == "-" and table.loc["bad", "schedule (UTC)"] == "manual only"
     assert not page.runs_empty.visible and set(page.runs.value["run"]) == {str(good["id"]), str(bad["id"])}
 
+    assert not page.scheduler_off.visible
     page.run_id = str(bad["id"])
     assert page.detail.visible and "failed in cell 2" in page.detail.object
     assert "ValueError: no rows for 1" in page.detail.object
@@ -194,3 +195,18 @@ def test_a_run_shows_its_parameters_and_its_notebook_sandboxed(pipeline_runs):
 
     page.run_id = "not-a-run"
     assert "No pipeline run not-a-run" in page.detail.object and not page.notebook.visible
+
+
+def test_with_the_scheduler_off_no_next_run_is_promised(pipeline_runs, monkeypatch):
+    from dashboards.pipelines import PipelinesPage
+    from workbench.config import reload_settings
+
+    monkeypatch.setenv("WORKBENCH_PIPELINES_SCHEDULER", "false")
+    reload_settings()
+    try:
+        page = PipelinesPage(root=pipeline_runs[0])
+        assert page.scheduler_off.visible and "WORKBENCH_PIPELINES_SCHEDULER" in page.scheduler_off.object
+        assert page.pipelines.value.set_index("pipeline").loc["good", "next run"] == "-"
+    finally:
+        monkeypatch.delenv("WORKBENCH_PIPELINES_SCHEDULER")
+        reload_settings()  # later tests get the default settings back
