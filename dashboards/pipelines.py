@@ -72,14 +72,37 @@ def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
+def _run_file(path: str, home: Path) -> Path | None:
+    """The file, if it lies under WORKBENCH_HOME/pipelines/runs/ (a row's path is never trusted further)."""
+    file = Path(path).resolve()
+    return file if file.is_relative_to((home / "pipelines" / "runs").resolve()) else None
+
+
+def failing_source(run: dict[str, Any], home: Path) -> str | None:
+    """The source of the cell that failed: the executed notebook's cell with an error output (papermill also
+    adds cells of its own, an injected-parameters cell and an error banner, so the index is not used here)."""
+    if run.get("failed_cell") is None or not run.get("output_notebook"):
+        return None
+    file = _run_file(run["output_notebook"], home)
+    if file is None:
+        return None
+    import nbformat
+
+    try:
+        cells = nbformat.read(str(file), as_version=4).cells
+    except Exception:  # noqa: BLE001 - an unreadable notebook only loses this extra line
+        return None
+    failed = [c for c in cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    return failed[0].source if failed else None
+
+
 def rendering(path: str | None, home: Path) -> tuple[str | None, str]:
     """(the stored HTML, or None; a line saying why there is none)."""
     if not path:
         return None, "This run stored no HTML rendering (the notebook did not produce an executed copy)."
-    runs_dir = (home / "pipelines" / "runs").resolve()
-    file = Path(path).resolve()
-    if not file.is_relative_to(runs_dir):
-        return None, f"The rendering's path {path} is outside {runs_dir}; it is not shown."
+    file = _run_file(path, home)
+    if file is None:
+        return None, f"The rendering's path {path} is outside this home's pipelines/runs/; it is not shown."
     try:
         size = file.stat().st_size
         if size > MAX_RENDERING_BYTES:
@@ -95,7 +118,7 @@ def sandboxed(document: str) -> str:
             f'style="width:100%;height:900px;border:1px solid #ddd"></iframe>')
 
 
-def run_detail_html(run: dict[str, Any]) -> str:
+def run_detail_html(run: dict[str, Any], cell_source: str | None = None) -> str:
     """Status, parameters, the failing cell and its error: every value escaped."""
     params = json.dumps(run["parameters"], indent=2, sort_keys=True, default=str)
     parts = [f"<p><b>{html.escape(run['pipeline'])}</b> run {html.escape(str(run['id']))} · "
@@ -105,7 +128,9 @@ def run_detail_html(run: dict[str, Any]) -> str:
     if run["status"] == "failed":
         cell = "-" if run["failed_cell"] is None else str(run["failed_cell"])
         parts.append(f"<p style='color:#a00'>failed in cell {cell} (counting the notebook's own cells from 0):</p>"
-                     f"<pre class='error' style='white-space:pre-wrap;color:#a00'>{html.escape(run['error'] or '')}"
+                     + (f"<pre class='cell' style='white-space:pre-wrap;background:#f6f6f6'>{html.escape(cell_source)}"
+                        f"</pre>" if cell_source is not None else "")
+                     + f"<pre class='error' style='white-space:pre-wrap;color:#a00'>{html.escape(run['error'] or '')}"
                      f"</pre>")
     return "".join(parts)
 
@@ -149,6 +174,7 @@ class PipelinesPage(Dashboard):
                                         max_age=self.max_age_s)
             data["run"] = run
             data["rendering"] = rendering(run.get("output_html"), home) if run else (None, "")
+            data["cell_source"] = failing_source(run, home) if run else None
         return data
 
     def show(self, data: dict[str, Any]) -> None:
@@ -174,7 +200,7 @@ class PipelinesPage(Dashboard):
             self.detail.object = f"<p>No pipeline run {html.escape(self.run_id)}: choose one in the table above.</p>"
             self.detail.visible, self.notebook.visible, self.notebook_note.visible = True, False, False
             return
-        self.detail.object = run_detail_html(run)
+        self.detail.object = run_detail_html(run, data.get("cell_source"))
         self.detail.visible = True
         document, why = data["rendering"]
         if self.should_render("notebook", (self.run_id, len(document or ""), why)):

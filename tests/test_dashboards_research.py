@@ -179,6 +179,7 @@ def test_pipelines_page_shows_schedules_runs_and_a_failed_run(pipeline_runs):
     page.run_id = str(bad["id"])
     assert page.detail.visible and "failed in cell 2" in page.detail.object
     assert "ValueError: no rows for 1" in page.detail.object
+    assert "<pre class='cell'" in page.detail.object and "raise ValueError(&#x27;no rows for &#x27;" in page.detail.object
 
 
 def test_a_run_shows_its_parameters_and_its_notebook_sandboxed(pipeline_runs):
