@@ -192,6 +192,7 @@ class ExperimentsPage(Dashboard):
 
     @param.depends("a", "b", watch=True)
     def _pair_changed(self) -> None:
+        self._wanted = (self.a, self.b)  # the user's choice now, not the address it was opened with
         if served() and pn.state.location is not None:
             pn.state.location.update_query(a=self.a, b=self.b)
         self.reload(force=False)
