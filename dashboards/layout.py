@@ -29,7 +29,8 @@ from dashboards.demo_offer import DemoOffer, OfferState
 from dashboards.source import NotServed, Source, StoreUnavailable, get_source
 
 log = logging.getLogger(__name__)
-NAV_ORDER = ("/tasks", "/monitoring", "/costs", "/anomalies", "/prediction", "/models", "/chat")
+NAV_ORDER = ("/tasks", "/monitoring", "/costs", "/anomalies", "/prediction", "/models", "/experiments", "/pipelines",
+             "/chat")
 CHARTS_PER_TICK = 2
 DEMO_HINT = ("Press **Start the demo** at the top of the page, or run `workbench demo`, to fill the store with a small "
              "real workload on the local model.")

@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+    from workbench.experiment.compare import pct
+
+    return pct(x)
 
 
 @experiment_app.command("run")
@@ -123,6 +125,7 @@ def compare(
 ) -> None:
     """Pass rates with 95 % intervals, the paired difference, cost, time and the cases that flipped."""
     from workbench.experiment.compare import compare as run_compare
+    from workbench.experiment.compare import points
     from workbench.store import open_store
 
     c = run_compare(open_store(), a, b)
@@ -138,8 +141,8 @@ def compare(
                       str(arm.tokens), "-" if arm.duration_ms_median is None else f"{arm.duration_ms_median:.0f}",
                       f"{arm.duration_ms_total / 1000:.1f}")
     out.print(table)
-    out.print(f"difference B-A: {100 * c.diff:+.1f} points, 95% CI [{100 * c.diff_interval[0]:+.1f}, "
-              f"{100 * c.diff_interval[1]:+.1f}]; exact McNemar p = {c.p_value:.4g} "
+    out.print(f"difference B-A: {points(c.diff)} points, 95% CI [{points(c.diff_interval[0])}, "
+              f"{points(c.diff_interval[1])}]; exact McNemar p = {c.p_value:.4g} "
               f"({len(c.fixed)} flipped to pass, {len(c.broken)} to fail)", highlight=False)
     out.print(f"method: {c.method}", highlight=False, markup=False)
     out.print(f"fail→pass in B: {printable(', '.join(c.fixed)) or '-'}", highlight=False, markup=False)

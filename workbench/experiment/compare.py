@@ -15,6 +15,16 @@ from workbench.evals import stats
 from workbench.experiment import records
 
 
+def pct(x: float | None) -> str:
+    """A rate as `workbench experiment compare` and the Experiments page print it."""
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def points(x: float) -> str:
+    """A difference of rates in percentage points, signed (the CLI's and the page's)."""
+    return f"{100 * x:+.1f}"
+
+
 class NotComparable(WorkbenchError):
     http_status = 422
     exit_code = 2

@@ -71,13 +71,14 @@ def get(store, ref: str) -> dict[str, Any]:
 
 SUMMARY = """
 SELECT e.id, e.name, e.dataset, e.dataset_version, e.config_name, e.config->>'model' AS model,
-       e.config->>'mode' AS mode, e.status, e.cases, e.created_at, e.finished_at,
+       e.config->>'mode' AS mode, e.config, e.status, e.cases, e.created_at, e.finished_at,
        count(r.case_id) FILTER (WHERE r.status = 'done') AS done,
        count(r.case_id) FILTER (WHERE r.passed) AS passed,
        count(r.case_id) FILTER (WHERE r.error IS NOT NULL) AS errors,
        coalesce(sum(r.cost_usd), 0) AS cost_usd,
        coalesce(sum(r.tokens_in + r.tokens_out), 0) AS tokens,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY r.duration_ms) AS median_ms
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY r.duration_ms) AS median_ms,
+       avg(r.duration_ms) AS mean_ms
 FROM experiments e LEFT JOIN experiment_results r ON r.experiment_id = e.id
 """
 
