@@ -17,7 +17,7 @@ from workbench import weights
 from workbench.providers import gguf
 
 pytestmark = pytest.mark.timeout(300)
-SMALL = "smollm2-135m"
+SMALL = "qwen2.5-coder-0.5b"  # pulled by `make setup` (the test model)
 
 
 def one_line_error(out, *words: str) -> None:
