@@ -95,15 +95,38 @@ def test_invalid_requests_never_5xx(invalid_requests):
     _fuzz(invalid_requests, GenerationMode.NEGATIVE, CHECKS)
 
 
-def test_stateful_chains_never_5xx_and_match_the_schema(valid_requests):
+def _task_routes_schema(base_url: str):
+    """The schema of the task routes alone: the state machine follows links between every operation it knows,
+    and routes whose answer depends on what an earlier example left behind (a demo already running answers
+    409, a key name already taken) make Hypothesis's replay draw differently (FlakyStrategyDefinition), not a
+    server bug. Those routes are fuzzed one request at a time above."""
+    spec = httpx.get(f"{base_url}/openapi.json", timeout=30).json()
+    spec["paths"] = {path: item for path, item in spec["paths"].items()
+                     if path.startswith("/api/v1/tasks") and not path.endswith("/stream")}
+    schema = schemathesis.openapi.from_dict(spec)
+    schema.config.update(base_url=base_url)
+    schema.config.generation.update(modes=[GenerationMode.POSITIVE], max_examples=MAX_EXAMPLES, database="none")
+    return schema
+
+
+def test_stateful_chains_never_5xx_and_match_the_schema(served):
     seen: set[tuple[str, int]] = set()
 
-    class Chains(valid_requests.as_state_machine()):
+    class Chains(_task_routes_schema(served).as_state_machine()):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             seen.add((case.operation.label, response.status_code))
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
-    Chains.run(settings=STATEFUL_SETTINGS)
+    # The server keeps what earlier chains did (tasks created, finished, deleted), so Hypothesis's replay of a
+    # chain can find other responses and draw differently: FlakyStrategyDefinition, about the test's inputs,
+    # not the server. Such a run is started again (at most twice); a failed check fails at once.
+    for attempt in range(3):
+        try:
+            Chains.run(settings=STATEFUL_SETTINGS)
+            break
+        except hypothesis.errors.FlakyStrategyDefinition:
+            if attempt == 2:
+                raise
     assert ("POST /api/v1/tasks", 201) in seen, f"no chain created a task: {sorted(seen)}"
 
 
