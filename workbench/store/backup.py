@@ -21,7 +21,6 @@ next sync publishes it again) and leaves the configuration files under `<home>/r
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -30,13 +29,13 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.errors import StoreError
+from workbench.store.sync import sync_lock
 
 FORMAT = 1
 DUMP = "postgres.dump"
@@ -124,22 +123,12 @@ def _other_clients(store) -> int:
 @contextlib.contextmanager
 def sync_paused(home: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     """Hold the sync's lock: no sync round (here or in a running server) touches DuckDB meanwhile."""
-    path = home / ".sync.lock"
-    home.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BackupError(f"The DuckDB sync held {path} for {timeout:g} s; try again.") from None
-                time.sleep(0.1)
+    with contextlib.ExitStack() as held:
         try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            held.enter_context(sync_lock(home, timeout, poll_s=0.1))
+        except StoreError:
+            raise BackupError(f"The DuckDB sync held {home / '.sync.lock'} for {timeout:g} s; try again.") from None
+        yield
 
 
 def copy_duckdb(source: Path, dest: Path) -> str:

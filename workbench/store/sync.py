@@ -91,6 +91,29 @@ _TASKS_INSERT = (
 )
 
 
+@contextlib.contextmanager
+def sync_lock(directory: Path, timeout_s: float, poll_s: float = 0.05) -> Iterator[None]:
+    """The sync's lock file in `directory` (`.sync.lock`), held exclusively: one sync round at a time, and
+    nothing else (a backup) touches the DuckDB file while a round runs. StoreError after `timeout_s`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ".sync.lock"
+    with open(path, "a+") as f:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"Another sync has held {path} for over {timeout_s:g} s (the served app "
+                                     f"syncs continuously). Try again, or stop the other `workbench` process.")
+                time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @dataclass
 class SyncResult:
     events_copied: int = 0
@@ -157,25 +180,8 @@ class Syncer:
         result.duration_s = time.perf_counter() - start
         return result
 
-    @contextlib.contextmanager
-    def _exclusive(self, timeout_s: float) -> Iterator[None]:
-        self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-        path = self.duckdb_path.parent / ".sync.lock"
-        with open(path, "a+") as f:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StoreError(f"Another sync has held {path} for over {timeout_s:g} s (the served app "
-                                         f"syncs continuously). Try again, or stop the other `workbench` process.")
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+    def _exclusive(self, timeout_s: float) -> contextlib.AbstractContextManager[None]:
+        return sync_lock(self.duckdb_path.parent, timeout_s)
 
     @contextlib.contextmanager
     def _duckdb(self, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
