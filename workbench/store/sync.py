@@ -38,6 +38,7 @@ import pyarrow as pa
 from workbench import events
 from workbench.errors import StoreError
 from workbench.store import analytics, sync_memory
+from workbench.store.sync_rows import ChangingTable, copy_changed
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"  # bump when the DuckDB tables change: the copy is rebuilt from Postgres
@@ -89,6 +90,8 @@ _TASKS_INSERT = (
     " model, budget_usd, parent_id::UUID, result::JSON, error, attempts, created_at, started_at, finished_at,"
     " updated_at FROM batch"
 )
+_TASKS = ChangingTable(copy="tasks", source="tasks", watermark="tasks_xid", select=_TASKS_SELECT,
+                       insert=_TASKS_INSERT, arrow=_TASKS_ARROW)
 
 
 @contextlib.contextmanager
@@ -284,33 +287,7 @@ class Syncer:
         return table.set_column(ts, "ts", table.column(ts).cast(pa.timestamp("us", tz="UTC"))), len(data)
 
     def _copy_tasks(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-        watermark = _state(con)["tasks_xid"]
-        with self.store.connection() as pg:
-            pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            horizon = pg.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
-            rows = pg.execute(_TASKS_SELECT, (watermark, horizon)).fetchall()
-            ids = [r[0] for r in pg.execute("SELECT id::text FROM tasks")]
-        con.execute("BEGIN")
-        try:
-            if rows:
-                batch = pa.Table.from_arrays([pa.array(col, t.type) for col, t in zip(zip(*rows), _TASKS_ARROW)],
-                                             schema=_TASKS_ARROW)
-                con.register("batch", batch)
-                con.execute("DELETE FROM tasks WHERE id IN (SELECT id::UUID FROM batch)")
-                con.execute(_TASKS_INSERT)
-                con.unregister("batch")
-            deleted = 0
-            if con.execute("SELECT count(*) FROM tasks").fetchall()[0][0] != len(ids):  # some were deleted
-                con.register("live", pa.table({"id": pa.array(ids, pa.string())}))
-                deleted = con.execute("DELETE FROM tasks WHERE id NOT IN (SELECT id::UUID FROM live)").fetchall()[0][0]
-                con.unregister("live")
-            self._fail("tasks_inserted")
-            con.execute("UPDATE _sync_state SET value = ? WHERE key = 'tasks_xid'", [horizon])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return len(rows), deleted
+        return copy_changed(con, self.store, _TASKS, self._fail)
 
     # --- Parquet snapshots -------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from workbench.store.sync_rows import ChangingTable, copy_changed
+
 DIMENSIONS = 384  # all-MiniLM-L6-v2 (workbench.memory.embedder); the Postgres column is vector(384) too
 MEMORY_DDL = f"""
 CREATE TABLE IF NOT EXISTS memory (
@@ -63,34 +65,10 @@ def _has_table(pg) -> bool:
                       ).fetchone()[0]
 
 
+TABLE = ChangingTable(copy="memory", source="memory_entries", watermark="memory_xid", select=_SELECT,
+                      insert=_INSERT, arrow=_ARROW)
+
+
 def copy(con: duckdb.DuckDBPyConnection, store, fail=lambda stage: None) -> tuple[int, int]:
     """Upsert the entries changed since the watermark and delete those gone; returns (copied, deleted)."""
-    watermark = con.execute("SELECT value FROM _sync_state WHERE key = 'memory_xid'").fetchall()[0][0]
-    with store.connection() as pg:
-        pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        if not _has_table(pg):
-            return 0, 0
-        horizon = pg.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
-        rows = pg.execute(_SELECT, (watermark, horizon)).fetchall()
-        ids = [r[0] for r in pg.execute("SELECT id::text FROM memory_entries")]
-    con.execute("BEGIN")
-    try:
-        if rows:
-            columns = list(zip(*rows))
-            arrays = [pa.array(col, t.type) for col, t in zip(columns, _ARROW)]
-            con.register("batch", pa.Table.from_arrays(arrays, schema=_ARROW))
-            con.execute("DELETE FROM memory WHERE id IN (SELECT id::UUID FROM batch)")
-            con.execute(_INSERT)
-            con.unregister("batch")
-        deleted = 0
-        if con.execute("SELECT count(*) FROM memory").fetchall()[0][0] != len(ids):  # some were deleted (pruned)
-            con.register("live", pa.table({"id": pa.array(ids, pa.string())}))
-            deleted = con.execute("DELETE FROM memory WHERE id NOT IN (SELECT id::UUID FROM live)").fetchall()[0][0]
-            con.unregister("live")
-        fail("memory_inserted")
-        con.execute("UPDATE _sync_state SET value = ? WHERE key = 'memory_xid'", [horizon])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return len(rows), deleted
+    return copy_changed(con, store, TABLE, fail, present=_has_table)
