@@ -131,7 +131,8 @@ def test_the_host_dies_with_its_parent():
 def test_ctrl_c_stops_the_callers_reply_not_the_host():
     # A terminal's Ctrl-C signals the whole foreground process group: the caller and its host.
     parent = _script("""
-        import time
+        import faulthandler, time
+        faulthandler.dump_traceback_later(45, exit=True)  # a hang fails with every thread's stack, not a timeout
         from workbench import providers
         model = providers.get_model("test:segv")
         pid = model.host().pid
