@@ -18,7 +18,8 @@ from workbench.config import reload_settings
 from workbench.errors import ToolError, ToolRefused
 from workbench.testing import MemorySink
 from workbench.tools import Toolset
-from workbench.tools.browser import BROWSER_TOOLS, BrowserPolicy, BrowserSession, close_session
+from workbench.tools.browser import BROWSER_TOOLS, BrowserSession, close_session
+from workbench.tools.web_policy import WebPolicy
 
 pytestmark = requires(*chromium_ok())
 
@@ -89,7 +90,7 @@ def site(api: Site) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser(api: Site, tmp_path_factory) -> Iterator[BrowserSession]:
-    policy = BrowserPolicy(blocked_ports=frozenset({api.server_address[1]}), timeout_s=20)
+    policy = WebPolicy(blocked_ports=frozenset({api.server_address[1]}), timeout_s=20)
     session = BrowserSession(policy, shots_dir=tmp_path_factory.mktemp("shots"))
     yield session
     session.close()
@@ -145,7 +146,7 @@ def test_the_page_cannot_reach_the_workbench_api(browser, site, api):
 
 
 def test_calls_before_a_page_is_open_and_bad_selectors_are_tool_errors(tmp_path, site):
-    fresh = BrowserSession(BrowserPolicy(timeout_s=5), shots_dir=tmp_path)
+    fresh = BrowserSession(WebPolicy(timeout_s=5), shots_dir=tmp_path)
     try:
         with pytest.raises(ToolError, match="call browser_open"):
             fresh.text()

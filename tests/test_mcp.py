@@ -104,7 +104,8 @@ def test_every_tool_is_listed_with_its_schema_and_hints_from_the_typed_function(
     by_name = {t.name: t for t in listed}
     assert set(by_name) == {"read_file", "list_files", "search_files", "write_file", "query_db", "run_code",
                             "submit_task", "task_status", "task_result", "browser_open", "browser_text",
-                            "browser_screenshot", "browser_click", "browser_fill"}
+                            "browser_screenshot", "browser_click", "browser_fill", "run_shell", "http_get",
+                            "http_post"}
     # One definition: the agents' tool and the MCP tool have the same schema and description.
     for name in ("read_file", "list_files", "search_files", "write_file"):
         assert by_name[name].input_schema == BUILTIN_TOOLS[name].parameters
@@ -159,8 +160,22 @@ def test_run_code_runs_in_the_sandbox(places):
 
 def test_run_code_never_runs_on_the_host(places):
     services = Services(executor=lambda: SimpleNamespace(name="unsafe-host"))
-    _, [result] = session(gateway(places, services=services).server(), ("run_code", {"code": "print(1)"}))
-    assert result.is_error and "unsafe-host" in text(result) and "WORKBENCH_SANDBOX" in text(result)
+    _, results = session(gateway(places, services=services).server(), ("run_code", {"code": "print(1)"}),
+                         ("run_shell", {"command": "echo 1"}))
+    for result in results:
+        assert result.is_error and "unsafe-host" in text(result) and "WORKBENCH_SANDBOX" in text(result)
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_run_shell_runs_in_the_sandbox_with_its_files_and_nothing_of_the_host(places):
+    command = f"cat data.txt | tr a-z A-Z; ls {places.outside} 2>&1; echo done > made.txt; cat made.txt"
+    _, [result] = session(gateway(places).server(), ("run_shell", {"command": command,
+                                                                    "files": {"data.txt": "shout\n"}}))
+    assert not result.is_error, text(result)
+    out = result.structured_content
+    assert out["exit_code"] == 0 and out["stdout"].startswith("SHOUT\n") and out["stdout"].endswith("done\n")
+    assert "secret.txt" not in out["stdout"]  # the host's folders are not in the sandbox
+    assert not (places.root / "made.txt").exists() and not Path("made.txt").exists()
 
 
 def test_query_db_runs_only_one_select(places):

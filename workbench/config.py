@@ -113,12 +113,13 @@ class Settings(BaseSettings):
     chromium: Path = Field(Path("/usr/bin/chromium"), description="Browser for UI tests, screenshots and the "
                                                                   "browser tool.")
     browser_allowed_hosts: str = Field(
-        "localhost,127.0.0.1", description="Hosts the browser tool's page may load from, comma-separated (http and "
-                                           "https only); every request the page makes is checked, redirects too."
+        "localhost,127.0.0.1", description="Hosts the web tools reach (the browser tool's page, http_get, "
+                                           "http_post), comma-separated (http and https only); every request and "
+                                           "redirect hop is checked."
     )
     browser_allow_workbench_api: bool = Field(
-        False, description="Let the browser tool's page reach the workbench's own server (WORKBENCH_PORT); off, "
-                           "a page cannot drive the workbench's API."
+        False, description="Let the web tools reach the workbench's own server (WORKBENCH_PORT); off, a page "
+                           "or an http tool cannot drive the workbench's API."
     )
     browser_timeout_s: float = Field(15.0, description="Time limit of one browser-tool action (load, click, fill).")
     plugins: str = Field("", description="Modules or .py files every process imports (providers, specialists, "

@@ -5,6 +5,7 @@ and password and every query value masked (`https://****@collector:4318/v1/trace
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "****"
@@ -40,3 +41,17 @@ def webhook(value: str) -> str:
     if not parts.scheme or not parts.netloc:
         return MASK
     return f"{parts.scheme}://{_host(parts)}/{MASK}"
+
+
+SECRET_FIELD = re.compile(r"authorization|password|passwd|secret|cookie|api[-_]?key|(^|[-_])token$", re.I)
+
+
+def fields(value: object) -> object:
+    """`value` (JSON-like) with the value of every key that names a credential masked, at any depth: a tool's
+    arguments may carry an Authorization header, and tool arguments are stored in events."""
+    if isinstance(value, dict):
+        return {k: MASK if isinstance(k, str) and SECRET_FIELD.search(k) else fields(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [fields(v) for v in value]
+    return value

@@ -1,6 +1,7 @@
-"""The tools an MCP client sees: the agents' own file and browser tools plus the log, code and task tools.
+"""The tools an MCP client sees: the agents' own file, browser and http tools plus the log, code, shell and task
+tools.
 
-The file and browser tools are workbench.tools' (one definition for agents and MCP clients). The others need this
+The file, browser and http tools are workbench.tools' (one definition for agents and MCP clients). The others need this
 process's services (the analytics snapshot, the sandbox, the task API), so they are built around a
 `Services` here; their schemas come from their signatures exactly as the agents' tools do.
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from workbench.errors import SandboxError, ToolError
 from workbench.tools import BUILTIN_TOOLS, Tool, tool
 from workbench.tools.browser import BROWSER_TOOLS
+from workbench.tools.fetch import HTTP_TOOLS
 
 if TYPE_CHECKING:
     from workbench.sandbox import Executor
@@ -70,7 +72,8 @@ class Services:
 def catalog(services: Services | None = None) -> dict[str, Tool]:
     """Every tool the MCP server offers, by name."""
     services = services or Services()
-    tools = [BUILTIN_TOOLS[name] for name in FILE_TOOLS] + _service_tools(services) + list(BROWSER_TOOLS.values())
+    tools = ([BUILTIN_TOOLS[name] for name in FILE_TOOLS] + _service_tools(services) + list(BROWSER_TOOLS.values())
+             + list(HTTP_TOOLS.values()))
     return {t.name: t for t in tools}
 
 
@@ -107,16 +110,29 @@ def _service_tools(services: Services) -> list[Tool]:
         """
         from workbench.sandbox.runtimes import run_code as run_in_sandbox
 
-        executor = services.executor()
-        if executor.name == "unsafe-host":
-            raise SandboxError("Refused: the sandbox is set to unsafe-host (no isolation), and MCP clients never "
-                               "run code on the host. Set WORKBENCH_SANDBOX to auto, bwrap or docker.")
-        run = run_in_sandbox(language, code, executor=executor)
+        run = run_in_sandbox(language, code, executor=_isolated(services.executor()))
         result = run.result
         return {"ok": run.ok, "blocked": run.blocked, "exit_code": result.exit_code if result else None,
                 "stdout": result.stdout if result else "", "stderr": result.stderr if result else "",
                 "timed_out": result.timed_out if result else False,
                 "scan": run.scan.as_dict() if run.blocked and run.scan else None}
+
+    @tool(permissions=["runs_code"])
+    def run_shell(command: str, files: dict[str, str] | None = None) -> dict[str, Any]:
+        """Run a shell command (/bin/sh -c) in the isolated sandbox: a fresh work directory holding `files`,
+        no network, no host files, time and memory limits. Nothing it writes reaches the host.
+
+        Args:
+            command: The command line, e.g. `python3 -c 'print(2**10)'` or `sort data.txt | uniq -c`.
+            files: Files to put in its work directory first (relative path -> text).
+        """
+        executor = _isolated(services.executor())
+        if not command.strip():
+            raise ToolError("Give the command to run, e.g. `ls -la`.")
+        result = executor.run(["/bin/sh", "-c", command], files or {})
+        return {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,
+                "timed_out": result.timed_out, "killed_reason": result.killed_reason,
+                "stdout_truncated": result.stdout_truncated, "stderr_truncated": result.stderr_truncated}
 
     @tool(read_only=False)
     def submit_task(prompt: str, title: str = "", model: str | None = None) -> dict[str, Any]:
@@ -157,7 +173,14 @@ def _service_tools(services: Services) -> list[Tool]:
         return {"id": task.id, "status": task.status, "finished": done,
                 "result": task.model_dump(mode="json")["result"] if done else None, "error": task.error}
 
-    return [query_db, run_code, submit_task, task_status, task_result]
+    return [query_db, run_code, run_shell, submit_task, task_status, task_result]
+
+
+def _isolated(executor: Executor) -> Executor:
+    if executor.name == "unsafe-host":
+        raise SandboxError("Refused: the sandbox is set to unsafe-host (no isolation), and MCP clients never "
+                           "run code on the host. Set WORKBENCH_SANDBOX to auto, bwrap or docker.")
+    return executor
 
 
 def _plain(value: Any) -> Any:

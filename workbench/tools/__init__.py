@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, Validation
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from workbench import nofollow, telemetry
+from workbench import nofollow, redact, telemetry
 from workbench.errors import ToolError, ToolRefused
 
 PERMISSIONS = ("reads_files", "writes_files", "network", "reads_secrets", "runs_code")
@@ -332,7 +332,7 @@ def _as_text(value: Any) -> str:
 
 def _log(record: ToolCall, agent: str) -> None:
     telemetry.emit("tool_call", agent=agent or None, duration_ms=record.duration_ms, error=record.error,
-                   payload={"tool": record.name, "arguments": record.arguments, "refused": record.refused,
+                   payload={"tool": record.name, "arguments": redact.fields(record.arguments), "refused": record.refused,
                             "result": (record.result or "")[:1000]})
 
 

@@ -29,11 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from workbench import telemetry
 from workbench.errors import ToolError, ToolRefused
 from workbench.tools import Tool, tool
+from workbench.tools.web_policy import WebPolicy
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -46,44 +47,6 @@ MAX_RESPONSE_BYTES = 5_000_000  # one response the page receives; a larger one i
 MAX_PAGE_BYTES = 20_000_000  # all responses since the last browser_open
 MAX_REDIRECTS = 10
 OPEN_SUMMARY_CHARS = 2000  # text shown with the result of open and click
-
-
-@dataclass(frozen=True)
-class BrowserPolicy:
-    """Where the page may go. `blocked_ports` are the workbench's own servers (its API)."""
-
-    hosts: frozenset[str] = frozenset({"localhost", "127.0.0.1"})
-    blocked_ports: frozenset[int] = frozenset()
-    timeout_s: float = 15.0
-
-    @classmethod
-    def from_settings(cls) -> BrowserPolicy:
-        from workbench.config import get_settings
-
-        s = get_settings()
-        hosts = frozenset(h.strip().lower() for h in s.browser_allowed_hosts.split(",") if h.strip())
-        ports = frozenset() if s.browser_allow_workbench_api else frozenset({s.port})
-        return cls(hosts=hosts, blocked_ports=ports, timeout_s=s.browser_timeout_s)
-
-    def refusal(self, url: str) -> str | None:
-        """Why the page may not load `url` (None: it may)."""
-        if url.startswith(("about:blank", "data:")):  # the empty page, and Chromium's own error pages
-            return None
-        try:
-            parts = urlsplit(url)
-            port = parts.port or {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(parts.scheme)
-        except ValueError:
-            return f"{url[:200]!r} is not a valid URL"
-        if parts.scheme not in ("http", "https", "ws", "wss"):
-            return f"only http and https URLs may be opened, not {parts.scheme or 'a relative URL'}:"
-        host = (parts.hostname or "").lower()
-        if host not in self.hosts:
-            return (f"the host {host or '(none)'} is not allowed (allowed: {', '.join(sorted(self.hosts))}; "
-                    f"extend WORKBENCH_BROWSER_ALLOWED_HOSTS to add one)")
-        if port in self.blocked_ports:
-            return (f"port {port} is the workbench's own server, which the page may not reach (set "
-                    f"WORKBENCH_BROWSER_ALLOW_WORKBENCH_API=1 to allow it)")
-        return None
 
 
 @dataclass
@@ -103,7 +66,7 @@ class _Page:
 class BrowserSession:
     """One headless Chromium page, started on first use, driven from its own thread."""
 
-    def __init__(self, policy: BrowserPolicy | None = None, chromium: Path | None = None,
+    def __init__(self, policy: WebPolicy | None = None, chromium: Path | None = None,
                  shots_dir: Path | None = None):
         self._policy = policy
         self._chromium = chromium
@@ -113,9 +76,9 @@ class BrowserSession:
         self._lock = threading.Lock()
 
     @property
-    def policy(self) -> BrowserPolicy:
+    def policy(self) -> WebPolicy:
         if self._policy is None:
-            self._policy = BrowserPolicy.from_settings()
+            self._policy = WebPolicy.from_settings()
         return self._policy
 
     def run(self, op: Callable[[_Page], dict[str, Any]]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Every tool an agent may name in agents.yaml: the file tools, the browser tools and the tools of the
+"""Every tool an agent may name in agents.yaml: the file tools, the browser and http tools and the tools of the
 external MCP servers configured for this workbench (WORKBENCH_HOME/mcp_servers.yaml)."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 from workbench.errors import ConfigError
 from workbench.tools import BUILTIN_TOOLS, Tool, mcp_client
 from workbench.tools.browser import BROWSER_TOOLS
+from workbench.tools.fetch import HTTP_TOOLS
 
-NATIVE_TOOLS: dict[str, Tool] = {**BUILTIN_TOOLS, **BROWSER_TOOLS}
+NATIVE_TOOLS: dict[str, Tool] = {**BUILTIN_TOOLS, **BROWSER_TOOLS, **HTTP_TOOLS}
 
 
 def resolve(names: list[str | Tool] | tuple[str | Tool, ...], where: str) -> list[Tool]:
