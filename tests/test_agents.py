@@ -78,7 +78,7 @@ def test_final_answer_stops_the_loop():
 def test_tool_call_via_json_then_answer():
     def fn(messages, options):
         last = messages[-1]["content"]
-        return final(last.split("\n")[-1]) if last.startswith("Result of add") else call_add(2, 3)
+        return final(last.split("\n")[1]) if last.startswith("Result of add") else call_add(2, 3)
 
     result = run(agent(), "Add 2 and 3.", model=FunctionModel(fn))
     assert result.ok and result.output == "5" and result.stop_reason == "final_answer"
@@ -134,10 +134,11 @@ def test_max_steps():
     assert "max_steps" in result.error and not result.ok
 
 
-def test_loop_detection_after_three_identical_actions():
+@pytest.mark.parametrize("read_only", [True, False])
+def test_loop_detection_after_three_identical_actions(read_only):
     calls = []
 
-    @tool
+    @tool(read_only=read_only)
     def probe(x: int) -> str:
         """Record a call.
 
@@ -147,11 +148,32 @@ def test_loop_detection_after_three_identical_actions():
         calls.append(x)
         return "nothing new"
 
-    model = FunctionModel(lambda m, o: {"thought": "again", "tool": "probe", "arguments": {"x": 1}})
-    result = run(agent(tools=[probe]), "Probe.", model=model)
+    seen: list[str] = []
+
+    def again(messages, options):
+        seen.append(messages[-1]["content"])
+        return {"thought": "again", "tool": "probe", "arguments": {"x": 1}}
+
+    result = run(agent(tools=[probe]), "Probe.", model=FunctionModel(again))
     assert result.stop_reason == "loop_detected" and len(result.steps) == 3
-    assert calls == [1, 1]  # the third identical action is not executed
     assert "same action 3 times" in result.error
+    # The third identical action is never executed. A read-only call is not repeated at all: the model is
+    # shown the result it already has and told to answer; a call that may change something runs again.
+    assert calls == ([1] if read_only else [1, 1])
+    assert seen[1].startswith("Result of probe:\nnothing new") and 'use the tool "final_answer"' in seen[1]
+    assert seen[2].startswith("You already called probe") if read_only else seen[2].startswith("Result of probe")
+
+
+def test_a_model_shown_its_earlier_result_answers_instead_of_looping():
+    def fn(messages, options):
+        last = messages[-1]["content"]
+        if last.startswith("You already called add"):
+            return final(last.split("\n")[1])
+        return call_add(2, 3)  # a small model re-issues the call it just got an answer to
+
+    result = run(agent(), "Add 2 and 3.", model=FunctionModel(fn))
+    assert result.ok and result.output == "5" and len(result.steps) == 3
+    assert [len(s.tool_calls) for s in result.steps] == [1, 0, 0]
 
 
 def test_token_budget_exceeded():

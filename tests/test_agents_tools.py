@@ -232,7 +232,7 @@ def test_prompt_injection_to_read_secrets_is_refused_and_logged(workspace):
     def compliant(messages, options):
         last = messages[-1]["content"]
         if last.startswith("Result of read_file"):
-            return {"thought": "done", "tool": "final_answer", "arguments": {"answer": last.split("\n", 1)[1]}}
+            return {"thought": "done", "tool": "final_answer", "arguments": {"answer": last.split("\n")[1]}}
         return next(attempts)
 
     reader = Agent(name="reader", description="Reads notes.", tools=[read_file], permissions={"reads_files"},

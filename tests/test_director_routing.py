@@ -260,3 +260,40 @@ def test_a_part_that_is_not_for_one_specialist_sends_the_request_to_the_planner(
                                           "Write a Python function is_prime(n) with tests."])
 def test_one_part_requests_keep_the_fast_path(registry, request_text):
     assert route_task(request_text, registry=registry, model=team({"route": "code"})).single
+
+
+def test_the_director_and_the_router_see_which_tools_a_specialist_holds(tmp_path):
+    import os
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from workbench.agents.director import system_prompt
+    from workbench.agents.registry import PACKAGED
+
+    tiny = {"command": sys.executable, "args": [str(Path(__file__).with_name("mcp_tiny_server.py"))]}
+    servers = {"servers": {"tiny": tiny, "notes": tiny}}
+    (Path(os.environ["WORKBENCH_HOME"]) / "mcp_servers.yaml").write_text(yaml.safe_dump(servers))
+    config = yaml.safe_load(PACKAGED.read_text())
+    config["specialists"]["general"]["tools"] = ["read_file", "mcp:tiny/add", "mcp:notes"]
+    path = tmp_path / "agents.yaml"
+    path.write_text(yaml.safe_dump(config))
+    registry = Registry.from_config(path)
+    line = next(x for x in route_prompt(registry, registry.names()).splitlines() if x.startswith("- general:"))
+    assert line.endswith("Its tools: read_file, add (on the tiny MCP server), the notes MCP server's tools.")
+    assert line in system_prompt(registry, DirectorSettings())
+    # Without tools the line is the description alone: the default prompts (and their cached prefixes) stay.
+    plain = Registry.from_config()
+    assert f"- general: {plain.get('general').description}\n" in route_prompt(plain, plain.names())
+
+
+@pytest.mark.parametrize("request_text, parts", [
+    ("Use the add tool to compute 1234 + 4321 and tell me the result.", None),
+    ("Compute the mean of the costs and show me the answer", None),
+    ("Write a Python function for the median and explain how it works", "and explain"),
+])
+def test_asking_to_be_told_the_result_is_not_a_second_part(request_text, parts):
+    from workbench.agents.routing import several_parts
+
+    assert several_parts(request_text) == parts

@@ -133,7 +133,7 @@ def offered(registry: Registry, settings: DirectorSettings) -> list[str]:
 
 
 def system_prompt(registry: Registry, settings: DirectorSettings) -> str:
-    team = "\n".join(f"- {n}: {registry.get(n).description}" for n in offered(registry, settings))
+    team = registry.team(offered(registry, settings))
     return (
         "You are the Director of a team of specialists. Split the user's task into as FEW subtasks as possible: "
         "one per distinct part of the task (a task asking for two different things has two parts; never more "

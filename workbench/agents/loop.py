@@ -13,6 +13,7 @@ the run stops with a reason instead, so one failing agent never takes its caller
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -58,6 +59,7 @@ def run_agent(agent: Agent, task: str, *, context: str | Mapping[str, str] | Non
     schema = action_schema(tools) if tools and llm.structured_output != "none" else None
     messages = first_messages(agent, task, context, toolset)
     detector = LoopDetector()
+    answered: dict[str, str] = {}  # a read-only call's result, by its action: a repeat is answered from here
     corrections = 0
     step_no = 1
     with telemetry.span("agent", agent=agent.name, task_id=task_id) as span:
@@ -80,7 +82,7 @@ def run_agent(agent: Agent, task: str, *, context: str | Mapping[str, str] | Non
                     corrections = 0
                     stop = loop_guard(detector, action)
                     if stop is None:
-                        act(toolset, action, step, messages)
+                        act(toolset, action, step, messages, answered)
             if stop is None and step_no == limits.max_steps:
                 stop = ("max_steps", (f"Stopped after {limits.max_steps} steps without a final answer. Raise "
                                       f"max_steps for {agent.name} in agents.yaml or simplify the task."))
@@ -153,11 +155,27 @@ def loop_guard(detector: LoopDetector, action: dict[str, Any]) -> Stop | None:
     return None
 
 
-def act(toolset: Toolset, action: dict[str, Any], step: Step, messages: list[dict[str, str]]) -> None:
-    """Run the tool and feed its result (or error) back to the model as the next user message."""
-    call = toolset.call(action["tool"], action["arguments"])
-    step.tool_calls.append(call)
-    observation = f"Result of {call.name}:\n{call.result}" if call.error is None else f"Error from {call.name}: {call.error}"
+def act(toolset: Toolset, action: dict[str, Any], step: Step, messages: list[dict[str, str]],
+        answered: dict[str, str]) -> None:
+    """Run the tool and feed its result (or error) back to the model as the next user message. A read-only
+    call repeated with the same arguments is not run again: the model is shown the result it already has
+    (small models re-issue a call whose answer they just got instead of answering)."""
+    key = json.dumps({"tool": action["tool"], "arguments": action["arguments"]}, sort_keys=True, default=str)
+    if key in answered:
+        observation = (f"You already called {action['tool']} with these arguments; its result was:\n{answered[key]}\n"
+                       f"Calling it again gives the same result. Use the tool \"{FINAL}\" now with the answer "
+                       f"this result gives.")
+    else:
+        call = toolset.call(action["tool"], action["arguments"])
+        step.tool_calls.append(call)
+        if call.error is not None:
+            observation = f"Error from {call.name}: {call.error}"
+        else:
+            observation = (f"Result of {call.name}:\n{call.result}\n\nIf this answers the task, use the tool "
+                           f"\"{FINAL}\" with the answer now; otherwise choose the next action.")
+            tool_ = toolset.get(call.name)
+            if tool_ is not None and tool_.read_only:
+                answered[key] = call.result or ""
     messages += [{"role": "assistant", "content": step.model_output},
                  {"role": "user", "content": observation}]
 

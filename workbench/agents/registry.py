@@ -125,6 +125,10 @@ class Registry:
     def is_enabled(self, name: str) -> bool:
         return self._enabled.get(name, False)
 
+    def team(self, names: list[str]) -> str:
+        """The specialists `names` as the Director's prompts list them, one line each."""
+        return "\n".join(f"- {n}: {self.get(n).brief()}" for n in names)
+
     def get(self, name: str) -> Specialist:
         try:
             return self._specs[name]

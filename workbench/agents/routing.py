@@ -68,7 +68,7 @@ def route_schema(names: list[str]) -> dict[str, Any]:
 
 
 def route_prompt(registry: Registry, names: list[str]) -> str:
-    team = "\n".join(f"- {n}: {registry.get(n).description}" for n in names)
+    team = registry.team(names)
     return (f"Pick who handles the user's request.\n{team}\n- {MULTI}: the request has two or more parts that "
             f"need different specialists above (e.g. a question about the execution log AND a program).\n"
             'Reply with JSON only: {"route": "<name>"}')
@@ -129,7 +129,8 @@ _PARTS = re.compile(
     r"\b(?:also|additionally|as well as)\b|"  # "Also write ..."
     rf"[,;]\s*and\s+{_VERBS}\b|"  # ", and explain it"
     r"\band\s+(?:a|an)\s+(?:python|typescript|java)?\s*(?:function|script|program|email|explanation)\b|"
-    rf"\band\s+{_VERBS}\b(?!\s+(?:methods?|it\b))",  # "... and explain how" (not "push and pop methods")
+    # "... and explain how" (not "push and pop methods", nor "... and tell me the result": the same part)
+    rf"\band\s+{_VERBS}\b(?!\s+(?:methods?|it\b|me\s+(?:the\s+|what\s+)?(?:result|answer|value|sum|total|output)s?\b))",
     re.IGNORECASE)
 
 

@@ -19,6 +19,7 @@ from workbench.errors import PlanError
 from workbench.providers.base import Model
 from workbench.tools import Tool
 from workbench.tools.catalog import resolve
+from workbench.tools.mcp_client import PREFIX as MCP_PREFIX
 
 CONTEXT_CHARS = 1500  # per dependency: a small model's context window is shared by every input
 REQUEST_CHARS = 2000  # the user's own words carried beside a subtask's instructions
@@ -161,12 +162,28 @@ class Specialist:
     # asks again among the others when its model picks a specialist that declines (None: accepts everything).
     accepts: Callable[[str], bool] | None = None
 
+    def brief(self) -> str:
+        """The line the Director shows to choose this specialist: its description and, when it holds tools, their
+        names (a request that names a tool must reach the specialist holding it). No tool is resolved here:
+        naming an external MCP server's tool must not start that server."""
+        labels = [_tool_label(t) for t in self.tools]
+        return self.description + (f" Its tools: {', '.join(labels)}." if labels else "")
+
     def agent(self) -> Agent:
         tools = resolve(self.tools, f"Specialist {self.name!r}")
         workspace = _workspace() if any(t.path_params for t in tools) else None
         return Agent(name=self.name, description=self.description, system_prompt=self.system_prompt or
                      Agent.system_prompt, tools=tools, model=self.model, limits=self.limits,
                      permissions=self.permissions, workspace=workspace, options={"temperature": 0.0})
+
+
+def _tool_label(item: str | Tool) -> str:
+    if isinstance(item, Tool):
+        return item.name
+    if not item.startswith(MCP_PREFIX):
+        return item
+    server, _, tool_name = item.removeprefix(MCP_PREFIX).partition("/")
+    return f"{tool_name} (on the {server} MCP server)" if tool_name else f"the {server} MCP server's tools"
 
 
 def _workspace() -> Path:

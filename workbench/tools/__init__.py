@@ -293,6 +293,9 @@ class Toolset:
         self.permissions = frozenset(self.permissions)
         self._by_name = {t.name: t for t in self.tools}
 
+    def get(self, name: str) -> Tool | None:
+        return self._by_name.get(name)
+
     def allowed(self) -> list[Tool]:
         """Tools whose permissions the agent holds: the only ones the prompt offers."""
         return [t for t in self.tools if t.permissions <= self.permissions]
