@@ -104,3 +104,14 @@ def test_the_openapi_schema_marks_exactly_the_registered_routes_deprecated(clien
 def test_a_sunset_sooner_than_the_policy_allows_is_refused():
     with pytest.raises(ValueError, match="at least 180 days"):
         Deprecated(path="/x", successor="/api/v1/x", since=date(2026, 1, 1), sunset=date(2026, 3, 1), why="-")
+
+
+def test_the_policy_page_lists_exactly_the_registered_deprecations():
+    from helpers import REPO
+
+    page = (REPO / "docs" / "reference" / "api-versioning.md").read_text()
+    section = page.split("## Deprecated routes today", 1)[1]
+    rows = re.findall(r"^\| `GET ([^`]+)` \| `GET ([^`]+)` \| ([\d-]+) \| ([\d-]+) \|", section, re.M)
+    assert rows == [(e.path, e.successor, str(e.since), str(e.sunset)) for e in DEPRECATED]
+    example = re.search(r"^Deprecation: @(\d+)$", page, re.M)
+    assert example and f"@{example.group(1)}" == dict(DEPRECATED[0].headers())[b"deprecation"].decode()
