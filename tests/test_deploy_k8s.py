@@ -250,3 +250,15 @@ def test_the_chart_references_only_files_it_has():
     rendered = helm_objects()
     server = pod_specs(rendered)["workbench"]["containers"][0]
     assert (REPO / Path(server["command"][0]).relative_to("/app")).is_file()
+
+
+def test_with_weights_in_the_image_no_pod_downloads_them():
+    objects = helm_objects({"modelsBaked": True})
+    validate_all(objects)
+    check_deployment(objects, "workbench")
+    for name, spec in pod_specs(objects).items():
+        assert "initContainers" not in spec, name
+        mounts = [m["mountPath"] for c in spec["containers"] for m in c.get("volumeMounts", [])]
+        assert "/models" not in mounts, f"{name}: a volume on /models would hide the image's weights"
+    defaults = pod_specs(helm_objects())
+    assert all(defaults[n]["initContainers"][0]["name"] == "weights" for n in ("workbench", "workbench-dask-worker"))
