@@ -54,7 +54,7 @@ def _breakers() -> tuple[dict[str, dict], str]:
         return {}, "no `workbench serve` is running, so no calls have been made yet (all closed)"
     key = get_settings().api_key
     try:
-        r = httpx.get(url + "/gateway/health", timeout=5,
+        r = httpx.get(url + "/api/v1/gateway/health", timeout=5,
                       headers={"X-API-Key": key.get_secret_value()} if key else None)
         r.raise_for_status()
         return {b["model"]: b for b in r.json()["breakers"]}, f"from the server at {url}"

@@ -21,7 +21,18 @@ from workbench import doctor, health
 from workbench.config import Settings, get_settings
 from workbench.errors import WorkbenchError, field_errors
 from workbench.gateway import breaker
-from workbench.server import api_admin, api_demo, api_plans, api_v1, auth, degraded, guards, openai_routes, schedules
+from workbench.server import (
+    api_admin,
+    api_demo,
+    api_plans,
+    api_v1,
+    auth,
+    degraded,
+    deprecation,
+    guards,
+    openai_routes,
+    schedules,
+)
 
 HEAVY_CHECK_TTL_S = 60.0
 MAX_BODY_BYTES = 2_000_000  # above the 1 MB prompt limit, so the prompt check can say what is wrong
@@ -137,6 +148,7 @@ def _guard(app: FastAPI, settings: Settings, host: str | None) -> None:
     app.add_middleware(guards.OriginGuard, extra_origins=guards.split_list(settings.allowed_origins))
     app.add_middleware(guards.HostGuard, bound_host=host or settings.host,
                        extra=guards.split_list(settings.allowed_hosts))
+    app.add_middleware(deprecation.DeprecationHeaders)  # outermost: even a refusal says the route is going
 
 
 def _mount_pages(app: FastAPI) -> None:

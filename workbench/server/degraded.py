@@ -27,6 +27,7 @@ PROBE_EVERY_S = 1.0
 PING_TIMEOUT_S = 1.0
 RETRY_AFTER_S = 5
 GATED_PREFIXES = ("/api/",)
+UNGATED_PREFIXES = ("/api/v1/gateway/",)  # the gateway's state lives in this process, not in the store
 
 
 def unavailable_message(why: str) -> str:
@@ -70,7 +71,9 @@ class StoreGate:
         return self.ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(GATED_PREFIXES) and not await self.available():
+        path = scope.get("path", "")
+        gated = path.startswith(GATED_PREFIXES) and not path.startswith(UNGATED_PREFIXES)
+        if scope["type"] == "http" and gated and not await self.available():
             await refuse(scope, send, 503, unavailable_message(self.why), "StoreUnavailable",
                          [(b"retry-after", str(RETRY_AFTER_S).encode())])
             return

@@ -5,8 +5,8 @@
 
 `/v1/chat/completions` (JSON, or SSE with stream=true, in OpenAI's wire format, usage included; with
 stream_options.include_usage a last chunk carries it), `/v1/models`, `/v1/models/{id}`, and
-`/gateway/health` (breakers, cache, budgets). Models are resolved through the registry and built by
-the gateway (`workbench.get_model`). Errors are OpenAI-shaped: {"error": {message, type, param, code}}.
+`/api/v1/gateway/health` (breakers, cache, budgets; `/gateway/health` is its deprecated old path, see
+deprecation.py). Models are resolved through the registry and built by the gateway (`workbench.get_model`). Errors are OpenAI-shaped: {"error": {message, type, param, code}}.
 Optional headers: X-Workbench-Agent (budgets, records), X-Workbench-Task (records), X-Workbench-Cache: off.
 The bearer token is the caller's API key for budgets and rate limits (only its fingerprint is kept).
 """
@@ -29,6 +29,7 @@ from starlette.routing import Route
 from workbench import telemetry
 from workbench.errors import ProviderError, UnknownModelError, WorkbenchError
 from workbench.gateway import attempts, faults
+from workbench.server import deprecation
 from workbench.server.openai_schema import ChatRequest, Refused, translate
 
 router = APIRouter()
@@ -205,7 +206,9 @@ async def get_model(model_id: str) -> JSONResponse:
     return JSONResponse(found)
 
 
-@router.get("/gateway/health")
+@router.get("/gateway/health", tags=["gateway"], deprecated=True,
+            description=deprecation.entry("/gateway/health").describe())
+@router.get("/api/v1/gateway/health", tags=["gateway"])  # registered first (decorators apply bottom-up)
 async def gateway_health() -> JSONResponse:
     """Breakers with rolling health per deployment, cache hit rate and savings, budgets, local-only state."""
     from workbench.gateway import availability, breaker, budget, cache
