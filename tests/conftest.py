@@ -76,6 +76,8 @@ def isolated_home(monkeypatch, request):
     # Memory would carry answers from one test's tasks into the next (the execution cache answers a repeated
     # request without a model call): off unless a test turns it on.
     monkeypatch.setenv("WORKBENCH_MEMORY", "off")
+    # The strategy statistics explore at random: a test that wants its choice turns it on.
+    monkeypatch.setenv("WORKBENCH_STRATEGY", "false")
     # Never talk to a developer's running `workbench serve` on the default port.
     monkeypatch.setenv("WORKBENCH_PORT", str(_free_port()))
     if "network" not in request.keywords:
