@@ -10,6 +10,7 @@ into markup here is escaped, so an entry of `<script>…` shows those characters
 
 from __future__ import annotations
 
+import asyncio
 import html
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboards.layout import Dashboard, empty_state
+from dashboards.layout import Dashboard, empty_state, served
 from dashboards.pages import page
 from workbench.errors import WorkbenchError
 from workbench.memory import overview, strategy
@@ -166,7 +167,7 @@ class MemoryPage(Dashboard):
         settings = get_settings()
         on = memory.enabled()
         self.status.object = (stored.missing or
-                              f"{stored.entries} entries · memory is {'on' if on else 'off'} here "
+                              f"{stored.entries} entr{'y' if stored.entries == 1 else 'ies'} · memory is {'on' if on else 'off'} here "
                               f"(WORKBENCH_MEMORY={settings.memory}"
                               f"{'' if memory.available() else '; the embedder is not installed: run `make venv`'})"
                               f" · strategy choices {'on' if settings.strategy else 'off'}")
@@ -176,33 +177,50 @@ class MemoryPage(Dashboard):
                 pane.value = frame
         self.newest.object = entries_html(stored.newest) if stored.newest else "<p>No entries yet.</p>"
 
-    @param.depends("search", watch=True)
-    def _search(self) -> None:
+    def _run_search(self) -> tuple[list[dict[str, Any]], str | None, str]:
+        """(hits, note, note kind): reads only, so a served tab runs it in a thread (the first search loads
+        the embedding model, which takes seconds)."""
         from workbench.config import get_settings
 
         owner = self.owner.strip() or get_settings().memory_owner
         try:
-            self.hits = search_entries(self.source.rt.store, self.query, owner)
+            hits = search_entries(self.source.rt.store, self.query, owner)
         except WorkbenchError as exc:  # a bad query, no embedder, no memory table: the fix, in one line
-            self.hits = []
-            self._note(str(exc), "warning")
-            return
-        if not self.hits:
-            self._note(f"No entry of owner {owner} within similarity {SEARCH_MIN_SIMILARITY:.2f}.", "info")
+            return [], str(exc), "warning"
+        if not hits:
+            return [], f"No entry of owner {owner} within similarity {SEARCH_MIN_SIMILARITY:.2f}.", "info"
+        return hits, None, "info"
+
+    def _show_search(self, result: tuple[list[dict[str, Any]], str | None, str]) -> None:
+        self.hits, note, kind = result
+        if note is not None:
+            self._note(note, kind)
             return
         self.search_note.visible = False
         self.results.object = entries_html(self.hits, similarity=True)
         self.results.visible = True
+
+    @param.depends("search", watch=True)
+    def _search(self) -> None:
+        self._show_search(self._run_search())
+
+    async def _search_served(self, _event: Any) -> None:
+        self._note("Searching…", "info")
+        self._show_search(await asyncio.to_thread(self._run_search))
 
     def _note(self, text: str, kind: str) -> None:
         self.results.visible = False
         self.search_note.object, self.search_note.alert_type, self.search_note.visible = text, kind, True
 
     def body(self) -> list:
+        run = self._search_served if served() else lambda _: self.param.trigger("search")
         button = pn.widgets.Button(name="Search", button_type="primary", width=100)
-        button.on_click(lambda _: self.param.trigger("search"))
-        query = pn.widgets.TextInput.from_param(self.param.query, name="Search memory", width=520,
-                                                placeholder="e.g. reverse the words of a sentence")
+        button.on_click(run)
+        query = pn.widgets.TextInput(name="Search memory", value=self.query, width=520,
+                                     placeholder="e.g. reverse the words of a sentence")
+        # as typed (value itself changes only on Enter or leaving the box): the button reads what is shown
+        query.param.watch(lambda e: setattr(self, "query", e.new or ""), "value_input")
+        query.param.watch(run, "enter_pressed")
         return [
             pn.pane.Markdown("## Memory"), self.status, self.empty,
             pn.pane.Markdown("### Search"),
