@@ -14,11 +14,12 @@ import asyncio
 import html
 from typing import Any
 
+import hvplot.pandas  # noqa: F401
 import pandas as pd
 import panel as pn
 import param
 
-from dashboards.layout import Dashboard, empty_state, served
+from dashboards.layout import Dashboard, chart_card, chart_pane, csv_button, empty_state, served
 from dashboards.pages import page
 from workbench.errors import WorkbenchError
 from workbench.memory import overview, strategy
@@ -50,6 +51,14 @@ def counts_frame(stored: overview.Stored) -> pd.DataFrame:
 def rates_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame([[str(r["day"]), r["retrievals"], r["found"], _pct(r["hit_rate"]), r["entries_used"],
                           r["cache_hits"]] for r in rows], columns=RATE_COLUMNS)
+
+
+def rates_chart(rows: list[dict[str, Any]]):
+    """Per day: retrievals that used an entry, those that found none, and cache hits, stacked."""
+    d = pd.DataFrame([{"day": str(r["day"]), "used an entry": r["found"], "found none": r["retrievals"] - r["found"],
+                       "cache hits": r["cache_hits"]} for r in rows])
+    return d.hvplot.bar(x="day", y=["used an entry", "found none", "cache hits"], stacked=True, height=260,
+                        responsive=True, legend="top_left", ylabel="count", title="memory lookups per day")
 
 
 def helped_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -139,6 +148,9 @@ class MemoryPage(Dashboard):
         self.counts = _table(COUNT_COLUMNS)
         self.newest = pn.pane.HTML("", sizing_mode="stretch_width")
         self.rates = _table(RATE_COLUMNS)
+        self.rates_plot = chart_pane()
+        self.rates_card = chart_card("Lookups per day", self.rates_plot,
+                                     csv_button("memory_hit_rates", lambda: rates_frame(self.data.get("rates", []))))
         self.helped = _table(HELPED_COLUMNS)
         self.strategies = _table(STRATEGY_COLUMNS)
         self.search_note = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
@@ -175,6 +187,9 @@ class MemoryPage(Dashboard):
                             (self.helped, helped_frame(data["helped"])), (self.strategies, strategy_frame(data["arms"]))):
             if self.should_render(f"table-{id(pane)}", frame):
                 pane.value = frame
+        self.rates_card.visible = bool(data["rates"])
+        if data["rates"] and self.should_render("rates-chart", rates_frame(data["rates"]), chart=True):
+            self.rates_plot.object = rates_chart(data["rates"])
         self.newest.object = entries_html(stored.newest) if stored.newest else "<p>No entries yet.</p>"
 
     def _run_search(self) -> tuple[list[dict[str, Any]], str | None, str]:
@@ -228,7 +243,8 @@ class MemoryPage(Dashboard):
             self.search_note, self.results,
             pn.pane.Markdown("### What is stored"), self.counts,
             pn.pane.Markdown("#### Newest entries"), self.newest,
-            pn.pane.Markdown("### Hit rates (last 30 days; a retrieval is one prompt that asked memory)"), self.rates,
+            pn.pane.Markdown("### Hit rates (last 30 days; a retrieval is one prompt that asked memory)"),
+            self.rates_card, self.rates,
             pn.pane.Markdown("### What helped: tasks that used a memory entry against the same kinds without"),
             self.helped,
             pn.pane.Markdown("### Strategies: which settings delivered, per kind (Beta posterior of the success rate)"),

@@ -56,6 +56,7 @@ def test_the_empty_page_says_how_memory_fills_and_a_bad_query_gets_one_line(runt
     assert not page.banner.visible, page.banner.object
     assert page.empty.visible and "Run the same request twice" in page.empty.object
     assert page.counts.value.empty and page.rates.value.empty and page.strategies.value.empty
+    assert not page.rates_card.visible  # no blank chart on an empty store
     page.query = "   "
     page.param.trigger("search")
     assert page.search_note.visible and "The memory query is empty" in page.search_note.object
@@ -108,6 +109,7 @@ def test_the_page_shows_what_is_stored_hit_rates_what_helped_and_strategies(runt
     # one retrieval used two entries (two events, one retrieval), one found nothing
     assert (day["retrievals"], day["found"], day["hit rate"], day["entries used"], day["cache hits"]) == (
         2, 1, "50.0%", 2, 1)
+    assert page.rates_card.visible and page.rates_plot.object is not None
     [code] = page.helped.value.to_dict("records")
     assert code["with memory"] == "1/1" and code["without memory"] == "1/2" and code["difference"] == "+50.0 points"
     [arm] = page.strategies.value.to_dict("records")
