@@ -201,21 +201,20 @@ def decide(arms: dict[int, Arm], candidates: Sequence[int], default: int, rng: r
     eligible = {v: a for v, a in arms.items() if v in pool and a.trials >= MIN_TRIALS}
     if not eligible:
         return default, False, f"the configured default: no setting has {MIN_TRIALS} past outcomes yet"
-    everyone = {**eligible, **({} if default in eligible else {default: arms.get(default)})}
-    means = {v: (a.mean if a is not None else PRIOR[0] / sum(PRIOR)) for v, a in everyone.items()}
+    # the default always competes, with whatever record it has (the prior's alone when none)
+    everyone = {**eligible, default: arms.get(default) or Arm("", "", None, f"{ROUNDS}={default}")}
+    means = {v: a.mean for v, a in everyone.items()}
     best = max(means.values())
     near = [v for v in everyone if means[v] >= best - TOLERANCE]
-    # Cheapest among the as-good ones; an arm without outcomes has no known cost: it goes last, the default
-    # before the others.
-    value = min(near, key=lambda v: (everyone[v] is None or not everyone[v].trials,
-                                     everyone[v].cost_usd if everyone[v] else 0.0,
-                                     everyone[v].tokens if everyone[v] else 0.0, v != default, v))
+    # The cheapest of the as-good ones; an arm without outcomes has no known cost: it goes last.
+    value = min(near, key=lambda v: (not everyone[v].trials, everyone[v].cost_usd, everyone[v].tokens,
+                                     v != default, v))
     chosen = everyone[value]
     others = [f"{v} rounds {_record(everyone[v])} (mean {means[v]:.2f})" for v in sorted(everyone) if v != value]
     reason = f"posterior mean {means[value]:.2f}"
     if len(near) > 1:
         reason += f", as good as the best (within {TOLERANCE:.2f}) and the cheapest"
-    if chosen is not None and chosen.trials:
+    if chosen.trials:
         reason += f" at ${chosen.cost_usd:.6f} and {chosen.tokens:.0f} tokens a run"
     return value, False, reason + (f"; {'; '.join(others)}" if others else "")
 
