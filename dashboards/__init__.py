@@ -13,6 +13,6 @@ render_markdown_as_data()  # before any page makes a pane: user input and model 
 def load_pages() -> dict[str, tuple[str, Callable[[], object]]]:
     """Every page, by route. Imported here, not when the package is, so that a notebook importing one
     page does not load them all; a page that cannot be imported is an error."""
-    from dashboards import anomalies, chat, costs, experiments, models, monitoring, pipelines, prediction, tasks  # noqa: F401
+    from dashboards import anomalies, chat, costs, experiments, memory, models, monitoring, pipelines, prediction, tasks  # noqa: F401,E501
 
     return PAGES

@@ -16,6 +16,9 @@ import pytest
 from workbench.config import reload_settings
 
 os.environ.setdefault("WORKBENCH_ALLOW_NETWORK", "0")
+# The strategy statistics explore at random. Set here as well as per test: module-scoped clusters start
+# before the per-test environment, and their workers copy this one.
+os.environ.setdefault("WORKBENCH_STRATEGY", "false")
 TEST_MODEL = os.environ.get("WORKBENCH_TEST_MODEL", "local:qwen2.5-coder-0.5b")
 REPO = Path(__file__).resolve().parent.parent
 # Provider keys from the developer's shell must not leak into tests (or their logs).
@@ -76,6 +79,8 @@ def isolated_home(monkeypatch, request):
     # Memory would carry answers from one test's tasks into the next (the execution cache answers a repeated
     # request without a model call): off unless a test turns it on.
     monkeypatch.setenv("WORKBENCH_MEMORY", "off")
+    # The strategy statistics explore at random: a test that wants its choice turns it on.
+    monkeypatch.setenv("WORKBENCH_STRATEGY", "false")
     # Never talk to a developer's running `workbench serve` on the default port.
     monkeypatch.setenv("WORKBENCH_PORT", str(_free_port()))
     if "network" not in request.keywords:

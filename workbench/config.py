@@ -173,6 +173,14 @@ class Settings(BaseSettings):
         True, description="Answer an identical request of the same owner with its stored verified solution "
                           "(a task can opt out)."
     )
+    strategy: bool = Field(
+        True, description="Let the Code specialist choose its loop's rounds from past outcomes of the same kind "
+                          "(workbench.memory.strategy); false: always the configured max_rounds."
+    )
+    strategy_explore: float = Field(
+        0.05, le=0.1, description="Share of strategy choices (0-0.1) that try another setting instead of the best "
+                                  "estimate; each choice is logged as a memory event."
+    )
 
     # Dashboards and alerts (dashboards/, workbench/analysis/alerts.py)
     alert_webhook: str | None = Field(

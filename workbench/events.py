@@ -51,7 +51,8 @@ KIND_MEANINGS: dict[str, str] = {
     Kind.SANDBOX_RUN: "one run of code in the sandbox",
     Kind.STATUS: "a task's status change",
     Kind.MEMORY: "one use of memory: payload.action is retrieve (used = entry id or null, similarity, why), "
-                 "cache_hit (a stored verified solution answered the request), store, merge, skip or feedback",
+                 "cache_hit (a stored verified solution answered the request), store, merge, skip, feedback or "
+                 "strategy (a loop setting chosen from past outcomes: chose, explored, why)",
 }
 
 

@@ -167,7 +167,10 @@ def _sandbox_label(p: dict[str, Any]) -> str:
 
 
 def _memory_label(p: dict[str, Any]) -> str:
-    """What memory did and with which entry: "retrieve 1f2e3d4c similarity 0.83", "cache_hit 1f2e3d4c"."""
+    """What memory did and with which entry: "retrieve 1f2e3d4c similarity 0.83", "cache_hit 1f2e3d4c";
+    a strategy choice: "strategy max_rounds=2" ("explored" when it was a try)."""
+    if p.get("action") == "strategy":
+        return f"strategy {p.get('setting')}={p.get('chose')}" + (" explored" if p.get("explored") else "")
     entry = p.get("used") or p.get("entry")
     similarity = p.get("similarity")
     parts = [p.get("action"), entry[:8] if isinstance(entry, str) else "nothing" if p.get("action") == "retrieve"

@@ -108,6 +108,34 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print the numbers 
     Console().print(table)
 
 
+@memory_app.command("strategies")
+def strategies(as_json: bool = typer.Option(False, "--json", help="Print the arms as JSON.")) -> None:
+    """Per task kind, which specialist, model and loop settings delivered at what cost (stored subtask
+    outcomes; Beta posterior mean and 95 % interval of the success rate). Needs no embedder."""
+    from workbench.memory import strategy
+    from workbench.store import Store
+
+    store = Store.open(pool_size=2, writer=False)
+    try:
+        arms = strategy.table(store)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps([a.as_dict() for a in arms]))
+        return
+    if not arms:
+        Console().print("no finished subtasks yet: run tasks (`workbench run ...`), then look again")
+        return
+    table = Table("kind", "specialist", "model", "settings", "passed", "mean", "95% interval", "cost $", "tokens",
+                  "ms")
+    for a in arms:
+        low, high = a.interval
+        table.add_row(plain(a.kind), plain(a.specialist), plain(a.model or "-"), plain(a.settings),
+                      f"{a.successes}/{a.trials}", f"{a.mean:.2f}", f"[{low:.2f}, {high:.2f}]", f"{a.cost_usd:.6f}",
+                      f"{a.tokens:.0f}", f"{a.duration_ms:.0f}")
+    Console().print(table)
+
+
 @memory_app.command("prune")
 def prune(as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Delete the entries whose score fell below the threshold (they led to failures; never retrieved)."""

@@ -9,10 +9,18 @@ WORKBENCH_MEMORY_OWNER). With memory on, the same request already solved for the
 from the execution cache; otherwise similar verified solutions and failure notes go into the prompts, the
 result passes the quality gate (verified solution or failure note) and the entries used are credited or
 decay with the outcome.
+
+Strategy (workbench.memory.strategy): inside a task, the loop's rounds are chosen from the stored outcomes of
+the same kind ("code:python") and model among `strategy_rounds` (default 1, 2, 3) and `max_rounds` (the
+default until another setting has a record), unless WORKBENCH_STRATEGY=false or the option `strategy: false`.
+The choice is a `memory` event in the trace and the rounds allowed are kept in the result (data.max_rounds),
+which is what the statistics read back.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import time
 
@@ -20,6 +28,10 @@ from workbench import memory
 from workbench.agents.specialist import SpecialistCall, SubtaskResult
 from workbench.code.loop import CodeResult, solve
 from workbench.config import get_settings
+from workbench.memory import strategy
+
+log = logging.getLogger(__name__)
+STRATEGY_ROUNDS = (1, 2, 3)
 
 _LANGUAGE = (("typescript", re.compile(r"\btype ?script\b|\.ts\b", re.IGNORECASE)), ("java", re.compile(r"\bjava\b|\.java\b", re.IGNORECASE)))
 
@@ -45,8 +57,9 @@ def handle(call: SpecialistCall) -> SubtaskResult:
             if hit is not None:
                 return _from_cache(call, hit, language, started)
         recalled = memory.recall(text, owner=owner, kinds=("solution", "failure_note"), agent="code")
-    result = solve(text, language, model=call.model, max_rounds=int(call.options.get("max_rounds", 3)),
-                   budget=call.budget, memory=recalled.prompt)
+    max_rounds = choose_rounds(call, language)
+    result = solve(text, language, model=call.model, max_rounds=max_rounds, budget=call.budget,
+                   memory=recalled.prompt)
     if use_memory:
         # with context the answer is to more than the request: kept under the text it answered
         memory.remember_code(text, language, result, owner=owner, task_id=call.task_id)
@@ -59,11 +72,33 @@ def handle(call: SpecialistCall) -> SubtaskResult:
         subtask_id=call.subtask.id, specialist=call.subtask.specialist, ok=delivered,
         output=f"{verdict}.\n\n{blocks}", status="done" if delivered else "failed",
         data={**summary, "code": result.files.get(result.task.solution_file, ""), "language": language,
-              "executed": True, "files": result.files},
+              "executed": True, "files": result.files, strategy.ROUNDS: max_rounds},
         error=None if delivered else f"tests not passing ({result.stop_reason})", stop_reason=result.stop_reason,
         model=result.model, steps=len(result.rounds), tokens_in=result.tokens_in, tokens_out=result.tokens_out,
         cost_usd=result.cost_usd, duration_ms=result.seconds * 1000, started_at=started, finished_at=time.time(),
     )
+
+
+def choose_rounds(call: SpecialistCall, language: str) -> int:
+    """The loop's rounds: the configured max_rounds, or, inside a task with the strategy on, the choice the
+    stored outcomes of this kind support (seeded by task and subtask: a retried subtask chooses the same).
+    The statistics are an aid: a store that cannot be read leaves the configured value."""
+    default = int(call.options.get("max_rounds", 3))
+    settings = get_settings()
+    if not settings.strategy or call.options.get("strategy") is False or not call.task_id:
+        return default
+    model = getattr(call.model, "model_id", call.model) or settings.model
+    candidates = [int(n) for n in call.options.get("strategy_rounds") or STRATEGY_ROUNDS]
+    try:
+        from workbench.store import get_store
+
+        return strategy.choose_rounds(
+            get_store(), kind=strategy.kind_of("code", language), model=str(model), default=default,
+            candidates=candidates, rng=random.Random(f"{call.task_id}:{call.subtask.id}"),
+            explore=settings.strategy_explore).value
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("strategy statistics unreadable, the loop keeps max_rounds=%s: %s", default, exc)
+        return default
 
 
 def _from_cache(call: SpecialistCall, hit: memory.Hit, language: str, started: float) -> SubtaskResult:
