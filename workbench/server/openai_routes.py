@@ -8,7 +8,7 @@ stream_options.include_usage a last chunk carries it), `/v1/models`, `/v1/models
 `/gateway/health` (breakers, cache, budgets). Models are resolved through the registry and built by
 the gateway (`workbench.get_model`). Errors are OpenAI-shaped: {"error": {message, type, param, code}}.
 Optional headers: X-Workbench-Agent (budgets, records), X-Workbench-Task (records), X-Workbench-Cache: off.
-The bearer token is the caller's API key for budgets and rate limits (only its fingerprint is kept).
+Budgets and rate limits per key use the name of the key the server's auth identified (never the Bearer string).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from starlette.routing import Route
 from workbench import telemetry
 from workbench.errors import ProviderError, UnknownModelError, WorkbenchError
 from workbench.gateway import attempts, faults
+from workbench.server.auth import caller_of
 from workbench.server.openai_schema import ChatRequest, Refused, translate
 
 router = APIRouter()
@@ -84,9 +85,12 @@ def get_gateway_model(name: str) -> Any:
 
 
 def _who(request: Request) -> dict[str, Any]:
+    """The caller scope: the key as the auth guard identified it (its stored name), never the Bearer string, so
+    a rotated key keeps its budget and an unknown string never gets a fresh one."""
     h = request.headers
-    token = h.get("authorization", "").removeprefix("Bearer ").strip() or h.get("x-api-key")
-    return {"api_key": token or None, "agent": h.get("x-workbench-agent"), "task_id": h.get("x-workbench-task")}
+    caller = caller_of(request)
+    return {"key_name": caller.name if caller.authenticated else None, "agent": h.get("x-workbench-agent"),
+            "task_id": h.get("x-workbench-task")}
 
 
 def _complete(req: ChatRequest, who: dict, options: dict, messages: list[dict]) -> Any:
