@@ -191,17 +191,22 @@ class BudgetModel(WrapperModel):
         self.policy, self.budgets = policy, budgets or BUDGETS
         self.budgets.configure(policy)
         self.count_tokens_fn = getattr(wrapped, "count_tokens", None)  # looked up once: walks the whole stack
-        self.cloud = shared_spend.is_cloud(self.model_id)
+        self.cloud_members = shared_spend.cloud_members(wrapped)  # the cloud models this stack may call
 
-    def _checked(self) -> bool:
+    def _cloud_in_reach(self) -> list[str]:
+        """The cloud models this call may spend on: a cloud model without its API key (or offline) cannot
+        be called, so a call that can reach none of them is no cloud spend."""
+        return shared_spend.reachable(self.cloud_members) if self.cloud_members else []
+
+    def _checked(self, cloud: list[str]) -> bool:
         """Whether this call must be admitted at all (else it goes straight through: nothing can limit it)."""
-        if self.cloud or self.budgets.active:
+        if cloud or self.budgets.active:
             return True
         from workbench.store import current_store
 
         return current_store() is not None
 
-    def _admit(self, ctx: dict, messages: MessagesLike, options: dict) -> Callable[[float], None]:
+    def _admit(self, cloud: list[str], messages: MessagesLike, options: dict) -> Callable[[float], None]:
         """Check and reserve; returns settle(actual_usd)."""
         who = attempts.who()
 
@@ -209,14 +214,14 @@ class BudgetModel(WrapperModel):
             return estimate(self.wrapped, messages, options, self.policy, self.count_tokens_fn)
 
         try:
-            if self.cloud:
-                shared_spend.check_priced(self.model_id)
-            store = shared_spend.ledger_store(self.cloud, who, self.budgets.active)
+            for model_id in cloud:
+                shared_spend.check_priced(model_id)
+            store = shared_spend.ledger_store(bool(cloud), who, self.budgets.active)
             if store is not None:
                 try:
-                    return shared_spend.admit(store, who, self.budgets, self.cloud, cost)
+                    return shared_spend.admit(store, who, self.budgets, bool(cloud), cost)
                 except SpendLedgerUnavailable:
-                    if self.cloud:
+                    if cloud:
                         raise
                     log.warning("spend ledger unreachable: %s is local, so it runs under this process's budgets",
                                 self.model_id)
@@ -227,10 +232,11 @@ class BudgetModel(WrapperModel):
             raise
 
     def complete(self, messages: MessagesLike, **options: Any) -> Completion:
-        if not self._checked():  # no limit anywhere: nothing to check or count
+        cloud = self._cloud_in_reach()
+        if not self._checked(cloud):  # no limit anywhere: nothing to check or count
             return self.wrapped.complete(messages, **options)
-        with attempts.scope() as ctx:
-            settle = self._admit(ctx, messages, options)
+        with attempts.scope():
+            settle = self._admit(cloud, messages, options)
             try:
                 completion = self.wrapped.complete(messages, **options)
             except BaseException:
@@ -240,10 +246,11 @@ class BudgetModel(WrapperModel):
         return completion
 
     def stream(self, messages: MessagesLike, **options: Any) -> Stream:
-        if not self._checked():
+        cloud = self._cloud_in_reach()
+        if not self._checked(cloud):
             return self.wrapped.stream(messages, **options)
-        with attempts.scope() as ctx:
-            settle = self._admit(ctx, messages, options)
+        with attempts.scope():
+            settle = self._admit(cloud, messages, options)
             try:
                 inner = self.wrapped.stream(messages, **options)
             except BaseException:

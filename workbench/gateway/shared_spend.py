@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 from workbench import telemetry
 from workbench.config import get_settings
 from workbench.errors import BudgetExceeded, RateLimited, SpendLedgerUnavailable, UnpricedCloudModel
-from workbench.prices import cloud_price, listed_models
+from workbench.gateway.policy import CLOUD
+from workbench.prices import cloud_price
 from workbench.store import spend
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,33 @@ def refused(message: str, scope: str, name: str) -> BudgetExceeded:
 
 
 def is_cloud(model_id: str) -> bool:
-    """A model of a priced cloud provider (openai, groq, mistral, ... per the price table), unless that
-    provider is pointed at a server on this machine (WORKBENCH_OPENAI_BASE_URL=http://127.0.0.1:...)."""
+    """A model of a cloud provider (openai, groq, mistral), unless that provider is pointed at a server on this
+    machine (WORKBENCH_OPENAI_BASE_URL=http://127.0.0.1:...): a server of your own is not cloud spend."""
     provider, _, _ = model_id.partition(":")
-    if not listed_models(provider):
-        return False  # local, ollama, test models and plugins: no cloud price list
+    if provider not in CLOUD:
+        return False  # local, ollama, test models and plugins
     base = getattr(get_settings(), f"{provider}_base_url", None)
     return not (base and _loopback(base))
+
+
+def cloud_members(model: Any) -> list[str]:
+    """The cloud models a gateway stack may call: its own, or each member of its failover chain."""
+    from workbench.gateway.fallback import FallbackModel
+
+    while True:
+        if isinstance(model, FallbackModel):
+            return [m for m in model.chain if is_cloud(m)]
+        inner = model.__dict__.get("wrapped") if hasattr(model, "__dict__") else None
+        if inner is None:
+            return [model.model_id] if is_cloud(model.model_id) else []
+        model = inner
+
+
+def reachable(model_ids: list[str]) -> list[str]:
+    """Those of `model_ids` a call could reach now (key set, not offline): the ones a call may spend on."""
+    from workbench.gateway.availability import available
+
+    return [m for m in model_ids if available(m, check_breaker=False)[0]]
 
 
 def _loopback(url: str) -> bool:
