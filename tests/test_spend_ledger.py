@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from test_store import _pg_tmp, run_py, spawn_py
 
+from workbench import telemetry
 from workbench.config import reload_settings
 from workbench.errors import BudgetExceeded, RateLimited, UnpricedCloudModel
 from workbench.gateway import attempts, budget, shared_spend
@@ -211,6 +212,21 @@ def test_an_unpriced_cloud_model_is_refused_before_the_call_unless_priced(store,
     reload_settings()
     model, _ = cloud_model(name="gpt-imaginary")
     assert model.complete("hi", max_tokens=10).text == "ok"
+
+
+def test_a_tasks_budget_usd_is_counted_in_the_ledger_whoever_calls(store):
+    """The task's budget_usd from its row: the calls of every process running the task count against it."""
+    model, usd = cloud_model()
+    with store.connection() as conn:
+        task_id = str(conn.execute("INSERT INTO tasks (prompt, budget_usd) VALUES ('x', %s) RETURNING id",
+                                   (usd * 1.5,)).fetchone()[0])
+    with telemetry.task(task_id, agent="coder"):
+        assert model.complete("hi", max_tokens=MAX_TOKENS).text == "ok"
+        with pytest.raises(BudgetExceeded) as err:
+            model.complete("hi", max_tokens=MAX_TOKENS)
+    assert f"task budget '{task_id}'" in str(err.value) and "budget_usd" in str(err.value)
+    assert ledger(store, "task", task_id) == {"settled": pytest.approx(usd), "reserved": 0, "calls": 1}
+    assert model.complete("hi", max_tokens=MAX_TOKENS).text == "ok"  # outside the task: not its budget
 
 
 def test_a_stored_key_rate_limit_is_shared(store):
