@@ -43,6 +43,9 @@ def test_a_key_budget_survives_a_restart_and_a_rotated_secret():
         refused = ask(app.url, team).json()["error"]
         assert "key budget 'team'" in refused["message"] and "workbench keys limit team" in refused["message"]
         assert team not in refused["message"]
+        health = httpx.get(f"{app.url}/gateway/health", headers={"X-API-Key": team}, timeout=60).json()["spend"]
+        row = next(r for r in health["rows"] if (r["scope"], r["name"]) == ("key", "team"))
+        assert row["calls"] == 2 and row["settled_usd"] == pytest.approx(0.00248) and row["period"] == health["day"]
 
         app.proc.send_signal(signal.SIGTERM)  # restart the server on the same home
         app.proc.wait(60)

@@ -215,3 +215,20 @@ def _over(over: spend.OverLimit, usd: float, detail: dict) -> str:
     return (f"This call to {detail.get('model')} would cost about ${usd:.6f} ({detail.get('how')}), but the "
             f"{_label(c)} has ${over.left:.6f} left of ${c.limit_usd:g} (counted across every process). Raise "
             f"{_how_to_raise(c.scope, c.name)}, lower max_tokens, or use a cheaper or local model.")
+
+
+def report() -> dict[str, Any]:
+    """Today's shared spend (for /gateway/health): every ledger row of today's UTC day and the tasks', or
+    why it cannot be read."""
+    from workbench.store import current_store
+
+    today = spend.day(clock())
+    out: dict[str, Any] = {"day": today, "daily_cloud_budget_usd": get_settings().daily_cloud_budget_usd}
+    store = current_store()
+    if store is None:
+        return {**out, "rows": [], "error": "no store open in this process"}
+    try:
+        with store.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+            return {**out, "rows": spend.rows(conn, today)}
+    except Exception as exc:
+        return {**out, "rows": [], "error": f"the spend ledger cannot be read ({type(exc).__name__})"}

@@ -211,11 +211,14 @@ async def get_model(model_id: str) -> JSONResponse:
 
 @router.get("/gateway/health")
 async def gateway_health() -> JSONResponse:
-    """Breakers with rolling health per deployment, cache hit rate and savings, budgets, local-only state."""
-    from workbench.gateway import availability, breaker, budget, cache
+    """Breakers with rolling health per deployment, cache hit rate and savings, budgets (this process's, and
+    today's shared spend ledger), local-only state."""
+    from workbench.gateway import availability, breaker, budget, cache, shared_spend
 
     offline, why = availability.local_only()
+    shared = await anyio.to_thread.run_sync(shared_spend.report)
     return JSONResponse({"breakers": breaker.snapshot(), "cache": cache.stats(), "budgets": budget.report(),
+                         "spend": shared,
                          "local_only": offline, "local_only_reason": why,
                          "attempts": dict(attempts.STATS), "events": dict(telemetry.STATS)})
 
