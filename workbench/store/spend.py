@@ -29,6 +29,10 @@ EPSILON = 1e-12  # float sums of many small costs: a call that lands exactly on 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 WHOLE_LIFE = "all"  # the period of a task's budget: it never resets
 
+# A ledger commit does not wait for its WAL flush (about 10 ms of fsync a call on this disk otherwise, twice a
+# call). Locks and visibility are unchanged, so limits hold between processes exactly as before; only a crash
+# of Postgres itself may forget the last fraction of a second of ledger changes.
+_NO_FSYNC_WAIT = "SET LOCAL synchronous_commit = off"
 _RESERVE = """
 UPDATE spend_ledger SET reserved_usd = reserved_usd + %(usd)s, updated_at = now()
 WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s
@@ -96,6 +100,7 @@ def reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: li
     Raises RateFull or OverLimit, having taken nothing."""
     now = now or datetime.now(timezone.utc)
     with conn.transaction():
+        conn.execute(_NO_FSYNC_WAIT)
         for rate in sorted(set(rates)):
             _take(conn, rate, now)
         for claim in sorted(set(claims)):
@@ -124,6 +129,7 @@ def _take(conn: psycopg.Connection, rate: Rate, now: datetime) -> None:
 def settle(conn: psycopg.Connection, hold: Hold, actual: float) -> None:
     """Replace the reservation by the real cost (0 for a call that failed before costing anything)."""
     with conn.transaction():
+        conn.execute(_NO_FSYNC_WAIT)
         for claim in hold.claims:
             conn.execute(_SETTLE, {"scope": claim.scope, "name": claim.name, "period": claim.period,
                                    "reserved": hold.usd, "actual": max(actual, 0.0)})
