@@ -96,42 +96,52 @@ def ledger(store, scope: str, name: str) -> dict:
 
 
 RACER = CLOUD + """
-import json, os, time
+import json, os, threading, time
 from workbench.errors import BudgetExceeded
 from workbench.gateway import attempts
 from workbench.store import open_store
 
 open_store()
-start, rounds, tries = (float(x) for x in os.environ["RACE"].split())
-rounds, tries = int(rounds), int(tries)
+start, rounds, tries, threads = (float(x) for x in os.environ["RACE"].split())
+rounds, tries, threads = int(rounds), int(tries), int(threads)
 model, _ = cloud_model(name="qwen2.5-coder-0.5b", provider="local")  # priced in CPU-seconds, never run
-won = []
-for r in range(rounds):
-    time.sleep(max(0.0, start + r * 0.5 - time.time()))  # both processes start each round together
-    ok = 0
+lock = threading.Lock()
+def spend_counted(r, box):
+    n = 0
     for _ in range(tries):
         try:
             with attempts.caller(key_name=f"race{r}"):
                 model.complete("hi", max_tokens=1000)
-            ok += 1
+            n += 1
         except BudgetExceeded:
             pass
-    won.append(ok)
-print(json.dumps(won), flush=True)
+    with lock:
+        box[r] += n
+
+counted = [0] * rounds
+for r in range(rounds):
+    time.sleep(max(0.0, start + r * 0.4 - time.time()))  # both processes start each round together
+    workers = [threading.Thread(target=spend_counted, args=(r, counted)) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+print(json.dumps(counted), flush=True)
 """
 
 
 def test_two_processes_racing_for_one_budget_never_pass_it(store, pg_home):
     """A key's budget on a local model: the key's row is the only one both processes update (a cloud call also
-    takes the daily cloud row, which would order the two processes by itself)."""
+    takes the daily cloud row, which would order the two processes by itself). Each process races with 4
+    threads, so most rounds have several reservations in flight at the moment the budget runs out."""
     _, usd = cloud_model(name="qwen2.5-coder-0.5b", provider="local")
     assert usd > 0
-    rounds, fits, tries = 8, 10, 12  # each round: a fresh key whose budget fits 10 calls; 2 x 12 try
+    rounds, fits, tries, threads = 16, 5, 3, 4  # each round: a fresh key whose budget fits 5 calls; 2 x 4 x 3 try
     limit = usd * fits + usd / 2
     for r in range(rounds):
         keyed(store, f"race{r}", usd_per_day=limit)
     start = time.time() + 12  # after both children have imported workbench and opened the store
-    procs = [spawn_py(RACER, pg_home, {"RACE": f"{start} {rounds} {tries}"}) for _ in range(2)]
+    procs = [spawn_py(RACER, pg_home, {"RACE": f"{start} {rounds} {tries} {threads}"}) for _ in range(2)]
     won = []
     for p in procs:
         out, err = p.communicate(timeout=180)
