@@ -144,6 +144,8 @@ def admit(store: Any, ctx: Mapping[str, Any], budgets: Any, cloud: bool,
             for c in claims:
                 if c.limit_usd <= 0:
                     raise refused(_zero(c), c.scope, c.name)
+            if not claims and not rates:
+                return lambda actual: None
             usd, detail = estimate() if claims else (0.0, {})
             try:
                 hold = spend.reserve(conn, claims, usd, rates, now)

@@ -86,10 +86,10 @@ def get_gateway_model(name: str) -> Any:
 
 def _who(request: Request) -> dict[str, Any]:
     """The caller scope: the key as the auth guard identified it (its stored name), never the Bearer string, so
-    a rotated key keeps its budget and an unknown string never gets a fresh one."""
+    a rotated key keeps its budget and an unknown string never gets a fresh one. On a server without keys every
+    caller is `anonymous`, which the policy's key budgets (`default`) cover too."""
     h = request.headers
-    caller = caller_of(request)
-    return {"key_name": caller.name if caller.authenticated else None, "agent": h.get("x-workbench-agent"),
+    return {"key_name": caller_of(request).name, "agent": h.get("x-workbench-agent"),
             "task_id": h.get("x-workbench-task")}
 
 
