@@ -302,3 +302,20 @@ def test_postgres_down_refuses_cloud_calls_and_lets_local_ones_run(monkeypatch):
     assert "refused" in refused and "cloud calls are refused" in refused and "Local models still run" in refused
     assert float(refused.split(" in ")[1].split(" s")[0]) < 10
     assert "local: local ok" in out
+
+
+def test_keys_limit_refuses_bad_input_in_one_line(store, pg_home):
+    from helpers import run_cli
+
+    env = {"WORKBENCH_HOME": str(pg_home)}
+    keyed(store, "cli-key")
+    for args, code, says in ((["nobody", "--per-minute", "3"], 4, "No active key named 'nobody'"),
+                             (["cli-key", "--usd-per-day", "nan"], 2, "--usd-per-day"),
+                             (["cli-key", "--usd-per-day", "inf"], 2, "--usd-per-day"),
+                             (["cli-key", "--per-minute", "-1"], 2, "--per-minute")):
+        out = run_cli("keys", "limit", *args, env=env, timeout=120)
+        assert out.returncode == code and says in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    out = run_cli("keys", "limit", "cli-key", "--usd-per-day", "0.25", "--json", env=env, timeout=120)
+    assert json.loads(out.stdout) == {"name": "cli-key", "budget_usd_per_day": 0.25, "rate_per_minute": None}
+    with store.connection() as conn:
+        assert spend.key_limits(conn, "cli-key") == (0.25, None)

@@ -14,6 +14,10 @@ cookie nor a key can be made from what the database holds. Revoking a key ends i
     secret = create(store, "ci", "submit")      # shown once; list() never returns it
     snapshot = load(store)                      # {key_id: StoredKey} of the keys not revoked
     snapshot.verify(secret) -> StoredKey | None
+    secret = rotate(store, "ci")                # a new secret under the same name (limits and spend stay)
+
+Each key may carry its own limits (budget_usd_per_day, rate_per_minute: workbench.store.spend.set_key_limits);
+budgets count by the key's name, so neither rotating nor sending another string resets them.
 """
 
 from __future__ import annotations
