@@ -73,7 +73,8 @@ def pg_home():
 def store(pg_home, monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("WORKBENCH_OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # a cloud model counts only when it could be called
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # a cloud model counts only when it could be called:
+    monkeypatch.setenv("WORKBENCH_ALLOW_NETWORK", "1")  # key set, network allowed (the fake never connects)
     reload_settings()
     budget.BUDGETS.reset()
     s = open_store(pg_home, url="")
@@ -288,6 +289,7 @@ with attempts.caller(key_name="someone"):
 
 def test_postgres_down_refuses_cloud_calls_and_lets_local_ones_run(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("WORKBENCH_ALLOW_NETWORK", "1")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     root = _pg_tmp()
     home = root / "home"

@@ -73,9 +73,12 @@ def cloud_members(model: Any) -> list[str]:
 
 
 def reachable(model_ids: list[str]) -> list[str]:
-    """Those of `model_ids` a call could reach now (key set, not offline): the ones a call may spend on."""
+    """Those of `model_ids` a call could reach now (key set, not offline, network allowed): the ones a call may
+    spend on."""
     from workbench.gateway.availability import available
 
+    if not get_settings().allow_network:  # WORKBENCH_ALLOW_NETWORK=0: the providers refuse to leave the machine
+        return []
     return [m for m in model_ids if available(m, check_breaker=False)[0]]
 
 
