@@ -63,6 +63,11 @@ class Settings(BaseSettings):
                           "{input, output}} in USD per million tokens), over the packaged ones; a task may use a "
                           "cloud model only when it is priced."
     )
+    daily_cloud_budget_usd: float = Field(
+        5.0, ge=0, description="What every cloud model call together may cost per UTC day (USD), counted in Postgres "
+                               "across the server and every worker; 0 refuses every cloud call. Local models are not "
+                               "counted here."
+    )
     request_timeout_s: float = Field(60.0, description="Timeout for calls to remote model servers.")
     allow_network: bool = Field(True, description="Allow calls to remote providers (tests turn it off).")
 

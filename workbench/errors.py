@@ -129,6 +129,16 @@ class BudgetExceeded(WorkbenchError):
     http_status = 402
 
 
+class SpendLedgerUnavailable(StoreError):
+    """The spend ledger (Postgres) cannot be read: cloud calls are refused (fail closed), local ones run."""
+
+
+class UnpricedCloudModel(WorkbenchError):
+    """A cloud model without a price: its cost could not be counted against any budget, so it is not called."""
+
+    http_status = 400
+
+
 class Cancelled(WorkbenchError):
     http_status = 409
 

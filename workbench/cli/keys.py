@@ -71,10 +71,10 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="Print the keys
     if as_json:
         print(json.dumps(rows))
         return
-    table = Table("name", "id", "scope", "created", "revoked")
+    table = Table("name", "id", "scope", "created", "revoked", "USD/day", "calls/min")
     for row in rows:
         table.add_row(plain(row["name"]), row["key_id"], row["scope"], row["created_at"][:19],
-                      (row["revoked_at"] or "")[:19])
+                      (row["revoked_at"] or "")[:19], _limit(row["budget_usd_per_day"]), _limit(row["rate_per_minute"]))
     Console().print(table)
 
 
@@ -93,3 +93,59 @@ def revoke(name: str = typer.Argument(..., help="The key's name (`workbench keys
         print(json.dumps({"revoked": name}))
         return
     Console().print(f"revoked {plain(name)}", highlight=False)
+
+
+def _limit(value: float | int | None) -> str:
+    return "policy" if value is None else f"{value:g}"
+
+
+@keys_app.command("rotate")
+def rotate(name: str = typer.Argument(..., help="The key's name (`workbench keys list`)."),
+           as_json: bool = typer.Option(False, "--json", help="Print {name, key} as JSON.")) -> None:
+    """Give a key a new secret and print it, once: the old secret stops working within 2 seconds. The name,
+    scope, limits and today's spend stay with the key."""
+    from workbench.store import api_keys
+
+    store = _open()
+    try:
+        secret = api_keys.rotate(store, name)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps({"name": name, "key": secret}))
+        return
+    print(secret)
+    Console(stderr=True).print(f"rotated key {plain(name)}: this is the only time the new key is shown.",
+                               highlight=False)
+
+
+@keys_app.command("limit")
+def limit(
+    name: str = typer.Argument(..., help="The key's name (`workbench keys list`)."),
+    usd_per_day: float | None = typer.Option(None, "--usd-per-day", min=0, max=1e9,
+                                             help="What the key's model calls may cost per UTC day (0 refuses every "
+                                                  "call); unset: the gateway policy's budgets.key."),
+    per_minute: int | None = typer.Option(None, "--per-minute", min=0, max=1_000_000,
+                                          help="Model calls per minute; unset: the policy's rate_limits.key."),
+    as_json: bool = typer.Option(False, "--json", help="Print the key's limits as JSON."),
+) -> None:
+    """Set a key's own daily budget and rate limit, counted across the server and every worker."""
+    import math
+
+    from workbench.store import api_keys, spend
+
+    if usd_per_day is not None and not math.isfinite(usd_per_day):
+        raise api_keys.KeyRequestError(f"--usd-per-day must be a finite number of dollars, not {usd_per_day}.")
+    store = _open()
+    try:
+        with store.connection() as conn:
+            found = spend.set_key_limits(conn, name, usd_per_day, per_minute)
+    finally:
+        store.close()
+    if not found:
+        raise api_keys.UnknownKey(f"No active key named {name[:80]!r}: `workbench keys list` shows them.")
+    result = {"name": name, "budget_usd_per_day": usd_per_day, "rate_per_minute": per_minute}
+    if as_json:
+        print(json.dumps(result))
+        return
+    Console().print(f"{plain(name)}: {_limit(usd_per_day)} USD/day, {_limit(per_minute)} calls/min", highlight=False)

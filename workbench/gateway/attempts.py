@@ -90,10 +90,12 @@ def scope(**fields: Any) -> _Scope:
 
 
 def caller(*, agent: str | None = None, api_key: str | None = None, task_id: str | None = None,
-           **extra: Any) -> _Scope:
-    """Who is calling: budgets and rate limits use agent and api_key, records all of these. Use around a call
-    (or a whole task)."""
-    return scope(agent=agent, key=fingerprint(api_key) if api_key else None, task_id=task_id, **extra)
+           key_name: str | None = None, **extra: Any) -> _Scope:
+    """Who is calling: budgets and rate limits use agent and the key, records all of these. Use around a call
+    (or a whole task). key_name: a stored key's name (the server's authenticated caller), which budgets key on;
+    api_key: a raw key from code, known only by its fingerprint."""
+    key = key_name or (fingerprint(api_key) if api_key else None)
+    return scope(agent=agent, key=key, task_id=task_id, **extra)
 
 
 def restored(ctx: telemetry.Context | None, **fields: Any) -> _Scope:

@@ -8,20 +8,27 @@ Before a call, its cost is estimated (prompt tokens from the model's own tokeniz
 chars/4 flagged estimated; output = max_tokens or the policy's default; cloud price from prices.yaml,
 local from expected CPU-seconds) and reserved; afterwards the reservation is replaced by the
 completion's real cost. A call that would pass a budget is refused with BudgetExceeded naming it; a
-budget of 0 refuses every call. Spend is kept per process (restart = fresh budgets).
+budget of 0 refuses every call.
+
+Where spend is kept: in the store's spend ledger (Postgres) whenever this process has the store open, and
+always for cloud calls (workbench.gateway.shared_spend: shared by the server and every Dask worker, per UTC
+day, plus the task's budget_usd, each key's own limits and the daily cloud budget); else, for local calls
+only, in this process (`Budgets` below: restart = fresh budgets), which is also the fallback for local calls
+while Postgres is unreachable. A cloud call without a price, or while the ledger cannot be read, is refused.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from workbench.config import get_settings
-from workbench.errors import BudgetExceeded, RateLimited
-from workbench.gateway import attempts
+from workbench.errors import BudgetExceeded, RateLimited, SpendLedgerUnavailable, UnpricedCloudModel
+from workbench.gateway import attempts, shared_spend
 from workbench.gateway.cache import normalized
 from workbench.gateway.policy import Policy
 from workbench.gateway.wrapper import WrapperModel
@@ -29,6 +36,7 @@ from workbench.messages import Completion, MessagesLike, Stream
 from workbench.prices import cloud_price
 from workbench.providers.base import estimate_tokens
 
+log = logging.getLogger(__name__)
 FIELDS = {"agent": "agent", "key": "key"}  # budget scope -> field of the caller context
 MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message
 
@@ -94,9 +102,12 @@ class Budgets:
         table = self.policy_limits.get(scope, {})
         return table.get(name, table.get("default"))
 
-    def _bucket(self, scope: str, name: str) -> TokenBucket | None:
+    def rate_rule(self, scope: str, name: str) -> dict[str, Any] | None:
         table = self.policy_rates.get(scope, {})
-        rule = table.get(name, table.get("default"))
+        return table.get(name, table.get("default"))
+
+    def _bucket(self, scope: str, name: str) -> TokenBucket | None:
+        rule = self.rate_rule(scope, name)
         if not rule:
             return None
         if (scope, name) not in self.buckets:
@@ -141,10 +152,7 @@ class Budgets:
                 for (s, n), v in sorted(self.spent.items())]
 
 
-def _refused(message: str, scope: str, name: str) -> BudgetExceeded:
-    err = BudgetExceeded(message)
-    err.budget = f"{scope}:{name}"  # type: ignore[attr-defined]
-    return err
+_refused = shared_spend.refused
 
 
 BUDGETS = Budgets()
@@ -183,43 +191,76 @@ class BudgetModel(WrapperModel):
         self.policy, self.budgets = policy, budgets or BUDGETS
         self.budgets.configure(policy)
         self.count_tokens_fn = getattr(wrapped, "count_tokens", None)  # looked up once: walks the whole stack
+        self.cloud_members = shared_spend.cloud_members(wrapped)  # the cloud models this stack may call
 
-    def _admit(self, ctx: dict, messages: MessagesLike, options: dict) -> tuple[list, float]:
+    def _cloud_in_reach(self) -> list[str]:
+        """The cloud models this call may spend on: a cloud model without its API key (or offline) cannot
+        be called, so a call that can reach none of them is no cloud spend."""
+        return shared_spend.reachable(self.cloud_members) if self.cloud_members else []
+
+    def _checked(self, cloud: list[str]) -> bool:
+        """Whether this call must be admitted at all (else it goes straight through: nothing can limit it)."""
+        if cloud or self.budgets.active:
+            return True
+        from workbench.store import current_store
+
+        return current_store() is not None
+
+    def _admit(self, cloud: list[str], messages: MessagesLike, options: dict) -> Callable[[float], None]:
+        """Check and reserve; returns settle(actual_usd)."""
+        who = attempts.who()
+
+        def cost() -> tuple[float, dict]:
+            return estimate(self.wrapped, messages, options, self.policy, self.count_tokens_fn)
+
         try:
-            return self.budgets.admit(attempts.who(), lambda: estimate(
-                self.wrapped, messages, options, self.policy, self.count_tokens_fn))
-        except (BudgetExceeded, RateLimited) as exc:
+            for model_id in cloud:
+                shared_spend.check_priced(model_id)
+            store = shared_spend.ledger_store(bool(cloud), who, self.budgets.active)
+            if store is not None:
+                try:
+                    return shared_spend.admit(store, who, self.budgets, bool(cloud), cost)
+                except SpendLedgerUnavailable:
+                    if cloud:
+                        raise
+                    log.warning("spend ledger unreachable: %s is local, so it runs under this process's budgets",
+                                self.model_id)
+            held, reserved = self.budgets.admit(who, cost)
+            return lambda actual: self.budgets.settle(held, reserved, actual)
+        except (BudgetExceeded, RateLimited, SpendLedgerUnavailable, UnpricedCloudModel) as exc:
             attempts.record(model=self.model_id, outcome="refused", fault=type(exc).__name__, error=str(exc)[:300])
             raise
 
     def complete(self, messages: MessagesLike, **options: Any) -> Completion:
-        if not self.budgets.active:  # no limit anywhere: nothing to check or count
+        cloud = self._cloud_in_reach()
+        if not self._checked(cloud):  # no limit anywhere: nothing to check or count
             return self.wrapped.complete(messages, **options)
-        with attempts.scope() as ctx:
-            held, reserved = self._admit(ctx, messages, options)
+        with attempts.scope():
+            settle = self._admit(cloud, messages, options)
             try:
                 completion = self.wrapped.complete(messages, **options)
             except BaseException:
-                self.budgets.settle(held, reserved, 0.0)
+                settle(0.0)
                 raise
-        self.budgets.settle(held, reserved, completion.cost_usd or 0.0)
+        settle(completion.cost_usd or 0.0)
         return completion
 
     def stream(self, messages: MessagesLike, **options: Any) -> Stream:
-        if not self.budgets.active:
+        cloud = self._cloud_in_reach()
+        if not self._checked(cloud):
             return self.wrapped.stream(messages, **options)
-        with attempts.scope() as ctx:
-            held, reserved = self._admit(ctx, messages, options)
+        with attempts.scope():
+            settle = self._admit(cloud, messages, options)
             try:
                 inner = self.wrapped.stream(messages, **options)
             except BaseException:
-                self.budgets.settle(held, reserved, 0.0)
+                settle(0.0)
                 raise
         finish = inner._finish
 
         def settled(text: str) -> Completion:
             completion = finish(text)
-            self.budgets.settle(held, reserved, (completion.cost_usd or 0.0) if completion else 0.0)
+            settle((completion.cost_usd or 0.0) if completion else 0.0)
             return completion
 
         inner._finish = settled

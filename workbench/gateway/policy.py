@@ -56,7 +56,7 @@ class Estimates(Strict):
 
 
 class BudgetScopes(Strict):
-    """`budgets:` in USD per agent name and per API key fingerprint; `default` covers the rest of a scope."""
+    """`budgets:` in USD per agent name and per API key name; `default` covers the rest of a scope."""
 
     agent: dict[str, float | None] = {}
     key: dict[str, float | None] = {}

@@ -8,7 +8,7 @@ stream_options.include_usage a last chunk carries it), `/v1/models`, `/v1/models
 `/api/v1/gateway/health` (breakers, cache, budgets; `/gateway/health` is its deprecated old path, see
 deprecation.py). Models are resolved through the registry and built by the gateway (`workbench.get_model`). Errors are OpenAI-shaped: {"error": {message, type, param, code}}.
 Optional headers: X-Workbench-Agent (budgets, records), X-Workbench-Task (records), X-Workbench-Cache: off.
-The bearer token is the caller's API key for budgets and rate limits (only its fingerprint is kept).
+Budgets and rate limits per key use the name of the key the server's auth identified (never the Bearer string).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from workbench import telemetry
 from workbench.errors import ProviderError, UnknownModelError, WorkbenchError
 from workbench.gateway import attempts, faults
 from workbench.server import deprecation
+from workbench.server.auth import caller_of
 from workbench.server.openai_schema import ChatRequest, Refused, translate
 
 router = APIRouter()
@@ -85,9 +86,12 @@ def get_gateway_model(name: str) -> Any:
 
 
 def _who(request: Request) -> dict[str, Any]:
+    """The caller scope: the key as the auth guard identified it (its stored name), never the Bearer string, so
+    a rotated key keeps its budget and an unknown string never gets a fresh one. On a server without keys every
+    caller is `anonymous`, which the policy's key budgets (`default`) cover too."""
     h = request.headers
-    token = h.get("authorization", "").removeprefix("Bearer ").strip() or h.get("x-api-key")
-    return {"api_key": token or None, "agent": h.get("x-workbench-agent"), "task_id": h.get("x-workbench-task")}
+    return {"key_name": caller_of(request).name, "agent": h.get("x-workbench-agent"),
+            "task_id": h.get("x-workbench-task")}
 
 
 def _complete(req: ChatRequest, who: dict, options: dict, messages: list[dict]) -> Any:
@@ -210,11 +214,14 @@ async def get_model(model_id: str) -> JSONResponse:
             description=deprecation.entry("/gateway/health").describe())
 @router.get("/api/v1/gateway/health", tags=["gateway"])  # registered first (decorators apply bottom-up)
 async def gateway_health() -> JSONResponse:
-    """Breakers with rolling health per deployment, cache hit rate and savings, budgets, local-only state."""
-    from workbench.gateway import availability, breaker, budget, cache
+    """Breakers with rolling health per deployment, cache hit rate and savings, budgets (this process's, and
+    today's shared spend ledger), local-only state."""
+    from workbench.gateway import availability, breaker, budget, cache, shared_spend
 
     offline, why = availability.local_only()
+    shared = await anyio.to_thread.run_sync(shared_spend.report)
     return JSONResponse({"breakers": breaker.snapshot(), "cache": cache.stats(), "budgets": budget.report(),
+                         "spend": shared,
                          "local_only": offline, "local_only_reason": why,
                          "attempts": dict(attempts.STATS), "events": dict(telemetry.STATS)})
 

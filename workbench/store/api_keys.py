@@ -14,6 +14,10 @@ cookie nor a key can be made from what the database holds. Revoking a key ends i
     secret = create(store, "ci", "submit")      # shown once; list() never returns it
     snapshot = load(store)                      # {key_id: StoredKey} of the keys not revoked
     snapshot.verify(secret) -> StoredKey | None
+    secret = rotate(store, "ci")                # a new secret under the same name (limits and spend stay)
+
+Each key may carry its own limits (budget_usd_per_day, rate_per_minute: workbench.store.spend.set_key_limits);
+budgets count by the key's name, so neither rotating nor sending another string resets them.
 """
 
 from __future__ import annotations
@@ -108,31 +112,50 @@ def _check(name: str, scope: str) -> None:
         raise KeyRequestError(f"Scope {scope[:40]!r} is not one of {', '.join(SCOPES)}.")
 
 
-def create(store, name: str, scope: str) -> str:
-    """Store a new key; returns its secret (the only time it exists outside the caller's hands)."""
-    _check(name, scope)
+def _new_secret() -> tuple[str, tuple[str, bytes, bytes, bytes]]:
+    """A new secret, and what the table keeps of it: (key_id, salt, secret_hash, session_hash)."""
     key_id = secrets.token_hex(4)
     secret = f"{PREFIX}{key_id}_{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip('=')}"
     salt = secrets.token_bytes(16)
+    return secret, (key_id, salt, _hash(salt, secret.encode()), _hash(salt, session_token(secret).encode()))
+
+
+def create(store, name: str, scope: str) -> str:
+    """Store a new key; returns its secret (the only time it exists outside the caller's hands)."""
+    _check(name, scope)
+    secret, (key_id, salt, secret_hash, session_hash) = _new_secret()
     try:
         with store.connection() as conn:
             conn.execute(
                 "INSERT INTO api_keys (name, key_id, scope, salt, secret_hash, session_hash) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (name, key_id, scope, salt, _hash(salt, secret.encode()), _hash(salt, session_token(secret).encode())))
+                "VALUES (%s, %s, %s, %s, %s, %s)", (name, key_id, scope, salt, secret_hash, session_hash))
     except psycopg.errors.UniqueViolation:
         raise KeyRequestError(f"A key named {name!r} exists already: revoke it first (`workbench keys revoke {name}`) "
                         f"or pick another name.") from None
     return secret
 
 
-def listing(store) -> list[dict[str, Any]]:
-    """Every key, newest first: name, key_id, scope, created_at, revoked_at (no hash, no secret)."""
+def rotate(store, name: str) -> str:
+    """Give an active key a new secret (the old one stops working; its sessions end); returns the new secret.
+    The name stays, and with it the key's scope, limits and what it has spent (budgets key on the name)."""
+    secret, (key_id, salt, secret_hash, session_hash) = _new_secret()
     with store.connection() as conn:
-        rows = conn.execute("SELECT name, key_id, scope, created_at, revoked_at FROM api_keys "
-                            "ORDER BY created_at DESC").fetchall()
-    return [{"name": n, "key_id": k, "scope": s, "created_at": _iso(c), "revoked_at": _iso(r)}
-            for n, k, s, c, r in rows]
+        done = conn.execute(
+            "UPDATE api_keys SET key_id = %s, salt = %s, secret_hash = %s, session_hash = %s "
+            "WHERE name = %s AND revoked_at IS NULL", (key_id, salt, secret_hash, session_hash, name)).rowcount
+    if not done:
+        raise UnknownKey(f"No active key named {name[:80]!r}: `workbench keys list` shows them.")
+    return secret
+
+
+def listing(store) -> list[dict[str, Any]]:
+    """Every key, newest first: name, key_id, scope, created_at, revoked_at, and its own limits
+    (budget_usd_per_day, rate_per_minute; None = the gateway policy's) — no hash, no secret."""
+    with store.connection() as conn:
+        rows = conn.execute("SELECT name, key_id, scope, created_at, revoked_at, budget_usd_per_day, rate_per_minute "
+                            "FROM api_keys ORDER BY created_at DESC").fetchall()
+    return [{"name": n, "key_id": k, "scope": s, "created_at": _iso(c), "revoked_at": _iso(r),
+             "budget_usd_per_day": b, "rate_per_minute": m} for n, k, s, c, r, b, m in rows]
 
 
 def revoke(store, name: str) -> None:

@@ -476,3 +476,35 @@ def m011_task_memory_and_memory_sync(conn: psycopg.Connection) -> None:
             FOR EACH ROW EXECUTE FUNCTION _workbench_memory_touch();
         """
     )
+
+
+@migration
+def m012_spend_ledger(conn: psycopg.Connection) -> None:
+    # workbench.store.spend: what every process (the server, each Dask worker) has reserved and spent, per
+    # scope. A reservation is one conditional UPDATE (`... WHERE settled + reserved + cost <= limit`), so two
+    # processes can never both pass a limit. period: the UTC day for daily scopes, 'all' for a task's lifetime.
+    # rate_windows: calls per scope per minute (a fixed one-minute window). api_keys gets a key's own limits.
+    conn.execute(
+        """
+        CREATE TABLE spend_ledger (
+            scope text NOT NULL CHECK (scope IN ('key', 'task', 'agent', 'day')),
+            name text NOT NULL,
+            period text NOT NULL,
+            reserved_usd double precision NOT NULL DEFAULT 0,
+            settled_usd double precision NOT NULL DEFAULT 0 CHECK (settled_usd >= 0),
+            calls bigint NOT NULL DEFAULT 0,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (scope, name, period)
+        );
+        CREATE TABLE rate_windows (
+            scope text NOT NULL,
+            name text NOT NULL,
+            window_start timestamptz NOT NULL,
+            calls integer NOT NULL,
+            PRIMARY KEY (scope, name, window_start)
+        );
+        ALTER TABLE api_keys ADD COLUMN budget_usd_per_day double precision
+            CHECK (budget_usd_per_day IS NULL OR (budget_usd_per_day >= 0 AND budget_usd_per_day < 1e12));
+        ALTER TABLE api_keys ADD COLUMN rate_per_minute integer CHECK (rate_per_minute IS NULL OR rate_per_minute >= 0);
+        """
+    )

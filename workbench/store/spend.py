@@ -1,0 +1,166 @@
+"""The spend ledger: reservations, settled costs and call counts per scope, in Postgres, shared by every process.
+
+The gateway (workbench.gateway.shared_spend) reserves a call's estimated cost before the call and settles it
+with the real cost afterwards, as the in-process budgets always did; here the numbers live in one table, so
+the server and every Dask worker count against the same limits.
+
+    hold = reserve(conn, [Claim("key", "ci", "2026-12-05", 1.0)], usd=0.002, rates=[Rate("key", "ci", 60)], now=t)
+    settle(conn, hold, actual=0.0015)
+
+Why it holds under concurrency: a reservation is one conditional UPDATE per scope,
+`SET reserved = reserved + cost WHERE settled + reserved + cost <= limit`. The row lock it takes makes a
+second process's UPDATE on the same row wait, and Postgres re-evaluates the second one's WHERE on the row as
+the first left it (READ COMMITTED), so two processes can never both pass a limit. All scopes of one call are
+reserved in one transaction, in a fixed order (no deadlock); a refusal rolls back what that call had taken.
+Rate limits are fixed one-minute windows counted the same way (INSERT ... ON CONFLICT DO UPDATE ... WHERE
+calls < limit).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+
+EPSILON = 1e-12  # float sums of many small costs: a call that lands exactly on the limit passes
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+WHOLE_LIFE = "all"  # the period of a task's budget: it never resets
+
+# A ledger commit does not wait for its WAL flush (about 10 ms of fsync a call on this disk otherwise, twice a
+# call). Locks and visibility are unchanged, so limits hold between processes exactly as before; only a crash
+# of Postgres itself may forget the last fraction of a second of ledger changes.
+_NO_FSYNC_WAIT = "SET LOCAL synchronous_commit = off"
+_RESERVE = """
+UPDATE spend_ledger SET reserved_usd = reserved_usd + %(usd)s, updated_at = now()
+WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s
+  AND settled_usd + reserved_usd + %(usd)s <= %(limit)s + %(eps)s
+RETURNING settled_usd, reserved_usd
+"""
+_SETTLE = """
+UPDATE spend_ledger SET reserved_usd = greatest(reserved_usd - %(reserved)s, 0),
+                        settled_usd = settled_usd + %(actual)s, calls = calls + 1, updated_at = now()
+WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s
+"""
+_RATE = """
+INSERT INTO rate_windows AS w (scope, name, window_start, calls) VALUES (%(scope)s, %(name)s, %(start)s, 1)
+ON CONFLICT (scope, name, window_start) DO UPDATE SET calls = w.calls + 1 WHERE w.calls < %(limit)s
+RETURNING calls
+"""
+
+
+@dataclass(frozen=True, order=True)
+class Claim:
+    """One limit a call counts against: scope (key, task, agent, day), the name in it, the period, the limit."""
+
+    scope: str
+    name: str
+    period: str
+    limit_usd: float
+
+
+@dataclass(frozen=True, order=True)
+class Rate:
+    scope: str
+    name: str
+    per_minute: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What a call reserved: settle it with the real cost (or 0 when the call failed)."""
+
+    claims: tuple[Claim, ...]
+    usd: float
+
+
+class OverLimit(Exception):
+    def __init__(self, claim: Claim, settled: float, reserved: float):
+        self.claim, self.settled, self.reserved = claim, settled, reserved
+        self.left = max(claim.limit_usd - settled - reserved, 0.0)
+        super().__init__(f"{claim.scope} {claim.name!r}: ${self.left:.6f} left of ${claim.limit_usd:g}")
+
+
+class RateFull(Exception):
+    def __init__(self, rate: Rate, retry_after: float):
+        self.rate, self.retry_after = rate, retry_after
+        super().__init__(f"{rate.scope} {rate.name!r}: {rate.per_minute} calls this minute")
+
+
+def day(now: datetime) -> str:
+    """The UTC day a moment falls on: the period of the daily scopes."""
+    return now.astimezone(timezone.utc).date().isoformat()
+
+
+def reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: list[Rate] = (),
+            now: datetime | None = None) -> Hold:
+    """Count one call against every rate and reserve `usd` in every claim, all or nothing (one transaction).
+    Raises RateFull or OverLimit, having taken nothing."""
+    now = now or datetime.now(timezone.utc)
+    with conn.transaction():
+        conn.execute(_NO_FSYNC_WAIT)
+        for rate in sorted(set(rates)):
+            _take(conn, rate, now)
+        for claim in sorted(set(claims)):
+            key = {"scope": claim.scope, "name": claim.name, "period": claim.period}
+            conn.execute("INSERT INTO spend_ledger (scope, name, period) VALUES (%(scope)s, %(name)s, %(period)s) "
+                         "ON CONFLICT DO NOTHING", key)
+            if conn.execute(_RESERVE, {**key, "usd": usd, "limit": claim.limit_usd, "eps": EPSILON}).fetchone() is None:
+                settled, reserved = conn.execute(
+                    "SELECT settled_usd, reserved_usd FROM spend_ledger "
+                    "WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s", key).fetchone()
+                raise OverLimit(claim, settled, reserved)  # leaving the block rolls back this call's rows
+    return Hold(tuple(sorted(set(claims))), usd)
+
+
+def _take(conn: psycopg.Connection, rate: Rate, now: datetime) -> None:
+    start = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    row = conn.execute(_RATE, {"scope": rate.scope, "name": rate.name, "start": start,
+                               "limit": rate.per_minute}).fetchone() if rate.per_minute > 0 else None
+    if row is None:
+        raise RateFull(rate, max((start + timedelta(minutes=1) - now).total_seconds(), 0.001))
+    if row[0] == 1:  # the first call of a new window: forget this scope's old windows
+        conn.execute("DELETE FROM rate_windows WHERE scope = %s AND name = %s AND window_start < %s",
+                     (rate.scope, rate.name, start))
+
+
+def settle(conn: psycopg.Connection, hold: Hold, actual: float) -> None:
+    """Replace the reservation by the real cost (0 for a call that failed before costing anything)."""
+    with conn.transaction():
+        conn.execute(_NO_FSYNC_WAIT)
+        for claim in hold.claims:
+            conn.execute(_SETTLE, {"scope": claim.scope, "name": claim.name, "period": claim.period,
+                                   "reserved": hold.usd, "actual": max(actual, 0.0)})
+
+
+def key_limits(conn: psycopg.Connection, key_name: str) -> tuple[float | None, int | None]:
+    """(USD per day, calls per minute) set on an active stored key; (None, None) when unset or no such key."""
+    row = conn.execute("SELECT budget_usd_per_day, rate_per_minute FROM api_keys "
+                       "WHERE name = %s AND revoked_at IS NULL", (key_name,)).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def task_budget(conn: psycopg.Connection, task_id: str) -> float | None:
+    """The task's budget_usd (None: no limit, or no such task in the store)."""
+    if not UUID_RE.match(task_id):
+        return None
+    row = conn.execute("SELECT budget_usd FROM tasks WHERE id = %s", (task_id,)).fetchone()
+    return row[0] if row else None
+
+
+def set_key_limits(conn: psycopg.Connection, key_name: str, usd_per_day: float | None,
+                   per_minute: int | None) -> bool:
+    """Set (None: clear) a stored key's daily budget and rate; False when no active key has that name."""
+    return bool(conn.execute("UPDATE api_keys SET budget_usd_per_day = %s, rate_per_minute = %s "
+                             "WHERE name = %s AND revoked_at IS NULL", (usd_per_day, per_minute, key_name)).rowcount)
+
+
+def rows(conn: psycopg.Connection, period: str | None = None) -> list[dict[str, Any]]:
+    """The ledger (one period, or all), for reports: scope, name, period, settled, reserved, calls."""
+    sql = "SELECT scope, name, period, settled_usd, reserved_usd, calls FROM spend_ledger"
+    found = conn.execute(sql + (" WHERE period IN (%s, 'all')" if period else "") + " ORDER BY scope, name, period",
+                         (period,) if period else ()).fetchall()
+    return [{"scope": s, "name": n, "period": p, "settled_usd": st, "reserved_usd": r, "calls": c}
+            for s, n, p, st, r, c in found]
