@@ -71,6 +71,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def local_site(handler: type):
+    """An HTTP server on a free 127.0.0.1 port answering with `handler`, in a thread; yields its base URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 300):
     """Run the real `workbench` command in a subprocess (what a user types)."""
     full_env = {**os.environ, **(env or {})}

@@ -4,10 +4,10 @@ workbench's own port out of reach, credentials never stored in events. Against a
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from helpers import local_site
 
 from workbench.errors import ToolError, ToolRefused
 from workbench.testing import MemorySink
@@ -48,10 +48,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with local_site(Handler) as url:
+        yield url
 
 
 POLICY = WebPolicy(timeout_s=5)

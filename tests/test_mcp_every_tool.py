@@ -10,16 +10,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from helpers import REPO, free_port, requires, sandbox_ok
+from helpers import REPO, free_port, local_site, requires, sandbox_ok
 from test_mcp import session, text
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.browser]
@@ -52,10 +51,8 @@ class Site(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with local_site(Site) as url:
+        yield url
 
 
 def workbench(*args: str, env: dict[str, str]) -> str:

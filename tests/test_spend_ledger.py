@@ -15,13 +15,13 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from test_store import _pg_tmp, run_py, spawn_py
+from test_store import _pg_tmp, pg_home, run_py, spawn_py  # noqa: F401  (pg_home: the module fixture, shared)
 
 from workbench import telemetry
 from workbench.config import reload_settings
 from workbench.errors import BudgetExceeded, RateLimited, UnpricedCloudModel
 from workbench.gateway import attempts, budget, shared_spend
-from workbench.store import api_keys, close_store, open_store, spend
+from workbench.store import api_keys, open_store, spend
 from workbench.store import postgres as embedded
 
 pytestmark = pytest.mark.timeout(300)
@@ -58,19 +58,10 @@ exec(CLOUD, namespace)  # noqa: S102 - the same definitions the children run
 cloud_model = namespace["cloud_model"]
 
 
-@pytest.fixture(scope="module")
-def pg_home():
-    root = _pg_tmp()
-    home = root / "home"
-    home.mkdir()
-    yield home
-    close_store()
-    embedded.stop(home / "postgres")
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-def store(pg_home, monkeypatch):
+def store(pg_home, monkeypatch):  # noqa: F811
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("WORKBENCH_OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # a cloud model counts only when it could be called:
@@ -131,7 +122,7 @@ print(json.dumps(counted), flush=True)
 """
 
 
-def test_two_processes_racing_for_one_budget_never_pass_it(store, pg_home):
+def test_two_processes_racing_for_one_budget_never_pass_it(store, pg_home):  # noqa: F811
     """A key's budget on a local model: the key's row is the only one both processes update (a cloud call also
     takes the daily cloud row, which would order the two processes by itself). Each process races with 4
     threads, so most rounds have several reservations in flight at the moment the budget runs out."""
@@ -156,7 +147,7 @@ def test_two_processes_racing_for_one_budget_never_pass_it(store, pg_home):
         assert row["settled"] == pytest.approx(usd * fits)
 
 
-def test_a_key_budget_is_kept_by_name_across_restarts_and_rotation(store, pg_home):
+def test_a_key_budget_is_kept_by_name_across_restarts_and_rotation(store, pg_home):  # noqa: F811
     _, usd = cloud_model()
     keyed(store, "team", usd_per_day=usd * 2.5)
     code = CLOUD + """
@@ -306,7 +297,7 @@ def test_postgres_down_refuses_cloud_calls_and_lets_local_ones_run(monkeypatch):
     assert "local: local ok" in out
 
 
-def test_keys_limit_refuses_bad_input_in_one_line(store, pg_home):
+def test_keys_limit_refuses_bad_input_in_one_line(store, pg_home):  # noqa: F811
     from helpers import run_cli
 
     env = {"WORKBENCH_HOME": str(pg_home)}

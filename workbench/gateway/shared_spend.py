@@ -17,7 +17,6 @@ minute" are read from (tests replace it).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from workbench import telemetry
 from workbench.config import get_settings
 from workbench.errors import BudgetExceeded, RateLimited, SpendLedgerUnavailable, UnpricedCloudModel
 from workbench.gateway.policy import CLOUD
+from workbench.hosts import is_loopback_host
 from workbench.prices import cloud_price
 from workbench.store import spend
 
@@ -83,13 +83,7 @@ def reachable(model_ids: list[str]) -> list[str]:
 
 
 def _loopback(url: str) -> bool:
-    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url if "//" in url else f"//{url}").hostname or "")
 
 
 def check_priced(model_id: str) -> None:
