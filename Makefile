@@ -15,7 +15,7 @@ LLAMA_VARIANT ?=
 TORCH_INDEX ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
+.PHONY: setup system venv llama weights smoke toolchain serve lab lab-kernel test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
 
 setup: system venv llama weights toolchain smoke
 
@@ -58,6 +58,17 @@ toolchain: venv
 
 serve: setup
 	$(BIN)/workbench serve
+
+# JupyterLab on 127.0.0.1:LAB_PORT (no browser; its log prints the URL with the token) with the `workbench`
+# kernel: the venv's Python, with WORKBENCH_HOME and WORKBENCH_MODELS_DIR as this shell resolves them.
+LAB_PORT ?= 8888
+KERNEL_PREFIX ?= $(VENV)
+lab: venv lab-kernel
+	$(BIN)/python scripts/lab.py serve --port $(LAB_PORT)
+
+# Registers (or refreshes) the kernel spec under KERNEL_PREFIX/share/jupyter/kernels/workbench.
+lab-kernel:
+	@$(BIN)/python scripts/lab.py kernel --prefix $(KERNEL_PREFIX)
 
 test: setup
 	$(BIN)/python -m pytest -q
