@@ -19,3 +19,46 @@ def test_quickstart_notebook(test_model, tmp_path):
         kernel_name="python3", cwd=str(REPO), progress_bar=False,
     )
     assert out.exists()
+
+
+# --- 03-05: the DataFrame helpers on the real stack (embedded Postgres, a Dask LocalCluster started by the
+# notebook's kernel), with deterministic models from tests/notebook_plugins.py on its workers.
+
+PLUGIN = str(REPO / "tests" / "notebook_plugins.py")
+
+
+def _execute(name: str, tmp_path, monkeypatch, **parameters) -> dict:
+    import json
+
+    import papermill
+
+    monkeypatch.setenv("WORKBENCH_PLUGINS", PLUGIN)  # the kernel and its Dask workers load the test models
+    out = tmp_path / name.replace(".ipynb", ".out.ipynb")
+    papermill.execute_notebook(str(REPO / "notebooks" / name), str(out), parameters=parameters,
+                               kernel_name="python3", cwd=str(REPO), progress_bar=False)
+    return json.loads(out.read_text())
+
+
+def _outputs(nb: dict, mime: str) -> list:
+    return [o["data"][mime] for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if mime in o.get("data", {})]
+
+
+def test_costs_and_anomalies_notebook_flags_the_slow_calls(tmp_path, monkeypatch):
+    workload = [f"quick question {i}" for i in range(24)] + ["a slow one", "another slow one"]
+    nb = _execute("03_costs_and_anomalies.ipynb", tmp_path, monkeypatch, workload=workload,
+                  workload_model="test:sluggish", expect_unusual=["a slow one", "another slow one"])
+    assert len(_outputs(nb, "image/png")) >= 3  # the cost, per-task and latency charts were drawn
+    text = "\n".join("".join(t) for t in _outputs(nb, "text/plain"))
+    assert "test:sluggish" in text  # the per-model table names the model
+
+
+def test_experiment_notebook_compares_a_known_answer_table(tmp_path, monkeypatch):
+    # test:calc adds correctly; test:calc_sloppy only when the first number is even: 3 of the 8 cases
+    nb = _execute("04_experiment.ipynb", tmp_path, monkeypatch,
+                  config_a={"name": "right", "model": "test:calc"},
+                  config_b={"name": "sloppy", "model": "test:calc_sloppy"}, expect_passed=[8, 3])
+    text = "\n".join("".join(t) for t in _outputs(nb, "text/plain"))
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "8 paired cases" in printed and "broken by B: ['add-17-25', 'add-123-456', 'add-9-91', 'add-31-12', 'add-77-7']" in printed
+    assert "right-notebook-additions-1" in text and len(_outputs(nb, "image/png")) == 1
