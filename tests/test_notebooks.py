@@ -62,3 +62,13 @@ def test_experiment_notebook_compares_a_known_answer_table(tmp_path, monkeypatch
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
     assert "8 paired cases" in printed and "broken by B: ['add-17-25', 'add-123-456', 'add-9-91', 'add-31-12', 'add-77-7']" in printed
     assert "right-notebook-additions-1" in text and len(_outputs(nb, "image/png")) == 1
+
+
+def test_panel_dashboard_notebook_shows_what_the_helpers_return(tmp_path, monkeypatch):
+    workload = {"test:picky": ["first question", "please fail here", "<b>bold</b> reply"], "test:echo": ["other"]}
+    nb = _execute("05_panel_dashboard.ipynb", tmp_path, monkeypatch, workload=workload, check_model="test:picky")
+    bundles = _outputs(nb, "application/vnd.holoviews_exec.v0+json")
+    assert bundles, "the dashboard cell produced no Panel output"
+    (selection,) = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).startswith("model =")]
+    table = "".join(next(o for o in selection["outputs"] if o["output_type"] == "execute_result")["data"]["text/plain"])
+    assert "please fail here" in table and "&lt;b&gt;" not in table and "other" not in table  # test:picky's only
