@@ -15,7 +15,7 @@ LLAMA_VARIANT ?=
 TORCH_INDEX ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system venv llama weights smoke toolchain serve lab lab-kernel test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
+.PHONY: setup system venv llama weights smoke toolchain serve lab lab-kernel notebooks-html test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
 
 setup: system venv llama weights toolchain smoke
 
@@ -92,6 +92,11 @@ docs: venv
 docs-serve: venv
 	$(BIN)/python scripts/gen_docs.py
 	$(BIN)/mkdocs serve
+
+# The notebooks run in a temporary home on the small local model (a few minutes), rendered with their outputs
+# and plots to docs/notebooks/*.html for the documentation site (tests never write them).
+notebooks-html: setup
+	$(BIN)/python scripts/render_notebooks.py
 
 # The quick benchmarks; humaneval.py and agent_tasks.py take hours / half an hour: run them by hand.
 LONG_BENCHMARKS := benchmarks/humaneval.py benchmarks/agent_tasks.py

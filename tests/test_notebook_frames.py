@@ -61,9 +61,12 @@ def test_tasks_filters_by_status_model_since_and_limit(stack, batch):
     assert set(failed["status"]) == {"failed"}
     assert set(batch.loc[batch["error"].notna(), "task_id"]) <= set(failed["id"])
     assert set(workbench.tasks(model="test:echo", limit=100)["id"]) == set(echo["task_id"])
-    assert len(workbench.tasks(since="1h", limit=100)) == _count(stack)
+    for span in ("1h", "90 min", dt.timedelta(days=1), "2 days"):
+        assert len(workbench.tasks(since=span, limit=100)) == _count(stack)
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
     assert workbench.tasks(since=later).empty and workbench.tasks(since=later.isoformat()).empty
+    assert workbench.events(since=later).empty
+    assert len(workbench.events(kind="llm_call", since="1h")) == len(workbench.events(kind="llm_call")) > 0
     newest = workbench.tasks(limit=1)
     assert len(newest) == 1 and newest["id"].iloc[0] in set(echo["task_id"])
 
@@ -97,6 +100,7 @@ def test_trace_is_the_span_tree_with_parents_and_durations(batch):
     (lambda: workbench.tasks(limit=0), "limit must be a whole number"),
     (lambda: workbench.tasks(model=""), "model must be a non-empty string"),
     (lambda: workbench.events(task_id="nope"), "No task nope"),
+    (lambda: workbench.events(since="5 parsecs"), "since='5 parsecs' is not a time"),
     (lambda: workbench.trace("00000000-0000-0000-0000-000000000000"), "No task 0000"),
     (lambda: workbench.map("one prompt"), "wrap a single prompt in a list"),
     (lambda: workbench.map([]), "no prompts"),

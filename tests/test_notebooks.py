@@ -72,3 +72,22 @@ def test_panel_dashboard_notebook_shows_what_the_helpers_return(tmp_path, monkey
     (selection,) = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).startswith("model =")]
     table = "".join(next(o for o in selection["outputs"] if o["output_type"] == "execute_result")["data"]["text/plain"])
     assert "please fail here" in table and "&lt;b&gt;" not in table and "other" not in table  # test:picky's only
+
+
+def test_the_docs_pages_are_rendered_from_real_runs(tmp_path):
+    """scripts/render_notebooks.py (`make notebooks-html`) on a test model: each page carries its outputs."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WORKBENCH_PLUGINS": PLUGIN}
+    done = subprocess.run([sys.executable, "scripts/render_notebooks.py", "--model", "test:sluggish", "--only", "03",
+                           "--only", "05", "--out", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    costs = (tmp_path / "03_costs_and_anomalies.html").read_text()
+    assert costs.count("data:image/png;base64,") >= 3 and "Cumulative cost" in costs  # the plots, inline
+    assert "test:sluggish" in costs and "Traceback" not in costs
+    dashboard = (tmp_path / "05_panel_dashboard.dashboard.html").read_text()
+    assert "cdn.bokeh.org" not in dashboard and "Bokeh" in dashboard  # standalone: BokehJS inline
+    assert "test:sluggish" in dashboard  # the model's tasks, in the page's data

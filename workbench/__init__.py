@@ -60,9 +60,9 @@ def _tasks(status: str | None = None, model: str | None = None, since=None, limi
     return _notebook("frames").tasks(status, model, since, limit, store)
 
 
-def _events(task_id: str | None = None, kind: str | None = None, limit: int = 10_000, store=None):
-    """The newest `limit` events (of one task and/or one kind) as a pandas DataFrame, oldest first."""
-    return _notebook("frames").events(task_id, kind, limit, store)
+def _events(task_id: str | None = None, kind: str | None = None, limit: int = 10_000, since=None, store=None):
+    """The newest `limit` events (of one task, of one kind, since a moment) as a pandas DataFrame, oldest first."""
+    return _notebook("frames").events(task_id, kind, limit, since, store)
 
 
 def trace(task_id: str, store=None):

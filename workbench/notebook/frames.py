@@ -2,7 +2,7 @@
 
     import workbench
     workbench.tasks(status="failed", model="local:qwen2.5-coder-0.5b", since="1d", limit=50)
-    workbench.events(task_id=tid, kind="llm_call")
+    workbench.events(task_id=tid, kind="llm_call", since="2h")
     workbench.trace(tid)          # one row per span/event: depth, parent, start, duration, kind, name
 
 They read Postgres, the system of record, through the store's pool (the analytics snapshot lags by a sync):
@@ -13,6 +13,7 @@ only (workbench.traces explains why). Bad arguments raise a WorkbenchError that 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -62,22 +63,27 @@ def _limit(limit: Any) -> int:
     return limit
 
 
-def _since(since: Any) -> dt.datetime | None:
-    """A moment: a datetime, an ISO date/time string, or a span back from now ("2h", "7d", a timedelta)."""
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\s*$",
+                   re.IGNORECASE)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}  # by the unit's first letter
+
+
+def since_time(since: Any) -> dt.datetime | None:
+    """A moment: a datetime, an ISO date/time string, or a span back from now ("90min", "2h", "7d", a timedelta)."""
     if since is None:
         return None
     now = dt.datetime.now(dt.timezone.utc)
+    if isinstance(since, (dt.timedelta, pd.Timedelta)):
+        return now - pd.Timedelta(since).to_pytimedelta()
+    if isinstance(since, str) and (span := _SPAN.match(since)):
+        return now - dt.timedelta(seconds=float(span[1]) * _UNIT_S[span[2][0].lower()])
     try:
-        if isinstance(since, (dt.timedelta, pd.Timedelta)):
-            return now - pd.Timedelta(since).to_pytimedelta()
-        if isinstance(since, str) and since.strip()[-1:].isalpha() and not since.strip()[:4].isdigit():
-            return now - pd.Timedelta(since.strip()).to_pytimedelta()  # "90min", "2h", "7d"
         when = pd.Timestamp(since)
-    except (ValueError, TypeError) as exc:
-        raise WorkbenchError(f"since={since!r} is not a time: pass a datetime, an ISO time such as "
-                             f"'2026-11-30T12:00', or a span back from now such as '2h' or '7d' ({exc}).") from None
+    except (ValueError, TypeError):
+        when = pd.NaT
     if pd.isna(when):
-        raise WorkbenchError(f"since={since!r} is not a time: pass a datetime, an ISO time or a span such as '7d'.")
+        raise WorkbenchError(f"since={since!r} is not a time: pass a datetime, an ISO time such as "
+                             f"'2026-11-30T12:00', or a span back from now such as '2h' or '7d'.")
     return (when.tz_localize("UTC") if when.tzinfo is None else when).to_pydatetime()
 
 
@@ -108,15 +114,17 @@ def tasks(status: str | None = None, model: str | None = None, since: Any = None
     status = _text("status", status)
     if status is not None and status not in TRANSITIONS:
         raise WorkbenchError(f"Unknown status {status!r}: use one of {', '.join(TRANSITIONS)}.")
-    params = {"status": status, "model": _text("model", model), "since": _since(since), "limit": _limit(limit)}
+    params = {"status": status, "model": _text("model", model), "since": since_time(since), "limit": _limit(limit)}
     with _store(store).connection() as conn:
         rows = conn.cursor(row_factory=dict_row).execute(_TASKS, params).fetchall()
     frame = pd.DataFrame(rows, columns=TASK_COLUMNS)
     return _times(frame, ["created_at", "started_at", "finished_at"])
 
 
-def events(task_id: str | None = None, kind: str | None = None, limit: int = 10_000, store=None) -> pd.DataFrame:
-    """The newest `limit` events (of one task, of one kind), oldest first; payload stays a dict per row."""
+def events(task_id: str | None = None, kind: str | None = None, limit: int = 10_000, since: Any = None,
+           store=None) -> pd.DataFrame:
+    """The newest `limit` events (of one task, of one kind, since a moment), oldest first; payload stays a
+    dict per row."""
     clauses, args = [], []
     if task_id is not None:
         clauses.append("task_id = %s")
@@ -124,6 +132,9 @@ def events(task_id: str | None = None, kind: str | None = None, limit: int = 10_
     if _text("kind", kind) is not None:
         clauses.append("kind = %s")
         args.append(kind)
+    if (moment := since_time(since)) is not None:
+        clauses.append("ts >= %s")
+        args.append(moment)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     columns = list(event_schema.READ_COLUMNS)
     sql = (f"SELECT * FROM (SELECT {', '.join(columns)} FROM events {where} ORDER BY seq DESC LIMIT %s) newest "
