@@ -15,7 +15,7 @@ LLAMA_VARIANT ?=
 TORCH_INDEX ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system venv llama weights smoke toolchain serve test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
+.PHONY: setup system venv llama weights smoke toolchain serve lab lab-kernel notebooks-html test test-fast test-slow bench lock clean-venv llama-rebuild screenshots docs docs-serve
 
 setup: system venv llama weights toolchain smoke
 
@@ -59,6 +59,17 @@ toolchain: venv
 serve: setup
 	$(BIN)/workbench serve
 
+# JupyterLab on 127.0.0.1:LAB_PORT (no browser; its log prints the URL with the token) with the `workbench`
+# kernel: the venv's Python, with WORKBENCH_HOME and WORKBENCH_MODELS_DIR as this shell resolves them.
+LAB_PORT ?= 8888
+KERNEL_PREFIX ?= $(VENV)
+lab: venv lab-kernel
+	$(BIN)/python scripts/lab.py serve --port $(LAB_PORT)
+
+# Registers (or refreshes) the kernel spec under KERNEL_PREFIX/share/jupyter/kernels/workbench.
+lab-kernel:
+	@$(BIN)/python scripts/lab.py kernel --prefix $(KERNEL_PREFIX)
+
 test: setup
 	$(BIN)/python -m pytest -q
 
@@ -81,6 +92,11 @@ docs: venv
 docs-serve: venv
 	$(BIN)/python scripts/gen_docs.py
 	$(BIN)/mkdocs serve
+
+# The notebooks run in a temporary home on the small local model (a few minutes), rendered with their outputs
+# and plots to docs/notebooks/*.html for the documentation site (tests never write them).
+notebooks-html: setup
+	$(BIN)/python scripts/render_notebooks.py
 
 # The quick benchmarks; humaneval.py and agent_tasks.py take hours / half an hour: run them by hand.
 LONG_BENCHMARKS := benchmarks/humaneval.py benchmarks/agent_tasks.py
