@@ -262,3 +262,84 @@ def test_humaneval_subset_in_two_configurations_end_to_end(stack, tmp_path):
     assert all(e["done"] == e["cases"] == 3 for e in by_name.values())
     compared = json.loads(_cli(stack, "experiment", "compare", "canon-he-1", "broken-he-1", "--json").stdout)
     assert compared["broken"] == ["HumanEval/2"] and compared["fixed"] == [] and compared["paired_cases"] == 3
+
+
+# --- HumanEval's three modes as experiments -----------------------------------------------------------------
+
+
+def _passed(store, name):
+    from workbench.experiment import records
+
+    return {r["case_id"]: r for r in records.results(store, records.get(store, name)["id"])}
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_humaneval_modes_as_experiments_give_the_known_pass_table(stack, tmp_path):
+    """The shipped configurations (single shot, the loop, resampling at the loop's budget) on HumanEval/0 and /2
+    with models whose answers are known: `canon_but_truncate` is right on /0 and always wrong on /2;
+    `greedy_wrong_truncate` is wrong on /2 only when greedy, so the loop's fresh sample and resampling fix it.
+    The pass tables come out exactly; resampling runs after the loop and spends the loop's tokens per case;
+    the benchmark's export writes its usual JSON lines from the rows."""
+    import math
+    import sys
+
+    from workbench.evals import datasets, loaders
+    from workbench.experiment.compare import compare
+    from workbench.experiment.run import ExperimentRun
+    from workbench.tasks.runner import TaskRunner
+
+    store, client, service, _ = stack
+    cases = [c for c in loaders.load("humaneval") if c.id in ("HumanEval/0", "HumanEval/2")]
+    datasets.import_cases(store, "he-two", cases, "humaneval")
+    shipped = REPO / "benchmarks" / "experiments"
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    paths = []
+    for mode in ("resample", "single", "loop"):  # resample first on purpose: it must still run after the loop
+        path = folder / f"humaneval-{mode}.yaml"
+        path.write_text((shipped / path.name).read_text() + "model: test:canon_but_truncate\n")
+        paths += ["--config", str(path)]
+    ran = _cli(stack, "experiment", "run", "--dataset", "he-two", *paths, "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert {e["name"]: e["passed"] for e in json.loads(ran.stdout)} == {
+        "humaneval-resample-he-two-1": 1, "humaneval-single-he-two-1": 1, "humaneval-loop-he-two-1": 1}
+
+    single, loop, resample = (_passed(store, f"humaneval-{m}-he-two-1") for m in ("single", "loop", "resample"))
+    for rows in (single, loop, resample):
+        assert {c: r["passed"] for c, r in rows.items()} == {"HumanEval/0": True, "HumanEval/2": False}
+        assert all(r["status"] == "done" and r["error"] is None and r["task_id"] for r in rows.values())
+    assert loop["HumanEval/2"]["detail"]["rounds"] == 3 and loop["HumanEval/0"]["detail"]["rounds"] == 1
+    budget = loop["HumanEval/2"]["tokens_in"] + loop["HumanEval/2"]["tokens_out"]
+    per_sample = single["HumanEval/2"]["tokens_in"] + single["HumanEval/2"]["tokens_out"]  # the same call
+    detail = resample["HumanEval/2"]["detail"]
+    assert detail["budget_tokens"] == budget and detail["samples"] == math.ceil(budget / per_sample) > 1
+    assert resample["HumanEval/2"]["tokens_in"] + resample["HumanEval/2"]["tokens_out"] == detail["samples"] * per_sample
+    assert resample["HumanEval/0"]["detail"]["samples"] == 1  # passed its examples at once
+
+    from benchmarks import _experiments
+
+    configs = [c.model_copy(update={"model": "test:greedy_wrong_truncate"})
+               for c in _experiments.configs(["humaneval-single", "humaneval-loop", "humaneval-resample"])]
+    fixed = ExperimentRun(store, TaskRunner(client, service)).run("he-two", configs)
+    tables = [{c: r["passed"] for c, r in _passed(store, e["name"]).items()} for e in fixed]
+    assert tables == [{"HumanEval/0": True, "HumanEval/2": False}, {"HumanEval/0": True, "HumanEval/2": True},
+                      {"HumanEval/0": True, "HumanEval/2": True}]
+    c = compare(store, fixed[0]["name"], fixed[1]["name"])
+    assert (c.paired_cases, c.a.passed, c.b.passed, c.fixed, c.broken) == (2, 1, 2, ["HumanEval/2"], [])
+
+    # The benchmark's results file as an export of these runs: its lines, its report, nothing written twice.
+    sys.path.insert(0, str(REPO))
+    from benchmarks import humaneval as bench
+
+    jsonl = tmp_path / "humaneval-exp.jsonl"
+    runs = [_experiments.rows(e["name"], store) for e in fixed]
+    assert bench.export(jsonl, runs) == 6 and bench.export(jsonl, runs) == 0
+    lines = bench.read_rows(jsonl)
+    assert {k: r["passed"] for k, r in lines.items()} == {
+        ("test:greedy_wrong_truncate", f"HumanEval/{n}", mode): n == 0 or mode != "single"
+        for n in (0, 2) for mode in ("single", "loop", "resample")}
+    row = lines[("test:greedy_wrong_truncate", "HumanEval/2", "loop")]
+    assert row["rounds"] == 2 and row["judge"]["passed"] and "def truncate_number" in row["code"]
+    assert row["trace_id"] and row["experiment"] == fixed[1]["name"]
+    summary, _ = bench.summarize(lines)
+    assert {r["mode"]: r["pass_at_1"] for r in summary} == {"single": 0.5, "loop": 1.0, "resample": 1.0}

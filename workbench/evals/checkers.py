@@ -26,6 +26,7 @@ class Answer:
     text: str
     files: dict[str, str] | None = None
     solution: str | None = None  # HumanEval: the whole program (prompt + candidate) a code mode built
+    detail: dict[str, Any] | None = None  # the mode's own record (rounds, samples, ...), kept with the result
 
 
 @dataclass
@@ -126,6 +127,9 @@ class HumanEval(Checker):
         from workbench.code import humaneval
 
         problem = case.checker
+        if answer.solution is None and not answer.text.strip():
+            return Verdict(False, 0.0, "no code to judge (the mode produced no solution)",
+                           {"judge": {"passed": False, "output": "no solution"}})
         solution = answer.solution or humaneval.program(
             problem["prompt"], humaneval.extract_code(answer.text, problem["entry_point"]), problem["entry_point"])
         verdict = humaneval.judge(problem, solution)
