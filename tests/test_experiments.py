@@ -343,3 +343,59 @@ def test_humaneval_modes_as_experiments_give_the_known_pass_table(stack, tmp_pat
     assert row["trace_id"] and row["experiment"] == fixed[1]["name"]
     summary, _ = bench.summarize(lines)
     assert {r["mode"]: r["pass_at_1"] for r in summary} == {"single": 0.5, "loop": 1.0, "resample": 1.0}
+
+
+# --- the agent task set as a dataset ------------------------------------------------------------------------
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_the_agent_task_set_is_a_dataset_judged_as_strictly_as_the_benchmark(stack, tmp_path):
+    """Every task file of benchmarks/tasks is a case, with the benchmark's strict checker: a Director run's
+    result (as the agent mode gets it) passes a data case only with the value the case's own SQL gives on the
+    published snapshot, and a code case only when every held-out test passes."""
+    from workbench.evals import checkers, datasets
+    from workbench.evals.answers import from_agent_result
+    from workbench.store import analytics
+    from workbench.store.sync import Syncer
+
+    store = stack[0]
+    files = sorted(p.stem for p in (REPO / "benchmarks" / "tasks").glob("[0-9][0-9]_*.py"))
+    imported = _cli(stack, "datasets", "import", str(REPO / "benchmarks" / "tasks"), "--name", "agent-tasks", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["cases"] == len(files) == 45
+    cases = {c.id: c for c in datasets.get(store, "agent-tasks").cases}
+    assert sorted(cases) == files
+    kinds = {kind: {c.checker_kind for c in cases.values() if kind in c.tags} for kind in ("general", "code", "data")}
+    assert kinds == {"general": {"regex"}, "code": {"tests"}, "data": {"sql"}}
+
+    def run_of(specialist, output, data):
+        return {"answer": "Sources: ...", "subtasks": {"s1": {"specialist": specialist, "status": "done",
+                                                              "output": output, "data": data}}}
+
+    from workbench.evals.config import ExperimentConfig
+    from workbench.experiment.run import ExperimentRun
+    from workbench.tasks.runner import TaskRunner
+
+    _import(stack, "two-calls", [{"id": f"c{i}", "input": f"case {i:02d}", "expected": "yes"} for i in range(2)],
+            tmp_path)  # some model calls in the log, whatever ran before
+    ExperimentRun(store, TaskRunner(stack[1], stack[2])).run("two-calls", [ExperimentConfig(name="calls", model="test:arm_a")])
+    store.flush()
+    Syncer(store).sync_once()  # the snapshot the Data specialist and the checker read
+    calls = analytics.connect().execute("SELECT count(*) FROM events WHERE kind = 'llm_call'").fetchone()[0]
+    assert calls >= 2
+    sql = "SELECT count(*) AS n FROM events WHERE kind = 'llm_call'"
+    case = cases["43_count_then_explain"]  # a count from the log, then a sentence with a required term
+    text = f"There are {calls} LLM calls. An LLM call is one request to a language model."
+    assert checkers.check(case, from_agent_result(run_of("data", text, {"sql": sql, "rows": [[calls]]}))).passed
+    wrong = checkers.check(case, from_agent_result(run_of("data", text, {"sql": sql, "rows": [[calls + 1]]})))
+    assert not wrong.passed and f"lacks {calls}" in wrong.why
+    assert not checkers.check(case, from_agent_result(run_of("text", text, {}))).passed  # no SQL ran
+
+    case = cases["08_is_prime"]
+    good = "def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(n ** 0.5) + 1))\n"
+    bad = "def is_prime(n):\n    return n in (2, 3, 5, 7, 11, 13, 17, 19)\n"
+    own_tests = {"test_solution.py": "from solution import is_prime\n\ndef test_two():\n    assert is_prime(2)\n"}
+    for code, passes in ((good, True), (bad, False)):
+        answer = from_agent_result(run_of("code", "done", {"code": code, "language": "python", "files": own_tests}))
+        assert set(answer.files) == {"solution.py"}  # the model's own tests are not what judges it
+        assert checkers.check(case, answer).passed is passes

@@ -38,12 +38,13 @@ class _Usage:
 
 def _answer(task: dict, ctx, case: Case, config: ExperimentConfig, usage: _Usage) -> Answer:
     if config.mode == "agent":
+        from workbench.evals.answers import from_agent_result
         from workbench.tasks.agents_on_dask import run_agents
 
         out = run_agents(task, ctx)
         usage.tokens_in, usage.tokens_out = out.get("tokens_in", 0), out.get("tokens_out", 0)
         usage.cost_usd = out.get("cost_usd") or 0.0
-        return Answer(text=out.get("answer") or "")
+        return from_agent_result(out)  # judged as the agents benchmark judges: subtask outputs, code, SQL rows
     return modes.MODES[config.mode](case, config, _uncached(ctx), **ctx.options.params.get("extras", {}))
 
 
