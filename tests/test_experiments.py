@@ -399,3 +399,26 @@ def test_the_agent_task_set_is_a_dataset_judged_as_strictly_as_the_benchmark(sta
         answer = from_agent_result(run_of("code", "done", {"code": code, "language": "python", "files": own_tests}))
         assert set(answer.files) == {"solution.py"}  # the model's own tests are not what judges it
         assert checkers.check(case, answer).passed is passes
+
+    # The agents benchmark's results file as an export of an experiment on the set (here two general cases
+    # answered by echoing, in mode single: the export's path, not the Director's).
+    import sys
+
+    from benchmarks import _experiments
+
+    sys.path.insert(0, str(REPO))
+    from benchmarks import agent_tasks as bench
+
+    (run,) = ExperimentRun(store, TaskRunner(stack[1], stack[2])).run(
+        "agent-tasks", [ExperimentConfig(name="echo", model="test:echo")], limit=2)
+    jsonl = tmp_path / "agent_tasks-exp.jsonl"
+    runs = [_experiments.rows(run["name"], store)]
+    assert bench.export(store, jsonl, runs) == 2 and bench.export(store, jsonl, runs) == 0
+    lines = bench.read_rows(jsonl)
+    assert sorted(lines) == [("test:echo", "01_process_thread"), ("test:echo", "02_list_comprehension")]
+    for line in lines.values():
+        assert line["kind"] == "general" and line["status"] == "completed" and line["experiment"] == run["name"]
+        assert line["seconds"] > 0 and line["task_id"] and line["why"]
+        assert line["lenient_passed"] is False and "no finished subtask" in line["lenient_why"]  # no Director ran
+    summary, _ = bench.summarize(list(lines.values()))
+    assert summary[0] == {"measure": "tasks", "value": 2}
