@@ -422,3 +422,21 @@ def test_the_agent_task_set_is_a_dataset_judged_as_strictly_as_the_benchmark(sta
         assert line["lenient_passed"] is False and "no finished subtask" in line["lenient_why"]  # no Director ran
     summary, _ = bench.summarize(list(lines.values()))
     assert summary[0] == {"measure": "tasks", "value": 2}
+
+
+def test_a_resampling_budget_from_nowhere_is_refused_before_anything_runs(stack, tmp_path):
+    from workbench.evals import datasets, loaders
+
+    datasets.import_cases(stack[0], "he-one", loaders.load("humaneval")[:1], "humaneval")
+    nowhere = _config(tmp_path / "resample.yaml", model="test:canon", mode="resample", budget_from="nope")
+    result = _cli(stack, "experiment", "run", "--dataset", "he-one", "--config", str(nowhere))
+    assert result.returncode != 0
+    (line,) = _error_lines(result.stderr)
+    assert "resample: budget_from 'nope' names no configuration of this run and no experiment on he-one v1" in line
+    single = _config(tmp_path / "single.yaml", model="test:canon", budget_from="loop")
+    result = _cli(stack, "experiment", "run", "--dataset", "he-one", "--config", str(single))
+    assert result.returncode != 0
+    (line,) = _error_lines(result.stderr)
+    assert "single.yaml: budget_from sets a resampling budget; mode single does not resample" in line
+    listed = json.loads(_cli(stack, "experiment", "list", "--json").stdout)
+    assert "he-one" not in {e["dataset"] for e in listed}

@@ -1,4 +1,4 @@
-"""What an agent run answered, as the agent task set judges it; shared by benchmarks/tasks/_checks.py (the
+"""An answer to judge (`Answer`), and what an agent run answered as the agent task set judges it; shared by benchmarks/tasks/_checks.py (the
 agents benchmark) and the experiments' checkers, so both judge alike.
 
     from_agent_result(result)       # a Director run's result -> Answer: the finished subtasks' outputs, the
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -24,6 +25,16 @@ SOLUTION = {"python": "solution.py", "typescript": "solution.ts"}
 HELD_OUT = {"python": "test_heldout.py", "typescript": "heldout.test.ts"}
 TEST_NAME = {"python": re.compile(r"(^test_.*|_test)\.py$"), "typescript": re.compile(r"\.(test|spec)\.tsx?$")}
 SHAPES = ("value", "top", "per")
+
+
+@dataclass
+class Answer:
+    """What a mode produced: its text, and for code modes the files or the complete program."""
+
+    text: str
+    files: dict[str, str] | None = None
+    solution: str | None = None  # HumanEval: the whole program (prompt + candidate) a code mode built
+    detail: dict[str, Any] | None = None  # the mode's own record (rounds, samples, ...), kept with the result
 
 
 def subtasks(result: dict) -> list[dict]:
@@ -54,12 +65,10 @@ def solution_files(data: dict, language: str) -> dict[str, str]:
     return files
 
 
-def from_agent_result(result: dict):
+def from_agent_result(result: dict) -> Answer:
     """A Director run's result as the Answer the task set's checkers judge: the text is the finished
     subtasks' outputs, the files the last code subtask's (in its language), the detail the last data
     subtask's SQL and rows (`data`) and the code's language."""
-    from workbench.evals.checkers import Answer
-
     detail: dict[str, Any] = {}
     files = None
     runs = [d for d in code_runs(result) if (d.get("code") or "").strip()]

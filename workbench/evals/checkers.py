@@ -21,15 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-
-@dataclass
-class Answer:
-    """What a mode produced: its text, and for code modes the files or the complete program."""
-
-    text: str
-    files: dict[str, str] | None = None
-    solution: str | None = None  # HumanEval: the whole program (prompt + candidate) a code mode built
-    detail: dict[str, Any] | None = None  # the mode's own record (rounds, samples, ...), kept with the result
+from workbench.evals.answers import SHAPES, Answer, compare_rows, number
 
 
 @dataclass
@@ -181,14 +173,11 @@ class SqlValue(Checker):
     @classmethod
     def validate(cls, case) -> None:
         super().validate(case)
-        from workbench.evals.answers import SHAPES
-
         if case.checker["shape"] not in SHAPES:
             raise ValueError(f"checker 'sql': shape {case.checker['shape']!r} is not one of {', '.join(SHAPES)}")
 
     @classmethod
     def check(cls, case, answer: Answer) -> Verdict:
-        from workbench.evals.answers import compare_rows, number
         from workbench.store import analytics
 
         data = (answer.detail or {}).get("data")

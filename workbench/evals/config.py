@@ -77,7 +77,9 @@ def parse(data: object, where: str) -> ExperimentConfig:
         if unknown:
             known = ", ".join(ExperimentConfig.model_fields)
             raise ConfigError(f"{where}: unknown key {', '.join(repr(k) for k in unknown)}; known keys: {known}.") from None
-        raise ConfigError(f"{where}: {field_errors(errors)}.") from None
+        whole = [e["msg"].removeprefix("Value error, ") for e in errors if not e.get("loc")]  # across fields
+        fields = [e for e in errors if e.get("loc")]
+        raise ConfigError(f"{where}: {'; '.join([*whole, field_errors(fields)] if fields else whole)}.") from None
 
 
 def load(path: str | Path) -> ExperimentConfig:
