@@ -64,7 +64,7 @@ class ExperimentRun:
         for config in configs:
             modes.check_fits(config, ds.cases)
         stages = _stages(configs)  # every refusal before anything starts
-        earlier = self._budget_sources(ds, configs, limit)
+        earlier = self._budget_sources(ds, configs)
         started = [records.start(self.store, ds, config, limit) for config in configs]
         experiments = [e for e, _ in started]
         if on_start:
@@ -90,7 +90,7 @@ class ExperimentRun:
                          "AND status = 'running'", (ids,))
         return [records.get(self.store, e["id"]) for e in experiments]
 
-    def _budget_sources(self, ds, configs: list[ExperimentConfig], limit: int | None) -> dict[str, str]:
+    def _budget_sources(self, ds, configs: list[ExperimentConfig]) -> dict[str, str]:
         """{configuration name: experiment id} for each `budget_from` that names no configuration of this run:
         the newest experiment of that configuration on the same dataset version."""
         names = {c.name for c in configs}
