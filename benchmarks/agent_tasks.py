@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/agent_tasks.py [--model NAME] [--only 01,02] [--limit N] [--kinds code,data]
                                                [--resume] [--report] [--name NAME]
+                                               [--experiment] [--export EXPERIMENT ...]
 
 Each file in benchmarks/tasks/ defines PROMPT, KIND (general, code, data, multi) and `check`, a checker from
 benchmarks/tasks/_checks.py with two verdicts (see its docstring):
@@ -28,6 +29,17 @@ is appended too; the report uses the last line of each (model, task). The report
 gives completion rate, strict pass rate, lenient pass rate, median and p95 seconds, mean tokens and cost,
 pass rates per kind, against the goals (strict pass rate >= 95 %, median <= 20 s, p95 <= 60 s); saved to
 <name>.json.
+
+As an experiment (`--experiment`, default name agent_tasks-experiment): the tasks are the dataset
+`agent-tasks` (benchmarks/tasks, every task, the strict checkers: `workbench.evals`) run with
+benchmarks/experiments/agent-tasks.yaml through the experiment runner in the configured store (resumable:
+run it again), the cases in parallel on the cluster's workers rather than one at a time, and the data cases
+judged on the snapshot published when they are judged rather than a frozen one. The finished rows are then
+exported to <name>.jsonl in the lines above: `passed` is the experiment's strict verdict, `lenient_passed` the
+task file's lenient rule on the same task, `seconds` create -> final status of the case's task, plus
+`experiment`. `--export NAME ...` exports experiments run another way (`workbench experiment run --dataset
+agent-tasks --config benchmarks/experiments/agent-tasks.yaml`); a row already exported from the same
+experiment is not written twice.
 """
 
 from __future__ import annotations
@@ -273,6 +285,84 @@ def report(jsonl: Path, model: str | None = None, extra: dict | None = None) -> 
     print(f"saved {path}")
 
 
+# --- as an experiment ------------------------------------------------------------------------------------
+
+
+def _tasks_of(store, task_ids: list[str]) -> dict[str, dict]:
+    from psycopg.rows import dict_row
+
+    with store.pool.connection() as conn:
+        rows = conn.cursor(row_factory=dict_row).execute(
+            "SELECT id::text AS id, status, result, error, created_at, finished_at FROM tasks WHERE id = ANY(%s::uuid[])",
+            ([t for t in task_ids if t],)).fetchall()
+    return {r["id"]: r for r in rows}
+
+
+def export_lines(store, experiment: dict, rows: list[dict]) -> list[dict]:
+    """An experiment's finished rows as this benchmark's JSON lines."""
+    modules = {path.stem: path for path in TASKS_DIR.glob("[0-9][0-9]_*.py")}
+    tasks = _tasks_of(store, [r["task_id"] for r in rows])
+    model = experiment["config"].get("model")
+    if not model:
+        from workbench.config import get_settings
+
+        model = get_settings().model
+    lines = []
+    for r in rows:
+        task = tasks.get(r["task_id"] or "", {})
+        result = task.get("result") or {}
+        subtasks = result.get("subtasks") or {}
+        module = load_task(modules[r["case_id"]]) if r["case_id"] in modules else None
+        lenient = module.check.lenient({**task, "result": result}) if module and task else Verdict(False, "no task")
+        detail = dict(r["detail"] or {})
+        seconds = (task["finished_at"] - task["created_at"]).total_seconds() if task.get("finished_at") else None
+        lines.append({
+            "task": r["case_id"], "kind": module.KIND if module else None, "status": task.get("status"),
+            "passed": bool(r["passed"]), "why": str(detail.pop("why", r["error"] or "")),
+            "lenient_passed": bool(lenient.passed), "lenient_why": str(lenient.why), "detail": detail,
+            "seconds": round(seconds if seconds is not None else (r["duration_ms"] or 0) / 1000, 2),
+            "tokens": result.get("tokens"), "cost_usd": result.get("cost_usd"), "subtasks": len(subtasks),
+            "specialists": "+".join(sorted({s.get("specialist", "?") for s in subtasks.values()})) or "-",
+            "plan_source": (result.get("plan") or {}).get("source"), "task_id": r["task_id"],
+            "error": task.get("error") or r["error"], "answer_head": (result.get("answer") or "")[:300],
+            "model": model, "at": r["finished_at"], "experiment": experiment["name"]})
+    return lines
+
+
+def export(store, jsonl: Path, experiments: list[tuple[dict, list[dict]]]) -> int:
+    """Append the rows not yet exported from the same experiment; returns how many were written."""
+    done = read_rows(jsonl)
+    written = 0
+    for experiment, rows in experiments:
+        for line in export_lines(store, experiment, rows):
+            if done.get((line["model"], line["task"]), {}).get("experiment") == line["experiment"]:
+                continue
+            append(jsonl, line)
+            written += 1
+    return written
+
+
+def run_experiment(args, jsonl: Path) -> str:
+    """The chosen tasks as the `agent-tasks` dataset (or a subset of it), run and exported; returns the model."""
+    import hashlib
+
+    from benchmarks import _experiments
+    from workbench.evals import loaders
+    from workbench.store import open_store
+
+    chosen = {name for name, _ in load_tasks(args.only, args.limit, args.kinds)}
+    cases = [c for c in loaders.load(str(TASKS_DIR)) if c.id in chosen]
+    every = len(cases) == len(list(TASKS_DIR.glob("[0-9][0-9]_*.py")))
+    dataset = "agent-tasks" if every else "agent-tasks-" + hashlib.sha256(",".join(c.id for c in cases).encode()).hexdigest()[:8]
+    finished = _experiments.run(dataset, cases, str(TASKS_DIR.relative_to(RESULTS.parent.parent)),
+                                _experiments.configs(["agent-tasks"], args.model))
+    written = export(open_store(), jsonl, finished)
+    print(f"exported {written} row(s) of {', '.join(e['name'] for e, _ in finished)} to {jsonl}")
+    from workbench.config import get_settings
+
+    return args.model or get_settings().model
+
+
 # --- main -------------------------------------------------------------------------------------------------
 
 
@@ -284,13 +374,37 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="run only the first N (after --only, --kinds)")
     parser.add_argument("--resume", action="store_true", help="skip the tasks already in the jsonl for this model")
     parser.add_argument("--report", action="store_true", help="only print and save the report from the jsonl")
-    parser.add_argument("--name", default="agent_tasks", help="results name: <name>.jsonl rows, <name>.json report")
+    parser.add_argument("--name", default=None,
+                        help="results name: <name>.jsonl rows, <name>.json report (default agent_tasks, and "
+                             "agent_tasks-experiment with --experiment or --export)")
+    parser.add_argument("--experiment", action="store_true",
+                        help="run the tasks as an experiment in the store, then export its rows to <name>.jsonl")
+    parser.add_argument("--export", nargs="+", metavar="EXPERIMENT", default=None,
+                        help="only export these experiments' finished rows to <name>.jsonl, then report")
     args = parser.parse_args()
+    args.name = args.name or ("agent_tasks-experiment" if args.experiment or args.export else "agent_tasks")
     if not NAME.fullmatch(args.name):
         raise SystemExit(f"--name {args.name!r}: use letters, digits, '.', '_' or '-' (a file name in {RESULTS}).")
     jsonl = RESULTS / f"{args.name}.jsonl"
     if args.report:
         report(jsonl, args.model)
+        return
+    if args.export or args.experiment:
+        from workbench.errors import WorkbenchError
+
+        try:
+            if args.experiment:
+                model = run_experiment(args, jsonl)
+            else:
+                from benchmarks import _experiments
+                from workbench.store import open_store
+
+                runs = [_experiments.rows(ref) for ref in args.export]
+                print(f"exported {export(open_store(), jsonl, runs)} row(s) to {jsonl}")
+                model = args.model
+        except WorkbenchError as exc:
+            raise SystemExit(str(exc)) from None
+        report(jsonl, model)
         return
     tasks = load_tasks(args.only, args.limit, args.kinds)
 

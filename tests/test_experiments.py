@@ -262,3 +262,181 @@ def test_humaneval_subset_in_two_configurations_end_to_end(stack, tmp_path):
     assert all(e["done"] == e["cases"] == 3 for e in by_name.values())
     compared = json.loads(_cli(stack, "experiment", "compare", "canon-he-1", "broken-he-1", "--json").stdout)
     assert compared["broken"] == ["HumanEval/2"] and compared["fixed"] == [] and compared["paired_cases"] == 3
+
+
+# --- HumanEval's three modes as experiments -----------------------------------------------------------------
+
+
+def _passed(store, name):
+    from workbench.experiment import records
+
+    return {r["case_id"]: r for r in records.results(store, records.get(store, name)["id"])}
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_humaneval_modes_as_experiments_give_the_known_pass_table(stack, tmp_path):
+    """The shipped configurations (single shot, the loop, resampling at the loop's budget) on HumanEval/0 and /2
+    with models whose answers are known: `canon_but_truncate` is right on /0 and always wrong on /2;
+    `greedy_wrong_truncate` is wrong on /2 only when greedy, so the loop's fresh sample and resampling fix it.
+    The pass tables come out exactly; resampling runs after the loop and spends the loop's tokens per case;
+    the benchmark's export writes its usual JSON lines from the rows."""
+    import math
+    import sys
+
+    from workbench.evals import datasets, loaders
+    from workbench.experiment.compare import compare
+    from workbench.experiment.run import ExperimentRun
+    from workbench.tasks.runner import TaskRunner
+
+    store, client, service, _ = stack
+    cases = [c for c in loaders.load("humaneval") if c.id in ("HumanEval/0", "HumanEval/2")]
+    datasets.import_cases(store, "he-two", cases, "humaneval")
+    shipped = REPO / "benchmarks" / "experiments"
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    paths = []
+    for mode in ("resample", "single", "loop"):  # resample first on purpose: it must still run after the loop
+        path = folder / f"humaneval-{mode}.yaml"
+        path.write_text((shipped / path.name).read_text() + "model: test:canon_but_truncate\n")
+        paths += ["--config", str(path)]
+    ran = _cli(stack, "experiment", "run", "--dataset", "he-two", *paths, "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert {e["name"]: e["passed"] for e in json.loads(ran.stdout)} == {
+        "humaneval-resample-he-two-1": 1, "humaneval-single-he-two-1": 1, "humaneval-loop-he-two-1": 1}
+
+    single, loop, resample = (_passed(store, f"humaneval-{m}-he-two-1") for m in ("single", "loop", "resample"))
+    for rows in (single, loop, resample):
+        assert {c: r["passed"] for c, r in rows.items()} == {"HumanEval/0": True, "HumanEval/2": False}
+        assert all(r["status"] == "done" and r["error"] is None and r["task_id"] for r in rows.values())
+    assert loop["HumanEval/2"]["detail"]["rounds"] == 3 and loop["HumanEval/0"]["detail"]["rounds"] == 1
+    budget = loop["HumanEval/2"]["tokens_in"] + loop["HumanEval/2"]["tokens_out"]
+    per_sample = single["HumanEval/2"]["tokens_in"] + single["HumanEval/2"]["tokens_out"]  # the same call
+    detail = resample["HumanEval/2"]["detail"]
+    assert detail["budget_tokens"] == budget and detail["samples"] == math.ceil(budget / per_sample) > 1
+    assert resample["HumanEval/2"]["tokens_in"] + resample["HumanEval/2"]["tokens_out"] == detail["samples"] * per_sample
+    assert resample["HumanEval/0"]["detail"]["samples"] == 1  # passed its examples at once
+
+    from benchmarks import _experiments
+
+    configs = [c.model_copy(update={"model": "test:greedy_wrong_truncate"})
+               for c in _experiments.configs(["humaneval-single", "humaneval-loop", "humaneval-resample"])]
+    fixed = ExperimentRun(store, TaskRunner(client, service)).run("he-two", configs)
+    tables = [{c: r["passed"] for c, r in _passed(store, e["name"]).items()} for e in fixed]
+    assert tables == [{"HumanEval/0": True, "HumanEval/2": False}, {"HumanEval/0": True, "HumanEval/2": True},
+                      {"HumanEval/0": True, "HumanEval/2": True}]
+    c = compare(store, fixed[0]["name"], fixed[1]["name"])
+    assert (c.paired_cases, c.a.passed, c.b.passed, c.fixed, c.broken) == (2, 1, 2, ["HumanEval/2"], [])
+
+    # The benchmark's results file as an export of these runs: its lines, its report, nothing written twice.
+    sys.path.insert(0, str(REPO))
+    from benchmarks import humaneval as bench
+
+    jsonl = tmp_path / "humaneval-exp.jsonl"
+    runs = [_experiments.rows(e["name"], store) for e in fixed]
+    assert bench.export(jsonl, runs) == 6 and bench.export(jsonl, runs) == 0
+    lines = bench.read_rows(jsonl)
+    assert {k: r["passed"] for k, r in lines.items()} == {
+        ("test:greedy_wrong_truncate", f"HumanEval/{n}", mode): n == 0 or mode != "single"
+        for n in (0, 2) for mode in ("single", "loop", "resample")}
+    row = lines[("test:greedy_wrong_truncate", "HumanEval/2", "loop")]
+    assert row["rounds"] == 2 and row["judge"]["passed"] and "def truncate_number" in row["code"]
+    assert row["trace_id"] and row["experiment"] == fixed[1]["name"]
+    summary, _ = bench.summarize(lines)
+    assert {r["mode"]: r["pass_at_1"] for r in summary} == {"single": 0.5, "loop": 1.0, "resample": 1.0}
+
+
+# --- the agent task set as a dataset ------------------------------------------------------------------------
+
+
+@requires(*sandbox_ok(toolchain=False))
+def test_the_agent_task_set_is_a_dataset_judged_as_strictly_as_the_benchmark(stack, tmp_path):
+    """Every task file of benchmarks/tasks is a case, with the benchmark's strict checker: a Director run's
+    result (as the agent mode gets it) passes a data case only with the value the case's own SQL gives on the
+    published snapshot, and a code case only when every held-out test passes."""
+    from workbench.evals import checkers, datasets
+    from workbench.evals.answers import from_agent_result
+    from workbench.store import analytics
+    from workbench.store.sync import Syncer
+
+    store = stack[0]
+    files = sorted(p.stem for p in (REPO / "benchmarks" / "tasks").glob("[0-9][0-9]_*.py"))
+    imported = _cli(stack, "datasets", "import", str(REPO / "benchmarks" / "tasks"), "--name", "agent-tasks", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["cases"] == len(files) == 45
+    cases = {c.id: c for c in datasets.get(store, "agent-tasks").cases}
+    assert sorted(cases) == files
+    kinds = {kind: {c.checker_kind for c in cases.values() if kind in c.tags} for kind in ("general", "code", "data")}
+    assert kinds == {"general": {"regex"}, "code": {"tests"}, "data": {"sql"}}
+
+    def run_of(specialist, output, data):
+        return {"answer": "Sources: ...", "subtasks": {"s1": {"specialist": specialist, "status": "done",
+                                                              "output": output, "data": data}}}
+
+    from workbench.evals.config import ExperimentConfig
+    from workbench.experiment.run import ExperimentRun
+    from workbench.tasks.runner import TaskRunner
+
+    _import(stack, "two-calls", [{"id": f"c{i}", "input": f"case {i:02d}", "expected": "yes"} for i in range(2)],
+            tmp_path)  # some model calls in the log, whatever ran before
+    ExperimentRun(store, TaskRunner(stack[1], stack[2])).run("two-calls", [ExperimentConfig(name="calls", model="test:arm_a")])
+    store.flush()
+    Syncer(store).sync_once()  # the snapshot the Data specialist and the checker read
+    calls = analytics.connect().execute("SELECT count(*) FROM events WHERE kind = 'llm_call'").fetchone()[0]
+    assert calls >= 2
+    sql = "SELECT count(*) AS n FROM events WHERE kind = 'llm_call'"
+    case = cases["43_count_then_explain"]  # a count from the log, then a sentence with a required term
+    text = f"There are {calls} LLM calls. An LLM call is one request to a language model."
+    assert checkers.check(case, from_agent_result(run_of("data", text, {"sql": sql, "rows": [[calls]]}))).passed
+    wrong = checkers.check(case, from_agent_result(run_of("data", text, {"sql": sql, "rows": [[calls + 1]]})))
+    assert not wrong.passed and f"lacks {calls}" in wrong.why
+    assert not checkers.check(case, from_agent_result(run_of("text", text, {}))).passed  # no SQL ran
+
+    case = cases["08_is_prime"]
+    good = "def is_prime(n):\n    return n > 1 and all(n % d for d in range(2, int(n ** 0.5) + 1))\n"
+    bad = "def is_prime(n):\n    return n in (2, 3, 5, 7, 11, 13, 17, 19)\n"
+    own_tests = {"test_solution.py": "from solution import is_prime\n\ndef test_two():\n    assert is_prime(2)\n"}
+    for code, passes in ((good, True), (bad, False)):
+        answer = from_agent_result(run_of("code", "done", {"code": code, "language": "python", "files": own_tests}))
+        assert set(answer.files) == {"solution.py"}  # the model's own tests are not what judges it
+        assert checkers.check(case, answer).passed is passes
+
+    # The agents benchmark's results file as an export of an experiment on the set (here two general cases
+    # answered by echoing, in mode single: the export's path, not the Director's).
+    import sys
+
+    from benchmarks import _experiments
+
+    sys.path.insert(0, str(REPO))
+    from benchmarks import agent_tasks as bench
+
+    (run,) = ExperimentRun(store, TaskRunner(stack[1], stack[2])).run(
+        "agent-tasks", [ExperimentConfig(name="echo", model="test:echo")], limit=2)
+    jsonl = tmp_path / "agent_tasks-exp.jsonl"
+    runs = [_experiments.rows(run["name"], store)]
+    assert bench.export(store, jsonl, runs) == 2 and bench.export(store, jsonl, runs) == 0
+    lines = bench.read_rows(jsonl)
+    assert sorted(lines) == [("test:echo", "01_process_thread"), ("test:echo", "02_list_comprehension")]
+    for line in lines.values():
+        assert line["kind"] == "general" and line["status"] == "completed" and line["experiment"] == run["name"]
+        assert line["seconds"] > 0 and line["task_id"] and line["why"]
+        assert line["lenient_passed"] is False and "no finished subtask" in line["lenient_why"]  # no Director ran
+    summary, _ = bench.summarize(list(lines.values()))
+    assert summary[0] == {"measure": "tasks", "value": 2}
+
+
+def test_a_resampling_budget_from_nowhere_is_refused_before_anything_runs(stack, tmp_path):
+    from workbench.evals import datasets, loaders
+
+    datasets.import_cases(stack[0], "he-one", loaders.load("humaneval")[:1], "humaneval")
+    nowhere = _config(tmp_path / "resample.yaml", model="test:canon", mode="resample", budget_from="nope")
+    result = _cli(stack, "experiment", "run", "--dataset", "he-one", "--config", str(nowhere))
+    assert result.returncode != 0
+    (line,) = _error_lines(result.stderr)
+    assert "resample: budget_from 'nope' names no configuration of this run and no experiment on he-one v1" in line
+    single = _config(tmp_path / "single.yaml", model="test:canon", budget_from="loop")
+    result = _cli(stack, "experiment", "run", "--dataset", "he-one", "--config", str(single))
+    assert result.returncode != 0
+    (line,) = _error_lines(result.stderr)
+    assert "single.yaml: budget_from sets a resampling budget; mode single does not resample" in line
+    listed = json.loads(_cli(stack, "experiment", "list", "--json").stdout)
+    assert "he-one" not in {e["dataset"] for e in listed}

