@@ -236,6 +236,20 @@ def options_for(task: dict) -> RunOptions:
     return RunOptions()
 
 
+def _ran_again(future) -> bool:
+    """Whether Dask itself ran this submission a second time after the worker running it was lost.
+
+    A LocalCluster's scheduler is started with allowed-failures 0, so a lost worker ends the future in
+    KilledWorker and `_done` retries it. An external scheduler keeps its own setting (Dask's default is 3)
+    and reschedules the same key on another worker: that run finds the task `processing` (the lost run's
+    status, each submission having a key of its own) and returns without touching it. Left there, the task
+    would read processing until the next restart; `_done` retries it instead, counted like a KilledWorker."""
+    try:
+        return future.status == "finished" and future.result(timeout=5) == "processing"
+    except Exception:  # noqa: BLE001 - a result that cannot be fetched is not a finished rerun
+        return False
+
+
 def _where() -> str:
     try:
         from distributed import get_worker
@@ -366,10 +380,13 @@ class TaskRunner:
             return  # the entry stays: the watchdog tells a user's cancel from a dropped submission
         with self._lock:
             entry = self.futures.pop(task_id, None)
-        if future.status != "error":
+        if future.status == "error":
+            exc = future.exception()
+            reason = f"{type(exc).__name__}: {exc}"
+        elif _ran_again(future):
+            reason = "its worker was lost mid-task (Dask ran it again, which found it still processing)"
+        else:
             return
-        exc = future.exception()
-        reason = f"{type(exc).__name__}: {exc}"
         try:
             task = self.service.get(task_id)
             if task["status"] in states.TERMINAL:
