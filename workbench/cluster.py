@@ -24,6 +24,15 @@ class ClusterError(WorkbenchError):
     http_status = 503
 
 
+class ClusterLost(ClusterError):
+    """A running task lost its footing in the cluster: Dask took one of its steps away (the scheduler, or this
+    worker's connection to it, was lost) or its worker is shutting down. The run stops without recording an
+    end, so the task runs again from its checkpoints instead of failing for a reason that is not its own."""
+
+    def __init__(self, task_id: str, why: str):
+        super().__init__(f"Task {task_id}: {why}; this run stops and the task runs again from its checkpoints.")
+
+
 def _configure() -> None:
     import os
 

@@ -43,6 +43,7 @@ from workbench.agents.director import DirectorSettings, Plan, aggregate, plan, s
 from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import Subtask, SubtaskResult
+from workbench.cluster import ClusterLost
 from workbench.errors import AgentTimeout, AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
 from workbench.tasks import states
 from workbench.tasks.plans import PlanStore
@@ -195,10 +196,12 @@ class Scheduler:
 
         sid = self.running.pop(future)
         sub = self.plan.get(sid)
+        if future.status == "cancelled":  # by the cluster (the Director drops its own first): not the subtask's failure
+            raise ClusterLost(self.task["id"], f"Dask cancelled subtask {sid} (the scheduler was lost)")
         try:
             if future.status == "error":
                 raise outcome[1]
-            if future.status != "finished":  # cancelled by someone else (the Director drops its own first)
+            if future.status != "finished":
                 raise WorkbenchError(f"its Dask future ended {future.status}")
             result = SubtaskResult.from_dict(outcome)
         except KilledWorker as exc:
@@ -331,6 +334,8 @@ def _result(future, ctx) -> Any:
     except Cancelled:
         future.cancel()
         raise
+    except concurrent.futures.CancelledError as exc:  # not by us: the cluster dropped it
+        raise ClusterLost(ctx.task["id"], f"Dask cancelled its step {future.key} (the scheduler was lost)") from exc
 
 
 def _next_finished(finished, timeout: float) -> list[tuple[Any, Any]]:

@@ -21,6 +21,7 @@ What a task costs in Postgres, the commits being what counts (each waits for the
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -32,6 +33,7 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.agents.guards import Budget
+from workbench.cluster import ClusterLost
 from workbench.errors import AwaitingApproval, Cancelled, StoreError, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, outcomes, states
 from workbench.tasks.cancellation import CancelWatch
@@ -137,10 +139,16 @@ def execute(task_id: str, options: RunOptions) -> str:
             final, reason = "awaiting_approval", str(exc)
         except TaskFailed as exc:
             final, fields["error"], fields["result"] = "failed", str(exc), exc.result
+        except ClusterLost:
+            raise  # no end recorded: the runner (or, with the scheduler gone, its watchdog) runs it again
+        except concurrent.futures.CancelledError as exc:  # a body's own Dask future dropped by the cluster
+            raise ClusterLost(task_id, "Dask cancelled a step of it (the scheduler was lost)") from exc
         except WorkbenchError as exc:
             final, fields["error"] = "failed", str(exc)
         except Exception as exc:  # a bug in a body fails its task, never the worker
             final, fields["error"] = "failed", f"{type(exc).__name__}: {exc}"
+    if final == "failed" and (store.closed or _worker_stopping()):  # e.g. its scheduler went away: not the task's failure
+        raise ClusterLost(task_id, f"its worker stopped under it ({fields.get('error', '')[:200]})")
     reason = fields.get("error") or reason
     _finish(store, service, task_id, final, reason, fields, where, started, ctx.on_commit)
     _export_trace(task_id, store, final)
@@ -236,6 +244,31 @@ def options_for(task: dict) -> RunOptions:
     return RunOptions()
 
 
+def _ran_again(future) -> bool:
+    """Whether Dask itself ran this submission a second time after the worker running it was lost.
+
+    A LocalCluster's scheduler is started with allowed-failures 0, so a lost worker ends the future in
+    KilledWorker and `_done` retries it. An external scheduler keeps its own setting (Dask's default is 3)
+    and reschedules the same key on another worker: that run finds the task `processing` (the lost run's
+    status, each submission having a key of its own) and returns without touching it. Left there, the task
+    would read processing until the next restart; `_done` retries it instead, counted like a KilledWorker."""
+    try:
+        return future.status == "finished" and future.result(timeout=5) == "processing"
+    except Exception:  # noqa: BLE001 - a result that cannot be fetched is not a finished rerun
+        return False
+
+
+def _worker_stopping() -> bool:
+    """Whether this Dask worker is closing (a worker ends with its scheduler): its connections fail then,
+    and a body that fails meanwhile failed because of that."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().status.name not in ("running", "paused")
+    except ValueError:  # not on a worker
+        return False
+
+
 def _where() -> str:
     try:
         from distributed import get_worker
@@ -256,6 +289,7 @@ class TaskRunner:
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
         self._submissions = itertools.count()
+        self._gone: dict[str, float] = {}  # processing tasks whose future Dask dropped: since when (monotonic)
 
     def submit(self, task_id: str, options: RunOptions | None = None) -> dict:
         """Queue the task on Dask (a pending one becomes queued); returns its row."""
@@ -333,8 +367,12 @@ class TaskRunner:
         return future
 
     def _watch(self) -> None:
-        while self.client.status == "running":
+        # Until the client is closed for good: while it reconnects to a restarted scheduler ("connecting")
+        # this waits, and once it is back the futures the old scheduler took with it are found and resubmitted.
+        while self.client.status not in ("closing", "closed"):
             time.sleep(WATCH_EVERY_S)
+            if self.client.status != "running":
+                continue
             try:
                 self.reconcile()
             except Exception as exc:  # noqa: BLE001 - Postgres or the scheduler away: try again next round
@@ -342,7 +380,8 @@ class TaskRunner:
 
     def reconcile(self, grace_s: float = LOST_AFTER_S) -> list[str]:
         """Tasks this runner submitted whose future Dask cancelled or lost while the row still says
-        `queued` (nobody cancelled the task) are submitted again, so a task never waits forever."""
+        `queued` (nobody cancelled the task) are submitted again, and those it still says `processing` are
+        retried (a lost scheduler took their run with it), so a task never waits forever."""
         import datetime as dt
 
         with self._lock:
@@ -352,12 +391,24 @@ class TaskRunner:
             task = self.service.get(task_id)
             if task["status"] == "queued" and (now - dt.datetime.fromisoformat(task["updated_at"])).total_seconds() < grace_s:
                 continue
+            # A processing task whose future is gone was running when the scheduler went away (the client
+            # cancels every future when it loses the scheduler). Waited on for grace_s first: a run that
+            # is just recording its end (Postgres, not the scheduler) is left to finish.
+            since = self._gone.setdefault(task_id, time.monotonic())
+            if task["status"] == "processing" and time.monotonic() - since < grace_s:
+                continue
             with self._lock:
                 if self.futures.get(task_id, (None,))[0] is future:
                     del self.futures[task_id]
+            self._gone.pop(task_id, None)
             if task["status"] == "queued":
                 log.warning("task %s was queued but Dask dropped its future; submitting it again", task_id)
                 self.submit(task_id, opts)
+                lost.append(task_id)
+            elif task["status"] == "processing":
+                log.warning("task %s was processing when Dask lost its future; running it again", task_id)
+                self._retry(task_id, f"Dask lost it mid-task ({future.status}: the scheduler connection was lost)",
+                            opts)
                 lost.append(task_id)
         return lost
 
@@ -366,10 +417,18 @@ class TaskRunner:
             return  # the entry stays: the watchdog tells a user's cancel from a dropped submission
         with self._lock:
             entry = self.futures.pop(task_id, None)
-        if future.status != "error":
+        if future.status == "error":
+            exc = future.exception()
+            reason = f"{type(exc).__name__}: {exc}"
+        elif _ran_again(future):
+            reason = "its worker was lost mid-task (Dask ran it again, which found it still processing)"
+        else:
             return
-        exc = future.exception()
-        reason = f"{type(exc).__name__}: {exc}"
+        self._retry(task_id, reason, entry[1] if entry else None)
+
+    def _retry(self, task_id: str, reason: str, opts: RunOptions | None) -> None:
+        """A run of the task ended without recording an end (its worker or its scheduler was lost): queue it
+        again while it has runs left (it resumes from its checkpoints), else fail it with the reason."""
         try:
             task = self.service.get(task_id)
             if task["status"] in states.TERMINAL:
@@ -378,7 +437,7 @@ class TaskRunner:
                 self.service.update(task_id, attempts=task["attempts"] + 1)
                 if task["status"] == "processing":
                     self.service.transition(task_id, "queued", reason=f"retrying after {reason}")
-                self.submit(task_id, entry[1] if entry else None)
+                self.submit(task_id, opts)
             else:
                 self.service.transition(task_id, "failed", reason=reason,
                                         error=f"worker failed {task['attempts'] + 1} time(s): {reason}")
