@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 from types import SimpleNamespace
 
 import pytest
@@ -170,3 +171,135 @@ def test_cost_over_time_per_model_and_bucket(stack, history):
     assert api.cost_over_time(TaskFilter(status="cancelled")) == []
     with pytest.raises(FilterError, match="use one of day, hour"):
         api.cost_over_time(TaskFilter(), "week")  # type: ignore[arg-type]
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+
+def _page(**params):
+    from dashboards.tasks import TasksPage
+
+    page = TasksPage(**params)
+    page.param.trigger("refresh")  # the store may have changed since a cached read; no LISTEN hub here
+    return page
+
+
+def _listed(page) -> set[str]:
+    return set(page.frames["tasks"]["id"])
+
+
+def test_the_page_filters_offer_the_store_values_and_say_when_nothing_matches(history):
+    h = history
+    page = _page()
+    assert _listed(page) == _ids(*vars(h).values()) and not page.no_match.visible
+    assert {"test:priced", "test:echo", "test:team"} <= set(page.param.model_filter.objects)
+    assert {"general", "router"} <= set(page.param.agent_filter.objects)
+    page.status_filter = "failed"
+    assert _listed(page) == _ids(h.failed)
+    page.param.update(status_filter="completed", model_filter="test:priced", cost_min=0.001, has_error="without errors")
+    assert _listed(page) == _ids(h.priced, h.old)
+    assert set(page.frames["costs"]["model"]) == {"test:priced"}  # the chart covers the listed tasks only
+    assert page.cost_chart.object is not None
+    page.param.update(model_filter="test:fail")
+    assert page.frames["tasks"].empty and page.no_match.visible and not page.list_empty.visible
+    assert "No task matches these filters" in page.no_match.object
+    page.param.trigger("clear_filters")
+    assert _listed(page) == _ids(*vars(h).values()) and not page.no_match.visible
+    page.agent_filter = "general"
+    assert _listed(page) == _ids(h.agents)
+    page.param.trigger("clear_filters")
+    today = dt.datetime.now(dt.timezone.utc).date()
+    page.created = (today - dt.timedelta(days=11), today - dt.timedelta(days=9))
+    assert _listed(page) == _ids(h.old)
+    page.param.trigger("clear_filters")
+    page.param.update(duration_min=5.0, duration_max=1.0)  # an empty range: said, nothing listed
+    assert page.filter_note.visible and "duration range is empty" in page.filter_note.object
+    assert page.frames["tasks"].empty
+    page.duration_max = None
+    assert not page.filter_note.visible
+
+
+def test_the_page_filters_round_trip_through_the_url_query(history):
+    h = history
+    page = _page()
+    page.param.update(status_filter="completed", model_filter="test:priced", cost_min=0.001, cost_bucket="hour",
+                      has_error="without errors", created=(dt.date(2026, 1, 2), dt.date(2030, 2, 3)))
+    query = page.filter_query()
+    assert query == {"status": "completed", "model": "test:priced", "cost_min": "0.001", "error": "no",
+                     "from": "2026-01-02", "to": "2030-02-03", "per": "hour"}
+    shown = _listed(page)
+    again = _page()
+    assert again.apply_query(query) == []  # what a reload of the shared link does
+    assert _listed(again) == shown == _ids(h.priced, h.old)
+    assert again.cost_bucket == "hour" and len(again.frames["costs"])
+    problems = again.apply_query({"status": "done", "per": "week", "dur_max": "soon"})
+    assert len(problems) == 3 and "per=day or per=hour" in problems[-1]
+    assert _listed(again) == _ids(*vars(h).values())  # the bad values left out, nothing else filters
+
+
+def _open_span(page, kind: str, contains: str = ""):
+    table = page.events_table.value
+    for row, seq in enumerate(table["seq"]):
+        event = next(e for e in page.events if e["seq"] == seq)
+        if event["kind"] == kind and contains in str(event.get("payload")):
+            page._event_clicked(SimpleNamespace(row=row))  # what Tabulator's on_click hands over
+            return event
+    raise AssertionError(f"no {kind} event with {contains!r} in the table")
+
+
+def test_clicking_a_span_shows_its_input_and_output_as_text(history):
+    page = _page(task_id=history.markup["id"])
+    event = _open_span(page, "llm_call", "[bold]loud")
+    assert page.span_seq == event["seq"] and page.span.event["seq"] == event["seq"]
+    shown = page.span.body.object
+    # The prompt and the echoed reply appear literally: escaped, never as markup.
+    assert html.escape("<script>document.title='pwned'</script>") in shown and "<script" not in shown
+    assert "[bold]loud[/bold]" in shown and "prompt (" in shown and "reply (" in shown
+    # The store redacted the key when it wrote the event; the view shows only what the store holds.
+    assert "[REDACTED]" in shown and "ABCDEFGHIJKLMNOPQRSTUVWXYZ123456" not in shown
+    assert "llm_call · single_call · test:echo" in shown
+
+
+def test_long_values_are_cut_with_a_show_all_control(history):
+    from dashboards.span_detail import SpanDetail
+
+    page = _page(task_id=history.markup["id"])
+    event = _open_span(page, "llm_call", "[bold]loud")
+    detail = SpanDetail(limit=20)
+    detail.show(event)
+    assert "more characters (press “Show all”)" in detail.body.object and detail.toggle.visible
+    assert "[bold]loud[/bold]" not in detail.body.object
+    detail.show_all = True
+    assert "more characters" not in detail.body.object and "[bold]loud[/bold]" in detail.body.object
+    detail.show({**event, "seq": -1})  # another span opens cut again
+    assert not detail.show_all and "more characters" in detail.body.object
+
+
+def test_tool_and_sandbox_spans_show_arguments_results_and_output():
+    from dashboards.span_detail import sections
+
+    tool = {"seq": 1, "kind": "tool_call", "agent": "data", "payload": {
+        "tool": "duckdb_sql", "arguments": {"sql": "SELECT '<b>x</b>'"}, "result": "[red]1 row[/red]", "refused": False}}
+    got = {s.title: s.text for s in sections(tool)}
+    assert got["tool"] == "duckdb_sql" and "SELECT '<b>x</b>'" in got["arguments"] and got["result"] == "[red]1 row[/red]"
+    assert '"refused": false' in got["other fields"]
+    run = {"seq": 2, "kind": "sandbox_run", "error": "exit 1", "payload": {
+        "command": ["python3", "x.py"], "stdout_tail": "hello\n", "stderr_tail": "Traceback: boom", "exit_code": 1}}
+    got = {s.title: s.text for s in sections(run)}
+    assert (got["error"], got["command"], got["stdout"], got["stderr"]) == ("exit 1", "python3 x.py", "hello\n",
+                                                                             "Traceback: boom")
+    assert '"exit_code": 1' in got["other fields"]
+
+
+def test_tapping_a_waterfall_bar_opens_its_span(history):
+    import holoviews as hv
+
+    page = _page(task_id=history.agents["id"])
+    plot = page.waterfall.object
+    wf = page.frames["waterfall"]
+    bars = next(el for el in plot if isinstance(el, hv.Segments))
+    (stream,) = [s for s in hv.streams.Stream.registry.get(bars, []) if isinstance(s, hv.streams.Selection1D)]
+    row = int(wf.index[wf["kind"] == "llm_call"][0])
+    stream.event(index=[row])
+    assert page.span_seq == int(wf["seq"].iloc[row])
+    assert page.span.event["kind"] == "llm_call" and "reply (" in page.span.body.object
