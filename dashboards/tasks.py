@@ -49,6 +49,7 @@ STATUS_COLORS = {"completed": "#2ca02c", "failed": "#d62728", "cancelled": "#8c5
                  "queued": "#9467bd", "pending": "#7f7f7f", "awaiting_approval": "#e377c2"}
 LIST_LIMIT = 200
 EVENTS_LIMIT = 20_000
+COSTS_EVERY_S = 5.0  # the cost-over-time chart is re-read at most this often while events keep arriving
 
 def badge(status: str) -> str:
     color = STATUS_COLORS.get(status, "#333")
@@ -151,8 +152,10 @@ class TasksPage(FilterControls, Dashboard):
 
     def load(self, force: bool) -> dict[str, Any]:
         src = self.source
+        # The choices and the cost chart are history: re-read at most every few seconds however busy the
+        # store is (each scans events); the list follows every wake-up.
         data: dict[str, Any] = {"choices": src.fetch(("task-filter-choices",), src.tasks.filter_choices,
-                                                     max_age=self.max_age_s)}
+                                                     max_age=self.max_age_s, min_interval=self.max_age_s)}
         try:
             f = self.task_filter()
         except FilterError as exc:  # e.g. a minimum above the maximum: say so, list nothing
@@ -166,7 +169,7 @@ class TasksPage(FilterControls, Dashboard):
 
             data["list"] = src.fetch(("tasks", key), read_list, force=force, max_age=self.max_age_s)
             data["costs"] = src.fetch(("task-costs", key, bucket), lambda: src.tasks.cost_over_time(f, bucket),
-                                      force=force, max_age=self.max_age_s)
+                                      force=force, max_age=self.max_age_s, min_interval=COSTS_EVERY_S)
         if self.task_id:
             data["detail"] = self._read_detail(self.task_id, force)
         # The first render must be quick: a served tab fits (or fetches) the predictor on its first tick.

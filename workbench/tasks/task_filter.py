@@ -146,21 +146,21 @@ def parse(query: Mapping[str, object]) -> TaskFilter:
 
 # --- queries ---------------------------------------------------------------------------------------------
 
-_MATCHED = """
+_CALLS_COST = "(SELECT coalesce(sum(cost_usd), 0) FROM events WHERE task_id = t.id AND kind = 'llm_call')"
+# The tasks the filter matches, without their calls' totals: those are summed only where a cost bound asks
+# for them (an OR whose first arm holds skips its second) and for the page of rows shown, not for every task.
+_MATCHED = f"""
 WITH matched AS (
     SELECT t.id, t.title, t.status, coalesce(t.kind, '') AS kind, coalesce(t.model, '(default)') AS model,
-           t.priority, t.created_at, date_part('epoch', t.finished_at - t.started_at) AS duration_s,
-           e.tokens, e.cost_usd
-    FROM tasks t LEFT JOIN LATERAL (
-        SELECT coalesce(sum(tokens_in), 0) + coalesce(sum(tokens_out), 0) AS tokens, sum(cost_usd) AS cost_usd
-        FROM events WHERE task_id = t.id AND kind = 'llm_call') e ON true  -- steps copy their calls' tokens
+           t.priority, t.created_at, date_part('epoch', t.finished_at - t.started_at) AS duration_s
+    FROM tasks t
     WHERE (%(status)s::text IS NULL OR t.status = %(status)s)
       AND (%(search)s = '' OR t.title ILIKE %(like)s)
       AND (%(model)s::text IS NULL OR coalesce(t.model, '(default)') = %(model)s
            OR EXISTS (SELECT 1 FROM events x WHERE x.task_id = t.id AND x.kind = 'llm_call' AND x.model = %(model)s))
       AND (%(agent)s::text IS NULL OR EXISTS (SELECT 1 FROM events x WHERE x.task_id = t.id AND x.agent = %(agent)s))
-      AND (%(cost_min)s::float8 IS NULL OR coalesce(e.cost_usd, 0) >= %(cost_min)s)
-      AND (%(cost_max)s::float8 IS NULL OR coalesce(e.cost_usd, 0) <= %(cost_max)s)
+      AND ((%(cost_min)s::float8 IS NULL AND %(cost_max)s::float8 IS NULL)
+           OR {_CALLS_COST} BETWEEN coalesce(%(cost_min)s, '-infinity') AND coalesce(%(cost_max)s, 'infinity'))
       AND (%(dur_min)s::float8 IS NULL OR date_part('epoch', t.finished_at - t.started_at) >= %(dur_min)s)
       AND (%(dur_max)s::float8 IS NULL OR date_part('epoch', t.finished_at - t.started_at) <= %(dur_max)s)
       AND (%(has_error)s::boolean IS NULL OR %(has_error)s = (
@@ -171,9 +171,12 @@ WITH matched AS (
 )
 """
 _LINES = _MATCHED + """
-SELECT id::text AS id, title, status, kind, model, priority, created_at, duration_s, tokens, cost_usd,
-       count(*) OVER () AS total
-FROM matched ORDER BY created_at DESC LIMIT %(limit)s
+SELECT m.id::text AS id, m.title, m.status, m.kind, m.model, m.priority, m.created_at, m.duration_s, e.tokens,
+       e.cost_usd, (SELECT count(*) FROM matched) AS total
+FROM (SELECT * FROM matched ORDER BY created_at DESC LIMIT %(limit)s) m LEFT JOIN LATERAL (
+    SELECT coalesce(sum(tokens_in), 0) + coalesce(sum(tokens_out), 0) AS tokens, sum(cost_usd) AS cost_usd
+    FROM events WHERE task_id = m.id AND kind = 'llm_call') e ON true  -- steps copy their calls' tokens
+ORDER BY m.created_at DESC
 """
 _COUNT = _MATCHED + "SELECT count(*) AS n FROM matched"
 _COST = _MATCHED + """
