@@ -441,8 +441,8 @@ class TasksPage(FilterControls, Dashboard):
 
     def _sync_url(self) -> None:
         """Keep the URL's query the view's: the task, its opened span and the filters (shareable, reloadable)."""
-        if not (self._served and pn.state.location is not None):
-            return
+        if not (self._ready and self._served and pn.state.location is not None):
+            return  # while the page is built from the URL, the URL is already right
         query = {**({"id": self.task_id} if self.task_id else {}), **self.filter_query(),
                  **({"span": str(self.span_seq)} if self.task_id and self.span_seq is not None else {})}
         search = ("?" + urlencode(query)) if query else ""

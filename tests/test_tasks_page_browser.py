@@ -71,9 +71,7 @@ def test_filter_by_status_in_the_ui_is_kept_in_the_url(served, tab, tasks):
     tab.goto(f"{served.url}/tasks")
     _rows(tab, "Browser failing task").first.wait_for(timeout=UI_TIMEOUT_MS)
     _rows(tab, "Browser ok").first.wait_for(timeout=UI_TIMEOUT_MS)
-    # The cost-over-time chart is drawn on a later tick (the first render ships text and tables only).
-    card = tab.locator("div").filter(has_text="Cost over time per model").filter(has=tab.locator("canvas")).last
-    card.wait_for(timeout=UI_TIMEOUT_MS)
+    tab.get_by_text("Cost over time per model").first.wait_for(timeout=UI_TIMEOUT_MS)
     status = tab.locator("select", has=tab.locator("option", has_text="awaiting_approval"))
     status.select_option("failed")
     _rows(tab, "Browser ok").first.wait_for(state="detached", timeout=UI_TIMEOUT_MS)
@@ -97,3 +95,6 @@ def test_clicking_a_span_shows_its_prompt_and_reply_as_text(served, tab, tasks):
     tab.get_by_text("reply (").first.wait_for(timeout=UI_TIMEOUT_MS)
     assert tab.evaluate("document.title") != "pwned"  # shown, never run
     tab.wait_for_function("() => location.search.includes('span=')", timeout=UI_TIMEOUT_MS)
+    tab.reload()  # the link opens the same span
+    tab.get_by_text("<script>document.title='pwned'</script>").first.wait_for(timeout=UI_TIMEOUT_MS)
+    tab.locator("pre").filter(has_text="[bold]loud[/bold]").first.wait_for(timeout=UI_TIMEOUT_MS)
