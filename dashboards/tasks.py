@@ -73,6 +73,9 @@ def _fence(text: str, lang: str = "") -> str:
 class TasksPage(FilterControls, Dashboard):
     route = "/tasks"
     tick_ms = 150  # the detail view should follow a running task closely; a tick is in-memory only
+    # Charts wait until Panel says the tab has loaded (pn.state.onload): a chart drawn by a tick before that
+    # is scheduled for later by Panel and, measured here, often never reached the browser ("drawing…" for
+    # good); with this page's fast tick the first tick nearly always comes that early.
 
     # submit form
     prompt = param.String(default="", doc="What the task should do")
@@ -136,7 +139,9 @@ class TasksPage(FilterControls, Dashboard):
         self._woken = 0.0
         self._predictor = None
         self._served = served()
+        self._page_loaded = not self._served
         if self._served:
+            pn.state.onload(self._loaded_in_browser)
             query = pn.state.location.query_params if pn.state.location else {}
             self._show_problems(self.apply_query(query))
             if query.get("span") and str(query["span"]).isdigit():
@@ -215,7 +220,12 @@ class TasksPage(FilterControls, Dashboard):
 
     # --- showing ---------------------------------------------------------------------------------------
 
+    def _loaded_in_browser(self) -> None:
+        self._page_loaded = True
+
     def show(self, data: dict[str, Any]) -> None:
+        if not self._page_loaded:
+            self.charts_on = False  # held back, drawn by the first tick after the tab has loaded
         frame, total = data["list"]
         self.frames["tasks"] = frame
         self.set_choices(data["choices"])

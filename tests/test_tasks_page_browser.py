@@ -72,6 +72,7 @@ def test_filter_by_status_in_the_ui_is_kept_in_the_url(served, tab, tasks):
     _rows(tab, "Browser failing task").first.wait_for(timeout=UI_TIMEOUT_MS)
     _rows(tab, "Browser ok").first.wait_for(timeout=UI_TIMEOUT_MS)
     tab.get_by_text("Cost over time per model").first.wait_for(timeout=UI_TIMEOUT_MS)
+    tab.locator("canvas").first.wait_for(state="attached", timeout=UI_TIMEOUT_MS)  # the chart, drawn by a tick
     status = tab.locator("select", has=tab.locator("option", has_text="awaiting_approval"))
     status.select_option("failed")
     _rows(tab, "Browser ok").first.wait_for(state="detached", timeout=UI_TIMEOUT_MS)
@@ -89,6 +90,8 @@ def test_clicking_a_span_shows_its_prompt_and_reply_as_text(served, tab, tasks):
     ok, _ = tasks
     tab.goto(f"{served.url}/tasks?id={ok['id']}")
     tab.get_by_text("click one to open its span").wait_for(timeout=UI_TIMEOUT_MS)
+    tab.get_by_text("drawing…").filter(visible=True).first.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
+    assert tab.locator("canvas").count() > 0  # the cost chart and the waterfall are drawn
     _rows(tab, "single_call").filter(has_text="llm_call").first.click()
     tab.get_by_text("<script>document.title='pwned'</script>").first.wait_for(timeout=UI_TIMEOUT_MS)
     tab.get_by_text("[bold]loud[/bold]").first.wait_for(timeout=UI_TIMEOUT_MS)
