@@ -3,7 +3,10 @@
 Everything about tasks goes through the task API (`Source.tasks`): the live list, the task and its events,
 submit, cancel and approve. The detail view subscribes to its task on the server's EventHub and re-reads
 only that task's new events when woken, so it follows a running task without reloading the page.
-`/tasks?id=<task id>` opens a task directly (links from the other pages use it).
+`/tasks?id=<task id>` opens a task directly (links from the other pages use it); the list's filters
+(dashboards/task_filters.py) and the opened span (`span=<seq>`) are kept in the URL's query too, so a view can
+be shared and reloaded. The cost-over-time chart covers the filtered tasks; clicking a span in the events
+table or the waterfall shows its full input and output as text (dashboards/span_detail.py).
 """
 
 from __future__ import annotations
@@ -13,24 +16,40 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import panel as pn
 import param
 
-from dashboards.layout import DEMO_HINT, Dashboard, chart_pane, empty_state, frame, money, served
+from dashboards.cost_over_time import cost_frame, cost_plot
+from dashboards.layout import (
+    DEMO_HINT,
+    Dashboard,
+    chart_card,
+    chart_pane,
+    csv_button,
+    empty_state,
+    frame,
+    money,
+    served,
+)
 from dashboards.pages import page
 from dashboards.source import StoreUnavailable
+from dashboards.span_detail import SpanDetail
+from dashboards.task_filters import FILTER_PARAMS, FilterControls
 from dashboards.trace import waterfall_frame, waterfall_plot
 from workbench.errors import WorkbenchError
 from workbench.tasks.overview import TaskLine
 from workbench.tasks.records import NewTask, Task
-from workbench.tasks.states import TERMINAL, TRANSITIONS
+from workbench.tasks.states import TERMINAL
+from workbench.tasks.task_filter import FilterError
 
 STATUS_COLORS = {"completed": "#2ca02c", "failed": "#d62728", "cancelled": "#8c564b", "processing": "#1f77b4",
                  "queued": "#9467bd", "pending": "#7f7f7f", "awaiting_approval": "#e377c2"}
 LIST_LIMIT = 200
 EVENTS_LIMIT = 20_000
+COSTS_EVERY_S = 5.0  # the cost-over-time chart is re-read at most this often while events keep arriving
 
 def badge(status: str) -> str:
     color = STATUS_COLORS.get(status, "#333")
@@ -51,9 +70,12 @@ def _fence(text: str, lang: str = "") -> str:
     return f"```{lang}\n{str(text).replace('```', '` ` `')}\n```"
 
 
-class TasksPage(Dashboard):
+class TasksPage(FilterControls, Dashboard):
     route = "/tasks"
     tick_ms = 150  # the detail view should follow a running task closely; a tick is in-memory only
+    # Charts wait until Panel says the tab has loaded (pn.state.onload): a chart drawn by a tick before that
+    # is scheduled for later by Panel and, measured here, often never reached the browser ("drawing…" for
+    # good); with this page's fast tick the first tick nearly always comes that early.
 
     # submit form
     prompt = param.String(default="", doc="What the task should do")
@@ -62,11 +84,10 @@ class TasksPage(Dashboard):
     budget_usd = param.Number(default=None, allow_None=True, doc="Cost budget in USD (empty: none)")
     approve_plan = param.Boolean(default=False, doc="Stop for approval after planning")
     submit = param.Event(doc="Create the task and run it")
-    # list
-    status_filter = param.Selector(default="all", objects=["all", *TRANSITIONS], doc="Show tasks with this status")
-    search = param.String(default="", doc="Title contains")
+    # list: the filter parameters come from FilterControls
     # detail
     task_id = param.String(default="", doc="Task shown in the detail view")
+    span_seq = param.Integer(default=None, allow_None=True, doc="Event (span) of the task opened in the span view")
     cancel = param.Event(doc="Cancel the shown task")
     approve = param.Event(doc="Approve the shown task's proposed plan and run it")
 
@@ -76,7 +97,13 @@ class TasksPage(Dashboard):
         models = usable_models()
         self.param.model.objects = models
         params.setdefault("model", models[0])
+        self._ready = False  # filter watchers wait until the panes exist and the URL's filters are applied
         super().__init__(**params)
+        self.filter_note = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.no_match = empty_state("No task matches these filters. Widen them, or press **Clear filters**.")
+        self.no_match.visible = False
+        self.cost_chart = chart_pane()
+        self.span = SpanDetail()
         self.form_error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.form_note = pn.pane.Markdown("", margin=(0, 5))
         self.prediction = pn.pane.Markdown("_prediction: loading…_", styles={"color": "#555"}, margin=(0, 5))
@@ -96,8 +123,9 @@ class TasksPage(Dashboard):
         self.messages = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.waterfall = chart_pane()
         self.events_table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, pagination="remote",
-                                                 page_size=10,
+                                                 page_size=10, selectable=False,
                                                  sizing_mode="stretch_width")
+        self.events_table.on_click(self._event_clicked)
         self.cancel_button = pn.widgets.Button(label="Cancel task", color="warning", width=120, visible=False)
         self.cancel_button.on_click(lambda _: self.param.trigger("cancel"))
         self.approve_button = pn.widgets.Button(label="Approve plan", color="success", width=120, visible=False)
@@ -111,11 +139,17 @@ class TasksPage(Dashboard):
         self._woken = 0.0
         self._predictor = None
         self._served = served()
+        self._page_loaded = not self._served
         if self._served:
+            pn.state.onload(self._loaded_in_browser)
             query = pn.state.location.query_params if pn.state.location else {}
+            self._show_problems(self.apply_query(query))
+            if query.get("span") and str(query["span"]).isdigit():
+                self.span_seq = int(query["span"])
             if query.get("id"):
                 self.task_id = str(query["id"])
             pn.state.on_session_destroyed(lambda _ctx: self._unsubscribe())
+        self._ready = True
         self._subscribe()
         self.reload(force=False)
 
@@ -123,14 +157,24 @@ class TasksPage(Dashboard):
 
     def load(self, force: bool) -> dict[str, Any]:
         src = self.source
-        status, search = None if self.status_filter == "all" else self.status_filter, self.search.strip()
+        # The choices and the cost chart are history: re-read at most every few seconds however busy the
+        # store is (each scans events); the list follows every wake-up.
+        data: dict[str, Any] = {"choices": src.fetch(("task-filter-choices",), src.tasks.filter_choices,
+                                                     max_age=self.max_age_s, min_interval=self.max_age_s)}
+        try:
+            f = self.task_filter()
+        except FilterError as exc:  # e.g. a minimum above the maximum: say so, list nothing
+            data["list"], data["costs"], data["filter_problem"] = (frame([], TaskLine), 0), [], str(exc)
+        else:
+            key, bucket = f.model_dump_json(), self.cost_bucket
 
-        def read_list():
-            lines = src.tasks.lines(status, search, LIST_LIMIT)
-            return frame(lines.items, TaskLine), lines.total
+            def read_list():
+                lines = src.tasks.find(f, LIST_LIMIT)
+                return frame(lines.items, TaskLine), lines.total
 
-        data: dict[str, Any] = {"list": src.fetch(("tasks", status, search), read_list, force=force,
-                                                  max_age=self.max_age_s)}
+            data["list"] = src.fetch(("tasks", key), read_list, force=force, max_age=self.max_age_s)
+            data["costs"] = src.fetch(("task-costs", key, bucket), lambda: src.tasks.cost_over_time(f, bucket),
+                                      force=force, max_age=self.max_age_s, min_interval=COSTS_EVERY_S)
         if self.task_id:
             data["detail"] = self._read_detail(self.task_id, force)
         # The first render must be quick: a served tab fits (or fetches) the predictor on its first tick.
@@ -176,10 +220,26 @@ class TasksPage(Dashboard):
 
     # --- showing ---------------------------------------------------------------------------------------
 
+    def _loaded_in_browser(self) -> None:
+        self._page_loaded = True
+
     def show(self, data: dict[str, Any]) -> None:
+        if not self._page_loaded:
+            self.charts_on = False  # held back, drawn by the first tick after the tab has loaded
         frame, total = data["list"]
         self.frames["tasks"] = frame
-        self.list_empty.visible = total == 0 and self.status_filter == "all" and not self.search
+        self.set_choices(data["choices"])
+        filtering = self.filtering()
+        self.list_empty.visible = total == 0 and not filtering
+        self.no_match.visible = total == 0 and filtering
+        problem = data.get("filter_problem")
+        if problem or self.filter_note.alert_type == "danger":
+            self.filter_note.object, self.filter_note.alert_type = problem or "", "danger"
+            self.filter_note.visible = bool(problem)
+        costs = cost_frame(data["costs"], self.cost_bucket)
+        self.frames["costs"] = costs
+        if self.should_render("costs", (costs, self.cost_bucket), chart=True):
+            self.cost_chart.object = cost_plot(costs, self.cost_bucket)
         if "predictor" in data:
             self._predictor = data["predictor"]
             self._predict()
@@ -248,13 +308,14 @@ class TasksPage(Dashboard):
         # The waterfall is the costly part of a live update: text follows every event, the chart at most
         # every 2 s (a held-back redraw is done by a later tick).
         if self.should_render("waterfall", wf[["row", "start_s", "end_s", "kind"]], every_s=2.0, chart=True):
-            self.waterfall.object = waterfall_plot(wf)
+            self.waterfall.object = waterfall_plot(wf, on_tap=self._span_tapped)
         table = pd.DataFrame(events[-200:])
         if not table.empty:
             table = table[["seq", "ts", "kind", "agent", "model", "tokens_in", "tokens_out", "cost_usd", "duration_ms",
-                           "error"]].iloc[::-1]
+                           "error"]].iloc[::-1].reset_index(drop=True)
             table["ts"] = table["ts"].astype(str).str[11:23]
         self.events_table.value = table
+        self._show_span()
         self.cancel_button.visible = task.status not in TERMINAL
         self.approve_button.visible = task.status == "awaiting_approval" and self.source.tasks.runs_tasks
 
@@ -370,18 +431,64 @@ class TasksPage(Dashboard):
             return
         self.reload(force=True)
 
-    @param.depends("status_filter", "search", watch=True)
+    @param.depends(*FILTER_PARAMS, watch=True)
     def _filters_changed(self) -> None:
+        if not self._ready:
+            return
+        if self.filter_note.alert_type == "warning":  # the URL's ignored values: the user has moved on
+            self.filter_note.visible = False
         self.reload(force=False)
+        self._sync_url()
+
+    @param.depends("clear_filters", watch=True)
+    def _on_clear_filters(self) -> None:
+        self.reset_filters()
+
+    def _show_problems(self, problems: list[str]) -> None:
+        self.filter_note.alert_type = "warning"
+        self.filter_note.object = "Some filters in the link were ignored: " + "; ".join(problems) if problems else ""
+        self.filter_note.visible = bool(problems)
+
+    def _sync_url(self) -> None:
+        """Keep the URL's query the view's: the task, its opened span and the filters (shareable, reloadable)."""
+        if not (self._ready and self._served and pn.state.location is not None):
+            return  # while the page is built from the URL, the URL is already right
+        query = {**({"id": self.task_id} if self.task_id else {}), **self.filter_query(),
+                 **({"span": str(self.span_seq)} if self.task_id and self.span_seq is not None else {})}
+        search = ("?" + urlencode(query)) if query else ""
+        if pn.state.location.search != search:
+            pn.state.location.search = search
+
+    # --- span drill-down ---------------------------------------------------------------------------------
+
+    def _event_clicked(self, event) -> None:
+        table = self.events_table.value
+        if table is not None and event.row is not None and event.row < len(table):
+            self.span_seq = int(table["seq"].iloc[event.row])
+
+    def _span_tapped(self, seq: int) -> None:
+        self.span_seq = seq
+
+    @param.depends("span_seq", watch=True)
+    def _span_changed(self) -> None:
+        self._show_span()
+        self._sync_url()
+
+    def _show_span(self) -> None:
+        found = next((e for e in self.events if e["seq"] == self.span_seq), None) if self.span_seq is not None else None
+        if found is not None or self.span.event is not None:
+            self.span.show(found)
 
     @param.depends("task_id", watch=True)
     def _task_changed(self) -> None:
         self._fingerprints.pop("detail", None)
         self._fingerprints.pop("waterfall", None)
         self._rendered_at.pop("waterfall", None)
+        self.events = []
+        if self._ready:
+            self.span_seq = None  # a span of the task shown before
         self._subscribe()
-        if self._served and pn.state.location is not None:
-            pn.state.location.update_query(id=self.task_id)
+        self._sync_url()
         self.reload(force=True)
 
     def _clicked(self, event) -> None:
@@ -412,14 +519,18 @@ class TasksPage(Dashboard):
             pn.widgets.Button.from_param(self.param.submit, label="Submit task", color="primary", width=160),
             self.form_error, self.form_note, self.prediction, width=480)
         tasks = pn.Column(
-            pn.pane.Markdown("### Tasks"),
-            pn.Row(pn.widgets.Select.from_param(self.param.status_filter, label="Status", width=180),
-                   pn.widgets.TextInput.from_param(self.param.search, label="Title contains", width=260)),
-            self.list_empty, self.list_info, self.table, sizing_mode="stretch_width")
+            pn.pane.Markdown("### Tasks"), self.filter_widgets(), self.filter_note,
+            self.list_empty, self.no_match, self.list_info, self.table, sizing_mode="stretch_width")
+        costs = chart_card("Cost over time per model (the listed tasks)", self.cost_chart,
+                           csv_button("task_costs", lambda: self.frames.get("costs", pd.DataFrame())),
+                           note="Model-call cost of every task the filters match, per model, in UTC days or hours.")
         self.detail[:] = [pn.Row(self.detail_head, self.approve_button, self.cancel_button), self.detail_numbers, self.detail_error,
                           self.answer, self.plan, self.code, self.waterfall, self.messages,
-                          pn.pane.Markdown("#### Events (newest first)"), self.events_table]
-        return [pn.Row(form, tasks, sizing_mode="stretch_width"), self.detail]
+                          pn.pane.Markdown("#### Events (newest first) · click one to open its span"),
+                          pn.Row(self.events_table, self.span, sizing_mode="stretch_width")]
+        return [pn.Row(form, tasks, sizing_mode="stretch_width"),
+                pn.Row(pn.widgets.RadioButtonGroup.from_param(self.param.cost_bucket, name="per"), costs,
+                       sizing_mode="stretch_width"), self.detail]
 
 
 @page("/tasks", "Tasks")

@@ -7,6 +7,7 @@ when it ends, so `ts` is its end and `ts - duration_ms` its start; children are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import holoviews as hv
@@ -57,17 +58,36 @@ def waterfall_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def waterfall_plot(df: pd.DataFrame):
+def waterfall_plot(df: pd.DataFrame, on_tap: Callable[[int], None] | None = None):
+    """The waterfall of `waterfall_frame`'s rows; with `on_tap`, clicking a bar or point calls it with the
+    span's event seq (the Tasks page opens that span)."""
     if df.empty:
         return hv.Text(0, 0, "no events yet").opts(height=120, responsive=True, xaxis=None, yaxis=None)
     color = hv.dim("kind").categorize(KIND_COLORS, default="#bcbd22")
-    vdims = ["kind", "label", "agent", "model", "tokens", "duration_ms", "error"]
+    vdims = ["kind", "label", "agent", "model", "tokens", "duration_ms", "error", "seq"]
+    tools = ["hover", "tap"] if on_tap else ["hover"]
+    instant = df[df["duration_ms"] <= 0]
     bars = hv.Segments(df, ["start_s", "row", "end_s", "row"], vdims).opts(
-        color=color, line_width=9, tools=["hover"])
-    points = hv.Scatter(df[df["duration_ms"] <= 0], "start_s", ["row", *vdims]).opts(
-        color=color, size=9, marker="diamond", tools=["hover"])
+        color=color, line_width=9, tools=tools)
+    points = hv.Scatter(instant, "start_s", ["row", *vdims]).opts(
+        color=color, size=9, marker="diamond", tools=tools)
+    if on_tap:
+        for element, rows in ((bars, df), (points, instant)):
+            _on_select(element, rows["seq"].tolist(), on_tap)
     ticks = [(int(r), str(lbl)) for r, lbl in zip(df["row"], df["label"])]
     return (bars * points).opts(
         hv.opts.Overlay(responsive=True, height=min(900, 60 + 22 * len(df)), invert_yaxis=True, yticks=ticks,
                         xlabel="seconds since the task's first span started", ylabel="", show_legend=False,
                         title="trace waterfall"))
+
+
+def _on_select(element, seqs: list[int], on_tap: Callable[[int], None]) -> hv.streams.Selection1D:
+    """Call `on_tap(seq)` when a glyph of `element` is tapped (its index is a row of `seqs`)."""
+    stream = hv.streams.Selection1D(source=element)
+
+    def tapped(index: list[int]) -> None:
+        if index and 0 <= index[0] < len(seqs):
+            on_tap(int(seqs[index[0]]))
+
+    stream.add_subscriber(tapped)
+    return stream

@@ -15,12 +15,13 @@ import time
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.tasks import overview, states
+from workbench.tasks import overview, states, task_filter
 from workbench.tasks.overview import ActiveTask, Activity, TaskLines
 from workbench.tasks.plans import approve_task
 from workbench.tasks.records import NewTask, Task, TaskPage
 from workbench.tasks.runner import RunOptions, TaskRunner
 from workbench.tasks.service import TaskService
+from workbench.tasks.task_filter import Bucket, CostPoint, FilterChoices, TaskFilter
 
 
 class NoTaskRunner(WorkbenchError):
@@ -112,3 +113,18 @@ class TaskApi:
     def activity(self, limit: int = 30) -> list[Activity]:
         with self._service.connection() as conn:
             return overview.activity(conn, limit)
+
+    def find(self, f: TaskFilter, limit: int = 200) -> TaskLines:
+        """The tasks `f` matches, newest first (see task_filter)."""
+        with self._service.connection() as conn:
+            return task_filter.lines(conn, f, limit)
+
+    def cost_over_time(self, f: TaskFilter, bucket: Bucket = "day") -> list[CostPoint]:
+        """The model-call cost of the tasks `f` matches, per time bucket and model."""
+        with self._service.connection() as conn:
+            return task_filter.cost_over_time(conn, f, bucket)
+
+    def filter_choices(self) -> FilterChoices:
+        """The models and agents present in the store (the filters' choices)."""
+        with self._service.connection() as conn:
+            return task_filter.choices(conn)
