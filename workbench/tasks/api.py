@@ -102,10 +102,6 @@ class TaskApi:
 
     # --- what the dashboards follow live (see overview) ---------------------------------------------
 
-    def lines(self, status: str | None = None, search: str = "", limit: int = 200) -> TaskLines:
-        with self._service.connection() as conn:
-            return overview.lines(conn, status, search, limit)
-
     def active(self, limit: int = 100) -> list[ActiveTask]:
         with self._service.connection() as conn:
             return overview.active(conn, limit)

@@ -1,5 +1,5 @@
 """What the dashboards follow live about tasks, read from Postgres (the analytics snapshot lags by a sync):
-the task list with each task's tokens, cost and run time; the unfinished tasks with their latest event;
+the task list's rows (queried by task_filter); the unfinished tasks with their latest event;
 the newest events of all tasks. Each is one query, returned as typed rows.
 """
 
@@ -12,18 +12,6 @@ from pydantic import BaseModel
 
 from workbench.tasks.states import Status
 
-_LINES = """
-SELECT t.id::text AS id, t.title, t.status, coalesce(t.kind, '') AS kind, coalesce(t.model, '(default)') AS model,
-       t.priority, t.created_at, date_part('epoch', t.finished_at - t.started_at) AS duration_s,
-       e.tokens, e.cost_usd
-FROM tasks t LEFT JOIN LATERAL (
-    SELECT coalesce(sum(tokens_in), 0) + coalesce(sum(tokens_out), 0) AS tokens, sum(cost_usd) AS cost_usd
-    FROM events WHERE task_id = t.id AND kind = 'llm_call') e ON true  -- steps carry copies of the tokens of their calls
-WHERE (%(status)s::text IS NULL OR t.status = %(status)s) AND (%(search)s = '' OR t.title ILIKE %(like)s)
-ORDER BY t.created_at DESC LIMIT %(limit)s
-"""
-_COUNT = ("SELECT count(*) AS n FROM tasks WHERE (%(status)s::text IS NULL OR status = %(status)s)"
-          " AND (%(search)s = '' OR title ILIKE %(like)s)")
 _ACTIVE = """
 SELECT t.id::text AS id, t.title, t.status, coalesce(t.model, '(default)') AS model, t.created_at, t.started_at,
        le.kind AS last_event, le.agent AS last_agent, le.ts AS last_event_at
@@ -82,14 +70,6 @@ class Activity(BaseModel):
     model: str
     duration_ms: float | None
     error: str | None
-
-
-def lines(conn, status: str | None, search: str, limit: int) -> TaskLines:
-    """Tasks with `status` (any when None) whose title contains `search` (case-insensitive), newest first."""
-    params = {"status": status, "search": search, "like": f"%{search}%", "limit": limit}
-    cur = conn.cursor(row_factory=dict_row)
-    items = [TaskLine(**row) for row in cur.execute(_LINES, params).fetchall()]
-    return TaskLines(items=items, total=cur.execute(_COUNT, params).fetchone()["n"])
 
 
 def active(conn, limit: int) -> list[ActiveTask]:
