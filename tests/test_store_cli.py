@@ -96,3 +96,38 @@ def test_postgres_health_check_leaves_no_server(home):
         assert embedded.postmaster_pid(home / "postgres") is None
     finally:
         embedded.stop(home / "postgres")
+
+
+def test_ctrl_c_inside_a_duckdb_query_stops_sync_watch(monkeypatch):
+    """DuckDB turns a SIGINT that arrives during its query into its own InterruptException (the KeyboardInterrupt
+    is consumed): `db sync --watch` must stop on it, not count it as a failed round and retry forever."""
+    import threading
+
+    import duckdb
+
+    from workbench.cli import db
+    from workbench.store import sync as sync_module
+
+    rounds: list[int] = []
+
+    class Interrupted:
+        def __init__(self, store):
+            pass
+
+        def sync_once(self):
+            rounds.append(1)
+            try:
+                raise duckdb.InterruptException("Query interrupted")
+            except duckdb.InterruptException as exc:
+                raise RuntimeError("sync round failed") from exc  # as a wrapper in the store would
+
+    class NoStore:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(Store, "open", classmethod(lambda cls, **kw: NoStore()))
+    monkeypatch.setattr(sync_module, "Syncer", Interrupted)
+    done = threading.Thread(target=db.sync, kwargs={"watch": True, "interval": 0.1, "as_json": True}, daemon=True)
+    done.start()
+    done.join(10)
+    assert not done.is_alive() and rounds == [1]

@@ -92,6 +92,19 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
         Console().print("[yellow]pending migrations:[/] run `workbench db migrate`")
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is DuckDB's answer to a SIGINT: it consumes the KeyboardInterrupt."""
+    import duckdb
+
+    for _ in range(10):  # the chain of causes, not following a cycle forever
+        if exc is None:
+            return False
+        if isinstance(exc, duckdb.InterruptException):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @db_app.command("sync")
 def sync(
     watch: bool = typer.Option(False, "--watch", help="Keep syncing every --interval seconds until Ctrl-C."),
@@ -110,6 +123,8 @@ def sync(
             try:
                 result = syncer.sync_once()
             except Exception as exc:  # --watch keeps going: the next round resumes from the stored watermark
+                if _interrupted(exc):  # Ctrl-C inside a DuckDB query arrives as DuckDB's own exception
+                    raise KeyboardInterrupt from None
                 if not watch:
                     raise
                 Console(stderr=True).print(f"[red]sync failed, retrying:[/] {plain(exc)}", highlight=False)
