@@ -32,6 +32,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -89,6 +90,9 @@ def decode_error(data: dict, label: str) -> BaseException:
     return exc
 
 
+WAIT_SLICE_S = 0.2  # how long a waiting caller goes without looking at pending signals
+
+
 class Call:
     """One request in flight: its answers, in order, as they arrive."""
 
@@ -99,7 +103,7 @@ class Call:
 
     def next(self, timeout: float | None = None) -> dict:
         """The next {"delta": ...} or {"result": ...}; raises the host's error, or ModelCrashed if it died."""
-        message = self.answers.get(timeout=timeout)
+        message = self._get(timeout)
         if message is _DIED:
             self.done = True
             raise self.host.crashed()
@@ -108,6 +112,19 @@ class Call:
             raise decode_error(message["error"], self.host.spec.label)
         self.done = "result" in message
         return message
+
+    def _get(self, timeout: float | None) -> dict:
+        # In slices: a blocked lock wait is woken by a signal only when the signal reaches this thread, so a
+        # Ctrl-C delivered to the reader thread would wait for the host's answer; each slice returns to the
+        # interpreter, which raises the pending KeyboardInterrupt.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAIT_SLICE_S if deadline is None else min(WAIT_SLICE_S, deadline - time.monotonic())
+            try:
+                return self.answers.get(timeout=max(left, 0.0))
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def result(self, timeout: float | None = None) -> Any:
         while True:
