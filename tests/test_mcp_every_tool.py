@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from helpers import REPO, free_port, local_site, requires, sandbox_ok
+from helpers import REPO, free_port, local_site, requires, run_cli, sandbox_ok
 from test_mcp import session, text
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.browser]
@@ -55,13 +55,6 @@ def site():
         yield url
 
 
-def workbench(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run([sys.executable, "-m", "workbench", *args], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
 @pytest.fixture
 def served_home(tmp_path: Path) -> dict[str, Any]:
     """A home with a task in its store and a published snapshot, and a profile that allows every tool."""
@@ -75,8 +68,10 @@ def served_home(tmp_path: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_MCP")}
     env.update(PYTHONPATH=str(REPO), WORKBENCH_HOME=str(home), WORKBENCH_MCP_PROFILES=str(profiles),
                WORKBENCH_MCP_PROFILE="all")
-    workbench("submit", "count the events", "--model", "test:echo", env=env)
-    workbench("db", "sync", env=env)  # publishes the analytics snapshot query_db reads
+    for args in (["submit", "count the events", "--model", "test:echo"],
+                 ["db", "sync"]):  # the sync publishes the analytics snapshot query_db reads
+        done = run_cli(*args, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
     return {"env": env, "root": root}
 
 
