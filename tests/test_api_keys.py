@@ -127,6 +127,27 @@ def test_openai_routes_need_submit(served, keys):
     assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"] == "hi"
 
 
+def test_a_key_names_only_its_own_task_in_x_workbench_task(served, keys):
+    task = call(served, "POST", "/api/v1/tasks", keys["alice"], json={"prompt": "alice's", "mode": "single"}).json()
+    body = {"model": "test:echo", "messages": [{"role": "user", "content": "charge it to alice"}]}
+
+    def chat(key: str, task_id: str) -> httpx.Response:
+        return call(served, "POST", "/v1/chat/completions", key, json=body, headers={"X-Workbench-Task": task_id})
+
+    stolen = chat(keys["bob"], task["id"])  # bob may not spend alice's task budget nor write into its trace
+    assert stolen.status_code == 403 and stolen.json()["error"]["code"] == "task_not_yours", stolen.text
+    assert chat(keys["alice"], task["id"]).status_code == 200
+    assert chat(keys["root"], task["id"]).status_code == 200
+    bad = chat(keys["bob"], "'; DROP TABLE tasks; --")
+    assert bad.status_code == 400 and "UUID" in bad.json()["error"]["message"]
+    deadline, reasons = time.monotonic() + 30, []
+    while not any("X-Workbench-Task" in r and "'bob'" in r for r in reasons):  # events are written asynchronously
+        assert time.monotonic() < deadline, reasons
+        time.sleep(0.3)
+        with db(served) as conn:
+            reasons = [r[0] or "" for r in conn.execute("SELECT error FROM events WHERE kind = 'access_denied'")]
+
+
 def test_the_task_stream_and_panel_sockets(served, keys):
     task = call(served, "POST", "/api/v1/tasks", keys["alice"], json={"prompt": "stream", "mode": "single"}).json()
     stream = f"/api/v1/tasks/{task['id']}/stream"

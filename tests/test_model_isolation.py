@@ -128,9 +128,6 @@ def test_the_host_dies_with_its_parent():
         parent.communicate()
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent: in 1 of ~430 runs the caller stayed in its busy call's wait for 45 s "
-                   "after the SIGINT (stack in the failure); waits are now sliced so a pending signal is seen, "
-                   "and this stays marked until that is shown to be the cause")
 def test_ctrl_c_stops_the_callers_reply_not_the_host():
     # A terminal's Ctrl-C signals the whole foreground process group: the caller and its host.
     parent = _script("""

@@ -147,6 +147,49 @@ def test_two_processes_racing_for_one_budget_never_pass_it(store, pg_home):  # n
         assert row["settled"] == pytest.approx(usd * fits)
 
 
+CRASHER = """
+import time
+from workbench.gateway import attempts, policy
+from workbench.gateway.budget import BudgetModel
+from workbench.store import open_store, spend
+from workbench.testing import FunctionModel
+
+spend.HOLD_LEASE_S = 3.0
+open_store()
+model = FunctionModel(lambda messages, options: time.sleep(600), name="qwen2.5-coder-0.5b")
+model.provider = "local"
+with attempts.caller(key_name="crashed"):
+    BudgetModel(model, policy.load()).complete("hi", max_tokens=1000)  # reserves, then hangs in the call
+"""
+
+
+def test_a_reservation_held_by_a_killed_process_is_released_when_its_lease_ends(store, pg_home):  # noqa: F811
+    import os
+    import signal
+
+    model, usd = cloud_model(name="qwen2.5-coder-0.5b", provider="local")
+    keyed(store, "crashed", usd_per_day=usd * 1.5)  # room for one call
+    child = spawn_py(CRASHER, pg_home)
+    try:
+        deadline = time.monotonic() + 60
+        while not ledger(store, "key", "crashed").get("reserved"):
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()[1][-3000:]
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)  # no settle, no cleanup
+        child.wait(30)
+    finally:
+        child.kill()
+    with attempts.caller(key_name="crashed"), pytest.raises(BudgetExceeded):
+        model.complete("hi", max_tokens=MAX_TOKENS)  # the dead process's reservation still counts
+    time.sleep(3.2)  # its lease is over: the next call that would be refused releases it first
+    with attempts.caller(key_name="crashed"):
+        assert model.complete("hi", max_tokens=MAX_TOKENS).text == "ok"
+    row = ledger(store, "key", "crashed")
+    assert row["calls"] == 1 and row["reserved"] == pytest.approx(0) and row["settled"] == pytest.approx(usd)
+    with store.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM spend_holds WHERE claims::text LIKE '%crashed%'").fetchone()[0] == 0
+
+
 def test_a_key_budget_is_kept_by_name_across_restarts_and_rotation(store, pg_home):  # noqa: F811
     _, usd = cloud_model()
     keyed(store, "team", usd_per_day=usd * 2.5)

@@ -77,14 +77,18 @@ def _worker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("WORKBENCH_")}
 
 
-def get_client(connect_timeout: float = 30):
-    """The process-wide Dask client: external scheduler if configured, else a LocalCluster we own."""
+def get_client(connect_timeout: float | None = None):
+    """The process-wide Dask client: external scheduler if configured, else a LocalCluster we own. A client
+    that is reconnecting by itself is returned as it is; one closed for good (its scheduler stayed away
+    longer than WORKBENCH_DASK_TIMEOUT_S) is replaced by a new one."""
     from distributed import Client
 
     with _lock:
-        if _state["client"] is not None and _state["client"].status == "running":
+        if _state["client"] is not None and _state["client"].status not in ("closing", "closed"):
             return _state["client"]
-        address = get_settings().dask_scheduler
+        settings = get_settings()
+        address = settings.dask_scheduler
+        connect_timeout = settings.dask_timeout_s if connect_timeout is None else connect_timeout
         try:
             if address:
                 _state["client"] = Client(address, timeout=connect_timeout, set_as_default=False)
@@ -106,8 +110,9 @@ def current_client():
 
 def health() -> tuple[bool, str]:
     """(ok, detail) of this process's cluster. A client whose scheduler went away is no longer `running` (its
-    connection closed) and keeps trying to reconnect by itself (distributed's reconnect loop), so a
-    scheduler restarted at the same address is picked up without restarting the server."""
+    connection closed) and keeps trying to reconnect by itself (distributed's reconnect loop) for
+    WORKBENCH_DASK_TIMEOUT_S; after that the task runner's watchdog makes a new one, so a scheduler back at
+    the same address is picked up without restarting the server however long it was away."""
     client = current_client()
     if client is None:
         return True, "no client in this process"

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # Services
     postgres_url: SecretStr | None = Field(None, description="External Postgres; embedded when unset.")
     dask_scheduler: str | None = Field(None, description="External Dask scheduler; LocalCluster when unset.")
+    dask_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="How long a client waits to reach an external Dask scheduler, or to get "
+                                         "it back once lost; after that the task runner connects anew.")
     pipelines_scheduler: bool = Field(True, description="`workbench serve` fires the cron schedules of pipelines/*.yaml.")
     dask_workers: int = Field(2, description="Worker processes of the LocalCluster.")
     llm_slots: int = Field(1, description="Concurrent local-model generations per cluster.")

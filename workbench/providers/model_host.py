@@ -98,7 +98,10 @@ class Call:
 
     def __init__(self, host: ModelHost, rid: int):
         self.host, self.id = host, rid
-        self.answers: queue.Queue = queue.Queue()
+        # SimpleQueue, not Queue: a Ctrl-C raised inside Queue.get can leave that queue's Python-level lock
+        # held, and the reader thread then blocks in put() forever (every later answer from the host lost).
+        # SimpleQueue's get and put are C calls, atomic to signals.
+        self.answers: queue.SimpleQueue = queue.SimpleQueue()
         self.done = False
 
     def next(self, timeout: float | None = None) -> dict:

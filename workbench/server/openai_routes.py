@@ -7,7 +7,8 @@
 stream_options.include_usage a last chunk carries it), `/v1/models`, `/v1/models/{id}`, and
 `/api/v1/gateway/health` (breakers, cache, budgets; `/gateway/health` is its deprecated old path, see
 deprecation.py). Models are resolved through the registry and built by the gateway (`workbench.get_model`). Errors are OpenAI-shaped: {"error": {message, type, param, code}}.
-Optional headers: X-Workbench-Agent (budgets, records), X-Workbench-Task (records), X-Workbench-Cache: off.
+Optional headers: X-Workbench-Agent (budgets, records), X-Workbench-Task (records, the task's budget: only a
+task submitted with the caller's own key, or any task with the admin scope), X-Workbench-Cache: off.
 Budgets and rate limits per key use the name of the key the server's auth identified (never the Bearer string).
 """
 
@@ -36,6 +37,7 @@ from workbench.server.openai_schema import ChatRequest, Refused, translate
 router = APIRouter()
 _MODELS: dict[str, Any] = {}  # requested name -> composed gateway model, built once per Settings object
 _BUILT_WITH: list[Any] = [None]
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def error(status: int, message: str, param: str | None = None, code: str | None = None,
@@ -94,6 +96,27 @@ def _who(request: Request) -> dict[str, Any]:
             "task_id": h.get("x-workbench-task")}
 
 
+def _task_refusal(request: Request, task_id: str) -> JSONResponse | None:
+    """Calls count against (and are recorded under) the task named by X-Workbench-Task: a key may name only
+    the tasks it submitted; the admin scope (and every caller of a server without keys) may name any."""
+    from workbench.server.auth import record_denial
+    from workbench.store import api_keys, get_store
+
+    if not UUID_RE.match(task_id):
+        return error(400, f"X-Workbench-Task must be a task id (a UUID, as `workbench tasks list` shows), not "
+                          f"{task_id[:60]!r}.", None, "invalid_task_header")
+    caller = caller_of(request)
+    if caller.may("admin"):
+        return None
+    owner = api_keys.owner(get_store(), task_id)
+    if owner == caller.name:
+        return None
+    record_denial(request.scope, 403, f"key {caller.name!r} named task {task_id} in X-Workbench-Task; it is "
+                                      f"{owner or 'nobody'}'s", caller, "admin")
+    return error(403, f"Task {task_id} was not submitted with your key: name only your own tasks in "
+                      f"X-Workbench-Task (another key's task needs the admin scope).", None, "task_not_yours")
+
+
 def _complete(req: ChatRequest, who: dict, options: dict, messages: list[dict]) -> Any:
     with attempts.caller(**who):
         return get_gateway_model(req.model).complete(messages, **options)
@@ -131,6 +154,9 @@ async def chat_completions(request: Request) -> Response:
         if request.headers.get("x-workbench-cache", "").lower() in ("off", "0", "false", "no"):
             options["cache"] = False
         who = _who(request)
+        if who["task_id"] is not None and (refusal := await anyio.to_thread.run_sync(_task_refusal, request,
+                                                                                    who["task_id"])):
+            return refusal
         if req.stream:
             stream, it, first = await anyio.to_thread.run_sync(_open_stream, req, who, options, messages)
         else:

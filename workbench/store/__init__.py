@@ -26,7 +26,7 @@ import re
 import select
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,15 @@ class Store:
         """Block until every event emitted so far in this process is committed (StoreError on timeout)."""
         if self.writer is not None:
             self.writer.flush(timeout)
+
+    def commit_with_events(self, fn: Callable[[psycopg.Connection], Any], timeout: float = 30.0) -> Any:
+        """Run `fn(conn)` in the transaction that commits every event this process emitted before the call
+        (a record that must never outlive the events leading to it); fn's result. Without a writer, a
+        pooled connection's own transaction."""
+        if self.writer is None:
+            with self.connection() as conn:
+                return fn(conn)
+        return self.writer.transact(fn).result(timeout)
 
     def migrate(self) -> list[str]:
         with self.connection() as conn:

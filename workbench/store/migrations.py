@@ -508,3 +508,21 @@ def m012_spend_ledger(conn: psycopg.Connection) -> None:
         ALTER TABLE api_keys ADD COLUMN rate_per_minute integer CHECK (rate_per_minute IS NULL OR rate_per_minute >= 0);
         """
     )
+
+
+@migration
+def m013_spend_holds(conn: psycopg.Connection) -> None:
+    # workbench.store.spend: one row per reservation not yet settled, with a lease; a process killed between
+    # reserve and settle leaves its row, and the next reservation releases it once the lease is over.
+    conn.execute(
+        """
+        CREATE TABLE spend_holds (
+            hold_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            claims jsonb NOT NULL,
+            usd double precision NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL
+        );
+        CREATE INDEX spend_holds_expiry ON spend_holds (expires_at);
+        """
+    )

@@ -14,10 +14,17 @@ the first left it (READ COMMITTED), so two processes can never both pass a limit
 reserved in one transaction, in a fixed order (no deadlock); a refusal rolls back what that call had taken.
 Rate limits are fixed one-minute windows counted the same way (INSERT ... ON CONFLICT DO UPDATE ... WHERE
 calls < limit).
+
+Each reservation is also a row in spend_holds with a lease (HOLD_LEASE_S): settling deletes the row, and a
+process killed between reserve and settle leaves its row behind, which the next reservation anywhere
+releases once the lease is over (`release_expired`, run when a call would be refused), so a crash never
+keeps money reserved for ever. Release and settle both delete the row first, so exactly one of them gives
+the reservation back.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -28,6 +35,7 @@ import psycopg
 EPSILON = 1e-12  # float sums of many small costs: a call that lands exactly on the limit passes
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 WHOLE_LIFE = "all"  # the period of a task's budget: it never resets
+HOLD_LEASE_S = 900.0  # longer than any call may run (the slowest local generations take minutes)
 
 # A ledger commit does not wait for its WAL flush (about 10 ms of fsync a call on this disk otherwise, twice a
 # call). Locks and visibility are unchanged, so limits hold between processes exactly as before; only a crash
@@ -41,7 +49,7 @@ RETURNING settled_usd, reserved_usd
 """
 _SETTLE = """
 UPDATE spend_ledger SET reserved_usd = greatest(reserved_usd - %(reserved)s, 0),
-                        settled_usd = settled_usd + %(actual)s, calls = calls + 1, updated_at = now()
+                        settled_usd = settled_usd + %(actual)s, calls = calls + %(calls)s, updated_at = now()
 WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s
 """
 _RATE = """
@@ -74,6 +82,7 @@ class Hold:
 
     claims: tuple[Claim, ...]
     usd: float
+    hold_id: str | None = None  # its spend_holds row (None when nothing was reserved)
 
 
 class OverLimit(Exception):
@@ -95,15 +104,27 @@ def day(now: datetime) -> str:
 
 
 def reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: list[Rate] = (),
-            now: datetime | None = None) -> Hold:
+            now: datetime | None = None, lease_s: float | None = None) -> Hold:
     """Count one call against every rate and reserve `usd` in every claim, all or nothing (one transaction).
-    Raises RateFull or OverLimit, having taken nothing."""
+    Raises RateFull or OverLimit, having taken nothing. A call refused for money tries once more after
+    releasing the holds of dead processes (so the usual path costs no extra query)."""
     now = now or datetime.now(timezone.utc)
+    lease_s = HOLD_LEASE_S if lease_s is None else lease_s
+    try:
+        return _reserve(conn, sorted(set(claims)), usd, rates, now, lease_s)
+    except OverLimit:
+        if not release_expired(conn, now):
+            raise
+        return _reserve(conn, sorted(set(claims)), usd, rates, now, lease_s)
+
+
+def _reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: list[Rate], now: datetime,
+             lease_s: float) -> Hold:
     with conn.transaction():
         conn.execute(_NO_FSYNC_WAIT)
         for rate in sorted(set(rates)):
             _take(conn, rate, now)
-        for claim in sorted(set(claims)):
+        for claim in claims:
             key = {"scope": claim.scope, "name": claim.name, "period": claim.period}
             conn.execute("INSERT INTO spend_ledger (scope, name, period) VALUES (%(scope)s, %(name)s, %(period)s) "
                          "ON CONFLICT DO NOTHING", key)
@@ -112,7 +133,27 @@ def reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: li
                     "SELECT settled_usd, reserved_usd FROM spend_ledger "
                     "WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s", key).fetchone()
                 raise OverLimit(claim, settled, reserved)  # leaving the block rolls back this call's rows
-    return Hold(tuple(sorted(set(claims))), usd)
+        hold_id = None
+        if claims:
+            hold_id = conn.execute(
+                "INSERT INTO spend_holds (claims, usd, expires_at) VALUES (%s, %s, %s) RETURNING hold_id::text",
+                (json.dumps([[c.scope, c.name, c.period] for c in claims]), usd,
+                 now + timedelta(seconds=lease_s))).fetchone()[0]
+    return Hold(tuple(claims), usd, hold_id)
+
+
+def release_expired(conn: psycopg.Connection, now: datetime | None = None) -> int:
+    """Give back the reservations whose lease is over (their process died before settling); how many."""
+    now = now or datetime.now(timezone.utc)
+    with conn.transaction():
+        conn.execute(_NO_FSYNC_WAIT)
+        expired = conn.execute("DELETE FROM spend_holds WHERE expires_at < %s RETURNING claims, usd",
+                               (now,)).fetchall()
+        for claims, usd in expired:
+            for scope, name, period in claims:
+                conn.execute(_SETTLE, {"scope": scope, "name": name, "period": period, "reserved": usd,
+                                       "actual": 0.0, "calls": 0})
+    return len(expired)
 
 
 def _take(conn: psycopg.Connection, rate: Rate, now: datetime) -> None:
@@ -127,12 +168,16 @@ def _take(conn: psycopg.Connection, rate: Rate, now: datetime) -> None:
 
 
 def settle(conn: psycopg.Connection, hold: Hold, actual: float) -> None:
-    """Replace the reservation by the real cost (0 for a call that failed before costing anything)."""
+    """Replace the reservation by the real cost (0 for a call that failed before costing anything). A hold
+    already released (its lease ran out first) adds only the real cost."""
     with conn.transaction():
         conn.execute(_NO_FSYNC_WAIT)
+        held = hold.hold_id is None or conn.execute("DELETE FROM spend_holds WHERE hold_id = %s RETURNING 1",
+                                                    (hold.hold_id,)).fetchone() is not None
         for claim in hold.claims:
             conn.execute(_SETTLE, {"scope": claim.scope, "name": claim.name, "period": claim.period,
-                                   "reserved": hold.usd, "actual": max(actual, 0.0)})
+                                   "reserved": hold.usd if held else 0.0, "actual": max(actual, 0.0),
+                                   "calls": 1})
 
 
 def key_limits(conn: psycopg.Connection, key_name: str) -> tuple[float | None, int | None]:

@@ -222,9 +222,9 @@ class Scheduler:
     def _finish(self, result: SubtaskResult) -> None:
         """Record a result the Director decided (skipped, or failed without a worker to record it)."""
         self.results[result.subtask_id] = result
-        self.plans.save_subtask(self.task["id"], self.version, result.as_dict(), worker="director")
         telemetry.emit("subtask", agent=result.specialist, error=result.error,
-                   payload={**result.as_dict(), "decided_by": "director"})
+                       payload={**result.as_dict(), "decided_by": "director"})
+        self.plans.save_subtask(self.task["id"], self.version, result.as_dict(), worker="director")
 
     def _time_out(self) -> None:
         error = AgentTimeout(f"The task ran past its wall-clock limit ({self.budget.effective_deadline() - self.budget.started:.0f} s); "

@@ -92,8 +92,10 @@ class PlanStore:
 
     def save_subtask(self, task_id: str, version: int, result: dict[str, Any], worker: str | None = None) -> None:
         """Checkpoint one finished subtask. A done result is final; a failed or skipped one is replaced by
-        a later attempt (a resumed task gives them another chance)."""
-        with self.store.pool.connection() as conn:
+        a later attempt (a resumed task gives them another chance). The checkpoint commits in the event
+        writer's transaction, with every event emitted before it: a process killed right after the commit
+        can never leave a checkpoint whose subtask's events were still queued in its memory."""
+        def save(conn) -> None:
             conn.execute(
                 "INSERT INTO task_subtasks (task_id, plan_version, subtask_id, specialist, status, result, worker) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (task_id, plan_version, subtask_id) DO UPDATE "
@@ -101,6 +103,8 @@ class PlanStore:
                 "finished_at = now() WHERE task_subtasks.status <> 'done'",
                 (task_id, version, result["subtask_id"], result["specialist"], result["status"], Jsonb(result),
                  worker))
+
+        self.store.commit_with_events(save)
 
     def done(self, task_id: str, version: int) -> dict[str, dict[str, Any]]:
         """Subtasks of this plan version that finished successfully: a resumed run skips them."""

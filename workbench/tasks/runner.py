@@ -27,6 +27,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,8 +282,12 @@ def _where() -> str:
 class TaskRunner:
     """Submits tasks to Dask and watches their futures (worker deaths, retries, cancels)."""
 
-    def __init__(self, client, service: TaskService, options: RunOptions | None = None):
+    def __init__(self, client, service: TaskService, options: RunOptions | None = None,
+                 reconnect: Callable[[], Any] | None = None):
+        """`reconnect`: how to get a new client once this one is closed for good (its scheduler stayed away
+        past the client's own reconnect window); None: the runner stops watching then."""
         self.client = client
+        self.reconnect = reconnect
         self.service = service
         self.options = options  # None: by the task's mode (agents or single)
         self.futures: dict[str, Any] = {}
@@ -349,14 +354,21 @@ class TaskRunner:
         from workbench import cluster
 
         # The agents body asks for LLM slots per step itself (its Director only waits): never hold one here.
-        return cluster.require_llm_slot(self.client) if bodies.needs_llm_slot(opts) else None
+        return cluster.require_llm_slot(self._live_client()) if bodies.needs_llm_slot(opts) else None
+
+    def _live_client(self):
+        """The client, replaced first if it was closed for good and this runner may reconnect (ClusterError,
+        a 503, while the scheduler is still away)."""
+        if self.reconnect is not None and self.client.status in ("closing", "closed"):
+            self.client = self.reconnect()
+        return self.client
 
     def _submit(self, task: dict, opts: RunOptions, resources: dict | None):
         """client.submit and the bookkeeping (the worker runs it only if it finds the task queued)."""
         task_id = task["id"]
         # A key of its own per submission: Dask answers a known key with the existing (maybe cancelled) future.
         key = f"task-{task_id}-{task['attempts']}-{next(self._submissions)}"
-        future = self.client.submit(execute, task_id, opts, key=key, priority=task["priority"], pure=False,
+        future = self._live_client().submit(execute, task_id, opts, key=key, priority=task["priority"], pure=False,
                                     resources=resources)
         with self._lock:
             self.futures[task_id] = (future, opts)
@@ -367,10 +379,18 @@ class TaskRunner:
         return future
 
     def _watch(self) -> None:
-        # Until the client is closed for good: while it reconnects to a restarted scheduler ("connecting")
-        # this waits, and once it is back the futures the old scheduler took with it are found and resubmitted.
-        while self.client.status not in ("closing", "closed"):
+        # While the client reconnects to a restarted scheduler ("connecting") this waits, and once it is back
+        # the futures the old scheduler took with it are found and resubmitted. A client closed for good is
+        # replaced through `reconnect` (its futures are all cancelled: the same reconciliation runs them again).
+        while self.client.status not in ("closing", "closed") or self.reconnect is not None:
             time.sleep(WATCH_EVERY_S)
+            if self.client.status in ("closing", "closed"):
+                try:
+                    self.client = self.reconnect()
+                except Exception as exc:  # noqa: BLE001 - still away: try again next round
+                    log.debug("task watchdog: no scheduler yet (%s)", exc)
+                    continue
+                log.warning("task watchdog: connected to the Dask scheduler again with a new client")
             if self.client.status != "running":
                 continue
             try:
