@@ -222,3 +222,52 @@ def test_agent_rows_resume_from_the_jsonl(tmp_path):
         f.write('{"task": "02_y", "mod')  # the line being written when the run was killed
     rows = agent_tasks.read_rows(jsonl)
     assert rows[("m", "01_x")]["passed"] is True and ("other", "01_x") in rows and len(rows) == 2
+
+
+def _run_held_out(reference: str, tests: str) -> list[str]:
+    """The held-out tests of one case against `reference` (as solution.py), in this process: failing names."""
+    import types
+
+    solution = types.ModuleType("solution")
+    exec(reference, solution.__dict__)  # noqa: S102 - the benchmark's own references
+    saved = sys.modules.get("solution")
+    sys.modules["solution"] = solution
+    try:
+        scope: dict = {}
+        exec(tests, scope)  # noqa: S102
+        failed = []
+        for name, fn in scope.items():
+            if name.startswith("test_"):
+                try:
+                    fn()
+                except AssertionError:
+                    failed.append(name)
+        return failed
+    finally:
+        if saved is None:
+            sys.modules.pop("solution", None)
+        else:
+            sys.modules["solution"] = saved
+
+
+def test_family_set_is_ten_families_of_three_and_ten_controls_each_reference_passing():
+    import json
+
+    from benchmarks.families import make
+    from workbench.evals import loaders
+
+    rows = make.cases()
+    committed = [json.loads(line) for line in make.OUT.read_text().splitlines()]
+    assert committed == [{k: v for k, v in r.items() if k != "reference"} for r in rows], \
+        "families.jsonl is stale: run python benchmarks/families/make.py"
+    families = collections.Counter(t for r in rows for t in r["tags"] if t.startswith("family:"))
+    assert len(families) == 10 and set(families.values()) == {3}
+    assert sum("control" in r["tags"] for r in rows) == 10
+    for r in rows:  # every reference passes every one of its held-out tests
+        assert _run_held_out(r["reference"], r["checker"]["tests"]["test_heldout.py"]) == [], r["id"]
+    # the tests tell variations apart: a sibling's solution (its constants, under this name) fails
+    by_id = {r["id"]: r for r in rows}
+    clamp_b = by_id["clamp-b"]["reference"].replace("limit_speed", "clamp_reading")
+    assert _run_held_out(clamp_b, by_id["clamp-a"]["checker"]["tests"]["test_heldout.py"])
+    cases = loaders.load(str(make.OUT))  # the dataset import reads it, checkers and tags included
+    assert [c.id for c in cases] == [r["id"] for r in rows] and cases[0].checker["kind"] == "tests"

@@ -440,3 +440,30 @@ def test_a_resampling_budget_from_nowhere_is_refused_before_anything_runs(stack,
     assert "single.yaml: budget_from sets a resampling budget; mode single does not resample" in line
     listed = json.loads(_cli(stack, "experiment", "list", "--json").stdout)
     assert "he-one" not in {e["dataset"] for e in listed}
+
+
+def test_memory_on_gives_each_experiment_a_memory_of_its_own_and_off_turns_it_off(stack, tmp_path):
+    """The task-family benchmark's two arms: the agent mode's tasks carry the config's memory switch, and with
+    memory on an owner of that experiment's own (empty at its start, never shared with another run)."""
+    from workbench.evals import datasets, loaders
+    from workbench.evals.config import ConfigError, ExperimentConfig, parse
+    from workbench.experiment.run import ExperimentRun
+    from workbench.tasks.runner import TaskRunner
+
+    store = stack[0]
+    datasets.import_cases(store, "fam-one", loaders.load(str(REPO / "benchmarks/families/families.jsonl"))[:1],
+                          "families.jsonl")
+    configs = [ExperimentConfig(name="off", model="test:echo", mode="agent"),
+               ExperimentConfig(name="on", model="test:echo", mode="agent", memory=True)]
+    runs = ExperimentRun(store, TaskRunner(stack[1], stack[2])).run("fam-one", configs)
+    with store.connection() as conn:
+        rows = conn.execute(
+            "SELECT e.config_name, e.id::text, r.memory, r.memory_owner FROM experiment_results x "
+            "JOIN experiments e ON e.id = x.experiment_id JOIN task_runs r ON r.task_id = x.task_id "
+            "WHERE e.id = ANY(%s::uuid[])", ([r["id"] for r in runs],)).fetchall()
+    by_config = {name: (eid, memory, owner) for name, eid, memory, owner in rows}
+    assert by_config["off"][1] is False
+    eid, memory, owner = by_config["on"]
+    assert memory is True and owner == f"experiment:{eid}"
+    with pytest.raises(ConfigError, match="memory is used by the agents"):
+        parse({"name": "x", "mode": "single", "memory": True}, "x.yaml")

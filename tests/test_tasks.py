@@ -113,7 +113,8 @@ def test_watchdog_resubmits_queued_tasks_whose_future_dask_dropped(stack, runner
     dropped, cancelled = _new(service, "dropped by Dask"), _new(service, "cancelled by the user")
     for task_id in (dropped, cancelled):
         service.transition(task_id, "queued", reason="submitted")
-        future = client.submit(time.sleep, 30, key=f"lost-{task_id}", pure=False)
+        # A resource no worker has: the future never starts, so cancelling it leaves no sleeping worker thread
+        future = client.submit(time.sleep, 30, key=f"lost-{task_id}", pure=False, resources={"NO_SUCH_WORKER": 1})
         runner.futures[task_id] = (future, noop)
         client.cancel(future)
         runner._done(task_id, future)  # as Dask calls it: the entry stays for the watchdog

@@ -48,12 +48,18 @@ class ExperimentConfig(BaseModel):
     prompt_version: str | None = Field(None, description="a label for the prompt the cases use (recorded only)")
     budget_from: str | None = Field(None, min_length=1, max_length=80,
                                     description="resample: the configuration whose tokens per case are the budget")
+    memory: bool = Field(False, description="agent: the cases' tasks use memory (retrieval, the execution cache, "
+                                            "verified solutions kept), an owner of this experiment's own, so "
+                                            "it starts empty and learns in case order")
 
     @model_validator(mode="after")
     def _budget_for_resample(self) -> ExperimentConfig:
         if self.budget_from is not None and self.mode != "resample":
             raise ValueError(f"budget_from sets a resampling budget; mode {self.mode} does not resample "
                              f"(use mode: resample, or drop budget_from)")
+        if self.memory and self.mode != "agent":
+            raise ValueError(f"memory is used by the agents (mode: agent); mode {self.mode} calls the model "
+                             f"directly (use mode: agent, or drop memory)")
         if self.budget_from == self.name:
             raise ValueError("budget_from names this configuration itself; name the loop configuration")
         return self
@@ -61,8 +67,9 @@ class ExperimentConfig(BaseModel):
     def digest(self) -> str:
         """Equal settings hash alike (a resumed run finds its experiment by this)."""
         settings = self.model_dump()
-        if settings["budget_from"] is None:  # experiments started before the setting existed still resume
-            del settings["budget_from"]
+        for key, default in (("budget_from", None), ("memory", False)):  # experiments started before the
+            if settings[key] == default:                                   # setting existed still resume
+                del settings[key]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -151,7 +151,10 @@ class ExperimentRun:
             items = []
             for experiment, config, case, attempt, extras in batch:
                 new = NewTask.of(prompt=case.input, title=f"experiment {experiment['name']} · case {case.id}"[:500],
-                                 model=config.model, mode="single")
+                                 model=config.model, mode="single",
+                                 memory=config.memory if config.mode == "agent" else None)  # off unless asked
+                if config.memory:  # a memory of this experiment's own: it starts empty and learns case by case
+                    new = new.owned_by(f"experiment:{experiment['id']}")
                 items.append((new, RunOptions(body="experiment_case", classify=False, max_tokens=config.max_tokens,
                                               model=config.model, params={
                                                   "experiment_id": experiment["id"], "attempt": attempt,
