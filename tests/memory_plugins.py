@@ -1,4 +1,5 @@
-"""A WORKBENCH_PLUGINS module for the memory tests on Dask: `test:coder`, a scripted model registered in
+"""A WORKBENCH_PLUGINS module for the memory tests on Dask: `test:coder` (and `test:coder2`, the same
+script under another name), a scripted model registered in
 every process that loads plugins (the test process and each Dask worker). It routes every task to the Code
 specialist (the fast path: no plan), writes a test file when asked for one, and a right solution otherwise,
 so the code loop's tests pass and the result becomes a verified solution in memory."""
@@ -22,3 +23,4 @@ def coder(messages, options):
 
 
 register_function("coder", coder)
+register_function("coder2", coder)  # the same answers under another name: a second model to choose from

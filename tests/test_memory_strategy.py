@@ -161,3 +161,36 @@ def test_the_code_loop_rounds_come_from_the_statistics_and_the_choice_is_an_even
     # the strategy off: the configured rounds, and no choice logged
     call.options["strategy"] = False
     assert handle(call).data["rounds"] == 3
+
+
+def _seed_general(store, model: str, done: int, failed: int, cost: float) -> None:
+    with store.connection() as conn:
+        for status in ["done"] * done + ["failed"] * failed:
+            task_id = conn.execute("INSERT INTO tasks (prompt) VALUES ('q') RETURNING id").fetchone()[0]
+            conn.execute("INSERT INTO task_subtasks (task_id, plan_version, subtask_id, specialist, status, result) "
+                         "VALUES (%s, 1, 's1', 'general', %s, %s)",
+                         (task_id, status, Jsonb({"status": status, "model": model, "cost_usd": cost,
+                                                  "tokens_in": 10, "tokens_out": 10})))
+
+
+def test_the_model_for_a_specialist_is_the_cheapest_as_good_as_the_best(store):
+    import random
+
+    def choose(candidates):
+        return strategy.choose_model(store, specialist="general", default="fake:big", candidates=candidates,
+                                     rng=random.Random(1), explore=0.0)
+
+    first = choose(["fake:small"])  # no record yet: the default
+    assert first.value == "fake:big" and "configured default" in first.why
+    _seed_general(store, "fake:big", 20, 0, 0.01)
+    _seed_general(store, "fake:small", 19, 1, 0.001)  # as good within the tolerance, a tenth of the cost
+    _seed_general(store, "fake:bad", 2, 8, 0.0001)  # cheapest of all, and it fails
+    chosen = choose(["fake:small", "fake:bad"])
+    assert chosen.value == "fake:small", chosen.why
+    assert chosen.why.startswith("chose the model fake:small: 19/20 past successes for general subtasks")
+    assert chosen.payload()["setting"] == "model" and {a["settings"] for a in chosen.arms} == {
+        "model=fake:big", "model=fake:small", "model=fake:bad"}
+    assert choose(["fake:bad"]).value == "fake:big"  # a cheap model that fails is never the choice
+    store.flush()
+    events = [e["payload"] for e in store.events(kinds=["memory"]) if e["payload"].get("setting") == "model"]
+    assert [e["chose"] for e in events] == ["fake:big", "fake:small", "fake:big"]

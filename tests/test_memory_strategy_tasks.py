@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.timeout(600), requires(*sandbox_ok())]
 PLUGIN = str(REPO / "tests" / "memory_plugins.py")
 TASK = "Write fib.py with fib(n), the n-th Fibonacci number (0, 1, 1, 2, 3, ...). Tests go in test_fib.py."
 ENV = {"WORKBENCH_PLUGINS": PLUGIN, "WORKBENCH_MEMORY": "off", "WORKBENCH_STRATEGY": "true",
-       "WORKBENCH_STRATEGY_EXPLORE": "0"}
+       "WORKBENCH_STRATEGY_EXPLORE": "0", "WORKBENCH_MODEL": "test:coder", "WORKBENCH_STRATEGY_MODELS": "test:coder2"}
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +35,18 @@ def stack_env(request, monkeypatch):
         reload_settings()
 
 
-def run(stack):
+def run(stack, model: str | None = "test:coder", setting: str = "max_rounds"):
     from workbench.tasks.records import NewTask
 
     store, service, runner, _ = stack
-    task = service.create(NewTask(prompt=TASK, model="test:coder"))
+    task = service.create(NewTask(prompt=TASK, model=model))
     runner.submit(task["id"])
     done = runner.wait(task["id"], timeout=240)
     assert done["status"] == "completed", done["error"]
     store.flush()
     [choice] = [e["payload"] for e in service.events(task["id"])
-                if e["kind"] == "memory" and e["payload"].get("action") == "strategy"]
+                if e["kind"] == "memory" and e["payload"].get("action") == "strategy"
+                and e["payload"]["setting"] == setting]
     return done, choice
 
 
@@ -77,3 +78,25 @@ def test_a_task_reads_the_statistics_and_its_trace_shows_the_choice(stack):
     assert trace.returncode == 0 and "strategy max_rounds=1" in trace.stdout, trace.stdout + trace.stderr
     arms = {(a.settings, a.model): a for a in strategy.table(store)}
     assert arms[("max_rounds=1", model)].trials == 11 and arms[("max_rounds=3", model)].trials == 1
+
+
+def test_a_subtask_without_a_model_runs_on_the_model_the_statistics_favour(stack):
+    """WORKBENCH_STRATEGY_MODELS names test:coder2 beside the default test:coder: once the stored outcomes
+    show the default failing code subtasks and coder2 delivering them, a task that names no model has its
+    subtask run on coder2, and the Director's choice is an event with its reason."""
+    from psycopg.types.json import Jsonb
+
+    store = stack[0]
+    with store.connection() as conn:
+        for model, status in [("test:coder", "failed")] * 12 + [("test:coder2", "done")] * 10:
+            task_id = conn.execute("INSERT INTO tasks (prompt, kind, language) VALUES ('x', 'code', 'python') "
+                                   "RETURNING id").fetchone()[0]
+            conn.execute("INSERT INTO task_subtasks (task_id, plan_version, subtask_id, specialist, status, result) "
+                         "VALUES (%s, 1, 's1', 'code', %s, %s)",
+                         (task_id, status, Jsonb({"data": {"language": "python"}, "model": model, "status": status,
+                                                  "cost_usd": 0.0, "tokens_in": 1, "tokens_out": 1})))
+    done, choice = run(stack, model=None, setting="model")
+    assert choice["chose"] == "test:coder2" and not choice["explored"], choice
+    assert choice["why"].startswith("chose the model test:coder2: 10/10 past successes for code subtasks"), choice
+    [sub] = done["result"]["subtasks"].values()
+    assert sub["model"] == "test:coder2" and sub["status"] == "done"

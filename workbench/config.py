@@ -185,6 +185,11 @@ class Settings(BaseSettings):
         True, description="Let the Code specialist choose its loop's rounds from past outcomes of the same kind "
                           "(workbench.memory.strategy); false: always the configured max_rounds."
     )
+    strategy_models: str = Field(
+        "", description="Models (comma-separated) the Director may give a subtask that names none, besides "
+                        "WORKBENCH_MODEL: the cheapest whose past success rate for that specialist is as good as "
+                        "the best's (workbench.memory.strategy); empty: always the default."
+    )
     strategy_explore: float = Field(
         0.05, le=0.1, description="Share of strategy choices (0-0.1) that try another setting instead of the best "
                                   "estimate; each choice is logged as a memory event."

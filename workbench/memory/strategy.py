@@ -1,12 +1,15 @@
 """Strategy statistics: per task kind, which specialist, model and loop settings delivered, at what cost —
-read from the stored subtask outcomes (`task_subtasks`, no bookkeeping of its own) — and the one choice
-that reads them today: how many rounds the Code specialist's loop may take.
+read from the stored subtask outcomes (`task_subtasks`, no bookkeeping of its own) — and the two choices
+that read them: how many rounds the Code specialist's loop may take, and which of the candidate models
+(WORKBENCH_STRATEGY_MODELS) the Director gives a subtask that names none.
 
     arms = strategy.table(store)                  # [Arm]: every kind/specialist/model/settings seen
     arms[0].successes, arms[0].mean, arms[0].interval, arms[0].cost_usd
     choice = strategy.choose_rounds(store, kind="code:python", model="local:qwen2.5-coder-1.5b", default=3,
                                     candidates=(1, 2, 3), rng=random.Random(seed), explore=0.05)
     choice.value, choice.why     # 2, "chose the loop with 2 rounds: 9/10 past successes for this kind ..."
+    strategy.choose_model(store, specialist="general", default="local:qwen2.5-coder-1.5b",
+                          candidates=["local:qwen2.5-coder-0.5b"], rng=rng, explore=0.05).value
 
 The estimate is a Beta(1, 1) prior updated by each arm's successes and failures (a subtask that delivered,
 status done, is a success; failed is a failure; cache answers and skipped subtasks ran no loop and are left
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -35,6 +38,7 @@ TOLERANCE = 0.05  # posterior means this close to the best count as "as good"
 MAX_EXPLORE = 0.1
 WINDOW = 5000  # newest subtask outcomes read: old ones describe an older workbench
 ROUNDS = "max_rounds"
+MODEL = "model"
 
 
 @dataclass
@@ -161,17 +165,18 @@ def table(store: Any) -> list[Arm]:
 
 @dataclass
 class Choice:
-    value: int
-    default: int
+    value: Any  # a number of rounds, or a model
+    default: Any
     kind: str
     model: str | None
     explored: bool
     why: str
     pooled: bool = False  # no outcome with this model yet: every model's outcomes were read
     arms: list[dict[str, Any]] = field(default_factory=list)
+    setting: str = ROUNDS  # what was chosen: ROUNDS or MODEL
 
     def payload(self) -> dict[str, Any]:
-        return {"action": "strategy", "setting": ROUNDS, "chose": self.value, "default": self.default,
+        return {"action": "strategy", "setting": self.setting, "chose": self.value, "default": self.default,
                 "explored": self.explored, "task_kind": self.kind, "model": self.model, "pooled": self.pooled,
                 "arms": self.arms, "why": self.why}
 
@@ -189,9 +194,10 @@ def _record(arm: Arm | None) -> str:
     return "no past outcomes" if arm is None or not arm.trials else f"{arm.successes}/{arm.trials} past successes"
 
 
-def decide(arms: dict[int, Arm], candidates: Sequence[int], default: int, rng: random.Random,
-           explore: float) -> tuple[int, bool, str]:
-    """(value, explored, reason) from arms keyed by their setting's value. Pure: the tests' known tables."""
+def decide(arms: dict[Any, Arm], candidates: Sequence[Any], default: Any, rng: random.Random,
+           explore: float, describe: Callable[[Any], str] = lambda v: f"{v} rounds") -> tuple[Any, bool, str]:
+    """(value, explored, reason) from arms keyed by their setting's value (a number of rounds, a model).
+    Pure: the tests' known tables."""
     if not 0.0 <= explore <= MAX_EXPLORE:
         raise ValueError(f"The exploration rate is {explore}; use 0 to {MAX_EXPLORE} (WORKBENCH_STRATEGY_EXPLORE).")
     pool = sorted({*candidates, default})
@@ -202,7 +208,7 @@ def decide(arms: dict[int, Arm], candidates: Sequence[int], default: int, rng: r
     if not eligible:
         return default, False, f"the configured default: no setting has {MIN_TRIALS} past outcomes yet"
     # the default always competes, with whatever record it has (the prior's alone when none)
-    everyone = {**eligible, default: arms.get(default) or Arm("", "", None, f"{ROUNDS}={default}")}
+    everyone = {**eligible, default: arms.get(default) or Arm("", "", None, str(default))}
     means = {v: a.mean for v, a in everyone.items()}
     best = max(means.values())
     near = [v for v in everyone if means[v] >= best - TOLERANCE]
@@ -210,7 +216,7 @@ def decide(arms: dict[int, Arm], candidates: Sequence[int], default: int, rng: r
     value = min(near, key=lambda v: (not everyone[v].trials, everyone[v].cost_usd, everyone[v].tokens,
                                      v != default, v))
     chosen = everyone[value]
-    others = [f"{v} rounds {_record(everyone[v])} (mean {means[v]:.2f})" for v in sorted(everyone) if v != value]
+    others = [f"{describe(v)} {_record(everyone[v])} (mean {means[v]:.2f})" for v in sorted(everyone) if v != value]
     reason = f"posterior mean {means[value]:.2f}"
     if len(near) > 1:
         reason += f", as good as the best (within {TOLERANCE:.2f}) and the cheapest"
@@ -239,5 +245,22 @@ def choose_rounds(store: Any, *, kind: str, model: str | None, default: int, can
     return choice
 
 
-__all__ = ["Arm", "Choice", "MAX_EXPLORE", "MIN_TRIALS", "Outcome", "TOLERANCE", "choose_rounds", "decide",
-           "estimate", "kind_of", "outcomes", "table"]
+def choose_model(store: Any, *, specialist: str, default: str, candidates: Sequence[str], rng: random.Random,
+                 explore: float) -> Choice:
+    """Which model a subtask of `specialist` runs on, among `candidates` and the default, from that
+    specialist's stored outcomes on each model (every language and loop setting together): the cheapest
+    model whose posterior mean is as good as the best's. One `memory` event (setting "model") says why."""
+    read = [replace(o, kind=specialist, settings=MODEL) for o in outcomes(store, specialist=specialist)]
+    arms = {a.model: a for a in estimate(read) if a.model is not None}
+    value, explored, reason = decide(arms, candidates, default, rng, explore, describe=lambda m: m)
+    why = f"chose the model {value}: {_record(arms.get(value))} for {specialist} subtasks; {reason}"
+    choice = Choice(value, default, specialist, value, explored, why, False,
+                    [{"settings": f"{MODEL}={m}", "successes": a.successes, "trials": a.trials,
+                      "mean": round(a.mean, 4), "cost_usd": a.cost_usd, "tokens": round(a.tokens, 1)}
+                     for m, a in sorted(arms.items()) if m in {*candidates, default}], MODEL)
+    telemetry.emit(Kind.MEMORY, agent="director", payload=choice.payload())
+    return choice
+
+
+__all__ = ["Arm", "Choice", "MAX_EXPLORE", "MIN_TRIALS", "MODEL", "Outcome", "TOLERANCE", "choose_model",
+           "choose_rounds", "decide", "estimate", "kind_of", "outcomes", "table"]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -44,7 +45,9 @@ from workbench.agents.guards import Budget
 from workbench.agents.registry import Registry, default_registry, run_specialist
 from workbench.agents.specialist import Subtask, SubtaskResult
 from workbench.cluster import ClusterLost
+from workbench.config import get_settings
 from workbench.errors import AgentTimeout, AwaitingApproval, Cancelled, TaskFailed, WorkbenchError
+from workbench.memory import strategy
 from workbench.tasks import states
 from workbench.tasks.plans import PlanStore
 
@@ -116,7 +119,6 @@ def _remember_plan(task: dict[str, Any], the_plan: Plan, ok: bool) -> None:
 def _owner(task: dict[str, Any]) -> str:
     """Whose memory the task uses: the owner stored with it (a task created before owners were kept: the
     setting's)."""
-    from workbench.config import get_settings
 
     return task.get("memory_owner") or get_settings().memory_owner
 
@@ -180,15 +182,34 @@ class Scheduler:
         bus.send("request", sender="director", to=sub.specialist, text=sub.instructions, subtask_id=sub.id,
                  depends_on=sub.depends_on)
         context = {d: self.results[d].as_context() for d in sub.depends_on}
-        model = _model_for(self.task, sub.specialist, self.registry)
+        model, chosen = self._model(sub)
         if model not in self.resources:  # one look at the workers' slots per model, not per subtask
             self.resources[model] = _resources(self.client, model)
         key = f"run_subtask-{self.task['id']}-{sub.id}-{self.tries.get(sub.id, 0)}"
         future = self.client.submit(run_subtask, self.task["id"], self.parent, sub.as_dict(), context,
-                                    self.budget.remaining(), self.task.get("model"), self.version,
+                                    self.budget.remaining(), chosen, self.version,
                                     memory_options(self.task), key=key, resources=self.resources[model], pure=False)
         self.running[future] = sub.id
         self.finished.add(future)
+
+    def _model(self, sub: Subtask) -> tuple[str, str | None]:
+        """(the model the subtask runs on, the model to hand it: None lets it take the task's or its
+        specialist's). With WORKBENCH_STRATEGY_MODELS set, a subtask that nothing else gives a model gets the
+        strategy's choice for its specialist (seeded by task and subtask: a retry chooses alike)."""
+        model = _model_for(self.task, sub.specialist, self.registry)
+        settings = get_settings()
+        candidates = [m.strip() for m in settings.strategy_models.split(",") if m.strip()]
+        if (not candidates or not settings.strategy or self.task.get("model")
+                or self.registry.get(sub.specialist).model):
+            return model, self.task.get("model")
+        try:
+            chosen = strategy.choose_model(self.plans.store, specialist=sub.specialist, default=model,
+                                           candidates=candidates, rng=random.Random(f"{self.task['id']}:{sub.id}"),
+                                           explore=settings.strategy_explore).value
+        except Exception as exc:  # noqa: BLE001 - the statistics are an aid: unreadable, the default runs
+            log.warning("strategy statistics unreadable, subtask %s keeps %s: %s", sub.id, model, exc)
+            return model, self.task.get("model")
+        return chosen, chosen
 
     def _collect(self, future, outcome) -> None:
         """One finished subtask: `outcome` is its result dict, or (type, exception, traceback) if it raised."""
@@ -377,7 +398,6 @@ def _submit(client, fn, args: tuple, *, model: str, key: str):
 
 def _model_for(task: dict[str, Any], specialist: str | None, registry: Registry) -> str:
     """The model name a step will use: the task's, else the specialist's (or Director's), else the default."""
-    from workbench.config import get_settings
 
     if task.get("model"):
         return task["model"]
