@@ -131,8 +131,11 @@ def test_the_host_dies_with_its_parent():
 def test_ctrl_c_stops_the_callers_reply_not_the_host():
     # A terminal's Ctrl-C signals the whole foreground process group: the caller and its host.
     parent = _script("""
-        import faulthandler, time
+        import faulthandler, signal, time
         faulthandler.dump_traceback_later(45, exit=True)  # a hang fails with every thread's stack, not a timeout
+        # As in a terminal's foreground job: a run started in the background by a non-interactive shell (CI's
+        # `cmd &`) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt at all.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from workbench import providers
         model = providers.get_model("test:segv")
         pid = model.host().pid

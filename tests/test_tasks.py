@@ -237,6 +237,8 @@ def test_restart_mid_task_recovers(stack):
     TaskRunner(client, service).submit(task_id, RunOptions(body="sleep", classify=False, seconds=20))
     _wait_status(service, task_id, "processing")
     cluster.close_client()  # the workbench goes away mid-task (its workers with it)
+    with pytest.raises(cluster.NothingToReconnect):  # closed on purpose: no runner's watchdog brings it back
+        cluster.reconnect()
     fresh = TaskRunner(cluster.get_client(), service, RunOptions(body="noop", classify=False))
     assert task_id in fresh.recover()
     task = fresh.wait(task_id, timeout=120)

@@ -103,6 +103,22 @@ def get_client(connect_timeout: float | None = None):
         return _state["client"]
 
 
+class NothingToReconnect(ClusterError):
+    """The client was closed on purpose, or the cluster was this process's own: a task runner stops."""
+
+
+def reconnect():
+    """A new client for a task runner whose client closed by itself: its external scheduler stayed away past
+    WORKBENCH_DASK_TIMEOUT_S. ClusterError when there is nothing to reconnect to: the client was closed on
+    purpose (close_client: the process is shutting its cluster down) or the cluster was this process's own."""
+    with _lock:
+        lost = _state["client"] is not None and _state["client"].status in ("closing", "closed")
+    if not lost or not get_settings().dask_scheduler:
+        raise NothingToReconnect("The Dask client was closed on purpose (or the cluster was this process's own): "
+                           "nothing to reconnect to; start a new task runner.")
+    return get_client()
+
+
 def current_client():
     """The process's Dask client if one was made (running or not), else None; never starts one."""
     return _state["client"]

@@ -111,5 +111,5 @@ def _runner():
     key = (id(client), id(store))
     if key not in _runners:
         _runners.clear()
-        _runners[key] = TaskRunner(client, TaskService(store), reconnect=cluster.get_client)
+        _runners[key] = TaskRunner(client, TaskService(store), reconnect=cluster.reconnect)
     return _runners[key]

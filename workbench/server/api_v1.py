@@ -142,7 +142,7 @@ async def lifespan(app: FastAPI):
         store = await asyncio.to_thread(stack.enter_context, serve_store())
         client = await asyncio.to_thread(cluster.get_client)
         stack.callback(cluster.close_client)
-        runner = TaskRunner(client, TaskService(store), reconnect=cluster.get_client)
+        runner = TaskRunner(client, TaskService(store), reconnect=cluster.reconnect)
         app.state.tasks = TaskApi(runner.service, runner)
         app.state.hub = EventHub(store.conninfo)
         await app.state.hub.start()

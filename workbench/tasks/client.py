@@ -103,7 +103,7 @@ class LocalBackend:
             from workbench.tasks.api import TaskApi
             from workbench.tasks.runner import TaskRunner
 
-            self._runner = TaskRunner(cluster.get_client(), self.service, reconnect=cluster.get_client)
+            self._runner = TaskRunner(cluster.get_client(), self.service, reconnect=cluster.reconnect)
             self.tasks = TaskApi(self.service, self._runner)
             # This process owns the analytics copy while it runs tasks (as the server does when it is
             # up): the Data specialist reads the snapshot it publishes.

@@ -34,7 +34,7 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.agents.guards import Budget
-from workbench.cluster import ClusterLost
+from workbench.cluster import ClusterLost, NothingToReconnect
 from workbench.errors import AwaitingApproval, Cancelled, StoreError, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, outcomes, states
 from workbench.tasks.cancellation import CancelWatch
@@ -387,6 +387,9 @@ class TaskRunner:
             if self.client.status in ("closing", "closed"):
                 try:
                     self.client = self.reconnect()
+                except NothingToReconnect as exc:  # closed on purpose: this runner's work is over
+                    log.debug("task watchdog stops: %s", exc)
+                    return
                 except Exception as exc:  # noqa: BLE001 - still away: try again next round
                     log.debug("task watchdog: no scheduler yet (%s)", exc)
                     continue
