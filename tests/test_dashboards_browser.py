@@ -216,15 +216,15 @@ def test_a_task_on_the_real_local_model(served, tab, browser, test_model):
     tab.goto(f"{served[0]}/tasks")
     tab.get_by_text("New task").wait_for(timeout=UI_TIMEOUT_MS)
     tab.locator("select").first.select_option(test_model)
-    tab.get_by_placeholder("Describe the task").fill("What is the capital of France? Answer in one word.")
+    tab.get_by_placeholder("Describe the task").fill("Write a Python function that returns the square of a number.")
     tab.get_by_role("button", name="Submit task").click()
     tab.get_by_text("Status: processing").or_(tab.get_by_text("Status: completed")).first.wait_for(timeout=UI_TIMEOUT_MS)
-    task_id = next(t["id"] for t in _api(served, "GET", "/tasks")["items"] if "capital of France" in t["title"])
+    task_id = next(t["id"] for t in _api(served, "GET", "/tasks")["items"] if "square of a number" in t["title"])
     monitoring = browser.new_page()
     try:
         monitoring.goto(f"{served[0]}/monitoring")
         # Running (its title in the running list) or, on the fast path, already done (its id in the activity)
-        monitoring.get_by_text("capital of France").or_(monitoring.get_by_text(task_id[:8])).first.wait_for(
+        monitoring.get_by_text("square of a number").or_(monitoring.get_by_text(task_id[:8])).first.wait_for(
             timeout=UI_TIMEOUT_MS)
     finally:
         monitoring.close()
@@ -232,14 +232,14 @@ def test_a_task_on_the_real_local_model(served, tab, browser, test_model):
     text = tab.locator("p").filter(has_text="model calls").first.inner_text()  # the detail's numbers line
     assert re.search(r"cost\s*\$\d", text), text
     tasks = _api(served, "GET", "/tasks")["items"]
-    mine = next(t for t in tasks if "capital of France" in t["title"])
+    mine = next(t for t in tasks if "square of a number" in t["title"])
     events = _api(served, "GET", f"/tasks/{mine['id']}/events")
     cost = sum(e["cost_usd"] or 0 for e in events if e["kind"] == "llm_call")
     assert cost > 0  # local calls are priced from the CPU-seconds they used
     costs = browser.new_page()
     try:
         costs.goto(f"{served[0]}/costs")
-        costs.get_by_text("capital of France").first.wait_for(timeout=UI_TIMEOUT_MS)
+        costs.get_by_text("square of a number").first.wait_for(timeout=UI_TIMEOUT_MS)
         costs.get_by_text(f"${cost:,.6f}").first.wait_for(timeout=UI_TIMEOUT_MS)
     finally:
         costs.close()
