@@ -21,7 +21,8 @@ there; the on arm's memory lives in the home, so a resumed on arm continues in t
 when it still exists, else starts a new owner (said in the report). The report (also --report alone): per
 arm the pass count, mean tokens and seconds; per family the passes of its second and third variations (the
 ones memory can help) off vs on; the controls off vs on; against the goals (>= 10 points more passes and
->= 30 % fewer tokens with memory on, no loss on the controls). Saved to <name>.json.
+>= 30 % fewer tokens with memory on, no loss on the controls), over the cases both arms have run. Saved to
+<name>.json.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def family_of(tags: list[str]) -> str:
 
 
 def summarize(rows: dict[tuple[str, str], dict]) -> tuple[list[dict], list[dict], dict]:
+    """Over the cases both arms ran (a run cut short compares what it has: the on arm's cases so far)."""
+    paired = {c for (a, c) in rows if a == "off"} & {c for (a, c) in rows if a == "on"}
+    rows = {k: r for k, r in rows.items() if k[1] in paired}
     arms = []
     for arm in ARMS:
         mine = [r for (a, _), r in rows.items() if a == arm]
