@@ -4,7 +4,7 @@ often and cheaper, and lose nothing on unrelated tasks?
     .venv/bin/python benchmarks/memory_families.py [--limit N] [--resume] [--report] [--name NAME]
 
 The set is benchmarks/families/families.jsonl (10 families x 3 variations and 10 controls, shuffled; held-out
-tests written from reference solutions, never shown to the model). Two arms, one after the other, each case
+tests written from reference solutions, never shown to the model). Two arms, case by case (off, then on), each case
 as a real agents task (router, Director, specialists, the code loop in the sandbox) on the default model in
 a throwaway WORKBENCH_HOME, one task at a time in the set's order, the loop's configured rounds in both arms
 (WORKBENCH_STRATEGY=false, so only memory differs):
@@ -184,7 +184,9 @@ def main() -> None:
         client.wait_for_workers(get_settings().dask_workers, timeout=120)
         sync = start_background_sync(store)
         runner = TaskRunner(client, service)
-        todo = [(arm, c) for arm in ARMS for c in cases if (arm, c.id) not in done]
+        # Case by case, both arms: a run cut short still compares the same cases (the on arm's memory holds
+        # only what its own earlier cases verified either way).
+        todo = [(arm, c) for c in cases for arm in ARMS if (arm, c.id) not in done]
         print(f"{len(todo)} task(s) on {get_settings().model}, home {home}, owner {owner}", flush=True)
         for i, (arm, case) in enumerate(todo, 1):
             row = run_case(case, arm, owner, service, runner)
