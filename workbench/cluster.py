@@ -77,6 +77,12 @@ def _worker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("WORKBENCH_")}
 
 
+def closed_for_good(client) -> bool:
+    """A client that will not come back by itself (closed on purpose, or its scheduler stayed away past its
+    reconnect window); one that is "connecting" still may."""
+    return client.status in ("closing", "closed")
+
+
 def get_client(connect_timeout: float | None = None):
     """The process-wide Dask client: external scheduler if configured, else a LocalCluster we own. A client
     that is reconnecting by itself is returned as it is; one closed for good (its scheduler stayed away
@@ -84,7 +90,7 @@ def get_client(connect_timeout: float | None = None):
     from distributed import Client
 
     with _lock:
-        if _state["client"] is not None and _state["client"].status not in ("closing", "closed"):
+        if _state["client"] is not None and not closed_for_good(_state["client"]):
             return _state["client"]
         settings = get_settings()
         address = settings.dask_scheduler
@@ -112,7 +118,7 @@ def reconnect():
     WORKBENCH_DASK_TIMEOUT_S. ClusterError when there is nothing to reconnect to: the client was closed on
     purpose (close_client: the process is shutting its cluster down) or the cluster was this process's own."""
     with _lock:
-        lost = _state["client"] is not None and _state["client"].status in ("closing", "closed")
+        lost = _state["client"] is not None and closed_for_good(_state["client"])
     if not lost or not get_settings().dask_scheduler:
         raise NothingToReconnect("The Dask client was closed on purpose (or the cluster was this process's own): "
                            "nothing to reconnect to; start a new task runner.")

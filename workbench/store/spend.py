@@ -110,12 +110,13 @@ def reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: li
     releasing the holds of dead processes (so the usual path costs no extra query)."""
     now = now or datetime.now(timezone.utc)
     lease_s = HOLD_LEASE_S if lease_s is None else lease_s
+    claims = sorted(set(claims))
     try:
-        return _reserve(conn, sorted(set(claims)), usd, rates, now, lease_s)
+        return _reserve(conn, claims, usd, rates, now, lease_s)
     except OverLimit:
         if not release_expired(conn, now):
             raise
-        return _reserve(conn, sorted(set(claims)), usd, rates, now, lease_s)
+        return _reserve(conn, claims, usd, rates, now, lease_s)
 
 
 def _reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: list[Rate], now: datetime,

@@ -119,7 +119,6 @@ def _remember_plan(task: dict[str, Any], the_plan: Plan, ok: bool) -> None:
 def _owner(task: dict[str, Any]) -> str:
     """Whose memory the task uses: the owner stored with it (a task created before owners were kept: the
     setting's)."""
-
     return task.get("memory_owner") or get_settings().memory_owner
 
 
@@ -398,7 +397,6 @@ def _submit(client, fn, args: tuple, *, model: str, key: str):
 
 def _model_for(task: dict[str, Any], specialist: str | None, registry: Registry) -> str:
     """The model name a step will use: the task's, else the specialist's (or Director's), else the default."""
-
     if task.get("model"):
         return task["model"]
     configured = registry.get(specialist).model if specialist else registry.director_config.get("model")

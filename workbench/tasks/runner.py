@@ -34,7 +34,7 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.agents.guards import Budget
-from workbench.cluster import ClusterLost, NothingToReconnect
+from workbench.cluster import ClusterLost, NothingToReconnect, closed_for_good
 from workbench.errors import AwaitingApproval, Cancelled, StoreError, TaskFailed, WorkbenchError
 from workbench.tasks import bodies, outcomes, states
 from workbench.tasks.cancellation import CancelWatch
@@ -359,7 +359,7 @@ class TaskRunner:
     def _live_client(self):
         """The client, replaced first if it was closed for good and this runner may reconnect (ClusterError,
         a 503, while the scheduler is still away)."""
-        if self.reconnect is not None and self.client.status in ("closing", "closed"):
+        if self.reconnect is not None and closed_for_good(self.client):
             self.client = self.reconnect()
         return self.client
 
@@ -382,17 +382,20 @@ class TaskRunner:
         # While the client reconnects to a restarted scheduler ("connecting") this waits, and once it is back
         # the futures the old scheduler took with it are found and resubmitted. A client closed for good is
         # replaced through `reconnect` (its futures are all cancelled: the same reconciliation runs them again).
-        while self.client.status not in ("closing", "closed") or self.reconnect is not None:
+        while True:
             time.sleep(WATCH_EVERY_S)
-            if self.client.status in ("closing", "closed"):
-                try:
-                    self.client = self.reconnect()
-                except NothingToReconnect as exc:  # closed on purpose: this runner's work is over
-                    log.debug("task watchdog stops: %s", exc)
-                    return
-                except Exception as exc:  # noqa: BLE001 - still away: try again next round
-                    log.debug("task watchdog: no scheduler yet (%s)", exc)
-                    continue
+            before = self.client
+            try:
+                client = self._live_client()
+            except NothingToReconnect as exc:  # closed on purpose: this runner's work is over
+                log.debug("task watchdog stops: %s", exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - still away: try again next round
+                log.debug("task watchdog: no scheduler yet (%s)", exc)
+                continue
+            if closed_for_good(client):  # and no way to reconnect
+                return
+            if client is not before:
                 log.warning("task watchdog: connected to the Dask scheduler again with a new client")
             if self.client.status != "running":
                 continue
