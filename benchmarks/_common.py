@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -77,3 +82,53 @@ def append_row(jsonl: Path, row: dict) -> None:
         f.write(json.dumps(row, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+@dataclass
+class AgentsStack:
+    """What a benchmark that runs agents tasks works with; `sync` may be replaced while it runs (a paused
+    sync is restarted as a new one), and the one here at the end is the one stopped."""
+
+    store: Any
+    service: Any
+    runner: Any
+    sync: Any
+    home: Path
+
+
+@contextlib.contextmanager
+def agents_stack(home: Path) -> Iterator[AgentsStack]:
+    """The stack the server uses, in `home` (already WORKBENCH_HOME, settings reloaded): the embedded
+    Postgres, the LocalCluster with every worker up, the background DuckDB sync and a TaskRunner. Tasks a
+    crashed earlier run left running are marked failed first. On exit the workers stop first (they hold store
+    connections), then the sync, then Postgres; the home is deleted only when the block finished, so an
+    interrupted run resumes in it (the caller says so)."""
+    from workbench import cluster
+    from workbench.config import get_settings
+    from workbench.store import close_store, open_store
+    from workbench.store import postgres as embedded
+    from workbench.store.sync import start_background_sync
+    from workbench.tasks.runner import TaskRunner
+    from workbench.tasks.service import TaskService
+
+    stack, finished = None, False
+    try:
+        store = open_store()
+        service = TaskService(store)
+        for stale in service.stale():  # left running by the crashed run this one resumes
+            service.transition(stale["id"], "failed", reason="benchmark interrupted",
+                               error="the benchmark run stopped while this task ran")
+        client = cluster.get_client()
+        client.wait_for_workers(get_settings().dask_workers, timeout=120)
+        stack = AgentsStack(store, service, None, start_background_sync(store), home)
+        stack.runner = TaskRunner(client, service)
+        yield stack
+        finished = True
+    finally:
+        cluster.close_client()
+        if stack is not None and stack.sync is not None:
+            stack.sync.stop(final_round=False)
+        close_store()
+        embedded.stop(home / "postgres")
+        if finished:
+            shutil.rmtree(home, ignore_errors=True)

@@ -48,7 +48,6 @@ import argparse
 import importlib.util
 import os
 import re
-import shutil
 import signal
 import statistics
 import sys
@@ -61,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tasks"))  # the task files' shared `_checks`
 from _checks import AllOf, DataAnswer, Verdict  # noqa: E402
 
-from benchmarks._common import RESULTS, append_row, last_rows, save, table  # noqa: E402
+from benchmarks._common import RESULTS, agents_stack, append_row, last_rows, save, table  # noqa: E402
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -432,67 +431,44 @@ def main() -> None:
         home.chmod(0o755)
 
     os.environ["WORKBENCH_HOME"] = str(home)  # workers inherit WORKBENCH_* and open this store themselves
-    from workbench import cluster
     from workbench.config import reload_settings
     from workbench.errors import SandboxError
     from workbench.sandbox import get_executor
-    from workbench.store import close_store, open_store
-    from workbench.store import postgres as embedded
-    from workbench.store.sync import BackgroundSync, start_background_sync
-    from workbench.tasks.runner import TaskRunner
-    from workbench.tasks.service import TaskService
+    from workbench.store.sync import BackgroundSync
 
     reload_settings()
     try:
         judge = Judge(get_executor(), home)
     except SandboxError as exc:
         raise SystemExit(f"the code checks need the sandbox: {exc}") from exc
-    # SIGTERM (e.g. `timeout`) ends the run like Ctrl-C: the finally below stops the cluster and Postgres.
+    # SIGTERM (e.g. `timeout`) ends the run like Ctrl-C: the stack stops the cluster and Postgres.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
-    sync = None
-    completed_run = False
     try:
-        store = open_store()
-        service = TaskService(store)
-        for stale in service.stale():  # left running by the crashed run this one resumes
-            service.transition(stale["id"], "failed", reason="benchmark interrupted",
-                               error="the benchmark run stopped while this task ran")
-        client = cluster.get_client()
-        client.wait_for_workers(get_settings().dask_workers, timeout=120)
-        sync = start_background_sync(store)
-        runner = TaskRunner(client, service)
-        print(f"store + cluster + sync started in {time.perf_counter() - began:.1f} s; {len(todo)} task(s) on "
-              f"{model}, home {home}", flush=True)
-        for i, (name, module) in enumerate(todo, 1):
-            frozen = reads_log(module.check)
-            if frozen:
-                publish_and_pause(sync, store)
-            try:
-                row = run_one(name, module, args.model, service, runner, judge)
+        with agents_stack(home) as stack:
+            print(f"store + cluster + sync started in {time.perf_counter() - began:.1f} s; {len(todo)} task(s) on "
+                  f"{model}, home {home}", flush=True)
+            for i, (name, module) in enumerate(todo, 1):
+                frozen = reads_log(module.check)
                 if frozen:
-                    row["log_events"] = judge.log_events()
-            finally:
-                if frozen:
-                    sync = BackgroundSync(sync.syncer, sync.interval_s)
-            row.update(model=model, home=str(home), at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            append(jsonl, row)
-            print(f"[{i}/{len(todo)}] {name}: {row['status']}, strict {'PASS' if row['passed'] else 'FAIL'} "
-                  f"({row['why'][:90]}), lenient {'pass' if row['lenient_passed'] else 'fail'}, "
-                  f"{row['seconds']:.1f} s, {row['tokens']} tokens", flush=True)
-        completed_run = True
-    finally:
-        cluster.close_client()  # workers first (they hold store connections), then the sync, then Postgres
-        if sync is not None:
-            sync.stop(final_round=False)
-        close_store()
-        embedded.stop(home / "postgres")
-        if completed_run:
-            shutil.rmtree(home, ignore_errors=True)
-        else:
-            print(f"interrupted: finished tasks are in {jsonl}, the store in {home}; rerun with --resume "
-                  f"(delete {home} when done with it)", file=sys.stderr)
+                    publish_and_pause(stack.sync, stack.store)
+                try:
+                    row = run_one(name, module, args.model, stack.service, stack.runner, judge)
+                    if frozen:
+                        row["log_events"] = judge.log_events()
+                finally:
+                    if frozen:
+                        stack.sync = BackgroundSync(stack.sync.syncer, stack.sync.interval_s)
+                row.update(model=model, home=str(home), at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                append(jsonl, row)
+                print(f"[{i}/{len(todo)}] {name}: {row['status']}, strict {'PASS' if row['passed'] else 'FAIL'} "
+                      f"({row['why'][:90]}), lenient {'pass' if row['lenient_passed'] else 'fail'}, "
+                      f"{row['seconds']:.1f} s, {row['tokens']} tokens", flush=True)
+    except BaseException:
+        print(f"interrupted: finished tasks are in {jsonl}, the store in {home}; rerun with --resume "
+              f"(delete {home} when done with it)", file=sys.stderr)
+        raise
     load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     report(jsonl, model, extra={"load_average_1min_last_session": load,
                                 "last_session_s": round(time.perf_counter() - began, 1),

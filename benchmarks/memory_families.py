@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -39,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._common import code_version, save, table  # noqa: E402
+from benchmarks._common import agents_stack, append_row, code_version, last_rows, save, table  # noqa: E402
 
 SET = Path(__file__).resolve().parent / "families" / "families.jsonl"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,13 +47,8 @@ TASK_TIMEOUT_S = 600
 
 
 def read_rows(jsonl: Path) -> dict[tuple[str, str], dict]:
-    rows: dict[tuple[str, str], dict] = {}
-    if jsonl.exists():
-        for line in jsonl.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                rows[(row["arm"], row["case"])] = row
-    return rows
+    """The last line of each (arm, case); a line cut off by a crash is skipped (that case runs again)."""
+    return last_rows(jsonl, "arm", "case")
 
 
 def run_case(case, arm: str, owner: str, service, runner) -> dict:
@@ -162,51 +156,30 @@ def main() -> None:
     os.environ["WORKBENCH_HOME"] = str(home)  # workers inherit WORKBENCH_* and open this store themselves
     os.environ["WORKBENCH_STRATEGY"] = "false"  # both arms the same loop settings: only memory differs
 
-    from workbench import cluster
     from workbench.config import get_settings, reload_settings
-    from workbench.store import close_store, open_store
-    from workbench.store import postgres as embedded
-    from workbench.store.sync import start_background_sync
-    from workbench.tasks.runner import TaskRunner
-    from workbench.tasks.service import TaskService
 
     reload_settings()
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
-    sync, finished = None, False
     try:
-        store = open_store()
-        service = TaskService(store)
-        for stale in service.stale():
-            service.transition(stale["id"], "failed", reason="benchmark interrupted", error="the run stopped")
-        client = cluster.get_client()
-        client.wait_for_workers(get_settings().dask_workers, timeout=120)
-        sync = start_background_sync(store)
-        runner = TaskRunner(client, service)
-        # Case by case, both arms: a run cut short still compares the same cases (the on arm's memory holds
-        # only what its own earlier cases verified either way).
-        todo = [(arm, c) for c in cases for arm in ARMS if (arm, c.id) not in done]
-        print(f"{len(todo)} task(s) on {get_settings().model}, home {home}, owner {owner}", flush=True)
-        for i, (arm, case) in enumerate(todo, 1):
-            row = run_case(case, arm, owner, service, runner)
-            row.update(model=get_settings().model, home=str(home), owner=owner, at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            with jsonl.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(f"[{i}/{len(todo)}] {arm:3} {case.id:20} {'PASS' if row['passed'] else 'fail'} "
-                  f"{row['seconds']:6.1f} s {row['tokens']:6} tokens, {len(row['memory'])} memory event(s)", flush=True)
-        finished = True
-    finally:
-        cluster.close_client()
-        if sync is not None:
-            sync.stop(final_round=False)
-        close_store()
-        embedded.stop(home / "postgres")
-        if finished:
-            shutil.rmtree(home, ignore_errors=True)
-        else:
-            print(f"interrupted: rows so far in {jsonl}, the store (the on arm's memory) in {home}; rerun with "
-                  f"--resume", file=sys.stderr)
+        with agents_stack(home) as stack:
+            # Case by case, both arms: a run cut short still compares the same cases (the on arm's memory
+            # holds only what its own earlier cases verified either way).
+            todo = [(arm, c) for c in cases for arm in ARMS if (arm, c.id) not in done]
+            print(f"{len(todo)} task(s) on {get_settings().model}, home {home}, owner {owner}", flush=True)
+            for i, (arm, case) in enumerate(todo, 1):
+                row = run_case(case, arm, owner, stack.service, stack.runner)
+                row.update(model=get_settings().model, home=str(home), owner=owner,
+                           at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                append_row(jsonl, row)
+                print(f"[{i}/{len(todo)}] {arm:3} {case.id:20} {'PASS' if row['passed'] else 'fail'} "
+                      f"{row['seconds']:6.1f} s {row['tokens']:6} tokens, {len(row['memory'])} memory event(s)",
+                      flush=True)
+    except BaseException:
+        print(f"interrupted: rows so far in {jsonl}, the store (the on arm's memory) in {home}; rerun with "
+              f"--resume", file=sys.stderr)
+        raise
     report(jsonl, {"load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                    "session_s": round(time.perf_counter() - began, 1)})
 
