@@ -277,6 +277,27 @@ def test_resume_after_the_directors_worker_is_killed(stack):
     assert all(s["status"] == "done" for s in done["result"]["subtasks"].values())
 
 
+def test_a_subtask_dask_runs_again_after_it_finished_returns_its_checkpoint_and_calls_nothing(stack):
+    """Dask runs a finished subtask again when the worker holding its result died before the Director fetched
+    it: the rerun returns the stored checkpoint; no second model call, no second `subtask` event."""
+    from workbench import telemetry
+    from workbench.agents.guards import Budget
+    from workbench.tasks.agents_on_dask import run_subtask
+
+    _, client, service, _, _ = stack
+    task = run(stack, "Answer in parts [plan:fan-out]")
+    assert task["status"] == "completed", task["error"]
+    s1 = next(s for s in task["result"]["plan"]["subtasks"] if s["id"] == "s1")
+    parent = telemetry.Context(task_id=task["id"], trace_id=task["id"].replace("-", ""))
+    before = service.events(task["id"])
+    again = client.submit(run_subtask, task["id"], parent, s1, {}, Budget(), None, task["result"]["plan_version"],
+                          {}, pure=False).result(timeout=60)
+    client.run(lambda: __import__("workbench.store", fromlist=["get_store"]).get_store().flush())
+    after = service.events(task["id"])[len(before):]
+    assert again == task["result"]["subtasks"]["s1"]
+    assert [e["kind"] for e in after] == ["agent_step"] and after[0]["payload"] == {"reused_checkpoint": "s1"}
+
+
 def test_approve_plan_as_proposed_or_edited(stack):
     from workbench.errors import PlanError
     from workbench.tasks.plans import PlanNotAwaitingApproval, approve_task

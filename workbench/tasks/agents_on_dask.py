@@ -284,12 +284,28 @@ def run_subtask(task_id: str, parent: telemetry.Context, subtask: dict[str, Any]
     `options`: the task's own specialist options (its memory choice and owner)."""
     worker = _worker_name()
     with _in_trace(parent, flush=False):  # the Director flushes every worker once, at the end (flush_workers)
+        saved = _saved_result(task_id, version, subtask["id"])
+        if saved is not None:
+            return saved
         result = run_specialist(subtask, context, model=model, budget=budget, task_id=task_id, options=options)
         bus.send("result", sender=result.specialist, to="director", text=result.output or result.error or "",
                  subtask_id=result.subtask_id, status=result.status, worker=worker)
         done = result.as_dict()
         _checkpoint_soon(task_id, version, done, worker)
     return done
+
+
+def _saved_result(task_id: str, version: int, subtask_id: str) -> dict[str, Any] | None:
+    """The checkpoint of this subtask if an earlier run of it finished: Dask runs a subtask again when the
+    worker holding its result dies before the Director fetched it, or a resumed Director asks for one whose
+    first run was still finishing. The stored result is the answer: no second model call, no second event."""
+    from workbench.store import get_store
+
+    saved = PlanStore(get_store()).done(task_id, version, subtask_id).get(subtask_id)
+    if saved is not None:
+        telemetry.emit("agent_step", agent=saved["specialist"],
+                       payload={"reused_checkpoint": subtask_id})
+    return saved
 
 
 _CHECKPOINTS: dict[str, Any] = {"thread": None, "pending": set()}

@@ -106,11 +106,15 @@ class PlanStore:
 
         self.store.commit_with_events(save)
 
-    def done(self, task_id: str, version: int) -> dict[str, dict[str, Any]]:
-        """Subtasks of this plan version that finished successfully: a resumed run skips them."""
+    def done(self, task_id: str, version: int, subtask_id: str | None = None) -> dict[str, dict[str, Any]]:
+        """Subtasks of this plan version that finished successfully (only `subtask_id`, if given): a resumed
+        run skips them."""
+        query = "SELECT subtask_id, result FROM task_subtasks WHERE task_id = %s AND plan_version = %s AND status = 'done'"
+        args: tuple = (task_id, version)
+        if subtask_id is not None:
+            query, args = query + " AND subtask_id = %s", (*args, subtask_id)
         with self.store.pool.connection() as conn:
-            rows = conn.execute("SELECT subtask_id, result FROM task_subtasks WHERE task_id = %s AND plan_version = %s "
-                                "AND status = 'done'", (task_id, version)).fetchall()
+            rows = conn.execute(query, args).fetchall()
         return {sid: result for sid, result in rows}
 
 
