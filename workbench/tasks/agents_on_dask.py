@@ -38,6 +38,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
+
 from workbench import telemetry
 from workbench.agents import bus
 from workbench.agents.director import DirectorSettings, Plan, aggregate, plan, skipped_before_start
@@ -301,7 +303,11 @@ def _saved_result(task_id: str, version: int, subtask_id: str) -> dict[str, Any]
     first run was still finishing. The stored result is the answer: no second model call, no second event."""
     from workbench.store import get_store
 
-    saved = PlanStore(get_store()).done(task_id, version, subtask_id).get(subtask_id)
+    try:
+        saved = PlanStore(get_store()).done(task_id, version, subtask_id).get(subtask_id)
+    except psycopg.Error as exc:  # the store away: no checkpoint can be read, so the subtask runs
+        log.warning("checkpoint of subtask %s of task %s unreadable (%s); running it", subtask_id, task_id, exc)
+        return None
     if saved is not None:
         telemetry.emit("agent_step", agent=saved["specialist"],
                        payload={"reused_checkpoint": subtask_id})

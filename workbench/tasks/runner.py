@@ -93,8 +93,7 @@ class RunContext:
         if now - self._checked < CANCEL_CHECK_S:
             return
         self._checked = now
-        if self.service.get(self.task["id"])["status"] == "cancelled":
-            raise Cancelled(f"Task {self.task['id']} was cancelled.")
+        self.budget.watch()  # the same read as before each model step (store unreachable: not cancelled)
 
 
 def execute(task_id: str, options: RunOptions) -> str:
