@@ -7,9 +7,9 @@ imported plainly, so a component whose checks cannot be imported is an error, no
 from __future__ import annotations
 
 import workbench.checks  # noqa: F401 - each of these registers its checks, in this order
-import workbench.store.health  # noqa: F401
-import workbench.sandbox.health  # noqa: F401
 import workbench.gateway.health  # noqa: F401
+import workbench.sandbox.health  # noqa: F401
+import workbench.store.health  # noqa: F401
 from workbench.health import CHECKS, CheckResult, run_check
 
 

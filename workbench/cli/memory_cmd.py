@@ -231,13 +231,8 @@ def read_import(file: Path) -> list[Any]:
 
 
 def _check_uuid(value: Any) -> None:
-    import uuid
-
+    from workbench.ids import task_id_or_none
     from workbench.memory.store import MemoryInputError
 
-    if value is None:
-        return
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        raise MemoryInputError(f"source_task_id {value!r} is not a task id (a UUID).") from None
+    if value is not None and task_id_or_none(value) is None:
+        raise MemoryInputError(f"source_task_id {value!r} is not a task id (a UUID).")

@@ -21,6 +21,7 @@ from typing import Any
 
 from workbench import telemetry
 from workbench.events import COLUMNS, Event, Kind
+from workbench.ids import task_id_or_none
 
 STATS = {"recorded": 0}
 
@@ -121,16 +122,10 @@ def _fields(ctx: telemetry.Context, fields: dict[str, Any]) -> dict[str, Any]:
     if record.get("outcome") in _ERROR_OUTCOMES and record.get("error"):
         out["error"] = payload.pop("error")  # elsewhere `error` is a note (why a member was skipped)
     task = record.get("task_id")
-    if task is not None and _is_uuid(task):  # the column holds task UUIDs; an API caller's label stays in payload
+    if task_id_or_none(task) is not None:  # the column holds task UUIDs; an API caller's label stays in payload
         out["task_id"] = payload.pop("task_id")
     out["payload"] = payload
     return out
 
 
-def _is_uuid(value: Any) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 

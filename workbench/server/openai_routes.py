@@ -30,6 +30,7 @@ from starlette.routing import Route
 from workbench import telemetry
 from workbench.errors import ProviderError, UnknownModelError, WorkbenchError
 from workbench.gateway import attempts, faults
+from workbench.ids import task_id_or_none
 from workbench.server import deprecation
 from workbench.server.auth import caller_of
 from workbench.server.openai_schema import ChatRequest, Refused, translate
@@ -37,7 +38,6 @@ from workbench.server.openai_schema import ChatRequest, Refused, translate
 router = APIRouter()
 _MODELS: dict[str, Any] = {}  # requested name -> composed gateway model, built once per Settings object
 _BUILT_WITH: list[Any] = [None]
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def error(status: int, message: str, param: str | None = None, code: str | None = None,
@@ -102,13 +102,14 @@ def _task_refusal(request: Request, task_id: str) -> JSONResponse | None:
     from workbench.server.auth import record_denial
     from workbench.store import api_keys, get_store
 
-    if not UUID_RE.match(task_id):
+    canonical = task_id_or_none(task_id)
+    if canonical is None:
         return error(400, f"X-Workbench-Task must be a task id (a UUID, as `workbench tasks list` shows), not "
                           f"{task_id[:60]!r}.", None, "invalid_task_header")
     caller = caller_of(request)
     if caller.may("admin"):
         return None
-    owner = api_keys.owner(get_store(), task_id)
+    owner = api_keys.owner(get_store(), canonical)
     if owner == caller.name:
         return None
     record_denial(request.scope, 403, f"key {caller.name!r} named task {task_id} in X-Workbench-Task; it is "

@@ -25,15 +25,15 @@ the reservation back.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 
+from workbench.ids import task_id_or_none
+
 EPSILON = 1e-12  # float sums of many small costs: a call that lands exactly on the limit passes
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 WHOLE_LIFE = "all"  # the period of a task's budget: it never resets
 HOLD_LEASE_S = 900.0  # longer than any call may run (the slowest local generations take minutes)
 
@@ -190,7 +190,8 @@ def key_limits(conn: psycopg.Connection, key_name: str) -> tuple[float | None, i
 
 def task_budget(conn: psycopg.Connection, task_id: str) -> float | None:
     """The task's budget_usd (None: no limit, or no such task in the store)."""
-    if not UUID_RE.match(task_id):
+    task_id = task_id_or_none(task_id)
+    if task_id is None:
         return None
     row = conn.execute("SELECT budget_usd FROM tasks WHERE id = %s", (task_id,)).fetchone()
     return row[0] if row else None

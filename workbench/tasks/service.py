@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from workbench import events, telemetry
 from workbench.errors import WorkbenchError
+from workbench.ids import task_id_or_none
 from workbench.store import migrations, writer
 from workbench.tasks import states
 from workbench.tasks.plans import PlanStore
@@ -280,10 +281,10 @@ def _transition_sql(wanted: str, fields: tuple[str, ...]) -> str:
 
 
 def _check_uuid(task_id: str) -> str:
-    try:
-        return str(uuid.UUID(str(task_id)))
-    except ValueError:
-        raise TaskNotFound(task_id) from None
+    found = task_id_or_none(task_id)
+    if found is None:
+        raise TaskNotFound(task_id)
+    return found
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
