@@ -195,11 +195,22 @@ def sequential(paths: dict[str, tuple[str, str]], requests: int, block: int = 10
 
     headers = {"content-type": "application/json", "authorization": f"Bearer {BEARER}"}
     sdk = providers.get_model("openai:bench")
-    lat: dict[str, list[float]] = {name: [] for name in [*paths, "openai SDK (our provider) direct to mock"]}
+    lat: dict[str, list[float]] = {name: [] for name in [*paths, "openai SDK (our provider) direct to mock",
+                                                         "openai SDK alone, create()", "openai SDK alone, raw response"]}
     with httpx.Client(timeout=30) as client:
         calls = {name: (lambda i, url=url, model=model: client.post(url, content=body(model, i), headers=headers)
                         .raise_for_status()) for name, (url, model) in paths.items()}
         calls["openai SDK (our provider) direct to mock"] = lambda i: sdk.complete(f"ping {i}", max_tokens=16)
+        # The SDK alone, to split the provider's share into the SDK's and ours; its raw response skips
+        # building the response's pydantic models.
+        from openai import OpenAI
+
+        bare = OpenAI(base_url=paths["direct to mock"][0].rsplit("/chat/", 1)[0], api_key="sk-bench", max_retries=0)
+        request = {"model": "bench", "max_tokens": 16}
+        calls["openai SDK alone, create()"] = lambda i: bare.chat.completions.create(
+            messages=[{"role": "user", "content": f"ping {i}"}], **request)
+        calls["openai SDK alone, raw response"] = lambda i: json.loads(bare.chat.completions.with_raw_response.create(
+            messages=[{"role": "user", "content": f"ping {i}"}], **request).text)
         names = list(calls)
         for name, call in calls.items():  # warm-up: connections, lazy imports, caches
             for i in range(200):
@@ -217,27 +228,57 @@ def sequential(paths: dict[str, tuple[str, str]], requests: int, block: int = 10
 
 
 async def _throughput(url: str, model: str, total: int, concurrency: int) -> tuple[float, int]:
-    import httpx
+    """`concurrency` keep-alive connections posting `total` requests between them, as fast as each answer
+    comes back. The client is plain asyncio streams writing HTTP/1.1 by hand (as wrk does), not httpx: an
+    httpx AsyncClient tops out near a few hundred requests a second on one core, which would measure the
+    client instead of the server."""
+    from urllib.parse import urlsplit
 
-    headers = {"content-type": "application/json", "authorization": f"Bearer {BEARER}"}
+    parts = urlsplit(url)
+    head = (f"POST {parts.path} HTTP/1.1\r\nhost: {parts.hostname}:{parts.port}\r\ncontent-type: application/json\r\n"
+            f"authorization: Bearer {BEARER}\r\ncontent-length: ").encode()
     counter = iter(range(total))
     errors = 0
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal errors
-        for i in counter:
-            try:
-                r = await client.post(url, content=body(model, 10_000_000 + i), headers=headers)
-                errors += r.status_code != 200
-            except httpx.HTTPError as exc:  # counted and reported, not fatal
-                errors += 1
-                print(f"throughput {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            for i in counter:
+                payload = body(model, 10_000_000 + i)
+                writer.write(head + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+                status_line = await reader.readline()
+                length, chunked = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                    chunked |= name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
+                if not chunked:
+                    await reader.readexactly(length)
+                while chunked and (size := int((await reader.readline()).strip() or b"0", 16)):
+                    await reader.readexactly(size + 2)  # the chunk and its CRLF
+                if chunked:
+                    await reader.readline()  # the CRLF after the last, empty chunk
+                errors += status_line.split()[1] != b"200"
+        except (OSError, asyncio.IncompleteReadError) as exc:  # counted and reported, not fatal
+            errors += 1
+            print(f"throughput {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            writer.close()
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        return total / (time.perf_counter() - t0), errors
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - t0), errors
+
+
+def _run_async(coro):
+    """On uvloop when it is installed (uvicorn's own loop on the servers' side), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def http_part(requests: int, concurrency: int, burst: int, with_litellm: bool) -> tuple[list[dict], dict]:
@@ -284,7 +325,7 @@ def http_part(requests: int, concurrency: int, burst: int, with_litellm: bool) -
         for name, (url, model) in paths.items():
             if "test:echo" in name:
                 continue
-            rps, errors = asyncio.run(_throughput(url, model, burst, concurrency))
+            rps, errors = _run_async(_throughput(url, model, burst, concurrency))
             rows.append({"part": f"c throughput x{concurrency}", "path": name, "n": burst,
                          "req_per_s": rps, "errors": errors})
         return rows, notes
