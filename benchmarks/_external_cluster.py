@@ -84,6 +84,14 @@ class ExternalCluster:
             cmd += ["--resources", resources]
         return self._spawn(name, cmd, self.worker_env(workdir / "home"))
 
+    def start_all(self, workers: tuple[str, ...] = ("w1", "w2")) -> None:
+        """Postgres, the scheduler and these workers, returning once every worker has registered."""
+        self.start_postgres()
+        self.start_scheduler()
+        for name in workers:
+            self.start_worker(name)
+        self.wait_for_workers(len(workers))
+
     def serve(self, port: int, timeout: float = 180) -> subprocess.Popen:
         """`workbench serve` attached to these services by environment variables alone, on 127.0.0.1:port,
         with a home of its own (the same one again after a restart)."""

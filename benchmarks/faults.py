@@ -159,11 +159,7 @@ def main() -> None:
            "WORKBENCH_FAULTS_CALLS": str(calls)}
     rows = []
     with ExternalCluster(root, plugins=PLUGIN, env=env) as ext:
-        ext.start_postgres()
-        ext.start_scheduler()
-        ext.start_worker("w1")
-        ext.start_worker("w2")
-        ext.wait_for_workers(2)
+        ext.start_all()
         run = Run(ext, free_port(), calls)
         ext.serve(run.port)
         for fault in [f.strip() for f in args.faults.split(",") if f.strip()]:

@@ -32,11 +32,7 @@ def deployment():
     env = {"WORKBENCH_MODEL": "test:team", "WORKBENCH_TEST_SLOW_S": "3"}
     try:
         with ExternalCluster(root, plugins=PLUGIN, env=env) as ext:
-            ext.start_postgres()
-            ext.start_scheduler()
-            ext.start_worker("w1")
-            ext.start_worker("w2")
-            ext.wait_for_workers(2)
+            ext.start_all()
             # The server's client gives up on a lost scheduler after 5 s (30 s by default), so the restart test
             # below sees the scheduler stay away past it: the task runner must connect anew by itself.
             with served_app("scale-out", **ext.app_env(), WORKBENCH_DASK_TIMEOUT_S="5") as served:
