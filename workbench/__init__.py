@@ -20,7 +20,10 @@ __version__ = "0.1.0"
 def get_model(name: str | None = None):
     """A model by "provider:model" name or alias, wrapped by the gateway (priced, later logged)."""
     from workbench import gateway, providers
+    from workbench.gateway import routes
 
+    if routes.is_route(name):  # resolved per call from past runs' statistics (the policy's routes:)
+        return routes.routed(name)
     return gateway.build(providers.get_model(name))
 
 

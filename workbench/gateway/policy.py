@@ -62,6 +62,15 @@ class BudgetScopes(Strict):
     key: dict[str, float | None] = {}
 
 
+class Route(Strict):
+    """`routes:` one model name the gateway resolves per call, from the statistics of past runs: among its
+    candidates (the first is the default), the cheapest whose posterior success rate for `specialist`
+    subtasks is as good as the best's (workbench.memory.strategy)."""
+
+    candidates: list[str] = Field(min_length=1)
+    specialist: str = "general"
+
+
 class PolicyFile(Strict):
     """The file's shape, no other sections allowed. Settings it leaves out come from the packaged file
     (filled in before validation, see SETTINGS); tables it leaves out are empty."""
@@ -75,6 +84,7 @@ class PolicyFile(Strict):
     estimates: Estimates
     budgets: BudgetScopes = BudgetScopes()
     rate_limits: dict[str, dict[str, Any]] = {}
+    routes: dict[str, Route] = {}
 
 
 @dataclass
@@ -89,6 +99,7 @@ class Policy:
     budgets: dict[str, dict[str, float | None]] = field(default_factory=dict)
     rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     estimates: dict[str, Any] = field(default_factory=dict)
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def chain(self, model_id: str) -> list[str]:
         """model_id, then its failover targets depth-first (deduplicated); cloud chains end on local_model."""
@@ -166,11 +177,15 @@ def parse(data: dict[str, Any], path: Path) -> Policy:
     for name, targets in failover.items():
         for target in [name, *targets]:
             _check_name(target, bad)
+    for route in file.routes.values():
+        for candidate in route.candidates:
+            _check_name(candidate, bad)
     cycle = find_cycle(failover)
     if cycle:
         raise bad(f"the failover chain has a cycle: {' → '.join(cycle)}. Remove one of these links so every "
                   f"chain ends (the local model is appended to cloud chains automatically).")
-    sections = file.model_dump(include={"retry", "breaker", "cache", "estimates", "budgets", "rate_limits", "models"})
+    sections = file.model_dump(include={"retry", "breaker", "cache", "estimates", "budgets", "rate_limits", "models",
+                                        "routes"})
     return Policy(path=path, local_model=file.local_model, failover=failover, **sections)
 
 

@@ -246,7 +246,7 @@ def choose_rounds(store: Any, *, kind: str, model: str | None, default: int, can
 
 
 def choose_model(store: Any, *, specialist: str, default: str, candidates: Sequence[str], rng: random.Random,
-                 explore: float) -> Choice:
+                 explore: float, agent: str = "director") -> Choice:
     """Which model a subtask of `specialist` runs on, among `candidates` and the default, from that
     specialist's stored outcomes on each model (every language and loop setting together): the cheapest
     model whose posterior mean is as good as the best's. One `memory` event (setting "model") says why."""
@@ -258,7 +258,7 @@ def choose_model(store: Any, *, specialist: str, default: str, candidates: Seque
                     [{"settings": f"{MODEL}={m}", "successes": a.successes, "trials": a.trials,
                       "mean": round(a.mean, 4), "cost_usd": a.cost_usd, "tokens": round(a.tokens, 1)}
                      for m, a in sorted(arms.items()) if m in {*candidates, default}], MODEL)
-    telemetry.emit(Kind.MEMORY, agent="director", payload=choice.payload())
+    telemetry.emit(Kind.MEMORY, agent=agent, payload=choice.payload())
     return choice
 
 
