@@ -52,6 +52,13 @@ UPDATE spend_ledger SET reserved_usd = greatest(reserved_usd - %(reserved)s, 0),
                         settled_usd = settled_usd + %(actual)s, calls = calls + %(calls)s, updated_at = now()
 WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s
 """
+_SETTLE_HELD = """
+UPDATE spend_ledger SET reserved_usd = greatest(reserved_usd - CASE WHEN %(hold)s::uuid IS NULL
+                          OR EXISTS (SELECT 1 FROM spend_holds WHERE hold_id = %(hold)s::uuid)
+                          THEN %(reserved)s ELSE 0 END, 0),
+                        settled_usd = settled_usd + %(actual)s, calls = calls + %(calls)s, updated_at = now()
+WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s
+"""
 _RATE = """
 INSERT INTO rate_windows AS w (scope, name, window_start, calls) VALUES (%(scope)s, %(name)s, %(start)s, 1)
 ON CONFLICT (scope, name, window_start) DO UPDATE SET calls = w.calls + 1 WHERE w.calls < %(limit)s
@@ -121,26 +128,49 @@ def reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: li
 
 def _reserve(conn: psycopg.Connection, claims: list[Claim], usd: float, rates: list[Rate], now: datetime,
              lease_s: float) -> Hold:
-    with conn.transaction():
+    """Every statement goes out in one pipeline (one round trip, in the same order as before: rates, then
+    claims, sorted, so concurrent calls lock rows alike); the answers are read after, and a refusal rolls
+    the whole transaction back."""
+    start = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    rates = sorted(set(rates))
+    for rate in rates:
+        if rate.per_minute <= 0:
+            raise RateFull(rate, _until_next_minute(start, now))
+    with conn.pipeline() as pipe, conn.transaction():
         conn.execute(_NO_FSYNC_WAIT)
-        for rate in sorted(set(rates)):
-            _take(conn, rate, now)
+        taken = [(rate, conn.execute(_RATE, {"scope": rate.scope, "name": rate.name, "start": start,
+                                             "limit": rate.per_minute})) for rate in rates]
+        held = []
         for claim in claims:
             key = {"scope": claim.scope, "name": claim.name, "period": claim.period}
             conn.execute("INSERT INTO spend_ledger (scope, name, period) VALUES (%(scope)s, %(name)s, %(period)s) "
                          "ON CONFLICT DO NOTHING", key)
-            if conn.execute(_RESERVE, {**key, "usd": usd, "limit": claim.limit_usd, "eps": EPSILON}).fetchone() is None:
+            held.append((claim, key, conn.execute(_RESERVE, {**key, "usd": usd, "limit": claim.limit_usd,
+                                                              "eps": EPSILON})))
+        hold = conn.execute(
+            "INSERT INTO spend_holds (claims, usd, expires_at) VALUES (%s, %s, %s) RETURNING hold_id::text",
+            (json.dumps([[c.scope, c.name, c.period] for c in claims]), usd,
+             now + timedelta(seconds=lease_s))) if claims else None
+        pipe.sync()
+        for rate, cursor in taken:
+            row = cursor.fetchone()
+            if row is None:
+                raise RateFull(rate, _until_next_minute(start, now))  # leaving the block rolls everything back
+            if row[0] == 1:  # the first call of a new window: forget this scope's old windows
+                conn.execute("DELETE FROM rate_windows WHERE scope = %s AND name = %s AND window_start < %s",
+                             (rate.scope, rate.name, start))
+        for claim, key, cursor in held:
+            if cursor.fetchone() is None:
                 settled, reserved = conn.execute(
                     "SELECT settled_usd, reserved_usd FROM spend_ledger "
                     "WHERE scope = %(scope)s AND name = %(name)s AND period = %(period)s", key).fetchone()
-                raise OverLimit(claim, settled, reserved)  # leaving the block rolls back this call's rows
-        hold_id = None
-        if claims:
-            hold_id = conn.execute(
-                "INSERT INTO spend_holds (claims, usd, expires_at) VALUES (%s, %s, %s) RETURNING hold_id::text",
-                (json.dumps([[c.scope, c.name, c.period] for c in claims]), usd,
-                 now + timedelta(seconds=lease_s))).fetchone()[0]
+                raise OverLimit(claim, settled, reserved)
+        hold_id = hold.fetchone()[0] if hold is not None else None
     return Hold(tuple(claims), usd, hold_id)
+
+
+def _until_next_minute(start: datetime, now: datetime) -> float:
+    return max((start + timedelta(minutes=1) - now).total_seconds(), 0.001)
 
 
 def release_expired(conn: psycopg.Connection, now: datetime | None = None) -> int:
@@ -157,28 +187,20 @@ def release_expired(conn: psycopg.Connection, now: datetime | None = None) -> in
     return len(expired)
 
 
-def _take(conn: psycopg.Connection, rate: Rate, now: datetime) -> None:
-    start = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
-    row = conn.execute(_RATE, {"scope": rate.scope, "name": rate.name, "start": start,
-                               "limit": rate.per_minute}).fetchone() if rate.per_minute > 0 else None
-    if row is None:
-        raise RateFull(rate, max((start + timedelta(minutes=1) - now).total_seconds(), 0.001))
-    if row[0] == 1:  # the first call of a new window: forget this scope's old windows
-        conn.execute("DELETE FROM rate_windows WHERE scope = %s AND name = %s AND window_start < %s",
-                     (rate.scope, rate.name, start))
-
-
 def settle(conn: psycopg.Connection, hold: Hold, actual: float) -> None:
     """Replace the reservation by the real cost (0 for a call that failed before costing anything). A hold
-    already released (its lease ran out first) adds only the real cost."""
-    with conn.transaction():
+    already released (its lease ran out first) adds only the real cost. One round trip: the hold's row is
+    locked first, so a release running at the same moment waits and then finds it gone (exactly one of them
+    gives the reservation back), and deleted last."""
+    params = {"hold": hold.hold_id, "reserved": hold.usd, "actual": max(actual, 0.0), "calls": 1}
+    with conn.pipeline(), conn.transaction():
         conn.execute(_NO_FSYNC_WAIT)
-        held = hold.hold_id is None or conn.execute("DELETE FROM spend_holds WHERE hold_id = %s RETURNING 1",
-                                                    (hold.hold_id,)).fetchone() is not None
+        if hold.hold_id is not None:
+            conn.execute("SELECT 1 FROM spend_holds WHERE hold_id = %s FOR UPDATE", (hold.hold_id,))
         for claim in hold.claims:
-            conn.execute(_SETTLE, {"scope": claim.scope, "name": claim.name, "period": claim.period,
-                                   "reserved": hold.usd if held else 0.0, "actual": max(actual, 0.0),
-                                   "calls": 1})
+            conn.execute(_SETTLE_HELD, {**params, "scope": claim.scope, "name": claim.name, "period": claim.period})
+        if hold.hold_id is not None:
+            conn.execute("DELETE FROM spend_holds WHERE hold_id = %s", (hold.hold_id,))
 
 
 def key_limits(conn: psycopg.Connection, key_name: str) -> tuple[float | None, int | None]:
