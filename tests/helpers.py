@@ -231,3 +231,16 @@ def module_stack(prefix: str, plugins: str):
             reload_settings()
 
     return stack, stack_home
+
+
+def seed_general_outcomes(store, model: str, done: int, failed: int, cost: float) -> None:
+    """Finished `general` subtasks on `model` (each in a task of its own): what the strategy statistics read."""
+    from psycopg.types.json import Jsonb
+
+    with store.connection() as conn:
+        for status in ["done"] * done + ["failed"] * failed:
+            task_id = conn.execute("INSERT INTO tasks (prompt) VALUES ('q') RETURNING id").fetchone()[0]
+            conn.execute("INSERT INTO task_subtasks (task_id, plan_version, subtask_id, specialist, status, result) "
+                         "VALUES (%s, 1, 's1', 'general', %s, %s)",
+                         (task_id, status, Jsonb({"status": status, "model": model, "cost_usd": cost,
+                                                  "tokens_in": 10, "tokens_out": 10})))

@@ -4,7 +4,7 @@ strategy statistics), on the real store; the choice and why is a `memory` event;
 from __future__ import annotations
 
 import pytest
-from psycopg.types.json import Jsonb
+from helpers import seed_general_outcomes
 
 from workbench.errors import ConfigError, UnknownModelError
 from workbench.testing import register_function
@@ -40,16 +40,6 @@ def policy(tmp_path, monkeypatch):
     reload_settings()
 
 
-def _seed(store, model: str, done: int, failed: int, cost: float) -> None:
-    with store.connection() as conn:
-        for status in ["done"] * done + ["failed"] * failed:
-            task_id = conn.execute("INSERT INTO tasks (prompt) VALUES ('q') RETURNING id").fetchone()[0]
-            conn.execute("INSERT INTO task_subtasks (task_id, plan_version, subtask_id, specialist, status, result) "
-                         "VALUES (%s, 1, 's1', 'general', %s, %s)",
-                         (task_id, status, Jsonb({"status": status, "model": model, "cost_usd": cost,
-                                                  "tokens_in": 10, "tokens_out": 10})))
-
-
 def test_a_route_answers_from_the_candidate_the_statistics_choose_and_says_why(policy):
     import workbench
     from workbench.store import close_store, open_store
@@ -58,8 +48,8 @@ def test_a_route_answers_from_the_candidate_the_statistics_choose_and_says_why(p
     try:
         route = workbench.get_model("route:answers")
         assert route.complete("hi").text == "answered by big"  # no record yet: the default
-        _seed(store, "test:route-big", 10, 0, 0.01)
-        _seed(store, "test:route-small", 10, 0, 0.001)  # as good, a tenth of the cost
+        seed_general_outcomes(store, "test:route-big", 10, 0, 0.01)
+        seed_general_outcomes(store, "test:route-small", 10, 0, 0.001)  # as good, a tenth of the cost
         reply = route.complete("hi again")
         assert reply.text == "answered by small" and reply.model == "test:route-small"
         store.flush()

@@ -8,7 +8,7 @@ import random
 import uuid
 
 import pytest
-from helpers import requires, run_cli, sandbox_ok, scripted_coder
+from helpers import requires, run_cli, sandbox_ok, scripted_coder, seed_general_outcomes
 from psycopg.types.json import Jsonb
 
 from workbench import telemetry
@@ -163,16 +163,6 @@ def test_the_code_loop_rounds_come_from_the_statistics_and_the_choice_is_an_even
     assert handle(call).data["rounds"] == 3
 
 
-def _seed_general(store, model: str, done: int, failed: int, cost: float) -> None:
-    with store.connection() as conn:
-        for status in ["done"] * done + ["failed"] * failed:
-            task_id = conn.execute("INSERT INTO tasks (prompt) VALUES ('q') RETURNING id").fetchone()[0]
-            conn.execute("INSERT INTO task_subtasks (task_id, plan_version, subtask_id, specialist, status, result) "
-                         "VALUES (%s, 1, 's1', 'general', %s, %s)",
-                         (task_id, status, Jsonb({"status": status, "model": model, "cost_usd": cost,
-                                                  "tokens_in": 10, "tokens_out": 10})))
-
-
 def test_the_model_for_a_specialist_is_the_cheapest_as_good_as_the_best(store):
     import random
 
@@ -182,9 +172,9 @@ def test_the_model_for_a_specialist_is_the_cheapest_as_good_as_the_best(store):
 
     first = choose(["fake:small"])  # no record yet: the default
     assert first.value == "fake:big" and "configured default" in first.why
-    _seed_general(store, "fake:big", 20, 0, 0.01)
-    _seed_general(store, "fake:small", 19, 1, 0.001)  # as good within the tolerance, a tenth of the cost
-    _seed_general(store, "fake:bad", 2, 8, 0.0001)  # cheapest of all, and it fails
+    seed_general_outcomes(store, "fake:big", 20, 0, 0.01)
+    seed_general_outcomes(store, "fake:small", 19, 1, 0.001)  # as good within the tolerance, a tenth of the cost
+    seed_general_outcomes(store, "fake:bad", 2, 8, 0.0001)  # cheapest of all, and it fails
     chosen = choose(["fake:small", "fake:bad"])
     assert chosen.value == "fake:small", chosen.why
     assert chosen.why.startswith("chose the model fake:small: 19/20 past successes for general subtasks")
