@@ -76,7 +76,12 @@ def test_without_a_store_the_default_answers_and_the_event_says_so(policy):
 
 def test_an_unknown_route_names_the_routes_there_are_and_a_bad_candidate_is_refused_at_load(policy):
     import workbench
+    from workbench.gateway import routes
     from workbench.gateway.policy import load
+
+    listed = routes.listed()  # what `workbench models` and /v1/models add to the providers' models
+    assert [(i.name, i.provider) for i in listed] == [("route:answers", "route")]
+    assert "test:route-big, test:route-small" in listed[0].reason
 
     with pytest.raises(UnknownModelError, match="route:answers"):
         workbench.get_model("route:nope")

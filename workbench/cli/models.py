@@ -14,6 +14,7 @@ from rich.table import Table
 
 from workbench import providers, weights
 from workbench.cli.text import plain
+from workbench.gateway import routes
 
 models_app = typer.Typer(help="List models, pull local weights, add a GGUF file of your own.", invoke_without_command=True, no_args_is_help=False)
 
@@ -23,7 +24,7 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     """List every model: source, usable now (and why not), context size, price."""
     if ctx.invoked_subcommand:
         return
-    infos = providers.list_models()
+    infos = [*providers.list_models(), *routes.listed()]
     if as_json:
         print(json.dumps([asdict(i) for i in infos], indent=2))
         return

@@ -44,6 +44,11 @@ def routed(name: str) -> RoutedModel:
     return RoutedModel(name[len(PREFIX):], route["candidates"], route["specialist"])
 
 
+def listed() -> list[ModelInfo]:
+    """The policy's routes, for the model listings (`workbench models`, /v1/models)."""
+    return [RoutedModel(name, r["candidates"], r["specialist"]).info() for name, r in sorted(load().routes.items())]
+
+
 class RoutedModel(Model):
     provider = "route"
 

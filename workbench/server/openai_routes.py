@@ -216,8 +216,10 @@ router.routes.append(Route("/v1/chat/completions", chat_completions, methods=["P
 
 def _model_list() -> list[dict[str, Any]]:
     from workbench import providers
+    from workbench.gateway import routes
 
-    return [{"id": i.name, "object": "model", "created": 0, "owned_by": i.provider} for i in providers.list_models()]
+    return [{"id": i.name, "object": "model", "created": 0, "owned_by": i.provider}
+            for i in [*providers.list_models(), *routes.listed()]]
 
 
 @router.get("/v1/models")
