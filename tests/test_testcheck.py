@@ -74,6 +74,12 @@ def test_candidates_are_chosen_by_examples_then_agreement_then_the_earliest():
     pool = [first, twin_a, twin_b, loner]
     assert agreement(twin_a, pool) == 4 and agreement(first, pool) == 1
     assert best(pool) is twin_a  # examples first (the loner is out), then agreement, then the earliest twin
+    # Two samples sharing a misreading agree, but the plain answer passes a test they fail: it stays.
+    right_first = _candidate(1, {"t1", "t2", "t3"}, {"t4"})
+    misread_a, misread_b = _candidate(2, {"t1", "t4"}, {"t2", "t3"}), _candidate(3, {"t1", "t4"}, {"t2", "t3"})
+    assert agreement(misread_a, [right_first, misread_a, misread_b]) > agreement(right_first, [right_first])
+    assert best([right_first, misread_a, misread_b]) is right_first
+    assert best([_candidate(1, {"t1"}, {"t2"}, examples_passed=0), misread_a]) is misread_a  # a missed example
     assert best([first, _candidate(2, {"t1"}, {"t2", "t3"})]) is first  # a tie keeps the plain answer
     assert trusted_failures(first, pool) == {"t2", "t3"} and trusted_failures(twin_a, [first, twin_a]) == set()
     stub = Candidate(5, {"f.py": "stub"}, Verdict(None, {"ex::1": "passed", "t1": "passed", "t2": "passed",

@@ -8,8 +8,12 @@ The order: a real solution before a stub or nothing; then the request's own exam
 of the spec no model wrote); then dual execution agreement over the model's tests, as in CodeT
 (Chen et al., 2022): candidates that pass exactly the same tests form a group, and a group counts
 its size times the tests it passes, so a test only the one candidate fits counts for little, and
-tests that independent candidates agree on count for much. The earliest candidate wins a tie: the
-first round is the plain answer a single call gives, and it is replaced only on evidence.
+tests that independent candidates agree on count for much. The earliest candidate wins a tie.
+
+The first round is the plain answer a single call gives, and the loop must never end worse than that
+call: once it passes the request's examples it is replaced only by a candidate that passes every test
+it passes and more. Agreement alone is not enough there: two samples that share a misreading pass the
+same tests and outvote a right first answer (HumanEval/122: negative numbers dropped by both samples).
 """
 
 from __future__ import annotations
@@ -44,7 +48,18 @@ def rank(candidate: Candidate, pool: list[Candidate]) -> tuple[int, int, int, in
 
 
 def best(pool: list[Candidate]) -> Candidate | None:
-    return max(pool, key=lambda c: rank(c, pool)) if pool else None
+    if not pool:
+        return None
+    top = max(pool, key=lambda c: rank(c, pool))
+    plain = next((c for c in pool if c.number == 1 and c.real), None)
+    if plain is None or top is plain or rank(top, pool)[:2] > rank(plain, pool)[:2]:
+        return top  # no plain answer to keep, or the top one passes more of the request's own examples
+    return top if dominates(top, plain) else plain
+
+
+def dominates(candidate: Candidate, other: Candidate) -> bool:
+    """The candidate passes every test the other passes, and more."""
+    return candidate.verdict.passed_tests > other.verdict.passed_tests
 
 
 def trusted_failures(candidate: Candidate, pool: list[Candidate]) -> set[str]:
