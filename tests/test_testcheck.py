@@ -80,6 +80,9 @@ def test_candidates_are_chosen_by_examples_then_agreement_then_the_earliest():
     assert agreement(misread_a, [right_first, misread_a, misread_b]) > agreement(right_first, [right_first])
     assert best([right_first, misread_a, misread_b]) is right_first
     assert best([_candidate(1, {"t1"}, {"t2"}, examples_passed=0), misread_a]) is misread_a  # a missed example
+    missed_too = [_candidate(1, {"t1"}, {"t2", "t3"}, examples_passed=0),
+                  *(_candidate(n, {"t2", "t3"}, {"t1"}, examples_passed=0) for n in (2, 3))]
+    assert best(missed_too).number == 2  # a plain answer its examples call wrong has no claim: agreement decides
     assert best([first, _candidate(2, {"t1"}, {"t2", "t3"})]) is first  # a tie keeps the plain answer
     assert trusted_failures(first, pool) == {"t2", "t3"} and trusted_failures(twin_a, [first, twin_a]) == set()
     stub = Candidate(5, {"f.py": "stub"}, Verdict(None, {"ex::1": "passed", "t1": "passed", "t2": "passed",

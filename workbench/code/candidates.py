@@ -52,8 +52,8 @@ def best(pool: list[Candidate]) -> Candidate | None:
         return None
     top = max(pool, key=lambda c: rank(c, pool))
     plain = next((c for c in pool if c.number == 1 and c.real), None)
-    if plain is None or top is plain or rank(top, pool)[:2] > rank(plain, pool)[:2]:
-        return top  # no plain answer to keep, or the top one passes more of the request's own examples
+    if plain is None or top is plain or plain.verdict.examples_passed < len(plain.verdict.examples):
+        return top  # no plain answer to keep, or one the request's own examples already call wrong
     return top if dominates(top, plain) else plain
 
 
