@@ -16,6 +16,7 @@ from helpers import free_port, run_cli
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from workbench.config import Settings
+from workbench.hosts import is_loopback_url
 from workbench.server import app as server_app
 from workbench.server import auth, guards
 
@@ -271,3 +272,10 @@ def test_denials_are_events_within_a_budget_per_client(monkeypatch):
     latest = [e for e in sink.events if e.kind == "access_denied"][-1]
     assert latest.payload["left_out_before"] == 3 and latest.error == "no API key sent"
     assert budget.admit("10.0.0.9", 0.0) == (True, 0)  # another address: its own budget
+
+
+def test_a_url_is_loopback_by_its_host_with_or_without_a_scheme():
+    assert all(is_loopback_url(u) for u in ("http://127.0.0.1:11434", "http://[::1]:8000/v1", "localhost:11434",
+                                            "https://localhost/v1", "127.0.0.5"))
+    assert not any(is_loopback_url(u) for u in ("https://api.openai.com/v1", "example.com:80", "", None,
+                                                "http://127.0.0.1.example.com/", "http://10.0.0.1"))

@@ -4,6 +4,7 @@ Host checks and for the providers' network rule."""
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 
 def is_loopback_host(host: str) -> bool:
@@ -14,3 +15,10 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """Whether a URL points at this machine; a URL without a scheme (`localhost:11434`, as OLLAMA_HOST may
+    be written) is read as host and port."""
+    url = url or ""
+    return is_loopback_host(urlsplit(url if "//" in url else f"//{url}").hostname or "")

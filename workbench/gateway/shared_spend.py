@@ -22,13 +22,12 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 from workbench import telemetry
 from workbench.config import get_settings
 from workbench.errors import BudgetExceeded, RateLimited, SpendLedgerUnavailable, UnpricedCloudModel
 from workbench.gateway.policy import CLOUD
-from workbench.hosts import is_loopback_host
+from workbench.hosts import is_loopback_url
 from workbench.prices import cloud_price
 from workbench.store import spend
 
@@ -56,7 +55,7 @@ def is_cloud(model_id: str) -> bool:
     if provider not in CLOUD:
         return False  # local, ollama, test models and plugins
     base = getattr(get_settings(), f"{provider}_base_url", None)
-    return not (base and _loopback(base))
+    return not (base and is_loopback_url(base))
 
 
 def cloud_members(model: Any) -> list[str]:
@@ -80,10 +79,6 @@ def reachable(model_ids: list[str]) -> list[str]:
     if not get_settings().allow_network:  # WORKBENCH_ALLOW_NETWORK=0: the providers refuse to leave the machine
         return []
     return [m for m in model_ids if available(m, check_breaker=False)[0]]
-
-
-def _loopback(url: str) -> bool:
-    return is_loopback_host(urlsplit(url if "//" in url else f"//{url}").hostname or "")
 
 
 def check_priced(model_id: str) -> None:

@@ -5,24 +5,19 @@
 from __future__ import annotations
 
 from typing import Any, Iterator
-from urllib.parse import urlparse
 
 from workbench.config import get_settings
 from workbench.errors import NetworkBlocked, ProviderError, ProviderUnreachable
-from workbench.hosts import is_loopback_host
+from workbench.hosts import is_loopback_url
 from workbench.messages import Completion, Usage
 from workbench.providers.base import Model, estimate_tokens
 
 STRUCTURED_FORMS = ("json_schema", "json_object_schema", "json_object")
 
 
-def is_loopback(url: str | None) -> bool:
-    return is_loopback_host(urlparse(url or "").hostname or "")
-
-
 def check_network(model_id: str, base_url: str | None) -> None:
     """Remote calls need allow_network; loopback servers (tests' own) are always allowed."""
-    if not get_settings().allow_network and not is_loopback(base_url):
+    if not get_settings().allow_network and not is_loopback_url(base_url):
         raise NetworkBlocked(model_id)
 
 
