@@ -56,18 +56,13 @@ VARIANTS = {"loop": _loop, "light": _light, "humaneval": _humaneval}
 
 def answer(model, problem: dict, variant: str) -> dict:
     from workbench.code import humaneval as he
-    from workbench.code import parse_task, prompts
-    from workbench.code.stopping import complete_until, files_closed
 
-    task = parse_task(he.loop_task(problem), "python")
     start = time.perf_counter()
-    c = complete_until(model, VARIANTS[variant](task, problem), files_closed(task, [task.solution_file]),
-                       max_tokens=he.MAX_TOKENS, temperature=0)
-    code = (prompts.parse_files(task, c.text, task.solution_file).get(task.solution_file)
-            or he.extract_code(c.text, problem["entry_point"]))
-    verdict = he.judge(problem, he.program(problem["prompt"], code, problem["entry_point"]))
+    solution, tokens_in, tokens_out = he.complete(model, problem, lambda task: VARIANTS[variant](task, problem),
+                                                  temperature=0)
+    verdict = he.judge(problem, solution)
     return {"variant": variant, "task_id": problem["task_id"], "passed": verdict["passed"],
-            "tokens_in": c.usage.input_tokens, "tokens_out": c.usage.output_tokens,
+            "tokens_in": tokens_in, "tokens_out": tokens_out,
             "seconds": round(time.perf_counter() - start, 2), "code_version": code_version()}
 
 

@@ -78,15 +78,17 @@ def judge(problem: dict, solution: str, executor=None) -> dict:
     return {"passed": verdict["passed"], "judge": verdict}
 
 
-def complete(model, problem: dict, **options) -> tuple[str, int, int]:
+def complete(model, problem: dict, messages=None, **options) -> tuple[str, int, int]:
     """One call with the code loop's own first prompt (single shot is exactly the loop's round 1), stopped
-    where the loop stops its answers: once solution.py's block is closed. Returns (program, tokens in, out)."""
+    where the loop stops its answers: once solution.py's block is closed. Returns (program, tokens in, out).
+    `messages(task)`, when given, replaces that prompt (benchmarks/plain_prompt.py compares others)."""
     from workbench.code import parse_task, prompts
     from workbench.code.stopping import complete_until, files_closed
 
     task = parse_task(loop_task(problem), "python")
     options.setdefault("max_tokens", MAX_TOKENS)
-    c = complete_until(model, prompts.code_prompt(task, {}), files_closed(task, [task.solution_file]), **options)
+    asked = messages(task) if messages is not None else prompts.code_prompt(task, {})
+    c = complete_until(model, asked, files_closed(task, [task.solution_file]), **options)
     code = prompts.parse_files(task, c.text, task.solution_file).get(task.solution_file) or \
         extract_code(c.text, problem["entry_point"])
     return program(problem["prompt"], code, problem["entry_point"]), c.usage.input_tokens, c.usage.output_tokens
