@@ -5,9 +5,12 @@
 
 Each variant asks the 1.5B (greedy, the loop's own stop where the solution's block closes) for one answer per
 problem; every answer is judged by the problem's hidden tests exactly as `benchmarks/humaneval.py` judges.
-  loop       the loop's own first prompt (`prompts.code_prompt`), on the loop's task text: the baseline
+  loop       the loop's first prompt until plain was chosen (`prompts.files_prompt`: the file named in a comment
+             at the top of its block, "write no tests"), on the loop's task text: the baseline
   light      the same task text; a system line and instructions that ask for one code block only (no file
              name comment, no "write no tests")
+  plain      the loop's first prompt now (`prompts.plain_prompt`): the task text, the language's rules, one block
+  bare       plain without the language's rules
   humaneval  the plain HumanEval prompt of the first HumanEval runs ("Complete the following Python
              function ...", a Python system line)
 Rows go one per (variant, problem) into benchmarks/results/plain_prompt.jsonl (resumed: a row already there is
@@ -45,13 +48,24 @@ def _humaneval(task, problem: dict) -> list[dict]:
                                         f"{problem['prompt']}```"}]
 
 
+def _plain(task, problem: dict) -> list[dict]:
+    from workbench.code import prompts
+
+    return prompts.plain_prompt(task)
+
+
+def _bare(task, problem: dict) -> list[dict]:
+    plain = _plain(task, problem)
+    return [plain[0], {**plain[1], "content": plain[1]["content"].replace(f"{task.lang.rules}\n", "")}]
+
+
 def _loop(task, problem: dict) -> list[dict]:
     from workbench.code import prompts
 
-    return prompts.code_prompt(task, {})
+    return prompts.files_prompt(task, {})
 
 
-VARIANTS = {"loop": _loop, "light": _light, "humaneval": _humaneval}
+VARIANTS = {"loop": _loop, "light": _light, "humaneval": _humaneval, "plain": _plain, "bare": _bare}
 
 
 def answer(model, problem: dict, variant: str) -> dict:

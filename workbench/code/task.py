@@ -35,6 +35,11 @@ class Language:
     skeleton: str = ""  # the shape of a test file (format with {stem}, {module}, {example}); small models copy it
     examples: ExampleStyle = EXAMPLE_STYLES["python"]  # how the task's examples become tests
     literal_words: tuple[tuple[str, str], ...] = ()  # the language's words for Python literals in examples
+    label: str = ""  # the language's name as people write it, for prompts
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.capitalize()
 
 
 LANGUAGES: dict[str, Language] = {}
@@ -66,6 +71,7 @@ _register(Language(
               'import {{ NAME }} from "./{stem}";\n\n{example}test("WHAT IT CHECKS", () => {{\n'
               '  assert.equal(NAME(INPUT), EXPECTED);\n}});\n'),
     examples=EXAMPLE_STYLES["typescript"], literal_words=(("true", "True"), ("false", "False")),
+    label="TypeScript",
 ))
 _register(Language(
     name="java", fence="java", default_solution="Solution.java", test_name="{stem}Test.java",
