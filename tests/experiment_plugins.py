@@ -51,8 +51,7 @@ def _problem(text: str) -> dict:
 def _humaneval_reply(messages, wrong: set[str]) -> str:
     """HumanEval's canonical solution of the problem the prompt asks for, or a wrong body for `wrong`. Asked
     for the loop's own test file, a test that only imports the function (it passes any candidate)."""
-    text = messages[-1]["content"] if messages[-1]["role"] == "user" and "Task:" in messages[-1]["content"] else \
-        next(m["content"] for m in messages if m["role"] == "user" and "Task:" in m["content"])
+    text = next(m["content"] for m in messages if m["role"] == "user" and "Write the Python function" in m["content"])
     problem = _problem(text)
     entry = problem["entry_point"]
     test_file = re.search(r"Write ONLY the test file (\S+) for", messages[-1]["content"])
