@@ -15,8 +15,7 @@ Modes, per problem:
   loop      `workbench.code.loop.solve(..., max_rounds=3)`: the task text is the prompt (signature, docstring,
             examples) asking for solution.py. Round 1 is the plain answer (the request alone, greedy), judged
             by the docstring's examples (`workbench.code.examples`). A missed example brings a fresh sample
-            (temperature 0.8, seeded, from the request alone), a second miss a fix shown the missed examples,
-            a mechanical fault a fix; once an answer passes
+            (temperature 0.8, seeded, from the request alone), a mechanical fault a fix; once an answer passes
             the examples (or there are none), the model's own tests are written and checked before they
             judge, and a test another answer passes earns a fix. The answer kept is chosen by the examples,
             then by dual execution agreement over the model's tests, then the earliest. The model never sees

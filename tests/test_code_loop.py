@@ -425,25 +425,9 @@ def test_a_solution_that_misses_an_example_is_resampled_not_fixed():
     assert sample_messages == code_messages  # the request alone again
     assert "passes 2 of the request's 3 examples" in result.rounds[1].decision
     always_wrong = solve(EXAMPLES_TASK, "python", model=scripted(WRONG), max_rounds=3)
-    # Two answers that miss the examples: the third round fixes the best, shown the examples it misses; the test
-    # file the request asks for is still written.
-    assert [r.kind for r in always_wrong.rounds] == ["code", "sample", "fix", "tests"]
-    assert "a fix, shown the 1 it misses" in always_wrong.rounds[2].decision
+    # The same failure again does not stop sampling; the test file the request asks for is still written.
+    assert [r.kind for r in always_wrong.rounds] == ["code", "sample", "sample", "tests"]
     assert always_wrong.stop_reason == "max_rounds" and "test_fib.py" in always_wrong.files
-
-
-@sandboxed
-def test_two_answers_that_miss_an_example_bring_a_fix_shown_that_example_and_what_it_returned():
-    model = scripted(WRONG, WRONG, RIGHT)
-    result = solve(EXAMPLES_TASK, "python", model=model, max_rounds=3)
-    assert result.ok and [r.kind for r in result.rounds] == ["code", "sample", "fix", "tests"]
-    assert result.best_round == 3
-    fix_messages, options = model.requests[2]
-    report = fix_messages[-1]["content"]
-    assert "1 of 3 tests failed" in report and "55" in report and "10" in report  # fib(10): wanted 55, got 10
-    assert fix_messages[-2]["role"] == "assistant" and "return n" in fix_messages[-2]["content"]
-    assert "fib(10) == 55" in fix_messages[1]["content"]  # the examples' tests are shown as the tests to pass
-    assert options["temperature"] == 0  # a fix is greedy
     no_tests_asked = solve("Write fib.py with fib(n): fib(0) == 0, fib(1) == 1, fib(10) == 55.", "python",
                            model=scripted(WRONG), max_rounds=2)
     assert [r.kind for r in no_tests_asked.rounds] == ["code", "sample"]

@@ -11,9 +11,7 @@ self-repair pays only where the feedback is trustworthy):
 1. "code": the plain answer, from the request alone, checked against the request's own examples
    (`workbench.code.examples`) in a file of their own.
 2. One round at a time, chosen by what failed: "sample" (a fresh answer at temperature 0.8 from the
-   request alone) when the best answer misses an example, "fix" once two answers have missed them (shown
-   the examples the best one misses and what it returned: feedback that cannot be wrong), or when its
-   failure is mechanical (it does
+   request alone) when the best answer misses an example, "fix" when its failure is mechanical (it does
    not load, compile or finish; a stub handed back) or when it fails tests another answer passes
    (`candidates.trusted_failures`), else "sample". A fix that fails like the round before is followed by
    a sample, never by the same fix again.
@@ -288,13 +286,6 @@ def _next_round(task: CodeTask, judge: Judge, top: Candidate | None, pool: list[
                 _fix_messages(task, judge, top, verdict, None, problem), {})
     examples = len(verdict.examples)
     if verdict.examples_passed < examples:
-        missed = [t for t in verdict.examples if verdict.outcomes.get(t) != "passed"]
-        if sum(1 for c in pool if c.real and not c.verdict.mechanical) >= 2:
-            # Two independent readings of the request miss its examples: another draw is likely a third miss,
-            # while the request's own examples, with what the answer returned, are feedback that cannot be wrong.
-            why = (f"round {top.number}'s answer, the best of {len(pool)}, passes {verdict.examples_passed} of the "
-                   f"request's {examples} examples: a fix, shown the {len(missed)} it misses and what it returned")
-            return "fix", why, _fix_messages(task, judge, top, verdict, set(missed), None), {}
         why = (f"round {top.number}'s answer, the best so far, passes {verdict.examples_passed} of the request's "
                f"{examples} examples: a fresh answer reads the request again")
         return sample[0], why, prompts.code_prompt(task, {}), sample[1]
