@@ -287,7 +287,7 @@ def _next_round(task: CodeTask, judge: Judge, top: Candidate | None, pool: list[
     examples = len(verdict.examples)
     if verdict.examples_passed < examples:
         # Tried: after two misses, a fix shown the missed examples and what the answer returned. On HumanEval/120-163
-        # the 1.5B's 12 such fixes won one problem, fresh samples in the same rounds four (that one included); on
+        # 1 of the 12 problems where such a fix ran ended passed, 4 with a fresh sample in its place; on
         # the spec set its 5 fixes won none (benchmarks/results/humaneval-v5.jsonl, spec_tasks-v5.jsonl).
         why = (f"round {top.number}'s answer, the best so far, passes {verdict.examples_passed} of the request's "
                f"{examples} examples: a fresh answer reads the request again")
