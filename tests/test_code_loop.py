@@ -166,6 +166,22 @@ def test_the_test_round_asks_only_for_what_the_task_says(language):
     assert any(_forbids_unasked_errors(r) for r in rules), rules
 
 
+@pytest.mark.parametrize("language,title,fence,file", [("python", "Python", "python", "solution.py"),
+                                                        ("typescript", "TypeScript", "typescript", "solution.ts"),
+                                                        ("java", "Java", "java", "Solution.java")])
+def test_the_plain_answer_is_asked_for_plainly_and_files_with_tests_by_name(language, title, fence, file):
+    # The plain first prompt solved more (benchmarks/results/plain_prompt.json): no file-name comment, no "write
+    # no tests"; prompts that show tests keep naming each file's block, since the answer holds several files.
+    task = parse_task("Write a function fibonacci(n).", language)
+    system, user = prompts.code_prompt(task, {})
+    assert f"careful {title} programmer" in system["content"] and "file name" not in system["content"]
+    assert user["content"].startswith(task.text) and task.lang.rules in user["content"]
+    assert user["content"].endswith(f"Answer with the complete {file} in one ```{fence} code block.")
+    assert "Write no tests" not in user["content"] and "comment" not in user["content"]
+    shown = prompts.code_prompt(task, {task.test_file: "def test_it():\n    assert True\n"})
+    assert "These tests must pass" in shown[1]["content"] and "comment with the file name" in shown[1]["content"]
+
+
 def test_task_file_names_and_bad_input():
     task = parse_task("Implement Stack.java with push and pop", "java")
     assert (task.solution_file, task.test_file) == ("Stack.java", "StackTest.java")
