@@ -308,8 +308,9 @@ def test_every_round_and_sandbox_run_is_logged(tmp_path):
     assert all(s["payload"]["decision"] for s in steps)  # every round says why it was chosen
     assert steps[2]["error"] is None and steps[2]["payload"]["passed"] == 2
     assert "fib.py" in steps[2]["payload"]["files"] and steps[2]["tokens_out"] > 0
-    # The plain answer once the tests exist (nothing judged it before: the request has no example), the sample.
-    assert len(runs) == 2 and runs[0]["payload"]["exit_code"] == 1 and runs[1]["payload"]["exit_code"] == 0
+    # The plain answer loaded (the request has no example: pytest finds nothing to run, exit 5), judged again
+    # once the tests exist, then the sample.
+    assert [r["payload"]["exit_code"] for r in runs] == [5, 1, 0]
 
 
 def test_a_block_holding_two_files_is_split_and_the_function_name_reaches_the_skeleton():
@@ -332,6 +333,23 @@ def test_java_loop_drops_a_stray_package_line():
                    model=scripted(code, tests=tests), max_rounds=2)
     assert result.ok and "package" not in result.files["MathUtil.java"]
     assert result.rounds[0].notes[0] == "removed the package line of MathUtil.java (the tests are in the default package)"
+
+
+@sandboxed
+def test_an_answer_that_does_not_compile_is_fixed_even_when_nothing_else_can_judge_it():
+    # No example in the request, and a test file that never compiles: the compiler is still a judge.
+    broken_tests = "```java\n// QueueTest.java\nclass QueueTest {\n    @Test void x() { assertEquals(1, \n}\n```"
+    missing_import = ("```java\n// Queue.java\npublic class Queue {\n    public static int take() {\n"
+                      "        throw new NoSuchElementException(\"empty\");\n    }\n}\n```")
+    fixed = missing_import.replace("// Queue.java\n", "// Queue.java\nimport java.util.NoSuchElementException;\n\n")
+    model = scripted(missing_import, fixed, tests=broken_tests)
+    result = solve("Write Queue.java with a static int take() that throws NoSuchElementException.", "java",
+                   model=model, max_rounds=3)
+    assert "cannot find symbol" in result.rounds[0].mechanical
+    kinds = [r.kind for r in result.rounds]
+    assert kinds[0] == "code" and "fix" in kinds and result.stop_reason == "unverified"
+    assert "NoSuchElementException" in model.requests[kinds.index("fix")][0][-1]["content"]  # shown the error
+    assert result.final.mechanical is None and "import java.util" in result.files["Queue.java"]
 
 
 @sandboxed

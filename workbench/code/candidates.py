@@ -5,10 +5,11 @@
     trusted_failures(c, pool)   # c's failing tests that another candidate passes
 
 The order: a real solution before a stub or nothing; then the request's own examples (the one part
-of the spec no model wrote); then dual execution agreement over the model's tests, as in CodeT
-(Chen et al., 2022): candidates that pass exactly the same tests form a group, and a group counts
-its size times the tests it passes, so a test only the one candidate fits counts for little, and
-tests that independent candidates agree on count for much. The earliest candidate wins a tie.
+of the spec no model wrote); then one that loads, compiles and finishes before one that does not;
+then dual execution agreement over the model's tests, as in CodeT (Chen et al., 2022): candidates
+that pass exactly the same tests form a group, and a group counts its size times the tests it
+passes, so a test only the one candidate fits counts for little, and tests that independent
+candidates agree on count for much. The earliest candidate wins a tie.
 
 The first round is the plain answer a single call gives, and the loop must never end worse than that
 call: once it passes the request's examples it is replaced only by a candidate that passes every test
@@ -42,9 +43,9 @@ def agreement(candidate: Candidate, pool: list[Candidate]) -> int:
     return group * len(passed)
 
 
-def rank(candidate: Candidate, pool: list[Candidate]) -> tuple[int, int, int, int]:
+def rank(candidate: Candidate, pool: list[Candidate]) -> tuple[int, int, int, int, int]:
     v = candidate.verdict
-    return int(candidate.real), v.examples_passed, agreement(candidate, pool), -candidate.number
+    return int(candidate.real), v.examples_passed, int(not v.mechanical), agreement(candidate, pool), -candidate.number
 
 
 def best(pool: list[Candidate]) -> Candidate | None:
@@ -54,6 +55,8 @@ def best(pool: list[Candidate]) -> Candidate | None:
     plain = next((c for c in pool if c.number == 1 and c.real), None)
     if plain is None or top is plain or plain.verdict.examples_passed < len(plain.verdict.examples):
         return top  # no plain answer to keep, or one the request's own examples already call wrong
+    if plain.verdict.mechanical and not top.verdict.mechanical:
+        return top  # the plain answer does not load, compile or finish, and this one does
     return top if dominates(top, plain) else plain
 
 

@@ -75,11 +75,12 @@ class Judge:
         self.examples_file = _examples_name(task)
         self.has_examples = bool(task.example_cases) and not task.user_tests
         self.examples_source = with_examples(task, "") if self.has_examples else ""
-        if task.language == "python" and not self.examples_source:  # no tests: it still shows the solution loads
-            self.examples_source = f"import {task.module}  # the solution must load for any test to judge it\n"
         if task.language == "java" and self.examples_source:  # one public-less class per file, named like it
             self.examples_source = self.examples_source.replace(f"class {task.stem}Test ",
                                                                 f"class {PurePosixPath(self.examples_file).stem} ", 1)
+        if not self.examples_source:  # no examples: the file still shows whether the solution loads (compiles)
+            self.examples_source = task.lang.load_check.format(module=task.module,
+                                                               name=PurePosixPath(self.examples_file).stem)
         self.tests: dict[str, str] = dict(task.user_tests)  # the other tests: the user's, or the model's checked ones
 
     def set_tests(self, source: str | None) -> None:
@@ -106,8 +107,8 @@ class Judge:
     def evaluate(self, candidate: dict[str, str]) -> Verdict:
         """Run the candidate with every test file; a test file that does not load is named, not blamed on the code."""
         test_files = {**({self.examples_file: self.examples_source} if self.examples_source else {}), **self.tests}
-        if not self.has_tests:
-            return Verdict(None)  # no examples and no tests yet: judged once the tests are written
+        if not test_files:
+            return Verdict(None)  # nothing to judge it by yet: judged once the tests are written
         run = run_tests(self.task.language, {**candidate, **test_files}, tests=sorted(test_files),
                         executor=self.executor, limits=self.limits)
         broken = self._broken_test_file(run)

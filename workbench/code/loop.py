@@ -210,7 +210,7 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
             if top is not None and _agreed(top, pool):
                 stop = "agreed"  # two answers read the request alike and no other answer disputes them
                 break
-            if top is not None and not judge.has_tests:
+            if top is not None and not judge.has_tests and not top.verdict.mechanical:
                 stop = "unverified"  # nothing can tell candidates apart: another one would be a guess
                 break
             kind, decision, messages, sampling = _next_round(task, judge, top, pool, rounds)

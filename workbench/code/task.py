@@ -36,6 +36,9 @@ class Language:
     examples: ExampleStyle = EXAMPLE_STYLES["python"]  # how the task's examples become tests
     literal_words: tuple[tuple[str, str], ...] = ()  # the language's words for Python literals in examples
     label: str = ""  # the language's name as people write it, for prompts
+    # A test file that only loads the solution (format with {module}, {name}: the file's class): what
+    # judges an answer before any test exists. Empty where loading says nothing a test run would not.
+    load_check: str = ""
 
     @property
     def title(self) -> str:
@@ -58,6 +61,7 @@ _register(Language(
     assertion=re.compile(r"\bassert\b|pytest\.raises|\.assert\w*\(|pytest\.approx"),
     skeleton=("import pytest\n\nfrom {module} import NAME\n\n\n{example}"
               "def test_WHAT_IT_CHECKS():\n    assert NAME(INPUT) == EXPECTED\n"),
+    load_check="import {module}  # the solution must load for any test to judge it\n",
 ))
 _register(Language(
     name="typescript", fence="typescript", default_solution="solution.ts", test_name="{stem}.test.ts",
@@ -85,6 +89,7 @@ _register(Language(
               "class {stem}Test {{\n{example}    @Test\n    void whatItChecks() {{\n"
               "        assertEquals(EXPECTED, {stem}.NAME(INPUT));\n    }}\n}}\n"),
     examples=EXAMPLE_STYLES["java"], literal_words=(("true", "True"), ("false", "False")),
+    load_check="class {name} {{  // the solution must compile for any test to judge it\n}}\n",
 ))
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
