@@ -353,6 +353,25 @@ def test_an_answer_that_does_not_compile_is_fixed_even_when_nothing_else_can_jud
 
 
 @sandboxed
+def test_a_named_file_the_answer_uses_but_left_out_is_asked_for_in_the_same_conversation():
+    request = ("Write two files: EmptyException.java and Pile.java (default package). EmptyException extends "
+               "RuntimeException. Pile has a static int pop() that always throws EmptyException. Test it.")
+    tests = ("```java\n// PileTest.java\nimport org.junit.jupiter.api.Test;\nimport static org.junit.jupiter.api."
+             "Assertions.*;\n\nclass PileTest {\n    @Test\n    void popThrows() { assertThrows(EmptyException.class, "
+             "() -> Pile.pop()); }\n}\n```")
+    pile = "```java\n// Pile.java\npublic class Pile {\n    public static int pop() { throw new EmptyException(); }\n}\n```"
+    exception = "```java\n// EmptyException.java\npublic class EmptyException extends RuntimeException {\n}\n```"
+    model = scripted(pile, exception, tests=tests)
+    result = solve(request, "java", model=model, max_rounds=2)
+    assert result.ok and [r.kind for r in result.rounds] == ["code", "tests"]
+    assert result.rounds[0].notes[0] == "asked for EmptyException.java, which the answer uses but left out"
+    follow_up = model.requests[1][0]
+    assert follow_up[-2] == {"role": "assistant", "content": pile} and "Now write EmptyException.java" in \
+        follow_up[-1]["content"]
+    assert set(result.files) == {"Pile.java", "EmptyException.java", "PileTest.java"}
+
+
+@sandboxed
 def test_copied_placeholders_are_refused_and_the_tests_asked_for_again():
     copied = "```python\n# test_fib.py\nfrom fib import fib\n\n\ndef test_WHAT_IT_CHECKS():\n    assert fib(INPUT) == EXPECTED\n```"
     calls = {"tests": 0}

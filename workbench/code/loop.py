@@ -39,7 +39,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from workbench import telemetry
@@ -177,14 +177,19 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
     sources = files_closed(task, [task.solution_file, *task.extra_files])
 
     def answer(kind: str, decision: str, messages: list[dict], **sampling: Any) -> None:
+        fixed = best(pool) if kind == "fix" else None  # a fix rewrites the best answer: its other files stay
         rnd, reply = _ask(model, messages, max_tokens, kind=kind, until=sources, budget=budget, **sampling)
         rnd.number, rnd.decision = len(rounds) + 1, decision  # the number record() gives it
         code = _solution_files(task, prompts.parse_files(task, reply, task.solution_file))
+        if fixed is not None and task.solution_file in code:
+            code = {**fixed.files, **code}
+        asked = _ask_for_missing_files(task, model, max_tokens, budget, messages, reply, code, rnd, sampling)
         rnd.files = code
         if task.solution_file not in code:
             rnd.error = f"no code block for {task.solution_file} in the answer"
         else:
             code, rnd.notes = _normalize(task, code, judge.tests)
+            rnd.notes[:0] = asked
             candidate = _judged(judge, rnd.number, code)
             pool.append(candidate)
             _fill(rnd, candidate, task)
@@ -231,6 +236,30 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
         _fill(final, top, task)
     return CodeResult(task, bool(top and top.verdict.ok), files, rounds, stop, top.number if top else None,
                       model.model_id, time.perf_counter() - start, final)
+
+
+def _ask_for_missing_files(task: CodeTask, model: Any, max_tokens: int, budget: Budget | None,
+                           messages: list[dict], reply: str, code: dict[str, str], rnd: Round,
+                           sampling: dict[str, Any]) -> list[str]:
+    """Small models often stop after the first of several files. A file the request names, that the answer
+    left out and that its solution uses (a class, a module) is asked for in the same conversation, once;
+    what comes back joins `code` and `rnd`'s tokens. Returns the note saying so."""
+    solution = code.get(task.solution_file, "")
+    missing = [name for name in task.extra_files if name not in code
+               and re.search(rf"\b{re.escape(PurePosixPath(name).stem)}\b", solution)]
+    if not missing:
+        return []
+    follow_up = prompts.missing_files_prompt(task, messages, reply, missing)
+    more, extra = _ask(model, follow_up, max_tokens, kind=rnd.kind, until=files_closed(task, missing),
+                       budget=budget, **sampling)
+    got = {n: src for n, src in prompts.parse_files(task, extra, missing[0]).items() if n in missing}
+    code.update(got)
+    rnd.reply = f"{rnd.reply}\n\n{more.reply}"[:MAX_REPLY_CHARS]
+    rnd.tokens_in, rnd.tokens_out = rnd.tokens_in + more.tokens_in, rnd.tokens_out + more.tokens_out
+    rnd.cost_usd, rnd.model_s = rnd.cost_usd + more.cost_usd, rnd.model_s + more.model_s
+    still = [n for n in missing if n not in got]
+    return [f"asked for {', '.join(missing)}, which the answer uses but left out"
+            + (f"; still missing: {', '.join(still)}" if still else "")]
 
 
 def _tests_can_judge(top: Candidate | None) -> bool:

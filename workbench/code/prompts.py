@@ -90,6 +90,15 @@ def files_prompt(task: CodeTask, tests: dict[str, str]) -> list[dict]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]
 
 
+def missing_files_prompt(task: CodeTask, messages: list[dict], reply: str, missing: list[str]) -> list[dict]:
+    """The same conversation, asking for the named files the answer uses but left out."""
+    names = ", ".join(missing)
+    blocks = ("one code block per file whose first line is a comment with its file name" if len(missing) > 1 else
+              "one code block whose first line is a comment with its file name")
+    return [*messages, {"role": "assistant", "content": reply},
+            {"role": "user", "content": f"Now write {names}, which that code uses. Answer with {blocks} ({names})."}]
+
+
 def fix_prompt(task: CodeTask, tests: dict[str, str], candidate: dict[str, str], problem: str) -> list[dict]:
     """The candidate back with what failed: the tests it must pass (those shown) and the failure report."""
     messages = code_prompt(task, tests)
