@@ -339,17 +339,31 @@ def test_java_loop_drops_a_stray_package_line():
 def test_an_answer_that_does_not_compile_is_fixed_even_when_nothing_else_can_judge_it():
     # No example in the request, and a test file that never compiles: the compiler is still a judge.
     broken_tests = "```java\n// QueueTest.java\nclass QueueTest {\n    @Test void x() { assertEquals(1, \n}\n```"
-    missing_import = ("```java\n// Queue.java\npublic class Queue {\n    public static int take() {\n"
-                      "        throw new NoSuchElementException(\"empty\");\n    }\n}\n```")
-    fixed = missing_import.replace("// Queue.java\n", "// Queue.java\nimport java.util.NoSuchElementException;\n\n")
-    model = scripted(missing_import, fixed, tests=broken_tests)
-    result = solve("Write Queue.java with a static int take() that throws NoSuchElementException.", "java",
+    undeclared = ("```java\n// Queue.java\npublic class Queue {\n    public static int take() {\n"
+                  "        return count;\n    }\n}\n```")
+    fixed = undeclared.replace("public class Queue {\n", "public class Queue {\n    private static int count = 0;\n")
+    model = scripted(undeclared, fixed, tests=broken_tests)
+    result = solve("Write Queue.java with a static int take() that returns how many were taken.", "java",
                    model=model, max_rounds=3)
     assert "cannot find symbol" in result.rounds[0].mechanical
     kinds = [r.kind for r in result.rounds]
     assert kinds[0] == "code" and "fix" in kinds and result.stop_reason == "unverified"
-    assert "NoSuchElementException" in model.requests[kinds.index("fix")][0][-1]["content"]  # shown the error
-    assert result.final.mechanical is None and "import java.util" in result.files["Queue.java"]
+    assert "symbol:   variable count" in model.requests[kinds.index("fix")][0][-1]["content"]  # shown the error
+    assert result.final.mechanical is None and "int count = 0" in result.files["Queue.java"]
+
+
+@sandboxed
+def test_a_java_util_class_used_without_its_import_is_imported_with_a_note():
+    tests = ("```java\n// PileTest.java\nimport org.junit.jupiter.api.Test;\nimport static org.junit.jupiter.api."
+             "Assertions.*;\nimport java.util.NoSuchElementException;\n\nclass PileTest {\n    @Test\n    void popThrows() "
+             "{ assertThrows(NoSuchElementException.class, () -> Pile.pop()); }\n}\n```")
+    pile = ("```java\n// Pile.java\npublic class Pile {\n    // a List would do; \"Map\" is only a word here\n"
+            "    public static int pop() { throw new NoSuchElementException(\"Map\"); }\n}\n```")
+    result = solve("Write Pile.java with a static int pop() that throws java.util.NoSuchElementException. Test it.",
+                   "java", model=scripted(pile, tests=tests), max_rounds=2)
+    assert result.ok and [r.kind for r in result.rounds] == ["code", "tests"]
+    assert result.rounds[0].notes[0] == "imported java.util.NoSuchElementException in Pile.java (used without an import)"
+    assert result.files["Pile.java"].startswith("import java.util.NoSuchElementException;\n\npublic class Pile {")
 
 
 @sandboxed

@@ -48,6 +48,7 @@ from workbench.agents.guards import Budget
 from workbench.code import prompts
 from workbench.code.candidates import Candidate, best, trusted_failures
 from workbench.code.judge import Judge, Verdict
+from workbench.code.slips import mend_slips
 from workbench.code.stopping import Until, complete_until, enough_tests, files_closed
 from workbench.code.task import CodeTask, CodeTaskError, count_assertions, count_tests, parse_task
 from workbench.code.testcheck import check_tests, request_names
@@ -188,7 +189,7 @@ def solve(task: str | CodeTask, language: str = "python", *, model: Any = None, 
         if task.solution_file not in code:
             rnd.error = f"no code block for {task.solution_file} in the answer"
         else:
-            code, rnd.notes = _normalize(task, code, judge.tests)
+            code, rnd.notes = mend_slips(task, code, judge.tests)
             rnd.notes[:0] = asked
             candidate = _judged(judge, rnd.number, code)
             pool.append(candidate)
@@ -445,65 +446,6 @@ def _ask(model: Any, messages: list[dict], max_tokens: int, *, kind: str, until:
     rnd = Round(number=0, kind=kind, reply=step.model_output[:MAX_REPLY_CHARS], tokens_in=step.tokens_in,
                 tokens_out=step.tokens_out, cost_usd=step.cost_usd, model_s=step.duration_ms / 1000)
     return rnd, step.model_output
-
-
-_JAVA_PACKAGE = re.compile(r"^\s*package\s+[\w.]+\s*;\s*\n", re.MULTILINE)
-
-
-def _normalize(task: CodeTask, candidate: dict[str, str], tests: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Undo the slips that make otherwise right code unrunnable, each with a note: a `package` line in Java
-    when the tests live in the default package (javac then hides the class from them); the request's
-    TypeScript function defined without `export` (the tests cannot import it); calls at a Python module's
-    top level (a demo or the model's own test run, which would run, print or fail on every import)."""
-    fixed, notes = dict(candidate), []
-    if task.language == "python":
-        for name, source in candidate.items():
-            fixed[name], dropped = _without_top_level_calls(source)
-            if dropped:
-                notes.append(f"removed the top-level call(s) {', '.join(dropped)} from {name} (they ran on import)")
-    if task.language == "java" and not any(_JAVA_PACKAGE.search(t) for t in tests.values()):
-        for name, source in candidate.items():
-            fixed[name] = _JAVA_PACKAGE.sub("", source)
-            if fixed[name] != source:
-                notes.append(f"removed the package line of {name} (the tests are in the default package)")
-    if task.language == "typescript" and task.function_name != "NAME" and task.solution_file in fixed:
-        declared = re.compile(rf"^(?=(?:async\s+)?function\*?\s+{re.escape(task.function_name)}\b|"
-                              rf"(?:const|let|class)\s+{re.escape(task.function_name)}\b)", re.MULTILINE)
-        source = fixed[task.solution_file]
-        exported = re.search(rf"\bexport\b[^\n]*\b{re.escape(task.function_name)}\b", source)
-        if not exported and declared.search(source):
-            fixed[task.solution_file] = declared.sub("export ", source, count=1)
-            notes.append(f"exported {task.function_name} (the request's function; the tests import it)")
-    return fixed, notes
-
-
-def _without_top_level_calls(source: str) -> tuple[str, list[str]]:
-    """The module less the top-level calls that demo or test it (`print(f(3))`, `main()`, `test_f()`: a call
-    of print or input, of a function the module defines, or of a test runner), and what they were; a
-    module that does not parse as given. Set-up calls (`sys.setrecursionlimit(...)`) stay."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return source, []
-    own = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    calls = [n for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
-             and _demo_call(n.value, own)]
-    if not calls:
-        return source, []
-    lines = source.splitlines(keepends=True)
-    for node in reversed(calls):
-        del lines[node.lineno - 1:node.end_lineno]
-    return "".join(lines), [ast.get_source_segment(source, n) or "?" for n in calls][:3]
-
-
-_RUNNERS = {"unittest.main", "doctest.testmod", "pytest.main"}
-
-
-def _demo_call(call: ast.Call, own: set[str]) -> bool:
-    func = call.func
-    if isinstance(func, ast.Name):
-        return func.id in own or func.id in ("print", "input")
-    return ast.unparse(func) in _RUNNERS
 
 
 def _fill(rnd: Round, candidate: Candidate, task: CodeTask) -> None:
