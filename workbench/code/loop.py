@@ -9,7 +9,9 @@ HumanEval runs agree: a small model shown its own tests misreads tasks it reads 
 self-repair pays only where the feedback is trustworthy):
 
 1. "code": the plain answer, from the request alone, checked against the request's own examples
-   (`workbench.code.examples`) in a file of their own.
+   (`workbench.code.examples`) in a file of their own; with no example, still loaded (Python imported,
+   Java compiled). A named file the answer uses but left out is asked for in the same conversation, and
+   slips such as a missing java.util import are mended before judging (`workbench.code.slips`).
 2. One round at a time, chosen by what failed: "sample" (a fresh answer at temperature 0.8 from the
    request alone) when the best answer misses an example, "fix" when its failure is mechanical (it does
    not load, compile or finish; a stub handed back) or when it fails tests another answer passes
