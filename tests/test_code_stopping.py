@@ -5,7 +5,7 @@ demo calls at a module's top level removed)."""
 from __future__ import annotations
 
 from workbench.code import parse_task
-from workbench.code.loop import _normalize
+from workbench.code.slips import mend_slips
 from workbench.code.stopping import complete_until, enough_tests, files_closed
 from workbench.code.testfile import complete_tests
 from workbench.testing import FunctionModel
@@ -53,7 +53,7 @@ def test_tests_stop_at_the_one_after_the_last_wanted():
 def test_demo_calls_at_a_modules_top_level_are_removed_and_set_up_calls_kept():
     source = ("import sys\n\nsys.setrecursionlimit(5000)\n\n\ndef fib(n):\n    return n\n\n\n"
               "def test_fib():\n    assert fib(1) == 1\n\n\ntest_fib()\nprint(fib(10))\n")
-    fixed, notes = _normalize(TASK, {"fib.py": source}, {})
+    fixed, notes = mend_slips(TASK, {"fib.py": source}, {})
     assert "test_fib()\n" not in fixed["fib.py"] and "print(" not in fixed["fib.py"]
     assert "sys.setrecursionlimit(5000)" in fixed["fib.py"] and "def fib(n)" in fixed["fib.py"]
     assert notes == ["removed the top-level call(s) test_fib(), print(fib(10)) from fib.py (they ran on import)"]
