@@ -1,6 +1,6 @@
 """Where a code answer ends: generation stops once the files asked for are closed, or at the test after
 the last one wanted; the loop's tidying of what a stopped or chatty answer leaves (a Java class closed,
-demo calls at a module's top level removed)."""
+demo calls at a module's top level removed, java.util imports added)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,20 @@ def test_demo_calls_at_a_modules_top_level_are_removed_and_set_up_calls_kept():
     assert "test_fib()\n" not in fixed["fib.py"] and "print(" not in fixed["fib.py"]
     assert "sys.setrecursionlimit(5000)" in fixed["fib.py"] and "def fib(n)" in fixed["fib.py"]
     assert notes == ["removed the top-level call(s) test_fib(), print(fib(10)) from fib.py (they ran on import)"]
+
+
+def test_java_util_classes_used_without_an_import_are_imported_and_nothing_else():
+    task = parse_task("Write Bag.java with a static List<Integer> items().", "java")
+    source = ("// Bag.java\nimport java.util.List;\n\npublic class Bag {\n"
+              "    // a Map would do too; \"Set\" is only a word here\n"
+              "    public static List<Integer> items() { return new ArrayList<>(Arrays.asList(1, 2)); }\n"
+              "    static Function<Integer, Integer> twice = x -> 2 * x;\n}\n")
+    fixed, notes = mend_slips(task, {"Bag.java": source, "Optional.java": "class Optional {}\n"}, {})
+    imports = [line for line in fixed["Bag.java"].splitlines() if line.startswith("import ")]
+    assert imports == ["import java.util.List;", "import java.util.ArrayList;", "import java.util.Arrays;",
+                       "import java.util.function.Function;"]
+    assert notes == ["imported java.util.ArrayList, java.util.Arrays, java.util.function.Function in Bag.java "
+                     "(used without an import)"]
+    wildcard = "import java.util.*;\n\npublic class Bag { List<Integer> xs = new ArrayList<>(); Optional o; }\n"
+    assert mend_slips(task, {"Bag.java": wildcard, "Optional.java": "class Optional {}\n"}, {}) == (
+        {"Bag.java": wildcard, "Optional.java": "class Optional {}\n"}, [])  # a wildcard, and a class of its own
