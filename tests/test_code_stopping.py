@@ -71,6 +71,8 @@ def test_java_util_classes_used_without_an_import_are_imported_and_nothing_else(
                        "import java.util.function.Function;"]
     assert notes == ["imported java.util.ArrayList, java.util.Arrays, java.util.function.Function in Bag.java "
                      "(used without an import)"]
+    packaged = {"BagTest.java": "package bags;\n\nclass BagTest {}\n"}  # the package line stays; imports are added
+    assert mend_slips(task, {"Bag.java": source}, packaged)[1] == notes
     wildcard = "import java.util.*;\n\npublic class Bag { List<Integer> xs = new ArrayList<>(); Optional o; }\n"
     assert mend_slips(task, {"Bag.java": wildcard, "Optional.java": "class Optional {}\n"}, {}) == (
         {"Bag.java": wildcard, "Optional.java": "class Optional {}\n"}, [])  # a wildcard, and a class of its own

@@ -35,8 +35,10 @@ def mend_slips(task: CodeTask, candidate: dict[str, str], tests: dict[str, str])
             fixed[name] = _JAVA_PACKAGE.sub("", source)
             if fixed[name] != source:
                 notes.append(f"removed the package line of {name} (the tests are in the default package)")
+    if task.language == "java":
+        defined = _java_classes(fixed)
         for name, source in fixed.items():
-            fixed[name], added = _with_java_util_imports(source, defined=_java_classes(fixed))
+            fixed[name], added = _with_java_util_imports(source, defined=defined)
             if added:
                 notes.append(f"imported {', '.join(added)} in {name} (used without an import)")
     if task.language == "typescript" and task.function_name != "NAME" and task.solution_file in fixed:
@@ -77,7 +79,6 @@ def _demo_call(call: ast.Call, own: set[str]) -> bool:
     if isinstance(func, ast.Name):
         return func.id in own or func.id in ("print", "input")
     return ast.unparse(func) in _RUNNERS
-
 
 
 # The standard classes small models use without importing them: java.util and its function and stream packages.
