@@ -21,7 +21,7 @@ from typing import Any
 
 from workbench.code.humaneval import MAX_TOKENS, complete, examples_source, loop_task, program, run
 
-LOOP_ROUNDS = 3
+LOOP_ROUNDS = 5
 RESAMPLE_TEMPERATURE = 0.8
 NO_CODE = "the loop produced no solution file"
 
