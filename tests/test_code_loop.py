@@ -58,6 +58,20 @@ def test_a_wrong_plain_answer_is_resampled_and_the_right_sample_kept():
 
 
 @sandboxed
+def test_where_the_examples_judge_no_test_file_is_written_and_the_rounds_go_to_samples():
+    only_examples = "Write fib.py with fib(n): fib(0) == 0, fib(1) == 1, fib(10) == 55."
+    right = solve(only_examples, "python", model=scripted(RIGHT), max_rounds=4)
+    assert right.ok and right.stop_reason == "passed" and [r.kind for r in right.rounds] == ["code"]
+    assert set(right.files) == {"fib.py", "test_fib.py"} and "fib(10) == 55" in right.files["test_fib.py"]
+    model = scripted(WRONG, WRONG, RIGHT)
+    resampled = solve(only_examples, "python", model=model, max_rounds=4)
+    assert [r.kind for r in resampled.rounds] == ["code", "sample", "sample"] and resampled.best_round == 3
+    assert resampled.ok and not any("Write ONLY the test file" in m[0][1]["content"] for m in model.requests)
+    asked = solve(EXAMPLES_TASK, "python", model=scripted(RIGHT), max_rounds=4)  # it names a test file
+    assert [r.kind for r in asked.rounds] == ["code", "tests"] and asked.ok
+
+
+@sandboxed
 def test_gives_up_after_n_rounds_and_keeps_the_best_real_candidate():
     stub = '```python\n# fib.py\ndef fib(n):\n    """The n-th Fibonacci number."""\n```'
     model = scripted(WRONG, "```python\ndef fib(n):\n    raise ValueError(n)\n```", stub)
