@@ -12,14 +12,14 @@ Modes, per problem:
   single    one greedy call (temperature 0) with the loop's own first prompt (`prompts.code_prompt` of the
             task text below), stopped as the loop stops it (once solution.py's block is closed): exactly the
             loop's round 1, so the loop's rows show what its other rounds add
-  loop      `workbench.code.loop.solve(..., max_rounds=3)`: the task text is the prompt (signature, docstring,
-            examples) asking for solution.py. Round 1 is the plain answer (the request alone, greedy), judged
-            by the docstring's examples (`workbench.code.examples`). A missed example brings a fresh sample
-            (temperature 0.8, seeded, from the request alone), a mechanical fault a fix; once an answer passes
-            the examples (or there are none), the model's own tests are written and checked before they
-            judge, and a test another answer passes earns a fix. The answer kept is chosen by the examples,
-            then by dual execution agreement over the model's tests, then the earliest. The model never sees
-            the hidden tests.
+  loop      `workbench.code.loop.solve(..., max_rounds=LOOP_ROUNDS)`: the task text is the prompt (signature,
+            docstring, examples) asking for solution.py. Round 1 is the plain answer (the request alone,
+            greedy), judged by the docstring's examples (`workbench.code.examples`). A missed example brings
+            a fresh sample (temperature 0.8, seeded, from the request alone), a mechanical fault a fix; an
+            answer that passes the examples is kept. Where the docstring has no example, the model's own
+            tests are written once an answer loads and checked before they judge, and a test another answer
+            passes earns a fix. The answer kept is chosen by the examples, then by dual execution agreement
+            over the model's tests, then the earliest. The model never sees the hidden tests.
   resample  samples at temperature 0.8 (seeds 1, 2, ...) until the tokens spent (in + out) reach what the loop
             spent on that problem (at least one sample; the last one may overshoot). The hidden tests are NOT
             used to choose: the sample kept is the first one that passes the docstring's own examples (run in

@@ -308,7 +308,7 @@ def test_humaneval_modes_as_experiments_give_the_known_pass_table(stack, tmp_pat
     for rows in (single, loop, resample):
         assert {c: r["passed"] for c, r in rows.items()} == {"HumanEval/0": True, "HumanEval/2": False}
         assert all(r["status"] == "done" and r["error"] is None and r["task_id"] for r in rows.values())
-    assert loop["HumanEval/2"]["detail"]["rounds"] == 3 and loop["HumanEval/0"]["detail"]["rounds"] == 1
+    assert loop["HumanEval/2"]["detail"]["rounds"] == 5 and loop["HumanEval/0"]["detail"]["rounds"] == 1
     budget = loop["HumanEval/2"]["tokens_in"] + loop["HumanEval/2"]["tokens_out"]
     per_sample = single["HumanEval/2"]["tokens_in"] + single["HumanEval/2"]["tokens_out"]  # the same call
     detail = resample["HumanEval/2"]["detail"]
