@@ -13,7 +13,7 @@ Modes, per task:
   single    one greedy call (temperature 0) with the loop's own first prompt (`prompts.code_prompt`: the request
             and the files it names, one fenced block each), parsed with `workbench.code.prompts.parse_files`:
             exactly the loop's round 1
-  loop      `workbench.code.loop.solve(text, language, model=..., max_rounds=3)`, then `result.write(dir)`;
+  loop      `workbench.code.loop.solve(text, language, model=..., max_rounds=5)`, then `result.write(dir)`;
             the files written are the candidate
   resample  samples at temperature 0.8 (seeds 1, 2, ...) until the tokens spent (in + out) reach what the loop
             spent on that task (at least one sample; the last may overshoot). Kept: the first sample that passes
@@ -50,7 +50,7 @@ from benchmarks.spec import LANGUAGES, SpecTask, candidate_files, judge, load
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MODES = ("single", "loop", "resample")  # the loop runs before resample: resample needs its token count
 MAX_TOKENS = 1024
-LOOP_ROUNDS = 3
+LOOP_ROUNDS = 5
 RESAMPLE_TEMPERATURE = 0.8
 
 

@@ -109,6 +109,38 @@ def test_typescript_loop_counts_the_examples_by_their_report_names():
 def test_java_loop_counts_the_examples_by_their_report_names():
     tests = ("```java\n// ClampTest.java\nimport org.junit.jupiter.api.Test;\n\nclass ClampTest {\n"
              "    @Test\n    void inside() { org.junit.jupiter.api.Assertions.assertEquals(2, Clamp.clamp(2, 0, 3)); }\n}\n```")
-    result = solve(JAVA_TASK, "java", model=scripted_coder(JAVA_RIGHT, tests=tests), max_rounds=2)
+    asked = JAVA_TASK + " Tests go in ClampTest.java."  # asked for: the model's tests are written beside the examples
+    result = solve(asked, "java", model=scripted_coder(JAVA_RIGHT, tests=tests), max_rounds=2)
     final = result.final  # the plain answer, judged by the examples and then the model's test
     assert result.ok and result.best_round == 1 and (final.tests, final.passed, final.examples_passed) == (3, 3, 2)
+
+
+KEEP_PY = ("Write tail.py with drop_first(items): a new list without the first item. Do not modify items.\n"
+           "drop_first([1, 2, 3]) == [2, 3]")
+KEEP_TS = ("Write tail.ts exporting dropFirst(items: number[]): number[], a new array without the first item. "
+           "Do not modify items. dropFirst([1, 2, 3]) == [2, 3]")
+POPS_PY = "```python\n# tail.py\ndef drop_first(items):\n    items.pop(0)\n    return items\n```"
+COPIES_PY = "```python\n# tail.py\ndef drop_first(items):\n    return items[1:]\n```"
+POPS_TS = "```typescript\n// tail.ts\nexport function dropFirst(items: number[]): number[] {\n  items.shift();\n  return items;\n}\n```"
+COPIES_TS = "```typescript\n// tail.ts\nexport function dropFirst(items: number[]): number[] {\n  return items.slice(1);\n}\n```"
+
+
+def test_an_example_checks_its_input_is_left_alone_only_where_the_request_says_so():
+    kept = parse_task(KEEP_PY, "python").example_cases[0].source
+    assert kept == ("def test_example_1():\n    arg1 = [1, 2, 3]\n    assert drop_first(arg1) == [2, 3]\n"
+                    "    assert arg1 == [1, 2, 3], 'the call modified its input, which the request forbids'\n")
+    plain = parse_task(KEEP_PY.replace(" Do not modify items.", ""), "python").example_cases[0].source
+    assert plain == "def test_example_1():\n    assert drop_first([1, 2, 3]) == [2, 3]\n"
+    ts = parse_task(KEEP_TS, "typescript").example_cases[0].source
+    assert "const arg1 = [1, 2, 3];" in ts and "assert.deepStrictEqual(arg1, [1, 2, 3]," in ts
+
+
+@sandboxed
+@pytest.mark.parametrize("language, task, pops, copies", [("python", KEEP_PY, POPS_PY, COPIES_PY),
+                                                          ("typescript", KEEP_TS, POPS_TS, COPIES_TS)])
+def test_an_answer_that_modifies_an_input_the_request_protects_misses_the_example(language, task, pops, copies):
+    result = solve(task, language, model=scripted_coder(pops, copies, tests=""), max_rounds=3)
+    first, second = result.rounds[0], result.rounds[1]
+    assert (first.examples_passed, second.kind, second.examples_passed) == (0, "sample", 1)
+    assert "the call modified its input" in first.output and result.ok and result.best_round == 2
+    assert [r.kind for r in result.rounds] == ["code", "sample"]  # the examples judge: no test file written

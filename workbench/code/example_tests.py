@@ -10,6 +10,10 @@ Java need a call of the task's function with literal arguments and a literal res
 write (TypeScript: numbers, strings, booleans, arrays, plain objects; Java: numbers, strings,
 booleans); other examples are left to the model's own tests. A test's `name` is the case name the
 sandbox's JUnit report shows, which is how the loop counts the examples a candidate passes.
+Where the request forbids modifying the input ("Do not modify items"), an example whose arguments
+include a list, dict or set (an array or object in TypeScript) also checks that the call left them as
+they were: a rule the request states and a model's tests seldom check. (Java's literal arguments are
+never mutable.)
 `insert` puts the tests into a model's test file exactly as derived (a same-named copy the model
 edited is replaced) with the imports they need: the user's examples are the one part of the spec a
 model cannot get wrong.
@@ -28,6 +32,14 @@ from typing import Any
 from workbench.code.examples import Example, closing_paren
 
 LIMIT = 12  # example tests per task: past a dozen they only lengthen every prompt
+_KEEP_INPUT = re.compile(r"\b(?:do\s+not|don't|must\s+not|never|without)\s+(?:modify|modifying|mutate|mutating)\b",
+                         re.IGNORECASE)
+UNCHANGED = "the call modified its input, which the request forbids"  # the failure message the model sees
+
+
+def forbids_modifying(text: str) -> bool:
+    """The request says not to modify (mutate) what it is given."""
+    return bool(_KEEP_INPUT.search(text))
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ def call_and_result(example: Example, function: str) -> tuple[list[Any], Any] | 
 
 
 def _literal_tests(examples: list[Example], function: str, literal: Callable[[Any], str | None],
-                   render: Callable[[int, list[str], str, Any], ExampleTest]) -> list[ExampleTest]:
+                   render: Callable[[int, list[str], str, Any, list[Any]], ExampleTest]) -> list[ExampleTest]:
     """Up to LIMIT tests, numbered from 1, of the examples whose arguments and result `literal` can write."""
     out: list[ExampleTest] = []
     for example in examples:
@@ -63,8 +75,12 @@ def _literal_tests(examples: list[Example], function: str, literal: Callable[[An
             continue
         args, want = [literal(a) for a in parts[0]], literal(parts[1])
         if want is not None and None not in args:
-            out.append(render(len(out) + 1, args, want, parts[1]))
+            out.append(render(len(out) + 1, args, want, parts[1], parts[0]))
     return out
+
+
+def _mutable(value: Any) -> bool:
+    return isinstance(value, (list, dict, set))
 
 
 # --- Python ---------------------------------------------------------------------------------------
@@ -73,10 +89,23 @@ def _literal_tests(examples: list[Example], function: str, literal: Callable[[An
 class PythonExamples:
     prefix = "test_example_"  # how the prompts name them
 
-    def tests(self, examples: list[Example], *, function: str, stem: str) -> list[ExampleTest]:
-        checks = [e.check for e in examples if e.check][:LIMIT]
-        return [ExampleTest(f"test_example_{i}", f"def test_example_{i}():\n    assert {check}\n")
-                for i, check in enumerate(checks, 1)]
+    def tests(self, examples: list[Example], *, function: str, stem: str, unchanged: bool = False
+              ) -> list[ExampleTest]:
+        with_checks = [e for e in examples if e.check][:LIMIT]
+        return [ExampleTest(f"test_example_{i}", f"def test_example_{i}():\n{self._body(e, function, unchanged)}")
+                for i, e in enumerate(with_checks, 1)]
+
+    @staticmethod
+    def _body(example: Example, function: str, unchanged: bool) -> str:
+        """`assert <check>`; where the input must stay unchanged and the call has mutable literal
+        arguments, those are named first and compared with their literals after the call."""
+        parts = call_and_result(example, function) if unchanged else None
+        if parts is None or not any(_mutable(a) for a in parts[0]):
+            return f"    assert {example.check}\n"
+        names = [f"arg{i}" if _mutable(a) else repr(a) for i, a in enumerate(parts[0], 1)]
+        setup = "".join(f"    {n} = {a!r}\n" for n, a in zip(names, parts[0]) if _mutable(a))
+        kept = "".join(f"    assert {n} == {a!r}, {UNCHANGED!r}\n" for n, a in zip(names, parts[0]) if _mutable(a))
+        return f"{setup}    assert {function}({', '.join(names)}) == {parts[1]!r}\n{kept}"
 
     def block(self, tests: list[ExampleTest]) -> str:
         return "".join(t.source + "\n\n" for t in tests)
@@ -122,10 +151,16 @@ def function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> slice:
 class TypeScriptExamples:
     prefix = '"example N"'
 
-    def tests(self, examples: list[Example], *, function: str, stem: str) -> list[ExampleTest]:
-        def render(i: int, args: list[str], want: str, value: Any) -> ExampleTest:
-            return ExampleTest(f"example {i}", f'test("example {i}", () => {{\n  assert.deepStrictEqual('
-                                               f'{function}({", ".join(args)}), {want});\n}});\n')
+    def tests(self, examples: list[Example], *, function: str, stem: str, unchanged: bool = False
+              ) -> list[ExampleTest]:
+        def render(i: int, args: list[str], want: str, value: Any, values: list[Any]) -> ExampleTest:
+            kept = [unchanged and isinstance(v, (list, tuple, dict)) for v in values]
+            names = [f"arg{n}" if keep else a for n, (a, keep) in enumerate(zip(args, kept), 1)]
+            setup = "".join(f"  const {n} = {a};\n" for n, a, keep in zip(names, args, kept) if keep)
+            after = "".join(f"  assert.deepStrictEqual({n}, {a}, {json.dumps(UNCHANGED)});\n"
+                            for n, a, keep in zip(names, args, kept) if keep)
+            return ExampleTest(f"example {i}", f'test("example {i}", () => {{\n{setup}  assert.deepStrictEqual('
+                                               f'{function}({", ".join(names)}), {want});\n{after}}});\n')
 
         return _literal_tests(examples, function, js_literal, render)
 
@@ -178,8 +213,9 @@ def js_literal(value: Any) -> str | None:
 class JavaExamples:
     prefix = "exampleN"
 
-    def tests(self, examples: list[Example], *, function: str, stem: str) -> list[ExampleTest]:
-        def render(i: int, args: list[str], want: str, value: Any) -> ExampleTest:
+    def tests(self, examples: list[Example], *, function: str, stem: str, unchanged: bool = False
+              ) -> list[ExampleTest]:
+        def render(i: int, args: list[str], want: str, value: Any, values: list[Any]) -> ExampleTest:
             delta = ", 1e-9" if isinstance(value, float) else ""  # doubles compare with a tolerance
             return ExampleTest(f"example{i}()", f"    @Test\n    void example{i}() {{\n        assertEquals("
                                                 f"{want}, {stem}.{function}({', '.join(args)}){delta});\n    }}\n")

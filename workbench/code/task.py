@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
 
-from workbench.code.example_tests import EXAMPLE_STYLES, ExampleStyle, ExampleTest, call_and_result
+from workbench.code.example_tests import EXAMPLE_STYLES, ExampleStyle, ExampleTest, call_and_result, forbids_modifying
 from workbench.code.examples import Example, find_examples
 from workbench.errors import WorkbenchError
 from workbench.sandbox.runtimes import get_runtime
@@ -162,7 +162,8 @@ class CodeTask:
         the user's own spec, so the loop keeps them whatever the model writes. Cached: every round asks."""
         if not self.examples:
             return []
-        return self.lang.examples.tests(self.examples, function=self.function_name, stem=self.stem)
+        return self.lang.examples.tests(self.examples, function=self.function_name, stem=self.stem,
+                                        unchanged=forbids_modifying(self.text))
 
     def contradictions(self) -> list[tuple[str, str]]:
         """Pairs of examples that call the function with the same arguments and want different results."""
