@@ -141,7 +141,6 @@ def test_an_example_checks_its_input_is_left_alone_only_where_the_request_says_s
 def test_an_answer_that_modifies_an_input_the_request_protects_misses_the_example(language, task, pops, copies):
     result = solve(task, language, model=scripted_coder(pops, copies, tests=""), max_rounds=3)
     first, second = result.rounds[0], result.rounds[1]
-    assert (first.examples_passed, second.kind, second.examples_passed) == (0, "fix", 1)  # the values were right
-    assert "modifies its input" in second.decision and "the call modified its input" in first.output
-    assert result.ok and result.best_round == 2
-    assert [r.kind for r in result.rounds] == ["code", "fix"]  # the examples judge: no test file written
+    assert (first.examples_passed, second.kind, second.examples_passed) == (0, "sample", 1)
+    assert "the call modified its input" in first.output and result.ok and result.best_round == 2
+    assert [r.kind for r in result.rounds] == ["code", "sample"]  # the examples judge: no test file written
