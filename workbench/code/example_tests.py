@@ -79,8 +79,11 @@ def _literal_tests(examples: list[Example], function: str, literal: Callable[[An
     return out
 
 
-def _mutable(value: Any) -> bool:
-    return isinstance(value, (list, dict, set))
+def _protected(args: list[str], keep: list[bool]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The call's argument texts with each kept one named (arg1, arg2, ...), and (name, literal) of those
+    named: set up before the call, compared with their literal after it."""
+    names = [f"arg{i}" if k else a for i, (a, k) in enumerate(zip(args, keep), 1)]
+    return names, [(n, a) for n, a, k in zip(names, args, keep) if k]
 
 
 # --- Python ---------------------------------------------------------------------------------------
@@ -100,12 +103,13 @@ class PythonExamples:
         """`assert <check>`; where the input must stay unchanged and the call has mutable literal
         arguments, those are named first and compared with their literals after the call."""
         parts = call_and_result(example, function) if unchanged else None
-        if parts is None or not any(_mutable(a) for a in parts[0]):
+        keep = [isinstance(a, (list, dict, set)) for a in parts[0]] if parts else []
+        if not any(keep):
             return f"    assert {example.check}\n"
-        names = [f"arg{i}" if _mutable(a) else repr(a) for i, a in enumerate(parts[0], 1)]
-        setup = "".join(f"    {n} = {a!r}\n" for n, a in zip(names, parts[0]) if _mutable(a))
-        kept = "".join(f"    assert {n} == {a!r}, {UNCHANGED!r}\n" for n, a in zip(names, parts[0]) if _mutable(a))
-        return f"{setup}    assert {function}({', '.join(names)}) == {parts[1]!r}\n{kept}"
+        names, named = _protected([repr(a) for a in parts[0]], keep)
+        setup = "".join(f"    {n} = {a}\n" for n, a in named)
+        after = "".join(f"    assert {n} == {a}, {UNCHANGED!r}\n" for n, a in named)
+        return f"{setup}    assert {function}({', '.join(names)}) == {parts[1]!r}\n{after}"
 
     def block(self, tests: list[ExampleTest]) -> str:
         return "".join(t.source + "\n\n" for t in tests)
@@ -154,11 +158,10 @@ class TypeScriptExamples:
     def tests(self, examples: list[Example], *, function: str, stem: str, unchanged: bool = False
               ) -> list[ExampleTest]:
         def render(i: int, args: list[str], want: str, value: Any, values: list[Any]) -> ExampleTest:
-            kept = [unchanged and isinstance(v, (list, tuple, dict)) for v in values]
-            names = [f"arg{n}" if keep else a for n, (a, keep) in enumerate(zip(args, kept), 1)]
-            setup = "".join(f"  const {n} = {a};\n" for n, a, keep in zip(names, args, kept) if keep)
-            after = "".join(f"  assert.deepStrictEqual({n}, {a}, {json.dumps(UNCHANGED)});\n"
-                            for n, a, keep in zip(names, args, kept) if keep)
+            # a tuple is written as an array, which a call can change; a set is never written
+            names, named = _protected(args, [unchanged and isinstance(v, (list, tuple, dict)) for v in values])
+            setup = "".join(f"  const {n} = {a};\n" for n, a in named)
+            after = "".join(f"  assert.deepStrictEqual({n}, {a}, {json.dumps(UNCHANGED)});\n" for n, a in named)
             return ExampleTest(f"example {i}", f'test("example {i}", () => {{\n{setup}  assert.deepStrictEqual('
                                                f'{function}({", ".join(names)}), {want});\n{after}}});\n')
 
