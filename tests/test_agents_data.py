@@ -156,6 +156,21 @@ def test_data_specialist_corrects_a_failing_query(events_db):
     assert result.ok and result.steps == 2 and result.data["sql"] == "SELECT avg(cost_usd) AS a FROM events"
 
 
+def test_a_column_looked_up_in_the_wrong_table_is_pointed_to_its_table(events_db):
+    """DuckDB says only that `status` is not in `events`; the retry names the table that has it."""
+    with duckdb.connect(str(events_db)) as con:
+        con.execute("CREATE TABLE tasks (id VARCHAR, status VARCHAR)")
+        con.execute("INSERT INTO tasks VALUES ('a', 'completed'), ('b', 'failed'), ('c', 'completed')")
+    replies = iter([{"sql": "SELECT status, count(*) FROM events GROUP BY status"},
+                    {"sql": "SELECT status, count(*) AS n FROM tasks GROUP BY status ORDER BY status"}])
+    model = FunctionModel(lambda m, o: next(replies))
+    result = run_specialist({"id": "s1", "specialist": "data", "instructions": "How many tasks per status?"},
+                            registry=Registry.from_config(), model=model, options={"snapshot": str(events_db)})
+    assert result.ok and result.data["rows"] == [["completed", 2], ["failed", 1]]
+    retry = model.requests[1][0][-1]["content"]
+    assert 'Referenced column "status" not found' in retry and 'The column "status" is in tasks' in retry
+
+
 def test_missing_or_locked_snapshot_fails_clearly(tmp_path, events_db):
     registry = Registry.from_config()
     model = FunctionModel(lambda m, o: {"sql": "SELECT 1"})

@@ -333,7 +333,7 @@ def _next_round(task: CodeTask, judge: Judge, top: Candidate | None, pool: list[
     if verdict.examples_passed < examples:
         # Tried too: a fix for an answer whose only fault was modifying an input the request protects (the
         # values right); on spec python/03_merge_intervals both such fixes still sorted the input in place
-        # (benchmarks/results/spec_tasks-v7.jsonl, its last row), so a fresh sample it is.
+        # (benchmarks/results/spec_tasks-v7.jsonl, that task's loop row with fix rounds), so a fresh sample it is.
         # Tried: after two misses, a fix shown the missed examples and what the answer returned. On HumanEval/120-163
         # 1 of the 12 problems where such a fix ran ended passed, 4 with a fresh sample in its place; on
         # the spec set its 5 fixes won none (benchmarks/results/humaneval-v5.jsonl, spec_tasks-v5.jsonl).

@@ -184,6 +184,26 @@ def run_select(con: Any, sql: str, *, max_rows: int = 50, timeout_s: float = 10.
     return {"sql": text, "columns": columns, "rows": [list(r) for r in rows[:max_rows]], "truncated": len(rows) > max_rows}
 
 
+_MISSING_COLUMN = re.compile(r'Referenced column "(?P<column>[^"]+)" not found')
+
+
+def column_hint(con: Any, error: str | None) -> str:
+    """Which tables hold the column a failed query could not find. Told only that a column is missing, a
+    small model asks the same table again (tasks per status, looked up in `events`); told where it is, it
+    moves to that table."""
+    match = _MISSING_COLUMN.search(error or "")
+    if match is None:
+        return ""
+    column = match["column"]
+    tables = [t for (t,) in con.execute(
+        "SELECT DISTINCT table_name FROM information_schema.columns WHERE lower(column_name) = lower(?) "
+        "ORDER BY table_name", [column]).fetchall()]
+    if not tables:
+        return f' No table has a column "{column}": use the columns the schema lists.'
+    which = "that table" if len(tables) == 1 else "one of those"
+    return f' The column "{column}" is in {", ".join(tables)}: query {which}.'
+
+
 def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
         return f"{v:.6g}" if isinstance(v, float) else str(v).replace("|", "\\|").replace("\n", " ")
@@ -220,7 +240,8 @@ def handle(call: SpecialistCall) -> SubtaskResult:
                 _close(step, query)
             else:
                 messages += [{"role": "assistant", "content": step.model_output or "(no reply)"},
-                             {"role": "user", "content": f"That did not work: {step.error}. Reply with a corrected "
+                             {"role": "user", "content": f"That did not work: {step.error}."
+                                                         f"{column_hint(con, step.error)} Reply with a corrected "
                                                          f'query as JSON: {{"sql": "SELECT ..."}}.'}]
             telemetry.emit("agent_step", **step.as_event())
             tally(span, step)
