@@ -156,16 +156,21 @@ def test_data_specialist_corrects_a_failing_query(events_db):
     assert result.ok and result.steps == 2 and result.data["sql"] == "SELECT avg(cost_usd) AS a FROM events"
 
 
-def test_a_column_looked_up_in_the_wrong_table_is_pointed_to_its_table(events_db):
+@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+def test_a_column_looked_up_in_the_wrong_table_is_pointed_to_its_table(tmp_path, events_db, kind):
     """DuckDB says only that `status` is not in `events`; the retry names the table that has it."""
+    tasks = "SELECT * FROM (VALUES ('a', 'completed'), ('b', 'failed'), ('c', 'completed')) t(id, status)"
+    snapshot = events_db if kind == "duckdb" else make_parquet_dir(tmp_path / "snapshot")
     with duckdb.connect(str(events_db)) as con:
-        con.execute("CREATE TABLE tasks (id VARCHAR, status VARCHAR)")
-        con.execute("INSERT INTO tasks VALUES ('a', 'completed'), ('b', 'failed'), ('c', 'completed')")
+        if kind == "duckdb":
+            con.execute(f"CREATE TABLE tasks AS {tasks}")
+        else:
+            con.execute(f"COPY ({tasks}) TO '{snapshot / 'tasks.parquet'}' (FORMAT parquet)")
     replies = iter([{"sql": "SELECT status, count(*) FROM events GROUP BY status"},
                     {"sql": "SELECT status, count(*) AS n FROM tasks GROUP BY status ORDER BY status"}])
     model = FunctionModel(lambda m, o: next(replies))
     result = run_specialist({"id": "s1", "specialist": "data", "instructions": "How many tasks per status?"},
-                            registry=Registry.from_config(), model=model, options={"snapshot": str(events_db)})
+                            registry=Registry.from_config(), model=model, options={"snapshot": str(snapshot)})
     assert result.ok and result.data["rows"] == [["completed", 2], ["failed", 1]]
     retry = model.requests[1][0][-1]["content"]
     assert 'Referenced column "status" not found' in retry and 'The column "status" is in tasks' in retry

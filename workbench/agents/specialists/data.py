@@ -194,10 +194,15 @@ def column_hint(con: Any, error: str | None) -> str:
     match = _MISSING_COLUMN.search(error or "")
     if match is None:
         return ""
+    import duckdb
+
     column = match["column"]
-    tables = [t for (t,) in con.execute(
-        "SELECT DISTINCT table_name FROM information_schema.columns WHERE lower(column_name) = lower(?) "
-        "ORDER BY table_name", [column]).fetchall()]
+    try:
+        tables = [t for (t,) in con.execute(
+            "SELECT DISTINCT table_name FROM information_schema.columns WHERE lower(column_name) = lower(?) "
+            "ORDER BY table_name", [column]).fetchall()]
+    except duckdb.Error:  # a hint only: the retry goes on without it
+        return ""
     if not tables:
         return f' No table has a column "{column}": use the columns the schema lists.'
     which = "that table" if len(tables) == 1 else "one of those"
