@@ -222,6 +222,36 @@ def test_second_process_queries_analytics_while_a_sync_runs(store, pg_home):
     assert duck_count(pg_home / "workbench.duckdb", "SELECT count(*) FROM events WHERE task_id = ?", tid) == 20000
 
 
+def test_ctrl_c_stops_a_watching_sync_whatever_error_duckdb_turns_it_into(store, pg_home):
+    """A SIGINT inside a DuckDB query comes back as a plain RuntimeError("Query interrupted"): --watch must
+    stop on it, not log it as a failed round and go on syncing forever."""
+    syncing = spawn_py("""
+        import signal
+        import duckdb
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from workbench.cli import main
+        from workbench.store import sync
+
+        def long_query(self):
+            con = duckdb.connect()
+            con.execute("CREATE TABLE t AS SELECT range AS i FROM range(20000000)")
+            print("querying", flush=True)
+            con.execute("SELECT sum(a.i * b.i) FROM t a, (SELECT * FROM t LIMIT 1000) b").fetchall()
+
+        sync.Syncer.sync_once = long_query
+        main(["db", "sync", "--watch", "--interval", "0.2", "--json"])
+    """, pg_home)
+    try:
+        wait_line(syncing, "querying")
+        time.sleep(0.5)  # inside the long query
+        syncing.send_signal(signal.SIGINT)
+        _, err = syncing.communicate(timeout=60)
+    finally:
+        if syncing.poll() is None:
+            syncing.kill()
+    assert syncing.returncode == 0 and "sync failed, retrying" not in err, err[-2000:]
+
+
 def test_notebook_02_runs_on_real_events(store, pg_home, tmp_path):
     import papermill
 

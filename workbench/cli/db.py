@@ -7,7 +7,10 @@ and releases it when done (stopping it only if this command started it and nobod
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
+from typing import Self
 
 import typer
 from rich.console import Console
@@ -92,6 +95,29 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print the status 
         Console().print("[yellow]pending migrations:[/] run `workbench db migrate`")
 
 
+class _CtrlC:
+    """Remembers a SIGINT and raises KeyboardInterrupt as usual. DuckDB consumes a KeyboardInterrupt that
+    arrives inside a query and raises its own error instead, not always of one type ("Query interrupted"
+    is not an InterruptException): the flag tells --watch to stop whatever the error says."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.previous = None
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+
 def _interrupted(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it) is DuckDB's answer to a SIGINT: it consumes the KeyboardInterrupt."""
     import duckdb
@@ -117,26 +143,27 @@ def sync(
 
     store = Store.open(pool_size=2, writer=False)
     try:
-        syncer = Syncer(store)
-        rounds = 0
-        while True:
-            try:
-                result = syncer.sync_once()
-            except Exception as exc:  # --watch keeps going: the next round resumes from the stored watermark
-                if _interrupted(exc):  # Ctrl-C inside a DuckDB query arrives as DuckDB's own exception
-                    raise KeyboardInterrupt from None
+        with _CtrlC() as ctrl_c:
+            syncer = Syncer(store)
+            rounds = 0
+            while True:
+                try:
+                    result = syncer.sync_once()
+                except Exception as exc:  # --watch keeps going: the next round resumes from the stored watermark
+                    if ctrl_c.seen or _interrupted(exc):  # Ctrl-C inside a DuckDB query arrives as DuckDB's error
+                        raise KeyboardInterrupt from None
+                    if not watch:
+                        raise
+                    Console(stderr=True).print(f"[red]sync failed, retrying:[/] {plain(exc)}", highlight=False)
+                    time.sleep(interval)
+                    continue
+                changed = result.events_copied or result.tasks_copied or result.tasks_deleted or result.rebuilt
+                if changed or rounds == 0:  # with --watch, quiet rounds print nothing
+                    _print_round(result, as_json)
+                rounds += 1
                 if not watch:
-                    raise
-                Console(stderr=True).print(f"[red]sync failed, retrying:[/] {plain(exc)}", highlight=False)
+                    return
                 time.sleep(interval)
-                continue
-            changed = result.events_copied or result.tasks_copied or result.tasks_deleted or result.rebuilt
-            if changed or rounds == 0:  # with --watch, quiet rounds print nothing
-                _print_round(result, as_json)
-            rounds += 1
-            if not watch:
-                return
-            time.sleep(interval)
     except KeyboardInterrupt:
         pass
     finally:
